@@ -1,0 +1,242 @@
+#include "server/common/job_spec.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+
+namespace attune {
+namespace {
+
+using nlohmann::json;
+
+absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+bool IsProjection(const std::string& name) {
+  const auto& all = AllProjections();
+  return std::find(all.begin(), all.end(), name) != all.end();
+}
+
+std::string ProjectionList() { return absl::StrJoin(AllProjections(), ","); }
+
+}  // namespace
+
+absl::Status ValidateJobSpecFields(const JobSpec& spec) {
+  const TrainSpec& t = spec.train;
+  if (t.model_dir.empty()) return Invalid("model: required; the path of a Hugging Face model directory");
+  if (t.task == Task::kUnspecified) {
+    return Invalid("task: required; expected one of classification, regression, causal-lm");
+  }
+  if (t.train_path.empty()) return Invalid("train: required; the path of a JSONL file");
+  if (t.targets.empty()) {
+    return Invalid(absl::StrCat("targets: at least one projection required; expected any of ",
+                                ProjectionList()));
+  }
+  std::set<std::string> seen;
+  for (const std::string& target : t.targets) {
+    if (!IsProjection(target)) {
+      return Invalid(absl::StrCat("targets: unknown projection '", target, "'; expected any of ",
+                                  ProjectionList()));
+    }
+    if (!seen.insert(target).second) {
+      return Invalid(absl::StrCat("targets: projection '", target, "' given twice"));
+    }
+  }
+  if (t.method == Method::kLora) {
+    if (t.lora_rank < 1 || t.lora_rank > 4096) {
+      return Invalid(absl::StrCat("lora.rank: ", t.lora_rank, " is out of range; expected 1..4096"));
+    }
+    if (!(t.lora_alpha > 0)) {
+      return Invalid(absl::StrCat("lora.alpha: ", t.lora_alpha, " must be > 0"));
+    }
+    if (!(t.lora_dropout >= 0 && t.lora_dropout < 1)) {
+      return Invalid(absl::StrCat("lora.dropout: ", t.lora_dropout, " must be in [0, 1)"));
+    }
+  }
+  if (!(t.learning_rate > 0) || t.learning_rate > 10) {
+    return Invalid(absl::StrCat("learning_rate: ", t.learning_rate, " must be in (0, 10]"));
+  }
+  for (const auto& [projection, ratio] : t.lr_ratios) {
+    if (!IsProjection(projection)) {
+      return Invalid(absl::StrCat("lr_ratios: unknown projection '", projection,
+                                  "'; expected any of ", ProjectionList()));
+    }
+    if (seen.count(projection) == 0) {
+      return Invalid(absl::StrCat("lr_ratios: projection '", projection,
+                                  "' is not among the targets (", absl::StrJoin(t.targets, ","),
+                                  ")"));
+    }
+    if (!(ratio > 0) || ratio > 1000) {
+      return Invalid(absl::StrCat("lr_ratios: ratio for '", projection, "' is ", ratio,
+                                  "; expected a number in (0, 1000]"));
+    }
+  }
+  if (!(t.loraplus_ratio > 0) || t.loraplus_ratio > 1000) {
+    return Invalid(absl::StrCat("loraplus_ratio: ", t.loraplus_ratio,
+                                " must be in (0, 1000]"));
+  }
+  if (t.epochs < 1) return Invalid(absl::StrCat("epochs: ", t.epochs, " must be >= 1"));
+  if (t.max_steps < 0) return Invalid(absl::StrCat("max_steps: ", t.max_steps, " must be >= 0"));
+  if (t.batch_size < 1 || t.batch_size > 65536) {
+    return Invalid(absl::StrCat("batch_size: ", t.batch_size, " must be in 1..65536"));
+  }
+  if (t.max_seq_len < 8 || t.max_seq_len > 1 << 20) {
+    return Invalid(absl::StrCat("max_seq_len: ", t.max_seq_len, " must be in 8..1048576"));
+  }
+  if (t.warmup_steps < 0) {
+    return Invalid(absl::StrCat("warmup_steps: ", t.warmup_steps, " must be >= 0"));
+  }
+  if (!(t.weight_decay >= 0)) {
+    return Invalid(absl::StrCat("weight_decay: ", t.weight_decay, " must be >= 0"));
+  }
+  if (!(t.max_grad_norm >= 0)) {
+    return Invalid(absl::StrCat("max_grad_norm: ", t.max_grad_norm, " must be >= 0 (0 = off)"));
+  }
+  if (t.eval_every < 0) return Invalid(absl::StrCat("eval_every: ", t.eval_every, " must be >= 0"));
+  if (t.checkpoint_every < 0) {
+    return Invalid(absl::StrCat("checkpoint_every: ", t.checkpoint_every, " must be >= 0"));
+  }
+  if (t.keep_checkpoints < 1) {
+    return Invalid(absl::StrCat("keep_checkpoints: ", t.keep_checkpoints, " must be >= 1"));
+  }
+  if (spec.gpus < 0 || spec.gpus > 64) {
+    return Invalid(absl::StrCat("gpus: ", spec.gpus, " must be in 0..64"));
+  }
+  return absl::OkStatus();
+}
+
+std::string TaskName(Task task) {
+  switch (task) {
+    case Task::kSequenceClassification: return "classification";
+    case Task::kRegression: return "regression";
+    case Task::kCausalLm: return "causal-lm";
+    case Task::kUnspecified: break;
+  }
+  return "unspecified";
+}
+
+absl::StatusOr<Task> ParseTask(const std::string& name) {
+  if (name == "classification") return Task::kSequenceClassification;
+  if (name == "regression") return Task::kRegression;
+  if (name == "causal-lm") return Task::kCausalLm;
+  return Invalid(absl::StrCat("task: unknown task '", name,
+                              "'; expected one of classification, regression, causal-lm"));
+}
+
+std::string MethodName(Method method) { return method == Method::kFull ? "full" : "lora"; }
+
+absl::StatusOr<Method> ParseMethod(const std::string& name) {
+  if (name == "lora") return Method::kLora;
+  if (name == "full") return Method::kFull;
+  return Invalid(absl::StrCat("method: unknown method '", name, "'; expected one of lora, full"));
+}
+
+std::string ScheduleName(Schedule schedule) {
+  switch (schedule) {
+    case Schedule::kLinear: return "linear";
+    case Schedule::kCosine: return "cosine";
+    case Schedule::kConstant: return "constant";
+  }
+  return "linear";
+}
+
+absl::StatusOr<Schedule> ParseSchedule(const std::string& name) {
+  if (name == "linear") return Schedule::kLinear;
+  if (name == "cosine") return Schedule::kCosine;
+  if (name == "constant") return Schedule::kConstant;
+  return Invalid(absl::StrCat("schedule: unknown schedule '", name,
+                              "'; expected one of linear, cosine, constant"));
+}
+
+std::string JobSpecToJson(const JobSpec& spec) {
+  const TrainSpec& t = spec.train;
+  json j = {
+      {"model_dir", t.model_dir},
+      {"task", TaskName(t.task)},
+      {"train_path", t.train_path},
+      {"validation_path", t.validation_path},
+      {"targets", t.targets},
+      {"method", MethodName(t.method)},
+      {"lora_rank", t.lora_rank},
+      {"lora_alpha", t.lora_alpha},
+      {"lora_dropout", t.lora_dropout},
+      {"use_rslora", t.use_rslora},
+      {"learning_rate", t.learning_rate},
+      {"lr_ratios", t.lr_ratios},
+      {"loraplus_ratio", t.loraplus_ratio},
+      {"epochs", t.epochs},
+      {"max_steps", t.max_steps},
+      {"batch_size", t.batch_size},
+      {"max_seq_len", t.max_seq_len},
+      {"warmup_steps", t.warmup_steps},
+      {"schedule", ScheduleName(t.schedule)},
+      {"weight_decay", t.weight_decay},
+      {"max_grad_norm", t.max_grad_norm},
+      {"seed", t.seed},
+      {"eval_every", t.eval_every},
+      {"checkpoint_every", t.checkpoint_every},
+      {"keep_checkpoints", t.keep_checkpoints},
+      {"name", spec.name},
+      {"labels", spec.labels},
+      {"gpus", spec.gpus},
+      {"priority", spec.priority},
+  };
+  return j.dump();
+}
+
+absl::StatusOr<JobSpec> JobSpecFromJson(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Invalid("job spec: not a JSON object");
+  JobSpec spec;
+  TrainSpec& t = spec.train;
+  try {
+    t.model_dir = j.value("model_dir", t.model_dir);
+    if (j.contains("task")) {
+      auto task = ParseTask(j["task"].get<std::string>());
+      if (!task.ok()) return task.status();
+      t.task = *task;
+    }
+    t.train_path = j.value("train_path", t.train_path);
+    t.validation_path = j.value("validation_path", t.validation_path);
+    t.targets = j.value("targets", t.targets);
+    if (j.contains("method")) {
+      auto method = ParseMethod(j["method"].get<std::string>());
+      if (!method.ok()) return method.status();
+      t.method = *method;
+    }
+    t.lora_rank = j.value("lora_rank", t.lora_rank);
+    t.lora_alpha = j.value("lora_alpha", t.lora_alpha);
+    t.lora_dropout = j.value("lora_dropout", t.lora_dropout);
+    t.use_rslora = j.value("use_rslora", t.use_rslora);
+    t.learning_rate = j.value("learning_rate", t.learning_rate);
+    t.lr_ratios = j.value("lr_ratios", t.lr_ratios);
+    t.loraplus_ratio = j.value("loraplus_ratio", t.loraplus_ratio);
+    t.epochs = j.value("epochs", t.epochs);
+    t.max_steps = j.value("max_steps", t.max_steps);
+    t.batch_size = j.value("batch_size", t.batch_size);
+    t.max_seq_len = j.value("max_seq_len", t.max_seq_len);
+    t.warmup_steps = j.value("warmup_steps", t.warmup_steps);
+    if (j.contains("schedule")) {
+      auto schedule = ParseSchedule(j["schedule"].get<std::string>());
+      if (!schedule.ok()) return schedule.status();
+      t.schedule = *schedule;
+    }
+    t.weight_decay = j.value("weight_decay", t.weight_decay);
+    t.max_grad_norm = j.value("max_grad_norm", t.max_grad_norm);
+    t.seed = j.value("seed", t.seed);
+    t.eval_every = j.value("eval_every", t.eval_every);
+    t.checkpoint_every = j.value("checkpoint_every", t.checkpoint_every);
+    t.keep_checkpoints = j.value("keep_checkpoints", t.keep_checkpoints);
+    spec.name = j.value("name", spec.name);
+    spec.labels = j.value("labels", spec.labels);
+    spec.gpus = j.value("gpus", spec.gpus);
+    spec.priority = j.value("priority", spec.priority);
+  } catch (const json::exception& e) {
+    return Invalid(absl::StrCat("job spec: ", e.what()));
+  }
+  return spec;
+}
+
+}  // namespace attune

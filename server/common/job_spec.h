@@ -1,0 +1,103 @@
+// What a fine-tuning job asks for, as plain C++ values shared by every layer.
+//
+// `TrainSpec` is the part the training engine reads; `JobSpec` adds what only the scheduler
+// needs (devices, priority, name, labels). The gRPC layer converts the proto `JobSpec` into these
+// structs, the store keeps them as JSON (`JobSpecToJson` / `JobSpecFromJson`), and the engine
+// trains from a `TrainSpec`. No proto or LibTorch types appear here.
+#ifndef ATTUNE_SERVER_COMMON_JOB_SPEC_H_
+#define ATTUNE_SERVER_COMMON_JOB_SPEC_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace attune {
+
+enum class Task {
+  kUnspecified = 0,
+  kSequenceClassification,  // one label per example, cross-entropy
+  kRegression,              // one float per example, mean squared error
+  kCausalLm,                // next-token prediction; loss only on completion tokens
+};
+
+enum class Method {
+  kLora = 0,  // low-rank adapters on the target projections
+  kFull,      // train the target projection matrices themselves ("Full FT QV")
+};
+
+enum class Schedule {
+  kLinear = 0,  // warmup, then linear decay to zero at the last step
+  kCosine,      // warmup, then half-cosine decay to zero
+  kConstant,    // warmup, then constant
+};
+
+// The projections a job may train. Every architecture maps these to its own module names.
+inline const std::vector<std::string>& AllProjections() {
+  static const auto* kAll =
+      new std::vector<std::string>{"q", "k", "v", "o", "gate", "up", "down"};
+  return *kAll;
+}
+
+struct TrainSpec {
+  std::string model_dir;        // Hugging Face model directory (config.json, safetensors, tokenizer.json)
+  Task task = Task::kUnspecified;
+  std::string train_path;       // JSONL file
+  std::string validation_path;  // JSONL file; empty = no evaluation
+
+  std::vector<std::string> targets;  // subset of AllProjections(), sorted, no duplicates
+  Method method = Method::kLora;
+  int lora_rank = 8;             // r, >= 1
+  double lora_alpha = 16.0;      // scale = alpha / r (alpha / sqrt(r) with rsLoRA)
+  double lora_dropout = 0.0;     // on the adapter input, in [0, 1)
+  bool use_rslora = false;
+
+  double learning_rate = 1e-4;                // base learning rate, > 0
+  std::map<std::string, double> lr_ratios;    // projection -> multiplier (> 0); missing = 1
+  double loraplus_ratio = 1.0;                // lr(B) / lr(A), > 0
+
+  int epochs = 1;                // >= 1; ignored when max_steps > 0
+  int64_t max_steps = 0;         // 0 = run `epochs` epochs
+  int batch_size = 16;           // examples per step, >= 1
+  int max_seq_len = 128;         // tokens, truncation length, >= 8
+  int64_t warmup_steps = 0;      // linear warmup from 0, >= 0
+  Schedule schedule = Schedule::kLinear;
+  double weight_decay = 0.0;     // AdamW decoupled decay; not on biases and norms
+  double max_grad_norm = 1.0;    // gradient-norm clipping; 0 = off
+  uint64_t seed = 42;
+  int64_t eval_every = 0;        // steps between evaluations; 0 = at the end of each epoch
+  int64_t checkpoint_every = 0;  // steps between checkpoints; 0 = only at the end
+  int keep_checkpoints = 3;      // the last K checkpoints kept (plus the best one)
+};
+
+struct JobSpec {
+  TrainSpec train;
+  std::string name;                           // free text for people
+  std::map<std::string, std::string> labels;  // free key/value pairs
+  int gpus = 0;                               // GPUs wanted; 0 = one CPU slot
+  int priority = 0;                           // higher runs first
+};
+
+// Checks the values that need no file system: ranges, known targets and ratios. Messages name the
+// field and what is allowed, e.g. "targets: unknown projection 'x'; expected any of
+// q,k,v,o,gate,up,down". Returns INVALID_ARGUMENT on the first problem found.
+absl::Status ValidateJobSpecFields(const JobSpec& spec);
+
+std::string TaskName(Task task);          // "classification", "regression", "causal-lm"
+absl::StatusOr<Task> ParseTask(const std::string& name);
+std::string MethodName(Method method);    // "lora", "full"
+absl::StatusOr<Method> ParseMethod(const std::string& name);
+std::string ScheduleName(Schedule schedule);  // "linear", "cosine", "constant"
+absl::StatusOr<Schedule> ParseSchedule(const std::string& name);
+
+// JSON round trip, used by the store. `JobSpecFromJson` fills missing fields with defaults and
+// returns INVALID_ARGUMENT on malformed JSON or wrong types.
+std::string JobSpecToJson(const JobSpec& spec);
+absl::StatusOr<JobSpec> JobSpecFromJson(const std::string& json);
+
+}  // namespace attune
+
+#endif  // ATTUNE_SERVER_COMMON_JOB_SPEC_H_

@@ -1,0 +1,100 @@
+// Transformer models loaded from Hugging Face directories, with adapters on chosen projections.
+//
+// Internal to the engine (includes LibTorch): only server/engine/*.cc may include this file.
+// `LoadModel` builds the architecture named in config.json (BERT/RoBERTa encoders, Llama-family
+// decoders), loads the safetensors weights unchanged, freezes everything, then adds the trainable
+// parts the spec asks for: LoRA A/B pairs (or the full matrices with Method::kFull) on the target
+// projections, and the task head.
+#ifndef ATTUNE_SERVER_ENGINE_MODEL_H_
+#define ATTUNE_SERVER_ENGINE_MODEL_H_
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/common/job_spec.h"
+
+namespace attune::engine {
+
+enum class ParamRole {
+  kLoraA,  // [r, in]
+  kLoraB,  // [out, r], starts at zero
+  kFull,   // a target projection's own weight (or bias), Method::kFull
+  kHead,   // classification / regression head (PEFT's modules_to_save)
+};
+
+// One trainable tensor, with the names that the optimizer table and the checkpoint writer need.
+struct TrainableParam {
+  std::string name;        // the tensor's key as PEFT saves it, e.g.
+                           // "base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight";
+                           // for kFull the base model's own key, e.g. "model.layers.0.self_attn.q_proj.weight"
+  std::string projection;  // "q", "v", ... ; empty for kHead
+  ParamRole role;
+  bool no_decay = false;   // biases and norm weights: no weight decay
+  torch::Tensor tensor;    // the parameter itself (requires_grad)
+};
+
+struct ModelOptions {
+  Task task = Task::kSequenceClassification;
+  int num_labels = 2;        // classification; 1 for regression; ignored for causal LM
+  std::vector<std::string> targets;
+  Method method = Method::kLora;
+  int lora_rank = 8;
+  double lora_alpha = 16.0;
+  double lora_dropout = 0.0;
+  bool use_rslora = false;
+  torch::Device device = torch::kCPU;
+  torch::Dtype frozen_dtype = torch::kFloat32;  // bf16 on CUDA: the frozen base weights
+  uint64_t seed = 42;        // initialises LoRA A and any new head
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // input_ids, attention_mask: [batch, seq] int64 on the model's device (mask 1 = real token).
+  // Returns logits: [batch, num_labels] for classification and regression (taken at the first
+  // token for encoders, at the last real token for decoders), [batch, seq, vocab] for causal LM.
+  virtual torch::Tensor Forward(const torch::Tensor& input_ids,
+                                const torch::Tensor& attention_mask) = 0;
+
+  // Every trainable tensor, in a fixed order (layer by layer, then the head).
+  virtual std::vector<TrainableParam> TrainableParameters() = 0;
+
+  // Training mode turns on dropout (LoRA dropout and the model's own).
+  virtual void SetTraining(bool training) = 0;
+
+  virtual int64_t TotalParameters() const = 0;
+
+  // For adapter_config.json: the model's own module names of the targets ("query", "q_proj"),
+  // PEFT's task_type ("SEQ_CLS", "CAUSAL_LM") and modules_to_save ("classifier", "score").
+  virtual std::vector<std::string> TargetModuleNames() const = 0;
+  virtual std::string PeftTaskType() const = 0;
+  virtual std::vector<std::string> ModulesToSave() const = 0;
+};
+
+// Architecture facts read from config.json alone (no weights).
+struct ModelDescription {
+  std::string architecture;       // config "architectures"[0], e.g. "LlamaForCausalLM"
+  std::string model_type;         // "roberta", "bert", "llama", "qwen2", "mistral"
+  std::vector<std::string> supported_targets;  // which of q,k,v,o,gate,up,down exist
+  int64_t vocab_size = 0;
+  int64_t max_position_embeddings = 0;
+};
+
+// Reads `model_dir`/config.json. INVALID_ARGUMENT for a missing/malformed file or an
+// unsupported model_type.
+absl::StatusOr<ModelDescription> DescribeModel(const std::string& model_dir);
+
+// Loads weights (model.safetensors or the sharded index) and builds the model with adapters.
+// INVALID_ARGUMENT for unsupported architectures, a target the architecture lacks, or weights
+// that do not match config.json (missing key, wrong shape).
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir,
+                                                 const ModelOptions& options);
+
+}  // namespace attune::engine
+
+#endif  // ATTUNE_SERVER_ENGINE_MODEL_H_

@@ -1,0 +1,123 @@
+// The training engine's public interface: check a job before it is queued, then train it.
+//
+// This header is plain C++: no LibTorch type appears here, so the gRPC and scheduler layers can
+// include it without seeing LibTorch's bundled protobuf headers (see shared/gpu/README.md).
+//
+// A job runs as Setup (model, data, optimizer) -> Train (steps, evaluations, checkpoints) ->
+// SaveCheckpoint -> Cleanup. Progress is reported through a `TrainingObserver`, which is also
+// asked, once per step, whether to stop.
+#ifndef ATTUNE_SERVER_ENGINE_TRAINER_H_
+#define ATTUNE_SERVER_ENGINE_TRAINER_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/common/job_spec.h"
+
+namespace attune::engine {
+
+// Reported after every optimizer step (or skipped step).
+struct StepMetrics {
+  int64_t step = 0;         // 1-based count of steps taken so far
+  int64_t total_steps = 0;  // steps the job will take in all
+  double epoch = 0;         // fractional epoch, e.g. 1.5 = half way through the second epoch
+  double train_loss = 0;    // mean loss of this step's batch
+  std::map<std::string, double> learning_rates;  // group name ("v.lora_A", "head") -> lr now
+  double grad_norm = 0;          // global L2 norm before clipping
+  double tokens_per_second = 0;  // non-padding tokens, this step
+  double samples_per_second = 0;
+  bool skipped = false;  // true when the loss was not finite and the update was skipped
+};
+
+// Reported after every evaluation on the validation set.
+struct EvalMetrics {
+  int64_t step = 0;
+  double loss = 0;
+  std::optional<double> accuracy;    // classification
+  std::optional<double> pearson;     // regression
+  std::optional<double> spearman;    // regression
+  std::optional<double> perplexity;  // causal LM
+  int64_t examples = 0;
+};
+
+// A checkpoint that has been written completely (atomically) to disk.
+struct CheckpointInfo {
+  int64_t step = 0;
+  std::string dir;            // directory holding adapter_model.safetensors etc.
+  int64_t adapter_bytes = 0;  // size of the adapter files a download would carry
+  std::string sha256;         // of adapter_model.safetensors
+};
+
+// Receives progress from a running job. Called on the training thread; implementations must be
+// cheap (publish into a buffer) and thread-safe with respect to their other readers.
+class TrainingObserver {
+ public:
+  virtual ~TrainingObserver() = default;
+  virtual void OnStep(const StepMetrics& metrics) = 0;
+  virtual void OnEval(const EvalMetrics& metrics) = 0;
+  virtual void OnCheckpoint(const CheckpointInfo& checkpoint) = 0;
+  virtual void OnWarning(const std::string& message) = 0;
+  // Polled once per step; returning true ends the job after the current step.
+  virtual bool StopRequested() = 0;
+};
+
+// What a job's spec describes, found by reading its files without training.
+struct SpecCheck {
+  std::string architecture;        // e.g. "RobertaForSequenceClassification"
+  int64_t total_parameters = 0;    // of the base model (and head)
+  int64_t trainable_parameters = 0;
+  int64_t base_model_bytes = 0;    // size of the model's weight files on disk
+  int num_labels = 0;              // classification: distinct labels in the training data
+  int64_t train_examples = 0;
+  int64_t validation_examples = 0;
+};
+
+// Reads config.json, the tokenizer and the data files named by `spec` and checks that they
+// exist, parse, and fit the spec (targets present in the architecture, labels usable for the
+// task). Returns INVALID_ARGUMENT naming the field ("train: data/x.jsonl:7: missing 'label'")
+// on any problem. Thread-safe; loads no weights.
+absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec);
+
+enum class ResumeMode {
+  kFresh,        // ignore anything in output_dir
+  kFromLatest,   // continue from the newest complete checkpoint in output_dir, if any
+};
+
+struct RunOptions {
+  std::string device = "cpu";  // "cpu" or "cuda:N"
+  std::string output_dir;      // checkpoints are written under here; created if missing
+  ResumeMode resume = ResumeMode::kFromLatest;
+};
+
+enum class Outcome {
+  kCompleted,  // every step taken
+  kStopped,    // StopRequested() returned true
+};
+
+struct TrainResult {
+  Outcome outcome = Outcome::kCompleted;
+  int64_t steps = 0;
+  std::optional<EvalMetrics> final_eval;
+  std::optional<CheckpointInfo> final_checkpoint;
+  int64_t total_parameters = 0;
+  int64_t trainable_parameters = 0;
+};
+
+// Trains `spec` on `options.device`. Blocks until the job completes, is stopped, or fails.
+// Returns the result on completion or stop; on failure (bad data, out of memory, repeated
+// non-finite loss) returns a status whose message says what went wrong. Never throws.
+// `observer` must outlive the call.
+absl::StatusOr<TrainResult> RunTraining(const TrainSpec& spec, const RunOptions& options,
+                                        TrainingObserver* observer);
+
+// Devices LibTorch can run on here: "cuda:0".. for each visible GPU; empty when there is none.
+std::vector<std::string> CudaDevices();
+
+}  // namespace attune::engine
+
+#endif  // ATTUNE_SERVER_ENGINE_TRAINER_H_
