@@ -51,6 +51,9 @@ struct CheckpointInfo {
   std::string dir;            // directory holding adapter_model.safetensors etc.
   int64_t adapter_bytes = 0;  // size of the adapter files a download would carry
   std::string sha256;         // of adapter_model.safetensors
+  std::optional<double> eval_metric;  // the validation metric at this step, when evaluated
+  bool best = false;                  // the best checkpoint so far by that metric
+  std::vector<int64_t> deleted_steps; // older checkpoints removed when this one was kept
 };
 
 // Receives progress from a running job. Called on the training thread; implementations must be
