@@ -1,0 +1,280 @@
+#include "server/engine/data.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace attune::engine {
+namespace {
+
+using nlohmann::json;
+
+absl::Status LineError(const std::string& field, const std::string& path, int64_t line,
+                       const std::string& reason) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, ":", line, ": ", reason));
+}
+
+// Reads an optional string member; a present non-string value is an error.
+absl::Status ReadString(const json& object, const char* key, std::string* out, bool* present) {
+  auto it = object.find(key);
+  *present = it != object.end();
+  if (!*present) return absl::OkStatus();
+  if (!it->is_string()) return absl::InvalidArgumentError(absl::StrCat("'", key, "' must be a string"));
+  *out = it->get<std::string>();
+  return absl::OkStatus();
+}
+
+// Fisher-Yates with our own index draw, so the order does not depend on the standard library.
+template <typename T>
+void Shuffle(std::vector<T>& v, std::mt19937_64& rng) {
+  for (int64_t i = static_cast<int64_t>(v.size()) - 1; i > 0; --i) {
+    const int64_t j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
+    std::swap(v[i], v[j]);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std::string& field,
+                                              Task task) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(field, ": cannot open ", path));
+  std::vector<Record> records;
+  std::string text;
+  int64_t line_no = 0;
+  while (std::getline(in, text)) {
+    ++line_no;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json object = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (object.is_discarded()) return LineError(field, path, line_no, "not valid JSON");
+    if (!object.is_object()) return LineError(field, path, line_no, "not a JSON object");
+    Record r;
+    r.line = line_no;
+    bool has_text = false, has_a = false, has_b = false, has_prompt = false, has_completion = false;
+    for (auto [key, out, present] :
+         {std::tuple{"text", &r.text, &has_text}, std::tuple{"text_b", &r.text_b, &has_b},
+          std::tuple{"prompt", &r.prompt, &has_prompt},
+          std::tuple{"completion", &r.completion, &has_completion}}) {
+      absl::Status s = ReadString(object, key, out, present);
+      if (!s.ok()) return LineError(field, path, line_no, std::string(s.message()));
+    }
+    if (!has_text) {
+      absl::Status s = ReadString(object, "text_a", &r.text, &has_a);
+      if (!s.ok()) return LineError(field, path, line_no, std::string(s.message()));
+    }
+    auto label = object.find("label");
+    if (label != object.end()) {
+      r.has_label = true;
+      if (label->is_string()) {
+        r.label_is_string = true;
+        r.label_string = label->get<std::string>();
+      } else if (label->is_number()) {
+        r.label_number = label->get<double>();
+        if (!std::isfinite(r.label_number)) {
+          return LineError(field, path, line_no, "'label' is not a finite number");
+        }
+      } else {
+        return LineError(field, path, line_no, "'label' must be a number or a string");
+      }
+    }
+    const bool has_first = has_text || has_a;
+    if (has_b && !has_first) return LineError(field, path, line_no, "'text_b' without 'text_a'");
+    switch (task) {
+      case Task::kSequenceClassification:
+      case Task::kRegression:
+        if (!has_first) {
+          return LineError(field, path, line_no,
+                           "missing 'text' (or 'text_a'); expected {\"text\": ..., \"label\": ...}");
+        }
+        if (!r.has_label) return LineError(field, path, line_no, "missing 'label'");
+        if (task == Task::kRegression && r.label_is_string) {
+          return LineError(field, path, line_no, "regression needs a numeric 'label'");
+        }
+        break;
+      case Task::kCausalLm:
+        if (has_prompt != has_completion) {
+          return LineError(field, path, line_no, "'prompt' and 'completion' come together");
+        }
+        if (!has_prompt && !has_text) {
+          return LineError(field, path, line_no,
+                           "missing 'text' or 'prompt'/'completion' for causal-lm");
+        }
+        break;
+      case Task::kUnspecified:
+        return absl::InvalidArgumentError("task: unspecified");
+    }
+    records.push_back(std::move(r));
+  }
+  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat(field, ": read error on ", path));
+  if (records.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, " has no records"));
+  }
+  return records;
+}
+
+absl::StatusOr<LabelMap> BuildLabelMap(const std::vector<Record>& train, const std::string& field) {
+  LabelMap map;
+  if (train.empty()) return map;
+  const bool strings = train.front().label_is_string;
+  std::set<std::string> names;
+  int64_t max_id = -1;
+  for (const Record& r : train) {
+    if (r.label_is_string != strings) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": line ", r.line, ": labels mix strings and numbers; use one kind"));
+    }
+    if (strings) {
+      names.insert(r.label_string);
+    } else {
+      if (r.label_number < 0 || r.label_number != std::floor(r.label_number) ||
+          r.label_number > 1e6) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ": line ", r.line, ": classification label ", r.label_number,
+                         " must be a non-negative integer or a string"));
+      }
+      max_id = std::max<int64_t>(max_id, static_cast<int64_t>(r.label_number));
+    }
+  }
+  if (strings) {
+    map.names.assign(names.begin(), names.end());
+    map.num_labels = static_cast<int>(map.names.size());
+  } else {
+    map.num_labels = static_cast<int>(max_id + 1);
+  }
+  if (map.num_labels < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": classification needs at least two classes; found ", map.num_labels));
+  }
+  return map;
+}
+
+absl::StatusOr<std::vector<Example>> TokenizeRecords(const std::vector<Record>& records,
+                                                     const Tokenizer& tokenizer, Task task,
+                                                     const LabelMap& labels, int max_seq_len,
+                                                     int32_t eos_id, const std::string& field,
+                                                     const std::string& path) {
+  std::vector<Example> examples;
+  examples.reserve(records.size());
+  int32_t sep_id = -1;
+  for (const char* end : {"</s>", "[SEP]"}) {
+    if (auto id = tokenizer.TokenToId(end); id.has_value()) {
+      sep_id = *id;
+      break;
+    }
+  }
+  for (const Record& r : records) {
+    Example e;
+    if (task == Task::kCausalLm) {
+      if (!r.prompt.empty() || !r.completion.empty()) {
+        Encoding prompt = tokenizer.Encode(r.prompt, SpecialTokens::kAdd);
+        // The post-processor may append EOS to the prompt; the completion continues after the
+        // prompt's own tokens, so drop a trailing EOS there.
+        if (eos_id >= 0 && !prompt.ids.empty() && prompt.ids.back() == eos_id) prompt.ids.pop_back();
+        Encoding completion = tokenizer.Encode(r.completion, SpecialTokens::kOmit);
+        e.ids = prompt.ids;
+        e.loss_mask.assign(prompt.ids.size(), 0);
+        for (int32_t id : completion.ids) {
+          e.ids.push_back(id);
+          e.loss_mask.push_back(1);
+        }
+        if (eos_id >= 0) {
+          e.ids.push_back(eos_id);
+          e.loss_mask.push_back(1);
+        }
+      } else {
+        e.ids = tokenizer.Encode(r.text, SpecialTokens::kAdd).ids;
+        if (eos_id >= 0 && (e.ids.empty() || e.ids.back() != eos_id)) e.ids.push_back(eos_id);
+        e.loss_mask.assign(e.ids.size(), 1);
+        if (!e.loss_mask.empty()) e.loss_mask[0] = 0;  // nothing predicts the first token
+      }
+      if (static_cast<int>(e.ids.size()) > max_seq_len) {
+        e.ids.resize(max_seq_len);
+        e.loss_mask.resize(max_seq_len);
+      }
+      bool any = false;
+      for (size_t i = 1; i < e.loss_mask.size(); ++i) any = any || e.loss_mask[i];
+      if (!any) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            field, ": ", path, ":", r.line, ": no completion tokens left within max_seq_len ",
+            max_seq_len));
+      }
+    } else {
+      Encoding enc = r.text_b.empty() ? tokenizer.Encode(r.text, SpecialTokens::kAdd)
+                                      : tokenizer.EncodePair(r.text, r.text_b, SpecialTokens::kAdd);
+      e.ids = std::move(enc.ids);
+      if (static_cast<int>(e.ids.size()) > max_seq_len) {
+        // Keep the last token when it is a special end token (</s>, [SEP]) so the model sees
+        // the same frame it was pre-trained with.
+        const int32_t last = e.ids.back();
+        e.ids.resize(max_seq_len);
+        if (last == sep_id) e.ids.back() = last;
+      }
+      if (e.ids.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ": ", path, ":", r.line, ": text encodes to no tokens"));
+      }
+      if (task == Task::kRegression) {
+        e.target = static_cast<float>(r.label_number);
+      } else if (r.label_is_string) {
+        auto it = std::lower_bound(labels.names.begin(), labels.names.end(), r.label_string);
+        if (it == labels.names.end() || *it != r.label_string) {
+          return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, ":", r.line,
+                                                         ": unknown label '", r.label_string,
+                                                         "' (not in the training data)"));
+        }
+        e.label = it - labels.names.begin();
+      } else {
+        if (!labels.names.empty() || r.label_number < 0 ||
+            r.label_number >= labels.num_labels || r.label_number != std::floor(r.label_number)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(field, ": ", path, ":", r.line, ": label ", r.label_number,
+                           " is not one of the training labels 0..", labels.num_labels - 1));
+        }
+        e.label = static_cast<int64_t>(r.label_number);
+      }
+    }
+    examples.push_back(std::move(e));
+  }
+  return examples;
+}
+
+std::vector<std::vector<int64_t>> EpochBatches(const std::vector<Example>& examples,
+                                               int batch_size, uint64_t seed, int64_t epoch) {
+  std::mt19937_64 rng(seed * 1000003ULL + static_cast<uint64_t>(epoch));
+  std::vector<int64_t> order(examples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  Shuffle(order, rng);
+  // Length bucketing: within windows of 50 batches, sort by length, then cut into batches.
+  const size_t window = static_cast<size_t>(batch_size) * 50;
+  for (size_t start = 0; start < order.size(); start += window) {
+    const size_t end = std::min(order.size(), start + window);
+    std::stable_sort(order.begin() + start, order.begin() + end, [&](int64_t a, int64_t b) {
+      return examples[a].ids.size() < examples[b].ids.size();
+    });
+  }
+  std::vector<std::vector<int64_t>> batches;
+  for (size_t start = 0; start < order.size(); start += batch_size) {
+    const size_t end = std::min(order.size(), start + static_cast<size_t>(batch_size));
+    batches.emplace_back(order.begin() + start, order.begin() + end);
+  }
+  Shuffle(batches, rng);
+  return batches;
+}
+
+std::vector<std::vector<int64_t>> SequentialBatches(int64_t num_examples, int batch_size) {
+  std::vector<std::vector<int64_t>> batches;
+  for (int64_t start = 0; start < num_examples; start += batch_size) {
+    std::vector<int64_t> batch;
+    for (int64_t i = start; i < std::min(num_examples, start + batch_size); ++i) batch.push_back(i);
+    batches.push_back(std::move(batch));
+  }
+  return batches;
+}
+
+}  // namespace attune::engine
