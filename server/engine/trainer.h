@@ -58,9 +58,14 @@ struct CheckpointInfo {
 
 // Receives progress from a running job. Called on the training thread; implementations must be
 // cheap (publish into a buffer) and thread-safe with respect to their other readers.
+struct SpecCheck;
+
 class TrainingObserver {
  public:
   virtual ~TrainingObserver() = default;
+  // Called once the model and data are set up, before the first step, with the real parameter
+  // counts and sizes. `resumed_from_step` is > 0 when training continues from a checkpoint.
+  virtual void OnStart(const SpecCheck& setup, int64_t resumed_from_step) {}
   virtual void OnStep(const StepMetrics& metrics) = 0;
   virtual void OnEval(const EvalMetrics& metrics) = 0;
   virtual void OnCheckpoint(const CheckpointInfo& checkpoint) = 0;
