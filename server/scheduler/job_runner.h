@@ -1,0 +1,52 @@
+// The seam between the scheduler and the training engine.
+//
+// `JobRunner` is what the scheduler calls to check a job at submit time and to train it on the
+// devices it was given. `EngineJobRunner` is the real one (engine::CheckSpec / engine::RunTraining);
+// tests use a fake runner whose steps they control. No LibTorch types appear here.
+#ifndef ATTUNE_SERVER_SCHEDULER_JOB_RUNNER_H_
+#define ATTUNE_SERVER_SCHEDULER_JOB_RUNNER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/common/job_spec.h"
+#include "server/engine/trainer.h"
+#include "server/store/records.h"
+
+namespace attune::scheduler {
+
+class JobRunner {
+ public:
+  virtual ~JobRunner() = default;
+
+  // Checks `spec` against its files (model, tokenizer, data) without training. Returns what it
+  // found, or INVALID_ARGUMENT naming the field. Called on the submitting thread; must be
+  // thread-safe.
+  virtual absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) = 0;
+
+  // Trains `job` on `devices` (one entry per GPU, or one CPU/GPU slot for gpus = 0), writing
+  // checkpoints under `output_dir` and resuming from the newest one there. Blocks until the job
+  // completes, stops (observer->StopRequested()), or fails (an error status). Called on the job's
+  // own thread; several calls run at once. `observer` outlives the call. May throw; the scheduler
+  // catches everything at the thread boundary.
+  virtual absl::StatusOr<engine::TrainResult> Run(const store::Job& job,
+                                                  const std::vector<std::string>& devices,
+                                                  const std::string& output_dir,
+                                                  engine::TrainingObserver* observer) = 0;
+};
+
+// The real runner: engine::CheckSpec, and engine::RunTraining with RunOptions{device =
+// devices[0], output_dir, resume = kFromLatest}. Stateless and thread-safe.
+class EngineJobRunner : public JobRunner {
+ public:
+  absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override;
+  absl::StatusOr<engine::TrainResult> Run(const store::Job& job,
+                                          const std::vector<std::string>& devices,
+                                          const std::string& output_dir,
+                                          engine::TrainingObserver* observer) override;
+};
+
+}  // namespace attune::scheduler
+
+#endif  // ATTUNE_SERVER_SCHEDULER_JOB_RUNNER_H_
