@@ -1,0 +1,204 @@
+#include "client/job_spec_input.h"
+
+#include <filesystem>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
+#include "server/common/status_macros.h"
+#include "yaml-cpp/yaml.h"
+
+namespace attune::client {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+// A YAML scalar as JSON: proto3 JSON accepts numbers written as strings for numeric fields, so
+// everything but booleans stays a string and the proto parser checks the types.
+json ScalarToJson(const YAML::Node& node) {
+  const std::string& text = node.Scalar();
+  if (text == "true" || text == "false") return text == "true";
+  return text;
+}
+
+absl::StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& where) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return ScalarToJson(node);
+    case YAML::NodeType::Sequence: {
+      json out = json::array();
+      for (const YAML::Node& item : node) {
+        ASSIGN_OR_RETURN(json value, NodeToJson(item, where));
+        out.push_back(std::move(value));
+      }
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      json out = json::object();
+      for (const auto& item : node) {
+        const std::string key = item.first.as<std::string>();
+        ASSIGN_OR_RETURN(json value, NodeToJson(item.second, where + "." + key));
+        out[key] = std::move(value);
+      }
+      return out;
+    }
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return json();
+  }
+  return json();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Task> ParseTaskName(const std::string& name) {
+  if (name == "classification") return v1::TASK_SEQUENCE_CLASSIFICATION;
+  if (name == "regression") return v1::TASK_REGRESSION;
+  if (name == "causal-lm") return v1::TASK_CAUSAL_LM;
+  v1::Task task;
+  if (v1::Task_Parse(name, &task) && task != v1::TASK_UNSPECIFIED) return task;
+  return Invalid(absl::StrCat("task: unknown task '", name,
+                              "'; expected one of classification, regression, causal-lm"));
+}
+
+absl::StatusOr<v1::Method> ParseMethodName(const std::string& name) {
+  if (name == "lora") return v1::METHOD_LORA;
+  if (name == "full") return v1::METHOD_FULL;
+  v1::Method method;
+  if (v1::Method_Parse(name, &method)) return method;
+  return Invalid(absl::StrCat("method: unknown method '", name, "'; expected one of lora, full"));
+}
+
+absl::StatusOr<v1::Schedule> ParseScheduleName(const std::string& name) {
+  if (name == "linear") return v1::SCHEDULE_LINEAR;
+  if (name == "cosine") return v1::SCHEDULE_COSINE;
+  if (name == "constant") return v1::SCHEDULE_CONSTANT;
+  v1::Schedule schedule;
+  if (v1::Schedule_Parse(name, &schedule)) return schedule;
+  return Invalid(absl::StrCat("schedule: unknown schedule '", name,
+                              "'; expected one of linear, cosine, constant"));
+}
+
+std::string TaskShortName(v1::Task task) {
+  switch (task) {
+    case v1::TASK_SEQUENCE_CLASSIFICATION: return "classification";
+    case v1::TASK_REGRESSION: return "regression";
+    case v1::TASK_CAUSAL_LM: return "causal-lm";
+    default: return "unspecified";
+  }
+}
+
+std::string MethodShortName(v1::Method method) {
+  return method == v1::METHOD_FULL ? "full" : "lora";
+}
+
+std::string ScheduleShortName(v1::Schedule schedule) {
+  switch (schedule) {
+    case v1::SCHEDULE_COSINE: return "cosine";
+    case v1::SCHEDULE_CONSTANT: return "constant";
+    default: return "linear";
+  }
+}
+
+absl::Status ParseRatioList(const std::string& text,
+                            google::protobuf::Map<std::string, double>* ratios) {
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    std::string key(absl::StripAsciiWhitespace(kv.first));
+    double value = 0;
+    if (key.empty() || !absl::SimpleAtod(absl::StripAsciiWhitespace(kv.second), &value)) {
+      return Invalid(absl::StrCat("lr_ratios: '", item,
+                                  "' is not projection=number (e.g. v=4)"));
+    }
+    (*ratios)[key] = value;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseLabel(const std::string& text,
+                        google::protobuf::Map<std::string, std::string>* labels) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return Invalid(absl::StrCat("labels: '", text, "' is not key=value"));
+  }
+  (*labels)[text.substr(0, eq)] = text.substr(eq + 1);
+  return absl::OkStatus();
+}
+
+void ParseTargets(const std::string& text,
+                  google::protobuf::RepeatedPtrField<std::string>* targets) {
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    *targets->Add() = std::string(absl::StripAsciiWhitespace(item));
+  }
+}
+
+std::string AbsolutePath(const std::string& path, const std::string& base_dir) {
+  if (path.empty()) return path;
+  fs::path p(path);
+  if (p.is_absolute()) return p.lexically_normal().string();
+  return (fs::path(base_dir) / p).lexically_normal().string();
+}
+
+absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
+  } catch (const YAML::Exception& e) {
+    return Invalid(absl::StrCat("config: ", path, ": ", e.what()));
+  }
+  if (!root.IsMap()) return Invalid(absl::StrCat("config: ", path, ": expected a mapping"));
+  ASSIGN_OR_RETURN(json doc, NodeToJson(root, ""));
+
+  // People's conveniences -> proto field names and values.
+  if (doc.contains("lr")) {
+    doc["learning_rate"] = doc["lr"];
+    doc.erase("lr");
+  }
+  for (const char* key : {"rank", "alpha", "dropout", "use_rslora"}) {
+    if (doc.contains(key)) {
+      doc["lora"][key] = doc[key];
+      doc.erase(key);
+    }
+  }
+  if (doc.contains("targets") && doc["targets"].is_string()) {
+    google::protobuf::RepeatedPtrField<std::string> targets;
+    ParseTargets(doc["targets"].get<std::string>(), &targets);
+    doc["targets"] = std::vector<std::string>(targets.begin(), targets.end());
+  }
+  if (doc.contains("task") && doc["task"].is_string()) {
+    ASSIGN_OR_RETURN(v1::Task task, ParseTaskName(doc["task"].get<std::string>()));
+    doc["task"] = v1::Task_Name(task);
+  }
+  if (doc.contains("method") && doc["method"].is_string()) {
+    ASSIGN_OR_RETURN(v1::Method method, ParseMethodName(doc["method"].get<std::string>()));
+    doc["method"] = v1::Method_Name(method);
+  }
+  if (doc.contains("schedule") && doc["schedule"].is_string()) {
+    ASSIGN_OR_RETURN(v1::Schedule schedule, ParseScheduleName(doc["schedule"].get<std::string>()));
+    doc["schedule"] = v1::Schedule_Name(schedule);
+  }
+
+  v1::JobSpec spec;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(doc.dump(), &spec, options);
+  if (!status.ok()) {
+    return Invalid(absl::StrCat("config: ", path, ": ", std::string(status.message())));
+  }
+  const std::string base = fs::absolute(fs::path(path)).parent_path().string();
+  spec.set_model(AbsolutePath(spec.model(), base));
+  spec.set_train(AbsolutePath(spec.train(), base));
+  spec.set_validation(AbsolutePath(spec.validation(), base));
+  return spec;
+}
+
+}  // namespace attune::client
