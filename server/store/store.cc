@@ -1,0 +1,487 @@
+#include "server/store/store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <random>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+#include "server/common/status_macros.h"
+#include "server/store/migrations.h"
+#include "server/store/sqlite_statement.h"
+
+namespace attune::store {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kJobColumns[] =
+    "id, owner, request_id, spec_json, state, created_us, started_us, finished_us, devices_json, "
+    "latest_metrics_json, trainable_parameters, total_parameters, adapter_bytes, "
+    "base_model_bytes, error, last_step, total_steps, output_dir, seq";
+
+std::string NewJobId() {
+  static std::mutex mu;
+  static std::mt19937_64* rng = new std::mt19937_64(std::random_device{}());
+  std::lock_guard<std::mutex> lock(mu);
+  return absl::StrFormat("j-%016x", (*rng)());
+}
+
+std::string MetricsToJson(const std::map<std::string, double>& metrics) {
+  json out = json::object();
+  for (const auto& [name, value] : metrics) {
+    if (std::isfinite(value)) out[name] = value;  // JSON has no NaN/Inf; drop them
+  }
+  return out.dump();
+}
+
+std::map<std::string, double> MetricsFromJson(const std::string& text) {
+  std::map<std::string, double> metrics;
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return metrics;
+  for (const auto& [name, value] : parsed.items()) {
+    if (value.is_number()) metrics[name] = value.get<double>();
+  }
+  return metrics;
+}
+
+std::vector<std::string> DevicesFromJson(const std::string& text) {
+  std::vector<std::string> devices;
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) return devices;
+  for (const auto& device : parsed) {
+    if (device.is_string()) devices.push_back(device.get<std::string>());
+  }
+  return devices;
+}
+
+absl::StatusOr<Job> ReadJob(const Statement& row) {
+  Job job;
+  job.id = row.Text(0);
+  job.owner = row.Text(1);
+  job.request_id = row.Text(2);
+  absl::StatusOr<JobSpec> spec = JobSpecFromJson(row.Text(3));
+  if (!spec.ok()) {
+    return absl::InternalError(absl::StrCat("job ", job.id, ": stored spec is unreadable: ",
+                                            spec.status().message()));
+  }
+  job.spec = *std::move(spec);
+  ASSIGN_OR_RETURN(job.state, ParseJobState(row.Text(4)));
+  job.created_us = row.Int(5);
+  job.started_us = row.Int(6);
+  job.finished_us = row.Int(7);
+  job.devices = DevicesFromJson(row.Text(8));
+  job.latest_metrics = MetricsFromJson(row.Text(9));
+  job.trainable_parameters = row.Int(10);
+  job.total_parameters = row.Int(11);
+  job.adapter_bytes = row.Int(12);
+  job.base_model_bytes = row.Int(13);
+  job.error = row.Text(14);
+  job.last_step = row.Int(15);
+  job.total_steps = row.Int(16);
+  job.output_dir = row.Text(17);
+  return job;
+}
+
+// Runs a SELECT of kJobColumns and returns every row.
+absl::StatusOr<std::vector<Job>> ReadJobs(Statement& select) {
+  std::vector<Job> jobs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(Job job, ReadJob(select));
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+absl::StatusOr<Job> GetJobLocked(sqlite3* db, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement select,
+                   Statement::Prepare(db, absl::StrCat("SELECT ", kJobColumns,
+                                                       " FROM jobs WHERE id = ?")));
+  select.Bind(1, id);
+  ASSIGN_OR_RETURN(std::vector<Job> jobs, ReadJobs(select));
+  if (jobs.empty()) return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
+  return std::move(jobs[0]);
+}
+
+absl::Status CheckJobExists(sqlite3* db, const std::string& id) {
+  ASSIGN_OR_RETURN(Statement select, Statement::Prepare(db, "SELECT 1 FROM jobs WHERE id = ?"));
+  select.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
+  return absl::OkStatus();
+}
+
+absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
+  ASSIGN_OR_RETURN(Statement update,
+                   Statement::Prepare(
+                       db,
+                       "UPDATE jobs SET state = ?, started_us = ?, finished_us = ?, "
+                       "devices_json = ?, latest_metrics_json = ?, trainable_parameters = ?, "
+                       "total_parameters = ?, adapter_bytes = ?, base_model_bytes = ?, "
+                       "error = ?, last_step = ?, total_steps = ?, output_dir = ? WHERE id = ?"));
+  update.Bind(1, JobStateName(job.state))
+      .Bind(2, job.started_us)
+      .Bind(3, job.finished_us)
+      .Bind(4, json(job.devices).dump())
+      .Bind(5, MetricsToJson(job.latest_metrics))
+      .Bind(6, job.trainable_parameters)
+      .Bind(7, job.total_parameters)
+      .Bind(8, job.adapter_bytes)
+      .Bind(9, job.base_model_bytes)
+      .Bind(10, job.error)
+      .Bind(11, job.last_step)
+      .Bind(12, job.total_steps)
+      .Bind(13, job.output_dir)
+      .Bind(14, job.id);
+  RETURN_IF_ERROR(update.Run());
+  if (sqlite3_changes(db) == 0) {
+    return absl::NotFoundError(absl::StrCat("job '", job.id, "' not found"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> LastSequenceLocked(sqlite3* db, const std::string& job_id) {
+  ASSIGN_OR_RETURN(Statement select,
+                   Statement::Prepare(db,
+                                      "SELECT COALESCE(MAX(sequence), 0) FROM job_events "
+                                      "WHERE job_id = ?"));
+  select.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool row, select.Step());
+  return row ? select.Int(0) : 0;
+}
+
+// Appends `event`, setting its sequence. The caller holds a transaction.
+absl::Status AppendEventLocked(sqlite3* db, JobEvent& event) {
+  RETURN_IF_ERROR(CheckJobExists(db, event.job_id));
+  ASSIGN_OR_RETURN(int64_t last, LastSequenceLocked(db, event.job_id));
+  event.sequence = last + 1;
+  ASSIGN_OR_RETURN(Statement insert,
+                   Statement::Prepare(db,
+                                      "INSERT INTO job_events (job_id, sequence, time_us, type, "
+                                      "state, message, metrics_json, step, path, bytes, sha256) "
+                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, event.job_id)
+      .Bind(2, event.sequence)
+      .Bind(3, event.time_us)
+      .Bind(4, EventTypeName(event.type))
+      .Bind(5, JobStateName(event.state))
+      .Bind(6, event.message)
+      .Bind(7, MetricsToJson(event.metrics))
+      .Bind(8, event.step)
+      .Bind(9, event.path)
+      .Bind(10, event.bytes)
+      .Bind(11, event.sha256);
+  return insert.Run();
+}
+
+}  // namespace
+
+int Store::LatestSchemaVersion() { return LatestMigration(); }
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(db_path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status = SqliteError(db, rc, absl::StrCat("opening database '", db_path, "'"));
+    sqlite3_close(db);
+    return absl::InternalError(status.message());
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  sqlite3_busy_timeout(db, 5000);
+  RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode = WAL"));
+  RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous = NORMAL"));
+  RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON"));
+  RETURN_IF_ERROR(Migrate(db));
+  return store;
+}
+
+Store::Store(sqlite3* db) : db_(db) {}
+
+Store::~Store() { sqlite3_close(db_); }
+
+absl::StatusOr<int> Store::SchemaVersion() {
+  absl::MutexLock lock(&mu_);
+  return CurrentSchemaVersion(db_);
+}
+
+absl::StatusOr<Job> Store::InsertJob(const Job& job) {
+  absl::MutexLock lock(&mu_);
+  Job stored = job;
+  if (stored.id.empty()) stored.id = NewJobId();
+  if (!stored.request_id.empty()) {
+    ASSIGN_OR_RETURN(Statement find,
+                     Statement::Prepare(db_,
+                                        "SELECT id FROM jobs WHERE owner = ? AND request_id = ?"));
+    find.Bind(1, stored.owner).Bind(2, stored.request_id);
+    ASSIGN_OR_RETURN(bool row, find.Step());
+    if (row) {
+      return absl::AlreadyExistsError(absl::StrCat("request_id '", stored.request_id,
+                                                   "' was already used for job ", find.Text(0)));
+    }
+  }
+  ASSIGN_OR_RETURN(Statement insert,
+                   Statement::Prepare(db_,
+                                      "INSERT INTO jobs (id, owner, request_id, spec_json, "
+                                      "priority, gpus, state, created_us) "
+                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, stored.id).Bind(2, stored.owner);
+  if (stored.request_id.empty()) {
+    insert.BindNull(3);
+  } else {
+    insert.Bind(3, stored.request_id);
+  }
+  insert.Bind(4, JobSpecToJson(stored.spec))
+      .Bind(5, int64_t{stored.spec.priority})
+      .Bind(6, int64_t{stored.spec.gpus})
+      .Bind(7, JobStateName(stored.state))
+      .Bind(8, stored.created_us);
+  ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
+  absl::Status inserted = insert.Run();
+  if (absl::IsAlreadyExists(inserted)) {
+    return absl::AlreadyExistsError(absl::StrCat("job id '", stored.id, "' is already taken"));
+  }
+  RETURN_IF_ERROR(inserted);
+  RETURN_IF_ERROR(UpdateJobLocked(db_, stored));  // the remaining columns
+  RETURN_IF_ERROR(transaction.Commit());
+  return stored;
+}
+
+absl::StatusOr<Job> Store::GetJob(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  return GetJobLocked(db_, id);
+}
+
+absl::StatusOr<Job> Store::FindByRequestId(const std::string& owner,
+                                           const std::string& request_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement select,
+                   Statement::Prepare(db_, absl::StrCat("SELECT ", kJobColumns,
+                                                        " FROM jobs WHERE owner = ? AND "
+                                                        "request_id = ?")));
+  select.Bind(1, owner).Bind(2, request_id);
+  ASSIGN_OR_RETURN(std::vector<Job> jobs, ReadJobs(select));
+  if (jobs.empty()) {
+    return absl::NotFoundError(absl::StrCat("no job with request_id '", request_id, "'"));
+  }
+  return std::move(jobs[0]);
+}
+
+absl::StatusOr<JobPage> Store::ListJobs(const ListJobsQuery& query) {
+  int64_t before_seq = INT64_MAX;
+  if (!query.page_token.empty() &&
+      (!absl::SimpleAtoi(query.page_token, &before_seq) || before_seq < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_token: '", query.page_token, "' is not a token returned by a previous ListJobs"));
+  }
+  const int page_size = std::clamp(query.page_size, 1, 1000);
+  std::string sql = absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE seq < ?1");
+  if (query.state.has_value()) absl::StrAppend(&sql, " AND state = ?2");
+  if (query.owner.has_value()) absl::StrAppend(&sql, " AND owner = ?3");
+  absl::StrAppend(&sql, " ORDER BY seq DESC LIMIT ?4");
+
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement select, Statement::Prepare(db_, sql));
+  select.Bind(1, before_seq);
+  if (query.state.has_value()) select.Bind(2, JobStateName(*query.state));
+  if (query.owner.has_value()) select.Bind(3, *query.owner);
+  select.Bind(4, int64_t{page_size} + 1);
+  JobPage page;
+  int64_t last_seq = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    if (static_cast<int>(page.jobs.size()) == page_size) {
+      page.next_page_token = absl::StrCat(last_seq);  // there is at least one more
+      break;
+    }
+    ASSIGN_OR_RETURN(Job job, ReadJob(select));
+    last_seq = select.Int(18);
+    page.jobs.push_back(std::move(job));
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<Job>> Store::JobsInState(JobState state) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement select,
+                   Statement::Prepare(db_, absl::StrCat("SELECT ", kJobColumns,
+                                                        " FROM jobs WHERE state = ? "
+                                                        "ORDER BY seq")));
+  select.Bind(1, JobStateName(state));
+  return ReadJobs(select);
+}
+
+absl::StatusOr<std::map<JobState, int64_t>> Store::CountJobsByState() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement select,
+                   Statement::Prepare(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state"));
+  std::map<JobState, int64_t> counts;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(JobState state, ParseJobState(select.Text(0)));
+    counts[state] = select.Int(1);
+  }
+  return counts;
+}
+
+absl::Status Store::UpdateJob(const Job& job) {
+  absl::MutexLock lock(&mu_);
+  return UpdateJobLocked(db_, job);
+}
+
+absl::StatusOr<std::vector<JobEvent>> Store::UpdateJobAndAppendEvents(
+    const Job& job, std::vector<JobEvent> events) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
+  RETURN_IF_ERROR(UpdateJobLocked(db_, job));
+  for (JobEvent& event : events) RETURN_IF_ERROR(AppendEventLocked(db_, event));
+  RETURN_IF_ERROR(transaction.Commit());
+  return events;
+}
+
+absl::StatusOr<std::vector<std::string>> Store::RequeueRunningJobs(const std::string& reason,
+                                                                   int64_t now_us) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
+  ASSIGN_OR_RETURN(Statement select,
+                   Statement::Prepare(db_, "SELECT id FROM jobs WHERE state = ? ORDER BY seq"));
+  select.Bind(1, JobStateName(JobState::kRunning));
+  std::vector<std::string> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    ids.push_back(select.Text(0));
+  }
+  for (const std::string& id : ids) {
+    ASSIGN_OR_RETURN(Statement update,
+                     Statement::Prepare(db_, "UPDATE jobs SET state = ? WHERE id = ?"));
+    RETURN_IF_ERROR(update.Bind(1, JobStateName(JobState::kQueued)).Bind(2, id).Run());
+    JobEvent event;
+    event.job_id = id;
+    event.time_us = now_us;
+    event.type = EventType::kStateChanged;
+    event.state = JobState::kQueued;
+    event.message = reason;
+    RETURN_IF_ERROR(AppendEventLocked(db_, event));
+  }
+  RETURN_IF_ERROR(transaction.Commit());
+  return ids;
+}
+
+absl::StatusOr<int64_t> Store::AppendEvent(const JobEvent& event) {
+  ASSIGN_OR_RETURN(std::vector<JobEvent> appended, AppendEvents({event}));
+  return appended[0].sequence;
+}
+
+absl::StatusOr<std::vector<JobEvent>> Store::AppendEvents(std::vector<JobEvent> events) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
+  for (JobEvent& event : events) RETURN_IF_ERROR(AppendEventLocked(db_, event));
+  RETURN_IF_ERROR(transaction.Commit());
+  return events;
+}
+
+absl::StatusOr<std::vector<JobEvent>> Store::EventsAfter(const std::string& job_id,
+                                                         int64_t after_sequence, int limit) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckJobExists(db_, job_id));
+  ASSIGN_OR_RETURN(Statement select,
+                   Statement::Prepare(db_,
+                                      "SELECT sequence, time_us, type, state, message, "
+                                      "metrics_json, step, path, bytes, sha256 FROM job_events "
+                                      "WHERE job_id = ? AND sequence > ? ORDER BY sequence "
+                                      "LIMIT ?"));
+  select.Bind(1, job_id).Bind(2, after_sequence).Bind(3, int64_t{limit > 0 ? limit : -1});
+  std::vector<JobEvent> events;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    JobEvent event;
+    event.job_id = job_id;
+    event.sequence = select.Int(0);
+    event.time_us = select.Int(1);
+    ASSIGN_OR_RETURN(event.type, ParseEventType(select.Text(2)));
+    ASSIGN_OR_RETURN(event.state, ParseJobState(select.Text(3)));
+    event.message = select.Text(4);
+    event.metrics = MetricsFromJson(select.Text(5));
+    event.step = select.Int(6);
+    event.path = select.Text(7);
+    event.bytes = select.Int(8);
+    event.sha256 = select.Text(9);
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
+absl::StatusOr<int64_t> Store::LastEventSequence(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckJobExists(db_, job_id));
+  return LastSequenceLocked(db_, job_id);
+}
+
+absl::Status Store::InsertCheckpoint(const CheckpointRecord& checkpoint) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckJobExists(db_, checkpoint.job_id));
+  ASSIGN_OR_RETURN(Statement insert,
+                   Statement::Prepare(db_,
+                                      "INSERT OR REPLACE INTO checkpoints (job_id, step, dir, "
+                                      "bytes, sha256, created_us, eval_metric) "
+                                      "VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  return insert.Bind(1, checkpoint.job_id)
+      .Bind(2, checkpoint.step)
+      .Bind(3, checkpoint.dir)
+      .Bind(4, checkpoint.bytes)
+      .Bind(5, checkpoint.sha256)
+      .Bind(6, checkpoint.created_us)
+      .Bind(7, checkpoint.eval_metric)
+      .Run();
+}
+
+absl::StatusOr<std::vector<CheckpointRecord>> Store::ListCheckpoints(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement select,
+                   Statement::Prepare(db_,
+                                      "SELECT step, dir, bytes, sha256, created_us, eval_metric "
+                                      "FROM checkpoints WHERE job_id = ? ORDER BY step"));
+  select.Bind(1, job_id);
+  std::vector<CheckpointRecord> checkpoints;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    CheckpointRecord record;
+    record.job_id = job_id;
+    record.step = select.Int(0);
+    record.dir = select.Text(1);
+    record.bytes = select.Int(2);
+    record.sha256 = select.Text(3);
+    record.created_us = select.Int(4);
+    if (!select.IsNull(5)) record.eval_metric = select.Double(5);
+    checkpoints.push_back(std::move(record));
+  }
+  return checkpoints;
+}
+
+absl::Status Store::DeleteCheckpoint(const std::string& job_id, int64_t step) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Statement remove,
+                   Statement::Prepare(db_, "DELETE FROM checkpoints WHERE job_id = ? AND step = ?"));
+  RETURN_IF_ERROR(remove.Bind(1, job_id).Bind(2, step).Run());
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("job '", job_id, "' has no checkpoint at step ", step));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace attune::store

@@ -1,0 +1,314 @@
+#include "server/store/store.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace attune::store {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/store_test.XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    path_ = dir_ + "/attune.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Store> OpenStore() {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path_);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  static Job MakeJob(const std::string& request_id, int64_t created_us) {
+    Job job;
+    job.request_id = request_id;
+    job.spec.train.model_dir = "/models/tiny";
+    job.spec.train.task = Task::kSequenceClassification;
+    job.spec.train.train_path = "/data/train.jsonl";
+    job.spec.train.targets = {"q", "v"};
+    job.spec.train.lr_ratios = {{"v", 4.0}};
+    job.spec.priority = 3;
+    job.created_us = created_us;
+    return job;
+  }
+
+  static JobEvent MakeEvent(const std::string& job_id, EventType type, int64_t step) {
+    JobEvent event;
+    event.job_id = job_id;
+    event.type = type;
+    event.state = JobState::kRunning;
+    event.step = step;
+    event.time_us = 1000 + step;
+    event.metrics = {{"train_loss", 0.5 / (step + 1)}};
+    return event;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(StoreTest, MigrationsApplyOnFreshDatabaseAndAreIdempotentOnReopen) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(*store->SchemaVersion(), Store::LatestSchemaVersion());
+    ASSERT_TRUE(store->InsertJob(MakeJob("r1", 1)).ok());
+  }
+  auto store = OpenStore();  // reopening applies nothing and keeps the data
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), Store::LatestSchemaVersion());
+  EXPECT_EQ(store->ListJobs({}).value().jobs.size(), 1u);
+
+  // One row per migration, and WAL mode is on.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_version", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), Store::LatestSchemaVersion());
+  sqlite3_finalize(stmt);
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+TEST_F(StoreTest, RefusesDatabaseFromNewerVersion) {
+  { ASSERT_NE(OpenStore(), nullptr); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 0)", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path_);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, JobRoundTripsEveryField) {
+  auto store = OpenStore();
+  Job job = MakeJob("r1", 111);
+  job.spec.name = "qv";
+  ASSERT_TRUE(store->InsertJob(job).ok());
+  Job stored = store->FindByRequestId("", "r1").value();
+  EXPECT_EQ(stored.id.substr(0, 2), "j-");
+  EXPECT_EQ(stored.id.size(), 18u);
+  stored.state = JobState::kFailed;
+  stored.started_us = 222;
+  stored.finished_us = 333;
+  stored.devices = {"cuda:0", "cuda:1"};
+  stored.latest_metrics = {{"train_loss", 0.25}, {"eval_accuracy", 0.9}};
+  stored.trainable_parameters = 10;
+  stored.total_parameters = 1000;
+  stored.adapter_bytes = 40;
+  stored.base_model_bytes = 4000;
+  stored.error = "out of memory";
+  stored.last_step = 7;
+  stored.total_steps = 9;
+  stored.output_dir = "/x/jobs/1";
+  ASSERT_TRUE(store->UpdateJob(stored).ok());
+
+  Job got = store->GetJob(stored.id).value();
+  EXPECT_EQ(got.request_id, "r1");
+  EXPECT_EQ(got.spec.name, "qv");
+  EXPECT_EQ(got.spec.train.targets, (std::vector<std::string>{"q", "v"}));
+  EXPECT_EQ(got.spec.train.lr_ratios.at("v"), 4.0);
+  EXPECT_EQ(got.spec.priority, 3);
+  EXPECT_EQ(got.state, JobState::kFailed);
+  EXPECT_EQ(got.created_us, 111);
+  EXPECT_EQ(got.started_us, 222);
+  EXPECT_EQ(got.finished_us, 333);
+  EXPECT_EQ(got.devices, stored.devices);
+  EXPECT_EQ(got.latest_metrics, stored.latest_metrics);
+  EXPECT_EQ(got.trainable_parameters, 10);
+  EXPECT_EQ(got.total_parameters, 1000);
+  EXPECT_EQ(got.adapter_bytes, 40);
+  EXPECT_EQ(got.base_model_bytes, 4000);
+  EXPECT_EQ(got.error, "out of memory");
+  EXPECT_EQ(got.last_step, 7);
+  EXPECT_EQ(got.total_steps, 9);
+  EXPECT_EQ(got.output_dir, "/x/jobs/1");
+
+  EXPECT_EQ(store->GetJob("j-nope").status().code(), absl::StatusCode::kNotFound);
+  Job unknown = stored;
+  unknown.id = "j-nope";
+  EXPECT_EQ(store->UpdateJob(unknown).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, RequestIdIsUniquePerOwner) {
+  auto store = OpenStore();
+  Job first = store->InsertJob(MakeJob("same", 1)).value();
+  absl::StatusOr<Job> again = store->InsertJob(MakeJob("same", 2));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(again.status().message().find(first.id), std::string::npos) << again.status();
+  EXPECT_EQ(store->FindByRequestId("", "same").value().id, first.id);
+
+  Job other_owner = MakeJob("same", 3);
+  other_owner.owner = "tenant-b";
+  EXPECT_TRUE(store->InsertJob(other_owner).ok());
+  // Jobs without a request id never collide.
+  EXPECT_TRUE(store->InsertJob(MakeJob("", 4)).ok());
+  EXPECT_TRUE(store->InsertJob(MakeJob("", 5)).ok());
+  EXPECT_EQ(store->FindByRequestId("", "other").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->ListJobs({}).value().jobs.size(), 4u);
+}
+
+TEST_F(StoreTest, ListJobsPagesNewestFirstWithStableTokens) {
+  auto store = OpenStore();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    Job job = MakeJob("r" + std::to_string(i), i);
+    if (i % 2 == 1) job.state = JobState::kRunning;
+    ids.push_back(store->InsertJob(job).value().id);
+  }
+  ListJobsQuery query;
+  query.page_size = 2;
+  JobPage page1 = store->ListJobs(query).value();
+  ASSERT_EQ(page1.jobs.size(), 2u);
+  EXPECT_EQ(page1.jobs[0].id, ids[4]);
+  EXPECT_EQ(page1.jobs[1].id, ids[3]);
+  ASSERT_FALSE(page1.next_page_token.empty());
+
+  store->InsertJob(MakeJob("late", 99)).value();  // does not shift later pages
+  query.page_token = page1.next_page_token;
+  JobPage page2 = store->ListJobs(query).value();
+  ASSERT_EQ(page2.jobs.size(), 2u);
+  EXPECT_EQ(page2.jobs[0].id, ids[2]);
+  EXPECT_EQ(page2.jobs[1].id, ids[1]);
+  query.page_token = page2.next_page_token;
+  JobPage page3 = store->ListJobs(query).value();
+  ASSERT_EQ(page3.jobs.size(), 1u);
+  EXPECT_EQ(page3.jobs[0].id, ids[0]);
+  EXPECT_EQ(page3.next_page_token, "");
+
+  ListJobsQuery running;
+  running.state = JobState::kRunning;
+  JobPage filtered = store->ListJobs(running).value();
+  ASSERT_EQ(filtered.jobs.size(), 2u);
+  EXPECT_EQ(filtered.jobs[0].id, ids[3]);
+  EXPECT_EQ(filtered.jobs[1].id, ids[1]);
+
+  ListJobsQuery bad;
+  bad.page_token = "garbage";
+  EXPECT_EQ(store->ListJobs(bad).status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto counts = store->CountJobsByState().value();
+  EXPECT_EQ(counts[JobState::kQueued], 4);
+  EXPECT_EQ(counts[JobState::kRunning], 2);
+  EXPECT_EQ(counts.count(JobState::kFailed), 0u);
+}
+
+TEST_F(StoreTest, EventSequencesAreGaplessPerJobAndEventsAfterIsExact) {
+  auto store = OpenStore();
+  std::string a = store->InsertJob(MakeJob("a", 1)).value().id;
+  std::string b = store->InsertJob(MakeJob("b", 2)).value().id;
+  EXPECT_EQ(store->AppendEvent(MakeEvent(a, EventType::kStateChanged, 0)).value(), 1);
+  EXPECT_EQ(store->AppendEvent(MakeEvent(b, EventType::kStateChanged, 0)).value(), 1);
+  std::vector<JobEvent> batch;
+  for (int step = 1; step <= 5; ++step) batch.push_back(MakeEvent(a, EventType::kMetrics, step));
+  batch.push_back(MakeEvent(b, EventType::kWarning, 0));
+  std::vector<JobEvent> appended = store->AppendEvents(batch).value();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(appended[i].sequence, i + 2);
+  EXPECT_EQ(appended[5].sequence, 2);
+
+  // A batch with an unknown job writes nothing.
+  std::vector<JobEvent> bad = {MakeEvent(a, EventType::kMetrics, 6),
+                               MakeEvent("j-unknown", EventType::kMetrics, 1)};
+  EXPECT_EQ(store->AppendEvents(bad).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->LastEventSequence(a).value(), 6);
+
+  std::vector<JobEvent> after = store->EventsAfter(a, 3, 2).value();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].sequence, 4);
+  EXPECT_EQ(after[0].type, EventType::kMetrics);
+  EXPECT_EQ(after[0].step, 3);
+  EXPECT_DOUBLE_EQ(after[0].metrics.at("train_loss"), 0.125);
+  EXPECT_EQ(after[1].sequence, 5);
+  EXPECT_EQ(store->EventsAfter(a, 0, 0).value().size(), 6u);
+  EXPECT_TRUE(store->EventsAfter(a, 6, 10).value().empty());
+  EXPECT_EQ(store->EventsAfter("j-unknown", 0, 10).status().code(),
+            absl::StatusCode::kNotFound);
+
+  Job job_a = store->GetJob(a).value();
+  job_a.state = JobState::kSucceeded;
+  JobEvent done = MakeEvent(a, EventType::kStateChanged, 5);
+  done.state = JobState::kSucceeded;
+  done.message = "finished";
+  std::vector<JobEvent> written = store->UpdateJobAndAppendEvents(job_a, {done}).value();
+  EXPECT_EQ(written[0].sequence, 7);
+  EXPECT_EQ(store->GetJob(a).value().state, JobState::kSucceeded);
+  EXPECT_EQ(store->EventsAfter(a, 6, 0).value()[0].message, "finished");
+}
+
+TEST_F(StoreTest, CheckpointsAreRecordedListedAndDeleted) {
+  auto store = OpenStore();
+  std::string id = store->InsertJob(MakeJob("a", 1)).value().id;
+  CheckpointRecord record{id, 20, "/ck/20", 1234, "abc", 5, 0.75};
+  ASSERT_TRUE(store->InsertCheckpoint(record).ok());
+  record.step = 10;
+  record.dir = "/ck/10";
+  record.eval_metric.reset();
+  ASSERT_TRUE(store->InsertCheckpoint(record).ok());
+  std::vector<CheckpointRecord> list = store->ListCheckpoints(id).value();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].step, 10);
+  EXPECT_FALSE(list[0].eval_metric.has_value());
+  EXPECT_EQ(list[1].dir, "/ck/20");
+  EXPECT_EQ(list[1].bytes, 1234);
+  EXPECT_EQ(list[1].sha256, "abc");
+  EXPECT_DOUBLE_EQ(*list[1].eval_metric, 0.75);
+
+  EXPECT_TRUE(store->DeleteCheckpoint(id, 10).ok());
+  EXPECT_EQ(store->DeleteCheckpoint(id, 10).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->ListCheckpoints(id).value().size(), 1u);
+  record.job_id = "j-unknown";
+  EXPECT_EQ(store->InsertCheckpoint(record).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, ReopenAfterCrashRequeuesRunningJobs) {
+  std::string running_id, done_id;
+  {
+    auto store = OpenStore();
+    Job running = store->InsertJob(MakeJob("a", 1)).value();
+    running.state = JobState::kRunning;
+    running.started_us = 50;
+    running.devices = {"cpu"};
+    ASSERT_TRUE(store->UpdateJob(running).ok());
+    running_id = running.id;
+    Job done = store->InsertJob(MakeJob("b", 2)).value();
+    done.state = JobState::kSucceeded;
+    ASSERT_TRUE(store->UpdateJob(done).ok());
+    done_id = done.id;
+    // The store is dropped without any cleanup, as a kill -9 would.
+  }
+  auto store = OpenStore();
+  std::vector<std::string> requeued =
+      store->RequeueRunningJobs("server restarted; resuming from the last checkpoint", 777)
+          .value();
+  EXPECT_EQ(requeued, std::vector<std::string>{running_id});
+  Job job = store->GetJob(running_id).value();
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_EQ(job.started_us, 50);
+  std::vector<JobEvent> events = store->EventsAfter(running_id, 0, 0).value();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::kStateChanged);
+  EXPECT_EQ(events[0].state, JobState::kQueued);
+  EXPECT_EQ(events[0].time_us, 777);
+  EXPECT_EQ(events[0].message, "server restarted; resuming from the last checkpoint");
+  EXPECT_EQ(store->GetJob(done_id).value().state, JobState::kSucceeded);
+  EXPECT_TRUE(store->RequeueRunningJobs("again", 778).value().empty());
+}
+
+}  // namespace
+}  // namespace attune::store
