@@ -1,0 +1,628 @@
+// The training recipe: Setup (data, model, optimizer) -> Train (steps, evaluations,
+// checkpoints) -> SaveCheckpoint -> Cleanup. See trainer.h for the contract.
+#include "server/engine/trainer.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "server/common/status_macros.h"
+#include "server/engine/checkpoint.h"
+#include "server/engine/data.h"
+#include "server/engine/model.h"
+#include "server/engine/optimizer.h"
+#include "server/engine/stats.h"
+
+namespace attune::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int kMaxNonFiniteInARow = 5;
+constexpr int kEvalBatchSize = 64;
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+struct JobData {
+  std::unique_ptr<Tokenizer> tokenizer;
+  LabelMap labels;
+  std::vector<Example> train;
+  std::vector<Example> validation;
+  int32_t pad_id = 0;
+  int32_t eos_id = -1;
+  std::string train_sha256;
+  std::string validation_sha256;
+};
+
+// Reads an integer token id from config.json, which may hold a number, a list, or null.
+int32_t ConfigTokenId(const json& config, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end()) return -1;
+  if (it->is_number_integer()) return it->get<int32_t>();
+  if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) return (*it)[0].get<int32_t>();
+  return -1;
+}
+
+absl::StatusOr<json> ReadConfig(const std::string& model_dir) {
+  const std::string path = (fs::path(model_dir) / "config.json").string();
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("model: cannot read ", path));
+  json config = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (config.is_discarded() || !config.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat("model: ", path, " is not a JSON object"));
+  }
+  return config;
+}
+
+absl::StatusOr<std::vector<Record>> ReadRecords(const std::string& path, const char* field,
+                                                Task task) {
+  return ReadJsonl(path, field, task);
+}
+
+// Parses and tokenizes the job's data. `tokenize` = false stops after parsing (CheckSpec).
+absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
+  JobData data;
+  ASSIGN_OR_RETURN(json config, ReadConfig(spec.model_dir));
+  const std::string tokenizer_path = (fs::path(spec.model_dir) / "tokenizer.json").string();
+  auto tokenizer = Tokenizer::FromFile(tokenizer_path);
+  if (!tokenizer.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: ", tokenizer_path, ": ", tokenizer.status().message()));
+  }
+  data.tokenizer = std::move(*tokenizer);
+  data.eos_id = ConfigTokenId(config, "eos_token_id");
+  std::optional<int32_t> pad = data.tokenizer->PadId();
+  int32_t config_pad = ConfigTokenId(config, "pad_token_id");
+  data.pad_id = pad.has_value() ? *pad : (config_pad >= 0 ? config_pad : std::max(0, data.eos_id));
+
+  ASSIGN_OR_RETURN(std::vector<Record> train, ReadRecords(spec.train_path, "train", spec.task));
+  std::vector<Record> validation;
+  if (!spec.validation_path.empty()) {
+    ASSIGN_OR_RETURN(validation, ReadRecords(spec.validation_path, "validation", spec.task));
+  }
+  if (spec.task == Task::kSequenceClassification) {
+    ASSIGN_OR_RETURN(data.labels, BuildLabelMap(train, "train"));
+  } else if (spec.task == Task::kRegression) {
+    data.labels.num_labels = 1;
+  }
+  ASSIGN_OR_RETURN(data.train,
+                   TokenizeRecords(train, *data.tokenizer, spec.task, data.labels, spec.max_seq_len,
+                                   data.eos_id, "train", spec.train_path));
+  ASSIGN_OR_RETURN(data.validation,
+                   TokenizeRecords(validation, *data.tokenizer, spec.task, data.labels,
+                                   spec.max_seq_len, data.eos_id, "validation",
+                                   spec.validation_path));
+  ASSIGN_OR_RETURN(data.train_sha256, Sha256File(spec.train_path));
+  if (!spec.validation_path.empty()) {
+    ASSIGN_OR_RETURN(data.validation_sha256, Sha256File(spec.validation_path));
+  }
+  return data;
+}
+
+torch::Device ParseDevice(const std::string& device) {
+  if (device.empty() || device == "cpu") return torch::kCPU;
+  return torch::Device(device);
+}
+
+absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
+                                                  torch::Device device) {
+  ModelOptions options;
+  options.task = spec.task;
+  options.num_labels = spec.task == Task::kCausalLm ? 0 : data.labels.num_labels;
+  options.targets = spec.targets;
+  options.method = spec.method;
+  options.lora_rank = spec.lora_rank;
+  options.lora_alpha = spec.lora_alpha;
+  options.lora_dropout = spec.lora_dropout;
+  options.use_rslora = spec.use_rslora;
+  options.device = device;
+  options.frozen_dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  options.seed = spec.seed;
+  return LoadModel(spec.model_dir, options);
+}
+
+int64_t WeightBytes(const std::string& model_dir) {
+  int64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(model_dir, ec)) {
+    if (entry.path().extension() == ".safetensors") bytes += static_cast<int64_t>(entry.file_size(ec));
+  }
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches and loss
+
+struct Batch {
+  torch::Tensor input_ids;       // [B, T] int64
+  torch::Tensor attention_mask;  // [B, T] int64
+  torch::Tensor labels;          // [B] int64 | [B] float | [B, T] int64 (-100 = no loss)
+  int64_t tokens = 0;            // real (non-padding) tokens
+  int64_t size = 0;
+};
+
+Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
+                Task task, int32_t pad_id, torch::Device device) {
+  const int64_t b = static_cast<int64_t>(indices.size());
+  int64_t t = 1;
+  for (int64_t i : indices) t = std::max<int64_t>(t, static_cast<int64_t>(examples[i].ids.size()));
+  auto ids = torch::full({b, t}, pad_id, torch::kInt64);
+  auto mask = torch::zeros({b, t}, torch::kInt64);
+  torch::Tensor labels = task == Task::kCausalLm ? torch::full({b, t}, -100, torch::kInt64)
+                         : task == Task::kRegression ? torch::zeros({b}, torch::kFloat32)
+                                                     : torch::zeros({b}, torch::kInt64);
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto mask_a = mask.accessor<int64_t, 2>();
+  Batch batch;
+  for (int64_t row = 0; row < b; ++row) {
+    const Example& e = examples[indices[row]];
+    for (size_t col = 0; col < e.ids.size(); ++col) {
+      ids_a[row][col] = e.ids[col];
+      mask_a[row][col] = 1;
+    }
+    batch.tokens += static_cast<int64_t>(e.ids.size());
+    if (task == Task::kCausalLm) {
+      auto labels_a = labels.accessor<int64_t, 2>();
+      for (size_t col = 0; col < e.ids.size(); ++col) {
+        if (e.loss_mask[col]) labels_a[row][col] = e.ids[col];
+      }
+    } else if (task == Task::kRegression) {
+      labels[row] = e.target;
+    } else {
+      labels[row] = e.label;
+    }
+  }
+  batch.input_ids = ids.to(device, /*non_blocking=*/true);
+  batch.attention_mask = mask.to(device, /*non_blocking=*/true);
+  batch.labels = labels.to(device, /*non_blocking=*/true);
+  batch.size = b;
+  return batch;
+}
+
+// Mean loss of a batch. For causal LM, token t predicts token t+1, averaged over the tokens
+// that carry a label. Also returns the summed loss and its count through the out-parameters
+// when they are not null (evaluation).
+torch::Tensor Loss(const torch::Tensor& logits, const Batch& batch, Task task) {
+  switch (task) {
+    case Task::kCausalLm: {
+      const int64_t vocab = logits.size(-1);
+      auto shifted_logits = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, vocab});
+      auto shifted_labels = batch.labels.slice(1, 1).reshape({-1});
+      return torch::nn::functional::cross_entropy(
+          shifted_logits.to(torch::kFloat32), shifted_labels,
+          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+    }
+    case Task::kRegression:
+      return torch::mse_loss(logits.to(torch::kFloat32).squeeze(-1), batch.labels);
+    default:
+      return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), batch.labels);
+  }
+}
+
+// Turns on bf16 autocast for CUDA on this thread for the guard's lifetime.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(torch::Device device) : enabled_(device.is_cuda()) {
+#if TORCH_VERSION_MAJOR >= 2
+    if (enabled_) {
+      at::autocast::set_autocast_enabled(at::kCUDA, true);
+      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    }
+#endif
+  }
+  ~AutocastGuard() {
+#if TORCH_VERSION_MAJOR >= 2
+    if (enabled_) {
+      at::autocast::set_autocast_enabled(at::kCUDA, false);
+      at::autocast::clear_cache();
+    }
+#endif
+  }
+
+ private:
+  bool enabled_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const TrainSpec& spec,
+                     int32_t pad_id, torch::Device device, int64_t step) {
+  torch::NoGradGuard no_grad;
+  AutocastGuard autocast(device);
+  model.SetTraining(false);
+  EvalMetrics metrics;
+  metrics.step = step;
+  metrics.examples = static_cast<int64_t>(examples.size());
+  double loss_sum = 0;
+  int64_t loss_count = 0;
+  int64_t correct = 0;
+  std::vector<double> predictions, targets;
+  for (const auto& indices : SequentialBatches(static_cast<int64_t>(examples.size()), kEvalBatchSize)) {
+    Batch batch = MakeBatch(examples, indices, spec.task, pad_id, device);
+    torch::Tensor logits = model.Forward(batch.input_ids, batch.attention_mask).to(torch::kFloat32);
+    if (spec.task == Task::kCausalLm) {
+      auto labels = batch.labels.slice(1, 1).reshape({-1});
+      auto l = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, logits.size(-1)});
+      auto sum = torch::nn::functional::cross_entropy(
+          l, labels,
+          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+      loss_sum += sum.item<double>();
+      loss_count += labels.ne(-100).sum().item<int64_t>();
+    } else if (spec.task == Task::kRegression) {
+      auto pred = logits.squeeze(-1).to(torch::kCPU);
+      auto target = batch.labels.to(torch::kCPU);
+      loss_sum += torch::mse_loss(pred, target, at::Reduction::Sum).item<double>();
+      loss_count += batch.size;
+      for (int64_t i = 0; i < batch.size; ++i) {
+        predictions.push_back(pred[i].item<double>());
+        targets.push_back(target[i].item<double>());
+      }
+    } else {
+      loss_sum += torch::nn::functional::cross_entropy(
+                      logits, batch.labels,
+                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
+      loss_count += batch.size;
+      correct += logits.argmax(-1).eq(batch.labels).sum().item<int64_t>();
+    }
+  }
+  model.SetTraining(true);
+  metrics.loss = loss_count > 0 ? loss_sum / static_cast<double>(loss_count) : 0.0;
+  switch (spec.task) {
+    case Task::kCausalLm: metrics.perplexity = std::exp(metrics.loss); break;
+    case Task::kRegression:
+      metrics.pearson = Pearson(predictions, targets);
+      metrics.spearman = Spearman(predictions, targets);
+      break;
+    default:
+      metrics.accuracy = metrics.examples > 0
+                             ? static_cast<double>(correct) / static_cast<double>(metrics.examples)
+                             : 0.0;
+  }
+  return metrics;
+}
+
+// Higher is better: accuracy for classification, minus the loss otherwise.
+double Score(const EvalMetrics& m) { return m.accuracy.has_value() ? *m.accuracy : -m.loss; }
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+
+json AdapterConfig(const TrainSpec& spec, const Model& model) {
+  if (spec.method == Method::kFull) return json();
+  std::vector<std::string> modules_to_save = model.ModulesToSave();
+  return json{
+      {"peft_type", "LORA"},
+      {"task_type", model.PeftTaskType()},
+      {"base_model_name_or_path", spec.model_dir},
+      {"r", spec.lora_rank},
+      {"lora_alpha", spec.lora_alpha},
+      {"lora_dropout", spec.lora_dropout},
+      {"target_modules", model.TargetModuleNames()},
+      {"bias", "none"},
+      {"use_rslora", spec.use_rslora},
+      {"modules_to_save", modules_to_save.empty() ? json() : json(modules_to_save)},
+      {"fan_in_fan_out", false},
+      {"inference_mode", true},
+      {"init_lora_weights", true},
+      {"layers_to_transform", nullptr},
+      {"layers_pattern", nullptr},
+      {"rank_pattern", json::object()},
+      {"alpha_pattern", json::object()},
+      {"revision", nullptr},
+      {"use_dora", false},
+  };
+}
+
+json Record(const TrainSpec& spec, const JobData& data, int64_t step,
+            const std::optional<EvalMetrics>& eval, double train_loss) {
+  json metrics = {{"train_loss", train_loss}};
+  if (eval.has_value()) {
+    metrics["eval_loss"] = eval->loss;
+    if (eval->accuracy) metrics["eval_accuracy"] = *eval->accuracy;
+    if (eval->pearson) metrics["eval_pearson"] = *eval->pearson;
+    if (eval->spearman) metrics["eval_spearman"] = *eval->spearman;
+    if (eval->perplexity) metrics["eval_perplexity"] = *eval->perplexity;
+  }
+  JobSpec job;
+  job.train = spec;
+  return json{
+      {"format", "attune.checkpoint.v1"},
+      {"step", step},
+      {"task", TaskName(spec.task)},
+      {"method", MethodName(spec.method)},
+      {"targets", spec.targets},
+      {"learning_rate", spec.learning_rate},
+      {"lr_ratios", spec.lr_ratios},
+      {"loraplus_ratio", spec.loraplus_ratio},
+      {"num_labels", data.labels.num_labels},
+      {"label_names", data.labels.names},
+      {"data", {{"train", {{"path", spec.train_path}, {"sha256", data.train_sha256}}},
+                {"validation", {{"path", spec.validation_path}, {"sha256", data.validation_sha256}}}}},
+      {"metrics", metrics},
+      {"spec", json::parse(JobSpecToJson(job))},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+class Run {
+ public:
+  Run(const TrainSpec& spec, const RunOptions& options, TrainingObserver* observer)
+      : spec_(spec), options_(options), observer_(observer), device_(ParseDevice(options.device)) {}
+
+  absl::StatusOr<TrainResult> Execute() {
+    torch::manual_seed(spec_.seed);
+    ASSIGN_OR_RETURN(data_, SetupData(spec_));
+    ASSIGN_OR_RETURN(model_, SetupModel(spec_, data_, device_));
+    params_ = model_->TrainableParameters();
+    optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
+    steps_per_epoch_ = (static_cast<int64_t>(data_.train.size()) + spec_.batch_size - 1) /
+                       spec_.batch_size;
+    total_steps_ = spec_.max_steps > 0 ? spec_.max_steps : spec_.epochs * steps_per_epoch_;
+
+    int64_t start_step = 0;
+    if (options_.resume == ResumeMode::kFromLatest) {
+      ASSIGN_OR_RETURN(start_step, Resume());
+    }
+    observer_->OnStart(SetupSummary(), start_step);
+    model_->SetTraining(true);
+
+    TrainResult result;
+    for (int64_t step = start_step; step < total_steps_; ++step) {
+      if (observer_->StopRequested()) {
+        if (step > last_checkpoint_step_) RETURN_IF_ERROR(SaveCheckpoint(step));
+        result.outcome = Outcome::kStopped;
+        result.steps = step;
+        return Finish(result);
+      }
+      RETURN_IF_ERROR(TrainStep(step));
+      const int64_t done = step + 1;
+      const bool last = done == total_steps_;
+      const bool eval_due = spec_.eval_every > 0 ? done % spec_.eval_every == 0
+                                                 : done % steps_per_epoch_ == 0;
+      if (!data_.validation.empty() && (eval_due || last)) {
+        last_eval_ = Evaluate(*model_, data_.validation, spec_, data_.pad_id, device_, done);
+        observer_->OnEval(*last_eval_);
+      }
+      const bool checkpoint_due = spec_.checkpoint_every > 0 && done % spec_.checkpoint_every == 0;
+      if (checkpoint_due || last) RETURN_IF_ERROR(SaveCheckpoint(done));
+    }
+    result.outcome = Outcome::kCompleted;
+    result.steps = total_steps_;
+    return Finish(result);
+  }
+
+ private:
+  SpecCheck SetupSummary() const {
+    SpecCheck s;
+    s.total_parameters = model_->TotalParameters();
+    for (const TrainableParam& p : params_) s.trainable_parameters += p.tensor.numel();
+    s.base_model_bytes = WeightBytes(spec_.model_dir);
+    s.num_labels = data_.labels.num_labels;
+    s.train_examples = static_cast<int64_t>(data_.train.size());
+    s.validation_examples = static_cast<int64_t>(data_.validation.size());
+    return s;
+  }
+
+  // Restores the newest checkpoint, if any; returns the step to continue from.
+  absl::StatusOr<int64_t> Resume() {
+    ASSIGN_OR_RETURN(std::optional<LoadedCheckpoint> checkpoint,
+                     LoadLatestCheckpoint(options_.output_dir));
+    if (!checkpoint.has_value()) return 0;
+    torch::NoGradGuard no_grad;
+    for (TrainableParam& p : params_) {
+      auto it = checkpoint->adapter.find(p.name);
+      if (it == checkpoint->adapter.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("resume: checkpoint ", checkpoint->dir, " lacks ", p.name));
+      }
+      p.tensor.copy_(it->second);
+    }
+    RETURN_IF_ERROR(optimizer_->LoadState(checkpoint->optimizer_state, checkpoint->optimizer_steps));
+    if (checkpoint->rng_state.defined()) {
+      at::detail::getDefaultCPUGenerator().set_state(checkpoint->rng_state);
+    }
+    best_score_ = checkpoint->progress.value("best_score", -INFINITY);
+    best_step_ = checkpoint->progress.value("best_step", int64_t{-1});
+    last_train_loss_ = checkpoint->progress.value("train_loss", 0.0);
+    last_checkpoint_step_ = checkpoint->step;
+    return checkpoint->step;
+  }
+
+  absl::Status TrainStep(int64_t step) {
+    const auto started = std::chrono::steady_clock::now();
+    const int64_t epoch = step / steps_per_epoch_;
+    if (epoch != batches_epoch_) {
+      batches_ = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
+      batches_epoch_ = epoch;
+    }
+    Batch batch = MakeBatch(data_.train, batches_[step % steps_per_epoch_], spec_.task,
+                            data_.pad_id, device_);
+    const double multiplier =
+        ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(device_);
+      loss = Loss(model_->Forward(batch.input_ids, batch.attention_mask), batch, spec_.task);
+    }
+    const double loss_value = loss.item<double>();
+    StepMetrics metrics;
+    metrics.step = step + 1;
+    metrics.total_steps = total_steps_;
+    metrics.epoch = static_cast<double>(step + 1) / static_cast<double>(steps_per_epoch_);
+    metrics.train_loss = loss_value;
+    metrics.learning_rates = optimizer_->LearningRates(multiplier);
+    if (!std::isfinite(loss_value)) {
+      optimizer_->ZeroGrad();
+      metrics.skipped = true;
+      if (++non_finite_in_a_row_ >= kMaxNonFiniteInARow) {
+        return absl::InternalError(absl::StrCat(
+            "training: the loss was not finite for ", kMaxNonFiniteInARow,
+            " steps in a row (last at step ", step + 1,
+            "); try a lower learning_rate or lr_ratios, or check the data"));
+      }
+      observer_->OnWarning(absl::StrCat("step ", step + 1, ": loss is not finite; step skipped"));
+    } else {
+      non_finite_in_a_row_ = 0;
+      loss.backward();
+      metrics.grad_norm = ClipGradients();
+      optimizer_->Step(multiplier);
+      optimizer_->ZeroGrad();
+      last_train_loss_ = loss_value;
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics.tokens_per_second = static_cast<double>(batch.tokens) / std::max(seconds, 1e-9);
+    metrics.samples_per_second = static_cast<double>(batch.size) / std::max(seconds, 1e-9);
+    observer_->OnStep(metrics);
+    return absl::OkStatus();
+  }
+
+  // Global L2 norm of the gradients before clipping; clips in place when max_grad_norm > 0.
+  double ClipGradients() {
+    std::vector<torch::Tensor> grads;
+    for (const torch::Tensor& p : optimizer_->Params()) {
+      if (p.grad().defined()) grads.push_back(p.grad());
+    }
+    if (grads.empty()) return 0.0;
+    std::vector<torch::Tensor> norms;
+    for (const auto& g : grads) norms.push_back(g.detach().to(torch::kFloat32).norm(2));
+    const double total = torch::stack(norms).norm(2).item<double>();
+    if (spec_.max_grad_norm > 0 && total > spec_.max_grad_norm) {
+      const double scale = spec_.max_grad_norm / (total + 1e-6);
+      torch::NoGradGuard no_grad;
+      for (auto& g : grads) g.mul_(scale);
+    }
+    return total;
+  }
+
+  absl::Status SaveCheckpoint(int64_t step) {
+    CheckpointContent content;
+    content.step = step;
+    for (const TrainableParam& p : params_) {
+      content.adapter.emplace_back(p.name, p.tensor.detach().to(torch::kCPU).contiguous());
+    }
+    content.adapter_config = AdapterConfig(spec_, *model_);
+    content.record = Record(spec_, data_, step, last_eval_, last_train_loss_);
+    content.optimizer_state = optimizer_->StateTensors();
+    content.optimizer_steps = optimizer_->step_count();
+    content.rng_state = at::detail::getDefaultCPUGenerator().get_state();
+    std::optional<double> metric;
+    bool best = false;
+    if (last_eval_.has_value() && last_eval_->step == step) {
+      metric = Score(*last_eval_);
+      if (*metric > best_score_) {
+        best_score_ = *metric;
+        best_step_ = step;
+        best = true;
+      }
+    }
+    content.progress = {{"best_score", best_score_}, {"best_step", best_step_},
+                        {"train_loss", last_train_loss_}};
+    ASSIGN_OR_RETURN(CheckpointInfo info, WriteCheckpoint(options_.output_dir, content));
+    info.eval_metric = metric;
+    info.best = best;
+    info.deleted_steps = PruneCheckpoints(options_.output_dir, spec_.keep_checkpoints, best_step_);
+    last_checkpoint_step_ = step;
+    last_checkpoint_ = info;
+    observer_->OnCheckpoint(info);
+    return absl::OkStatus();
+  }
+
+  TrainResult Finish(TrainResult result) {
+    result.final_eval = last_eval_;
+    result.final_checkpoint = last_checkpoint_;
+    result.total_parameters = model_->TotalParameters();
+    for (const TrainableParam& p : params_) result.trainable_parameters += p.tensor.numel();
+    return result;
+  }
+
+  // Constant after construction.
+  const TrainSpec spec_;
+  const RunOptions options_;
+  TrainingObserver* const observer_;
+  const torch::Device device_;
+  // Set up by Execute.
+  JobData data_;
+  std::unique_ptr<Model> model_;
+  std::vector<TrainableParam> params_;
+  std::unique_ptr<AdamW> optimizer_;
+  int64_t steps_per_epoch_ = 1;
+  int64_t total_steps_ = 0;
+  // Progress.
+  std::vector<std::vector<int64_t>> batches_;
+  int64_t batches_epoch_ = -1;
+  int non_finite_in_a_row_ = 0;
+  double last_train_loss_ = 0;
+  std::optional<EvalMetrics> last_eval_;
+  std::optional<CheckpointInfo> last_checkpoint_;
+  int64_t last_checkpoint_step_ = 0;
+  double best_score_ = -INFINITY;
+  int64_t best_step_ = -1;
+};
+
+}  // namespace
+
+absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec) {
+  try {
+    ASSIGN_OR_RETURN(ModelDescription description, DescribeModel(spec.model_dir));
+    for (const std::string& target : spec.targets) {
+      const auto& supported = description.supported_targets;
+      if (std::find(supported.begin(), supported.end(), target) == supported.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "targets: projection '", target, "' does not exist in ", description.architecture,
+            "; it has ", absl::StrJoin(supported, ",")));
+      }
+    }
+    const bool decoder = description.model_type == "llama" || description.model_type == "qwen2" ||
+                         description.model_type == "mistral";
+    if (spec.task == Task::kCausalLm && !decoder) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task: causal-lm needs a decoder model (llama, qwen2, mistral); ", spec.model_dir,
+          " is ", description.model_type));
+    }
+    ASSIGN_OR_RETURN(JobData data, SetupData(spec));
+    SpecCheck check;
+    check.architecture = description.architecture;
+    check.base_model_bytes = WeightBytes(spec.model_dir);
+    check.num_labels = data.labels.num_labels;
+    check.train_examples = static_cast<int64_t>(data.train.size());
+    check.validation_examples = static_cast<int64_t>(data.validation.size());
+    return check;
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("model: ", e.what()));
+  }
+}
+
+absl::StatusOr<TrainResult> RunTraining(const TrainSpec& spec, const RunOptions& options,
+                                        TrainingObserver* observer) {
+  try {
+    Run run(spec, options, observer);
+    return run.Execute();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("training: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("training: ", e.what()));
+  }
+}
+
+std::vector<std::string> CudaDevices() {
+  std::vector<std::string> devices;
+  if (!torch::cuda::is_available()) return devices;
+  for (size_t i = 0; i < torch::cuda::device_count(); ++i) devices.push_back(absl::StrCat("cuda:", i));
+  return devices;
+}
+
+}  // namespace attune::engine
