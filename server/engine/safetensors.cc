@@ -1,0 +1,340 @@
+#include "server/engine/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "server/common/status_macros.h"
+
+namespace attune::engine {
+namespace {
+
+using nlohmann::json;
+
+// Headers of real models are a few MB at most; refuse anything absurd before parsing.
+constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+
+struct DTypeInfo {
+  DType dtype;
+  const char* name;
+  size_t size;
+};
+
+constexpr DTypeInfo kDTypes[] = {
+    {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},
+    {DType::kBF16, "BF16", 2}, {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},
+    {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1}, {DType::kU8, "U8", 1},
+    {DType::kBool, "BOOL", 1},
+};
+
+absl::Status Invalid(const std::string& path, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat("safetensors '", path, "': ", what));
+}
+
+// product(shape) * element size, or an error on negative dims or overflow.
+absl::StatusOr<uint64_t> ByteSize(const std::vector<int64_t>& shape, DType dtype) {
+  uint64_t n = DTypeSize(dtype);
+  for (int64_t d : shape) {
+    if (d < 0) return absl::InvalidArgumentError("negative dimension");
+    if (d != 0 && n > UINT64_MAX / static_cast<uint64_t>(d)) {
+      return absl::InvalidArgumentError("shape overflows");
+    }
+    n *= static_cast<uint64_t>(d);
+  }
+  return n;
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// Parses and checks one header entry against a data section of `data_size` bytes.
+absl::StatusOr<std::pair<TensorView, std::pair<uint64_t, uint64_t>>> ParseEntry(
+    const std::string& name, const json& entry, uint64_t data_size) {
+  if (!entry.is_object()) return absl::InvalidArgumentError("entry is not an object");
+  auto dtype_it = entry.find("dtype");
+  auto shape_it = entry.find("shape");
+  auto offsets_it = entry.find("data_offsets");
+  if (dtype_it == entry.end() || !dtype_it->is_string()) {
+    return absl::InvalidArgumentError("missing string 'dtype'");
+  }
+  if (shape_it == entry.end() || !shape_it->is_array()) {
+    return absl::InvalidArgumentError("missing array 'shape'");
+  }
+  if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
+      !(*offsets_it)[0].is_number_unsigned() || !(*offsets_it)[1].is_number_unsigned()) {
+    return absl::InvalidArgumentError("'data_offsets' must be two non-negative integers");
+  }
+  TensorView view;
+  ASSIGN_OR_RETURN(view.dtype, ParseDType(dtype_it->get<std::string>()));
+  for (const json& d : *shape_it) {
+    if (!d.is_number_unsigned()) {
+      return absl::InvalidArgumentError("'shape' must hold non-negative integers");
+    }
+    view.shape.push_back(d.get<int64_t>());
+  }
+  uint64_t begin = (*offsets_it)[0].get<uint64_t>();
+  uint64_t end = (*offsets_it)[1].get<uint64_t>();
+  if (begin > end || end > data_size) {
+    return absl::InvalidArgumentError(absl::StrCat("data_offsets [", begin, ", ", end,
+                                                   "] outside the data section of ", data_size,
+                                                   " bytes"));
+  }
+  ASSIGN_OR_RETURN(uint64_t expected, ByteSize(view.shape, view.dtype));
+  if (expected != end - begin) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "size mismatch: shape ", ShapeString(view.shape), " of ", DTypeName(view.dtype),
+        " needs ", expected, " bytes but data_offsets span ", end - begin));
+  }
+  view.byte_size = end - begin;
+  return std::make_pair(std::move(view), std::make_pair(begin, end));
+}
+
+}  // namespace
+
+const char* DTypeName(DType dtype) {
+  for (const auto& info : kDTypes) {
+    if (info.dtype == dtype) return info.name;
+  }
+  return "?";
+}
+
+absl::StatusOr<DType> ParseDType(const std::string& name) {
+  for (const auto& info : kDTypes) {
+    if (name == info.name) return info.dtype;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown dtype '", name, "'; expected one of F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL"));
+}
+
+size_t DTypeSize(DType dtype) {
+  for (const auto& info : kDTypes) {
+    if (info.dtype == dtype) return info.size;
+  }
+  return 0;
+}
+
+int64_t TensorView::NumElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (mapping_ != nullptr) munmap(mapping_, size_);
+}
+
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Invalid(path, absl::StrCat("cannot open: ", std::strerror(errno)));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Invalid(path, absl::StrCat("cannot stat: ", std::strerror(err)));
+  }
+  auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
+  file->path_ = path;
+  file->size_ = static_cast<size_t>(st.st_size);
+  if (file->size_ < 8) {
+    ::close(fd);
+    return Invalid(path, absl::StrCat("truncated: ", file->size_,
+                                      " bytes, shorter than the 8-byte header length"));
+  }
+  void* mapping = mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  int map_errno = errno;
+  ::close(fd);
+  if (mapping == MAP_FAILED) {
+    return Invalid(path, absl::StrCat("cannot map: ", std::strerror(map_errno)));
+  }
+  file->mapping_ = mapping;
+  const auto* bytes = static_cast<const uint8_t*>(mapping);
+
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  if (header_len > kMaxHeaderBytes) {
+    return Invalid(path, absl::StrCat("header length ", header_len, " is larger than the limit ",
+                                      kMaxHeaderBytes));
+  }
+  if (header_len > file->size_ - 8) {
+    return Invalid(path, absl::StrCat("truncated: header length ", header_len, " but only ",
+                                      file->size_ - 8, " bytes follow"));
+  }
+  json header = json::parse(bytes + 8, bytes + 8 + header_len, nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object()) {
+    return Invalid(path, "header is not a JSON object");
+  }
+  const uint8_t* data = bytes + 8 + header_len;
+  const uint64_t data_size = file->size_ - 8 - header_len;
+
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> ranges;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      if (!it->is_object()) return Invalid(path, "'__metadata__' must be an object of strings");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        if (!m->is_string()) {
+          return Invalid(path, absl::StrCat("'__metadata__' value '", m.key(), "' is not a string"));
+        }
+        file->metadata_[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    auto parsed = ParseEntry(it.key(), *it, data_size);
+    if (!parsed.ok()) {
+      return Invalid(path, absl::StrCat("tensor '", it.key(), "': ", parsed.status().message()));
+    }
+    parsed->first.data = data + parsed->second.first;
+    ranges.push_back({parsed->second, it.key()});
+    file->tensors_.emplace(it.key(), std::move(parsed->first));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    const auto& prev = ranges[i - 1];
+    const auto& cur = ranges[i];
+    if (cur.first.first < prev.first.second) {
+      return Invalid(path, absl::StrCat("tensors '", prev.second, "' [", prev.first.first, ", ",
+                                        prev.first.second, ") and '", cur.second, "' [",
+                                        cur.first.first, ", ", cur.first.second, ") overlap"));
+    }
+  }
+  return file;
+}
+
+const TensorView* SafetensorsFile::Find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> SafetensorsFile::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, view] : tensors_) names.push_back(name);
+  return names;
+}
+
+absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
+    const std::string& model_dir) {
+  auto model = std::unique_ptr<SafetensorsModel>(new SafetensorsModel());
+  const std::string single = model_dir + "/model.safetensors";
+  const std::string index_path = model_dir + "/model.safetensors.index.json";
+  struct stat st;
+  if (stat(single.c_str(), &st) == 0) {
+    ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(single));
+    for (const auto& name : file->Names()) model->index_[name] = file->Find(name);
+    model->files_.push_back(std::move(file));
+    return model;
+  }
+  std::ifstream in(index_path);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model_dir, "': neither model.safetensors nor model.safetensors.index.json found"));
+  }
+  json index = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
+      !index["weight_map"].is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", index_path, "': expected a JSON object with a 'weight_map' object"));
+  }
+  std::map<std::string, SafetensorsFile*> shards;
+  for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+    if (!it->is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", index_path, "': weight_map['", it.key(), "'] is not a file name"));
+    }
+    const std::string shard = it->get<std::string>();
+    if (shard.find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", index_path, "': shard '", shard, "' must be a file name in the model directory"));
+    }
+    if (!shards.count(shard)) {
+      ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(model_dir + "/" + shard));
+      shards[shard] = file.get();
+      model->files_.push_back(std::move(file));
+    }
+    const TensorView* view = shards[shard]->Find(it.key());
+    if (view == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("'", index_path, "': tensor '", it.key(),
+                                                     "' is not in shard '", shard, "'"));
+    }
+    model->index_[it.key()] = view;
+  }
+  return model;
+}
+
+const TensorView* SafetensorsModel::Find(const std::string& name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> SafetensorsModel::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, view] : index_) names.push_back(name);
+  return names;
+}
+
+int64_t SafetensorsModel::total_bytes() const {
+  int64_t total = 0;
+  for (const auto& file : files_) total += static_cast<int64_t>(file->file_size());
+  return total;
+}
+
+absl::StatusOr<std::string> SerializeSafetensors(
+    const std::vector<TensorEntry>& entries, const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  std::set<std::string> seen;
+  for (const TensorEntry& e : entries) {
+    if (e.name.empty() || e.name == "__metadata__") {
+      return absl::InvalidArgumentError(absl::StrCat("safetensors: invalid tensor name '", e.name, "'"));
+    }
+    if (!seen.insert(e.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("safetensors: duplicate tensor '", e.name, "'"));
+    }
+    ASSIGN_OR_RETURN(uint64_t expected, ByteSize(e.shape, e.dtype));
+    if (expected != e.byte_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "safetensors: tensor '", e.name, "' has ", e.byte_size, " bytes but shape ",
+          ShapeString(e.shape), " of ", DTypeName(e.dtype), " needs ", expected));
+    }
+    header[e.name] = {{"dtype", std::string(DTypeName(e.dtype))},
+                      {"shape", e.shape},
+                      {"data_offsets", {offset, offset + e.byte_size}}};
+    offset += e.byte_size;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::string out;
+  out.reserve(8 + text.size() + offset);
+  uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  out += text;
+  for (const TensorEntry& e : entries) {
+    if (e.byte_size > 0) out.append(static_cast<const char*>(e.data), e.byte_size);
+  }
+  return out;
+}
+
+absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorEntry>& entries,
+                              const std::map<std::string, std::string>& metadata) {
+  ASSIGN_OR_RETURN(std::string bytes, SerializeSafetensors(entries, metadata));
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) {
+    return absl::InternalError(absl::StrCat("safetensors: cannot write '", path, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace attune::engine
