@@ -1,0 +1,206 @@
+// End-to-end tests of the training engine on the example task (real model, real data).
+#include "server/engine/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "server/engine/checkpoint.h"
+#include "server/engine/optimizer.h"
+#include "server/tools/example_assets.h"
+
+namespace attune::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Records everything the engine reports; optionally asks to stop after a given step.
+class RecordingObserver : public TrainingObserver {
+ public:
+  explicit RecordingObserver(int64_t stop_after = -1) : stop_after_(stop_after) {}
+  void OnStart(const SpecCheck& setup, int64_t resumed_from_step) override {
+    setup_ = setup;
+    resumed_from_ = resumed_from_step;
+  }
+  void OnStep(const StepMetrics& m) override { steps.push_back(m); }
+  void OnEval(const EvalMetrics& m) override { evals.push_back(m); }
+  void OnCheckpoint(const CheckpointInfo& c) override { checkpoints.push_back(c); }
+  void OnWarning(const std::string& w) override { warnings.push_back(w); }
+  bool StopRequested() override {
+    return stop_after_ >= 0 && !steps.empty() && steps.back().step >= stop_after_;
+  }
+
+  std::vector<StepMetrics> steps;
+  std::vector<EvalMetrics> evals;
+  std::vector<CheckpointInfo> checkpoints;
+  std::vector<std::string> warnings;
+  SpecCheck setup_;
+  int64_t resumed_from_ = -1;
+
+ private:
+  int64_t stop_after_;
+};
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(fs::temp_directory_path() /
+                         ("attune_trainer_test_" + std::to_string(::getpid())));
+    ASSERT_TRUE(WriteExampleAssets(root_->string(), nullptr).ok());
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*root_);
+    delete root_;
+  }
+
+  // The example job: LoRA on q,v with the seed paper's v ratio.
+  static TrainSpec ExampleSpec() {
+    TrainSpec spec;
+    spec.model_dir = (*root_ / "model").string();
+    spec.task = Task::kSequenceClassification;
+    spec.train_path = (*root_ / "train.jsonl").string();
+    spec.validation_path = (*root_ / "validation.jsonl").string();
+    spec.targets = {"q", "v"};
+    spec.lora_rank = 8;
+    spec.lora_alpha = 16;
+    spec.learning_rate = 2e-3;
+    spec.lr_ratios = {{"v", 4.0}};
+    spec.epochs = 3;
+    spec.batch_size = 32;
+    spec.max_seq_len = 64;
+    spec.warmup_steps = 10;
+    spec.seed = 7;
+    return spec;
+  }
+
+  static std::string OutputDir(const std::string& name) {
+    fs::path dir = *root_ / "runs" / name;
+    fs::remove_all(dir);
+    return dir.string();
+  }
+
+  static fs::path* root_;
+};
+
+fs::path* TrainerTest::root_ = nullptr;
+
+TEST_F(TrainerTest, ExampleJobLearnsTheTask) {
+  RecordingObserver observer;
+  RunOptions options;
+  options.output_dir = OutputDir("example");
+  auto result = RunTraining(ExampleSpec(), options, &observer);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->outcome, Outcome::kCompleted);
+  ASSERT_TRUE(result->final_eval.has_value());
+  ASSERT_TRUE(result->final_eval->accuracy.has_value());
+  EXPECT_GE(*result->final_eval->accuracy, 0.9);
+  EXPECT_EQ(result->steps, 3 * ((2000 + 31) / 32));
+  EXPECT_EQ(observer.steps.size(), static_cast<size_t>(result->steps));
+  EXPECT_EQ(observer.evals.size(), 3u);  // one per epoch
+  EXPECT_GT(result->trainable_parameters, 0);
+  EXPECT_LT(result->trainable_parameters, result->total_parameters / 5);
+  ASSERT_TRUE(result->final_checkpoint.has_value());
+  EXPECT_TRUE(fs::exists(fs::path(result->final_checkpoint->dir) / "adapter_model.safetensors"));
+  EXPECT_LT(observer.steps.back().train_loss, observer.steps.front().train_loss);
+}
+
+// At every step, each group's learning rate is lr x ratio x schedule.
+TEST_F(TrainerTest, GroupLearningRatesFollowRatiosAndSchedule) {
+  TrainSpec spec = ExampleSpec();
+  spec.max_steps = 12;
+  spec.loraplus_ratio = 2.0;
+  spec.validation_path.clear();
+  RecordingObserver observer;
+  RunOptions options;
+  options.output_dir = OutputDir("lr");
+  ASSERT_TRUE(RunTraining(spec, options, &observer).ok());
+  ASSERT_EQ(observer.steps.size(), 12u);
+  for (const StepMetrics& m : observer.steps) {
+    const double schedule = ScheduleMultiplier(spec.schedule, m.step - 1, spec.warmup_steps, 12);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("q.lora_A"), 2e-3 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("q.lora_B"), 2e-3 * 2 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("v.lora_A"), 2e-3 * 4 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("v.lora_B"), 2e-3 * 4 * 2 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("head"), 2e-3 * schedule);
+  }
+}
+
+TEST_F(TrainerTest, SameSeedSameLossesBitForBit) {
+  TrainSpec spec = ExampleSpec();
+  spec.max_steps = 15;
+  spec.lora_dropout = 0.1;
+  std::vector<double> losses[2];
+  for (int run = 0; run < 2; ++run) {
+    RecordingObserver observer;
+    RunOptions options;
+    options.output_dir = OutputDir("determinism" + std::to_string(run));
+    ASSERT_TRUE(RunTraining(spec, options, &observer).ok());
+    for (const auto& m : observer.steps) losses[run].push_back(m.train_loss);
+  }
+  ASSERT_EQ(losses[0].size(), 15u);
+  EXPECT_EQ(losses[0], losses[1]);
+}
+
+// A job stopped part way and resumed from its checkpoint ends with the very same adapter bytes.
+TEST_F(TrainerTest, ResumedRunIsBitIdenticalToUninterrupted) {
+  TrainSpec spec = ExampleSpec();
+  spec.max_steps = 30;
+  spec.checkpoint_every = 10;
+  spec.lora_dropout = 0.1;
+  spec.validation_path.clear();
+
+  RecordingObserver straight;
+  RunOptions options;
+  options.output_dir = OutputDir("straight");
+  auto full = RunTraining(spec, options, &straight);
+  ASSERT_TRUE(full.ok()) << full.status();
+
+  RecordingObserver first(/*stop_after=*/17);
+  RunOptions resumable;
+  resumable.output_dir = OutputDir("resumed");
+  auto stopped = RunTraining(spec, resumable, &first);
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(stopped->outcome, Outcome::kStopped);
+  EXPECT_EQ(ListCheckpointSteps(resumable.output_dir).back(), 17);
+
+  RecordingObserver second;
+  auto resumed = RunTraining(spec, resumable, &second);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(second.resumed_from_, 17);
+  EXPECT_EQ(second.steps.front().step, 18);
+  for (size_t i = 0; i < second.steps.size(); ++i) {
+    EXPECT_EQ(second.steps[i].train_loss, straight.steps[17 + i].train_loss) << "step " << 18 + i;
+  }
+  EXPECT_EQ(resumed->final_checkpoint->sha256, full->final_checkpoint->sha256);
+}
+
+TEST_F(TrainerTest, CheckSpecRejectsMissingTargetAndBadData) {
+  TrainSpec spec = ExampleSpec();
+  auto check = CheckSpec(spec);
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_EQ(check->architecture, "RobertaForSequenceClassification");
+  EXPECT_EQ(check->num_labels, 2);
+  EXPECT_EQ(check->train_examples, 2000);
+
+  spec.targets = {"q", "gate"};
+  check = CheckSpec(spec);
+  EXPECT_EQ(check.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(check.status().message()).find("targets: projection 'gate'"),
+            std::string::npos)
+      << check.status();
+
+  spec = ExampleSpec();
+  spec.train_path = (*root_ / "broken.jsonl").string();
+  std::ofstream(spec.train_path) << "{\"text\": \"fine\", \"label\": \"positive\"}\n{broken\n";
+  check = CheckSpec(spec);
+  EXPECT_EQ(check.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(check.status().message()), "train: " + spec.train_path + ":2: not valid JSON");
+  RecordingObserver observer;
+  auto run = RunTraining(spec, RunOptions{}, &observer);
+  EXPECT_FALSE(run.ok());
+  EXPECT_TRUE(observer.steps.empty());
+}
+
+}  // namespace
+}  // namespace attune::engine
