@@ -1,0 +1,241 @@
+#include "server/api/proto_convert.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace attune::api {
+namespace {
+
+google::protobuf::Timestamp FromMicros(int64_t us) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us);
+}
+
+absl::Status UnknownEnum(const char* field, int value) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown value ", value));
+}
+
+double MetricOr(const std::map<std::string, double>& metrics, const std::string& key,
+                double fallback) {
+  auto it = metrics.find(key);
+  return it == metrics.end() ? fallback : it->second;
+}
+
+// Evaluation metrics are stored as "eval_<name>"; accept the bare name too.
+std::optional<double> EvalMetric(const std::map<std::string, double>& metrics,
+                                 const std::string& name) {
+  auto it = metrics.find("eval_" + name);
+  if (it == metrics.end()) it = metrics.find(name);
+  if (it == metrics.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace
+
+absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
+  JobSpec spec;
+  TrainSpec& t = spec.train;
+  t.model_dir = p.model();
+  switch (p.task()) {
+    case v1::TASK_UNSPECIFIED: t.task = Task::kUnspecified; break;
+    case v1::TASK_SEQUENCE_CLASSIFICATION: t.task = Task::kSequenceClassification; break;
+    case v1::TASK_REGRESSION: t.task = Task::kRegression; break;
+    case v1::TASK_CAUSAL_LM: t.task = Task::kCausalLm; break;
+    default: return UnknownEnum("task", p.task());
+  }
+  t.train_path = p.train();
+  t.validation_path = p.validation();
+  t.targets.assign(p.targets().begin(), p.targets().end());
+  if (t.targets.empty()) t.targets = {"q", "v"};
+  std::sort(t.targets.begin(), t.targets.end());
+  switch (p.method()) {
+    case v1::METHOD_UNSPECIFIED:
+    case v1::METHOD_LORA: t.method = Method::kLora; break;
+    case v1::METHOD_FULL: t.method = Method::kFull; break;
+    default: return UnknownEnum("method", p.method());
+  }
+  if (p.lora().has_rank()) t.lora_rank = p.lora().rank();
+  if (p.lora().has_alpha()) t.lora_alpha = p.lora().alpha();
+  if (p.lora().has_dropout()) t.lora_dropout = p.lora().dropout();
+  t.use_rslora = p.lora().use_rslora();
+  if (p.has_learning_rate()) t.learning_rate = p.learning_rate();
+  t.lr_ratios.insert(p.lr_ratios().begin(), p.lr_ratios().end());
+  if (p.has_loraplus_ratio()) t.loraplus_ratio = p.loraplus_ratio();
+  if (p.has_epochs()) t.epochs = p.epochs();
+  t.max_steps = p.max_steps();
+  if (p.has_batch_size()) t.batch_size = p.batch_size();
+  if (p.has_max_seq_len()) t.max_seq_len = p.max_seq_len();
+  t.warmup_steps = p.warmup_steps();
+  switch (p.schedule()) {
+    case v1::SCHEDULE_UNSPECIFIED:
+    case v1::SCHEDULE_LINEAR: t.schedule = Schedule::kLinear; break;
+    case v1::SCHEDULE_COSINE: t.schedule = Schedule::kCosine; break;
+    case v1::SCHEDULE_CONSTANT: t.schedule = Schedule::kConstant; break;
+    default: return UnknownEnum("schedule", p.schedule());
+  }
+  t.weight_decay = p.weight_decay();
+  if (p.has_max_grad_norm()) t.max_grad_norm = p.max_grad_norm();
+  if (p.has_seed()) t.seed = p.seed();
+  t.eval_every = p.eval_every();
+  t.checkpoint_every = p.checkpoint_every();
+  if (p.has_keep_checkpoints()) t.keep_checkpoints = p.keep_checkpoints();
+  spec.gpus = p.gpus();
+  spec.priority = p.priority();
+  spec.name = p.name();
+  spec.labels.insert(p.labels().begin(), p.labels().end());
+  return spec;
+}
+
+v1::JobSpec JobSpecToProto(const JobSpec& spec) {
+  const TrainSpec& t = spec.train;
+  v1::JobSpec p;
+  p.set_model(t.model_dir);
+  switch (t.task) {
+    case Task::kSequenceClassification: p.set_task(v1::TASK_SEQUENCE_CLASSIFICATION); break;
+    case Task::kRegression: p.set_task(v1::TASK_REGRESSION); break;
+    case Task::kCausalLm: p.set_task(v1::TASK_CAUSAL_LM); break;
+    case Task::kUnspecified: p.set_task(v1::TASK_UNSPECIFIED); break;
+  }
+  p.set_train(t.train_path);
+  p.set_validation(t.validation_path);
+  for (const std::string& target : t.targets) p.add_targets(target);
+  p.set_method(t.method == Method::kFull ? v1::METHOD_FULL : v1::METHOD_LORA);
+  p.mutable_lora()->set_rank(t.lora_rank);
+  p.mutable_lora()->set_alpha(t.lora_alpha);
+  p.mutable_lora()->set_dropout(t.lora_dropout);
+  p.mutable_lora()->set_use_rslora(t.use_rslora);
+  p.set_learning_rate(t.learning_rate);
+  p.mutable_lr_ratios()->insert(t.lr_ratios.begin(), t.lr_ratios.end());
+  p.set_loraplus_ratio(t.loraplus_ratio);
+  p.set_epochs(t.epochs);
+  p.set_max_steps(t.max_steps);
+  p.set_batch_size(t.batch_size);
+  p.set_max_seq_len(t.max_seq_len);
+  p.set_warmup_steps(t.warmup_steps);
+  switch (t.schedule) {
+    case Schedule::kLinear: p.set_schedule(v1::SCHEDULE_LINEAR); break;
+    case Schedule::kCosine: p.set_schedule(v1::SCHEDULE_COSINE); break;
+    case Schedule::kConstant: p.set_schedule(v1::SCHEDULE_CONSTANT); break;
+  }
+  p.set_weight_decay(t.weight_decay);
+  p.set_max_grad_norm(t.max_grad_norm);
+  p.set_seed(t.seed);
+  p.set_eval_every(t.eval_every);
+  p.set_checkpoint_every(t.checkpoint_every);
+  p.set_keep_checkpoints(t.keep_checkpoints);
+  p.set_gpus(spec.gpus);
+  p.set_priority(spec.priority);
+  p.set_name(spec.name);
+  p.mutable_labels()->insert(spec.labels.begin(), spec.labels.end());
+  return p;
+}
+
+v1::JobState JobStateToProto(store::JobState state) {
+  switch (state) {
+    case store::JobState::kQueued: return v1::QUEUED;
+    case store::JobState::kRunning: return v1::RUNNING;
+    case store::JobState::kSucceeded: return v1::SUCCEEDED;
+    case store::JobState::kFailed: return v1::FAILED;
+    case store::JobState::kCancelled: return v1::CANCELLED;
+  }
+  return v1::JOB_STATE_UNSPECIFIED;
+}
+
+absl::StatusOr<store::JobState> JobStateFromProto(v1::JobState state) {
+  switch (state) {
+    case v1::QUEUED: return store::JobState::kQueued;
+    case v1::RUNNING: return store::JobState::kRunning;
+    case v1::SUCCEEDED: return store::JobState::kSucceeded;
+    case v1::FAILED: return store::JobState::kFailed;
+    case v1::CANCELLED: return store::JobState::kCancelled;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "state: unknown value ", state,
+          "; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED"));
+  }
+}
+
+v1::Job JobToProto(const store::Job& job) {
+  v1::Job p;
+  p.set_id(job.id);
+  *p.mutable_spec() = JobSpecToProto(job.spec);
+  p.set_state(JobStateToProto(job.state));
+  if (job.created_us > 0) *p.mutable_create_time() = FromMicros(job.created_us);
+  if (job.started_us > 0) *p.mutable_start_time() = FromMicros(job.started_us);
+  if (job.finished_us > 0) *p.mutable_finish_time() = FromMicros(job.finished_us);
+  for (const std::string& device : job.devices) p.add_devices(device);
+  p.mutable_metrics()->insert(job.latest_metrics.begin(), job.latest_metrics.end());
+  p.set_current_step(job.last_step);
+  p.set_total_steps(job.total_steps);
+  p.set_trainable_parameters(job.trainable_parameters);
+  p.set_total_parameters(job.total_parameters);
+  p.set_adapter_bytes(job.adapter_bytes);
+  p.set_base_model_bytes(job.base_model_bytes);
+  p.set_error(job.error);
+  p.set_owner(job.owner);
+  p.set_request_id(job.request_id);
+  return p;
+}
+
+v1::JobEvent JobEventToProto(const store::JobEvent& e) {
+  v1::JobEvent p;
+  p.set_job_id(e.job_id);
+  p.set_sequence(e.sequence);
+  if (e.time_us > 0) *p.mutable_time() = FromMicros(e.time_us);
+  switch (e.type) {
+    case store::EventType::kStateChanged: {
+      auto* sc = p.mutable_state_change();
+      sc->set_state(JobStateToProto(e.state));
+      sc->set_message(e.message);
+      break;
+    }
+    case store::EventType::kMetrics: {
+      auto* s = p.mutable_step();
+      s->set_step(e.step);
+      s->set_total_steps(static_cast<int64_t>(MetricOr(e.metrics, "total_steps", 0)));
+      s->set_epoch(MetricOr(e.metrics, "epoch", 0));
+      s->set_train_loss(MetricOr(e.metrics, "train_loss", 0));
+      s->set_grad_norm(MetricOr(e.metrics, "grad_norm", 0));
+      s->set_tokens_per_second(MetricOr(e.metrics, "tokens_per_second", 0));
+      s->set_samples_per_second(MetricOr(e.metrics, "samples_per_second", 0));
+      s->set_skipped(MetricOr(e.metrics, "skipped", 0) != 0);
+      for (const auto& [key, value] : e.metrics) {
+        for (const char* prefix : {"lr.", "lr/"}) {
+          if (absl::StartsWith(key, prefix)) {
+            (*s->mutable_learning_rates())[key.substr(3)] = value;
+          }
+        }
+      }
+      break;
+    }
+    case store::EventType::kEval: {
+      auto* ev = p.mutable_eval();
+      ev->set_step(e.step);
+      ev->set_loss(EvalMetric(e.metrics, "loss").value_or(0));
+      if (auto v = EvalMetric(e.metrics, "accuracy")) ev->set_accuracy(*v);
+      if (auto v = EvalMetric(e.metrics, "pearson")) ev->set_pearson(*v);
+      if (auto v = EvalMetric(e.metrics, "spearman")) ev->set_spearman(*v);
+      if (auto v = EvalMetric(e.metrics, "perplexity")) ev->set_perplexity(*v);
+      ev->set_examples(static_cast<int64_t>(EvalMetric(e.metrics, "examples").value_or(0)));
+      break;
+    }
+    case store::EventType::kCheckpoint: {
+      auto* c = p.mutable_checkpoint();
+      c->set_step(e.step);
+      c->set_adapter_bytes(e.bytes);
+      c->set_sha256(e.sha256);
+      break;
+    }
+    case store::EventType::kWarning:
+      p.mutable_warning()->set_message(e.message);
+      break;
+    case store::EventType::kError:
+      p.mutable_error()->set_message(e.message);
+      break;
+  }
+  return p;
+}
+
+}  // namespace attune::api

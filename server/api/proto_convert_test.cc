@@ -1,0 +1,107 @@
+#include "server/api/proto_convert.h"
+
+#include "gtest/gtest.h"
+
+namespace attune::api {
+namespace {
+
+TEST(JobSpecFromProtoTest, UnsetOptionalFieldsTakeDefaults) {
+  v1::JobSpec p;
+  p.set_model("/m");
+  p.set_task(v1::TASK_SEQUENCE_CLASSIFICATION);
+  p.set_train("/t.jsonl");
+  auto spec = JobSpecFromProto(p);
+  ASSERT_TRUE(spec.ok());
+  TrainSpec defaults;
+  EXPECT_EQ(spec->train.targets, (std::vector<std::string>{"q", "v"}));
+  EXPECT_EQ(spec->train.lora_rank, defaults.lora_rank);
+  EXPECT_EQ(spec->train.learning_rate, defaults.learning_rate);
+  EXPECT_EQ(spec->train.batch_size, defaults.batch_size);
+  EXPECT_EQ(spec->train.max_grad_norm, defaults.max_grad_norm);
+  EXPECT_EQ(spec->train.seed, defaults.seed);
+}
+
+TEST(JobSpecFromProtoTest, ExplicitZeroIsKeptForValidation) {
+  v1::JobSpec p;
+  p.mutable_lora()->set_rank(0);
+  p.set_learning_rate(0);
+  auto spec = JobSpecFromProto(p);
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->train.lora_rank, 0);
+  EXPECT_EQ(spec->train.learning_rate, 0);
+}
+
+TEST(JobSpecFromProtoTest, UnknownEnumValueNamesTheField) {
+  v1::JobSpec p;
+  p.set_task(static_cast<v1::Task>(9));
+  auto spec = JobSpecFromProto(p);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(), "task: unknown value 9");
+}
+
+TEST(JobSpecProtoTest, RoundTripKeepsEveryField) {
+  JobSpec spec;
+  spec.train.model_dir = "/m";
+  spec.train.task = Task::kCausalLm;
+  spec.train.train_path = "/t";
+  spec.train.validation_path = "/v";
+  spec.train.targets = {"k", "q", "v"};
+  spec.train.method = Method::kFull;
+  spec.train.lora_rank = 4;
+  spec.train.lora_alpha = 8;
+  spec.train.lora_dropout = 0.1;
+  spec.train.use_rslora = true;
+  spec.train.learning_rate = 3e-4;
+  spec.train.lr_ratios = {{"v", 4.0}};
+  spec.train.loraplus_ratio = 16;
+  spec.train.epochs = 3;
+  spec.train.max_steps = 100;
+  spec.train.batch_size = 8;
+  spec.train.max_seq_len = 64;
+  spec.train.warmup_steps = 10;
+  spec.train.schedule = Schedule::kCosine;
+  spec.train.weight_decay = 0.01;
+  spec.train.max_grad_norm = 0.5;
+  spec.train.seed = 7;
+  spec.train.eval_every = 20;
+  spec.train.checkpoint_every = 50;
+  spec.train.keep_checkpoints = 2;
+  spec.gpus = 2;
+  spec.priority = 5;
+  spec.name = "n";
+  spec.labels = {{"a", "b"}};
+  auto back = JobSpecFromProto(JobSpecToProto(spec));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(JobSpecToJson(*back), JobSpecToJson(spec));
+}
+
+TEST(JobEventToProtoTest, MapsMetricsAndTerminalState) {
+  store::JobEvent e;
+  e.job_id = "j";
+  e.sequence = 4;
+  e.type = store::EventType::kMetrics;
+  e.step = 3;
+  e.metrics = {{"train_loss", 0.5}, {"lr.v.lora_A", 4e-4}, {"total_steps", 10}, {"epoch", 0.3}};
+  v1::JobEvent p = JobEventToProto(e);
+  EXPECT_EQ(p.sequence(), 4);
+  ASSERT_TRUE(p.has_step());
+  EXPECT_EQ(p.step().step(), 3);
+  EXPECT_EQ(p.step().total_steps(), 10);
+  EXPECT_DOUBLE_EQ(p.step().train_loss(), 0.5);
+  EXPECT_DOUBLE_EQ(p.step().learning_rates().at("v.lora_A"), 4e-4);
+
+  store::JobEvent eval;
+  eval.type = store::EventType::kEval;
+  eval.metrics = {{"eval_loss", 0.2}, {"eval_accuracy", 0.9}};
+  v1::JobEvent pe = JobEventToProto(eval);
+  EXPECT_DOUBLE_EQ(pe.eval().accuracy(), 0.9);
+  EXPECT_FALSE(pe.eval().has_pearson());
+
+  store::JobEvent done;
+  done.type = store::EventType::kStateChanged;
+  done.state = store::JobState::kSucceeded;
+  EXPECT_EQ(JobEventToProto(done).state_change().state(), v1::SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace attune::api
