@@ -3,7 +3,7 @@
 # defaults on a free port and a temporary data directory, creates the example model and data,
 # submits the example job (LoRA on q,v with v at 4x the learning rate), watches it to the end,
 # downloads the adapter, prints where it is, and stops the server.
-# Usage: scripts/demo.sh [--keep]   (--keep leaves the temporary directory in place)
+# Usage: scripts/demo.sh   (the temporary directory is kept so the adapter can be looked at)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/bin"
@@ -19,7 +19,6 @@ cleanup() {
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  if [[ "${1:-}" != "--keep" ]]; then :; fi
 }
 trap cleanup EXIT
 

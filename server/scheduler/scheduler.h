@@ -162,8 +162,8 @@ class Scheduler {
   // Picks slots for a job wanting `gpus` GPUs (0 = one slot anywhere); empty when it cannot
   // start now.
   std::vector<int> PickSlots(int gpus) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Body of a job's thread: runs it and records how it ended.
-  void RunJob(RunningJob* running);
+  // Body of a job's thread: runs `job` (a copy of running->job) and records how it ended.
+  void RunJob(RunningJob* running, store::Job job);
   void FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result);
   // Writes every running job's buffered progress to the store. Caller holds flush_mu_.
   void FlushProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
@@ -189,6 +189,8 @@ class Scheduler {
   bool dispatch_pending_ ABSL_GUARDED_BY(mu_) = true;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::CondVar publish_cv_;  // wakes the publisher early to stop
+  bool publisher_stop_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex events_mu_;
   absl::CondVar events_cv_;
