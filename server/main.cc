@@ -1,0 +1,163 @@
+// attuned: the attune server. Reads its flags (here only), opens the store, starts the
+// scheduler and the gRPC service, prints `attuned listening on HOST:PORT`, and runs until
+// SIGTERM or SIGINT. On a signal it stops accepting RPCs, lets running jobs checkpoint (the
+// scheduler leaves them QUEUED for the next start) and exits 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/api/attune_service.h"
+#include "server/api/data_roots.h"
+#include "server/common/status_macros.h"
+#include "server/engine/trainer.h"
+#include "server/scheduler/job_runner.h"
+#include "server/scheduler/scheduler.h"
+#include "server/store/store.h"
+
+namespace attune {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ServerOptions {
+  // gRPC address HOST:PORT; port 0 picks a free port (printed on start).
+  std::string listen = "127.0.0.1:50051";
+  // HTTP address for metrics and the dashboard; empty = off.
+  std::string http;
+  // Holds attune.db (SQLite) and the artifacts (jobs/<id>/checkpoints/...). Created if missing.
+  std::string data_dir = "./attune-data";
+  // "auto" (every CUDA device, else the CPU), "cpu", or a list such as "cuda:0,cuda:1".
+  std::string devices = "auto";
+  // Concurrent jobs per device, >= 1.
+  int slots_per_device = 1;
+  // Directories job paths may point into; empty = the data dir and the current directory.
+  std::vector<std::string> data_roots;
+};
+
+absl::StatusOr<std::vector<std::string>> ResolveDevices(const std::string& flag) {
+  if (flag == "auto") {
+    std::vector<std::string> cuda = engine::CudaDevices();
+    if (cuda.empty()) return std::vector<std::string>{"cpu"};
+    return cuda;
+  }
+  std::vector<std::string> devices = absl::StrSplit(flag, ',', absl::SkipWhitespace());
+  if (devices.empty()) {
+    return absl::InvalidArgumentError("--devices: empty; expected auto, cpu or cuda:N[,cuda:M]");
+  }
+  return devices;  // the scheduler checks the names
+}
+
+// "HOST:PORT" with PORT replaced by the bound port.
+std::string BoundAddress(const std::string& listen, int port) {
+  size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return absl::StrCat(host, ":", port);
+}
+
+absl::Status Serve(const ServerOptions& options) {
+  if (options.slots_per_device < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--slots-per-device: ",
+                                                   options.slots_per_device, " must be >= 1"));
+  }
+  std::error_code ec;
+  fs::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("--data-dir: cannot create ", options.data_dir,
+                                                   ": ", ec.message()));
+  }
+  const std::string data_dir = fs::canonical(options.data_dir).string();
+  std::vector<std::string> roots = options.data_roots;
+  if (roots.empty()) roots = {data_dir, fs::current_path().string()};
+  ASSIGN_OR_RETURN(api::DataRoots data_roots, api::DataRoots::Create(roots));
+  ASSIGN_OR_RETURN(std::vector<std::string> devices, ResolveDevices(options.devices));
+
+  ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::Store::Open(data_dir + "/attune.db"));
+  scheduler::EngineJobRunner runner;
+  scheduler::SchedulerOptions scheduler_options;
+  scheduler_options.devices = devices;
+  scheduler_options.slots_per_device = options.slots_per_device;
+  scheduler_options.artifacts_dir = data_dir;
+  ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
+                   scheduler::Scheduler::Create(scheduler_options, store.get(), &runner));
+
+  api::AttuneService service(scheduler.get(), store.get(), std::move(data_roots));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    scheduler->Shutdown();
+    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen));
+  }
+  std::cout << "attuned listening on " << BoundAddress(options.listen, port) << std::endl;
+  std::cerr << "attuned: devices " << absl::StrJoin(devices, ",") << " x"
+            << options.slots_per_device << " slots; data dir " << data_dir << std::endl;
+
+  // Signals were blocked in every thread before any started; wait for one here.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::cerr << "attuned: signal " << signal_number << ", shutting down" << std::endl;
+
+  // Stop accepting RPCs; open watches are cancelled after a short grace period and notice it
+  // within a second. Then let running jobs checkpoint; they stay QUEUED for the next start.
+  server->GetHealthCheckService()->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  scheduler->Shutdown();
+  server->Wait();
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace attune
+
+int main(int argc, char** argv) {
+  attune::ServerOptions options;
+  CLI::App app{"attuned: the attune fine-tuning server"};
+  app.add_option("--listen", options.listen, "gRPC address HOST:PORT (port 0 = a free port)");
+  app.add_option("--http", options.http, "metrics/dashboard address HOST:PORT (empty = off)");
+  app.add_option("--data-dir", options.data_dir, "database and artifacts directory");
+  app.add_option("--devices", options.devices, "auto | cpu | cuda:0,cuda:1,...");
+  app.add_option("--slots-per-device", options.slots_per_device, "concurrent jobs per device");
+  app.add_option("--data-roots", options.data_roots,
+                 "comma-separated directories job files may come from "
+                 "(default: the data dir and the current directory)")
+      ->delimiter(',');
+  CLI11_PARSE(app, argc, argv);
+
+  // Block the shutdown signals in this thread before any other starts, so every thread inherits
+  // the mask and only Serve's sigwait receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::Status status = attune::Serve(options);
+  if (!status.ok()) {
+    std::cerr << "attuned: " << status.message() << std::endl;
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}

@@ -1,0 +1,316 @@
+// End-to-end tests with real (tiny) training: the real attuned, the real attune CLI and the
+// example model from attune-make-example. Submit -> watch -> SUCCEEDED -> download; kill -9 and
+// SIGTERM with queued and running jobs, then a restart; one slot vs two slots per device.
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/attune_client.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/attuned_process.h"
+
+namespace attune::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using google::protobuf::util::TimeUtil;
+
+// Polls the job until `done(job)` holds or `timeout_s` passes; returns the last job seen.
+v1::Job WaitForJob(client::AttuneClient& client, const std::string& id,
+                   const std::function<bool(const v1::Job&)>& done, int timeout_s) {
+  v1::Job job;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto got = client.GetJob(id);
+    if (got.ok()) {
+      job = *got;
+      if (done(job)) return job;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "job " << id << " did not reach the expected condition; last state "
+                << v1::JobState_Name(job.state()) << " step " << job.current_step();
+  return job;
+}
+
+bool IsTerminal(const v1::Job& job) {
+  return job.state() == v1::SUCCEEDED || job.state() == v1::FAILED ||
+         job.state() == v1::CANCELLED;
+}
+
+class JobsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    example_ = dir_.path() + "/example";
+    fs::create_directories(example_);
+    ASSERT_TRUE(MakeExample(example_));
+  }
+
+  std::vector<std::string> SubmitArgs(const std::vector<std::string>& extra) const {
+    std::vector<std::string> args = {
+        "submit", "--model", example_ + "/model", "--train", example_ + "/train.jsonl",
+        "--validation", example_ + "/validation.jsonl", "--task", "classification",
+        "--targets", "q,v", "--lr-ratio", "v=4", "--seed", "7"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  std::string Submit(const AttunedProcess& server, const std::vector<std::string>& extra) {
+    CliResult r = RunCli(server.address(), SubmitArgs(extra));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string id = r.out.substr(0, r.out.find('\n'));
+    EXPECT_FALSE(id.empty());
+    return id;
+  }
+
+  TempDir dir_;
+  std::string example_;
+};
+
+TEST_F(JobsTest, SubmitWatchSucceedDownload) {
+  AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_});
+  ASSERT_FALSE(server.address().empty());
+  std::string id = Submit(server, {"--name", "example", "--request-id", "e2e-1"});
+  // A retry with the same request id is the same job.
+  EXPECT_EQ(Submit(server, {"--name", "example", "--request-id", "e2e-1"}), id);
+
+  CliResult watch = RunCli(server.address(), {"watch", id}, 300);
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err << server.Log();
+  EXPECT_NE(watch.out.find("state RUNNING"), std::string::npos) << watch.out;
+  EXPECT_NE(watch.out.find("state SUCCEEDED"), std::string::npos) << watch.out;
+
+  // JSON: one proto3 JSON event per line, sequences 1, 2, 3, ... ending with SUCCEEDED.
+  CliResult json = RunCli(server.address(), {"--output", "json", "watch", id});
+  EXPECT_EQ(json.exit_code, 0);
+  int64_t expected = 1;
+  v1::JobEvent last;
+  for (absl::string_view line : absl::StrSplit(json.out, '\n', absl::SkipEmpty())) {
+    v1::JobEvent event;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &event).ok())
+        << line;
+    EXPECT_EQ(event.sequence(), expected++);
+    last = event;
+  }
+  EXPECT_EQ(last.state_change().state(), v1::SUCCEEDED);
+  // Reconnecting from a sequence continues without gaps or repeats.
+  CliResult tail = RunCli(server.address(), {"--output", "json", "watch", id,
+                                             "--from-sequence", absl::StrCat(expected - 3)});
+  EXPECT_EQ(tail.exit_code, 0);
+  std::vector<std::string> tail_lines = absl::StrSplit(tail.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(tail_lines.size(), 2u);
+  v1::JobEvent first_tail;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(tail_lines[0], &first_tail).ok());
+  EXPECT_EQ(first_tail.sequence(), expected - 2);
+
+  // The job reports its sizes; the adapter is at most 5% of the base model.
+  client::AttuneClient client(server.address());
+  auto job = client.GetJob(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::SUCCEEDED);
+  EXPECT_GT(job->adapter_bytes(), 0);
+  EXPECT_GT(job->base_model_bytes(), 0);
+  EXPECT_LE(job->adapter_bytes() * 20, job->base_model_bytes());
+  EXPECT_GT(job->trainable_parameters(), 0);
+  EXPECT_LT(job->trainable_parameters(), job->total_parameters());
+  CliResult get = RunCli(server.address(), {"get", id});
+  EXPECT_EQ(get.exit_code, 0);
+  EXPECT_NE(get.out.find("SUCCEEDED"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("storage   adapter "), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("base model"), std::string::npos) << get.out;
+
+  // Cancelling a finished job is a precondition failure.
+  CliResult cancel = RunCli(server.address(), {"cancel", id});
+  EXPECT_EQ(cancel.exit_code, 1);
+  EXPECT_NE(cancel.err.find("FAILED_PRECONDITION"), std::string::npos) << cancel.err;
+
+  // Download: a ready PEFT directory, checksum verified, no partial left behind.
+  const std::string out = dir_.path() + "/adapter";
+  CliResult download = RunCli(server.address(), {"download", id, "-o", out});
+  ASSERT_EQ(download.exit_code, 0) << download.err;
+  EXPECT_TRUE(fs::is_regular_file(out + "/adapter_config.json"));
+  EXPECT_TRUE(fs::is_regular_file(out + "/adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(out + "/resume"));
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+  nlohmann::json config = nlohmann::json::parse(ReadFile(out + "/adapter_config.json"));
+  EXPECT_EQ(config["peft_type"], "LORA");
+  // A second download into the same, non-empty directory is refused.
+  EXPECT_EQ(RunCli(server.address(), {"download", id, "-o", out}).exit_code, 1);
+}
+
+// Builds "<dest>.partial" as a broken download of `complete` would leave it: the files up to
+// `cut` bytes of the archive, and the marker. Returns the archive size.
+int64_t MakePartialDownload(const std::string& complete, const std::string& dest,
+                            const std::string& job_id, int64_t step, int64_t cut) {
+  const std::string partial = dest + ".partial";
+  fs::create_directories(partial);
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(complete)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  nlohmann::json marker = {{"job_id", job_id}, {"step", step}};
+  marker["files"] = nlohmann::json::array();
+  int64_t offset = 0;
+  for (const std::string& name : names) {
+    std::string bytes = ReadFile(complete + "/" + name);
+    int64_t size = static_cast<int64_t>(bytes.size());
+    marker["files"].push_back({{"path", name}, {"size", size}, {"offset", offset}});
+    int64_t keep = std::clamp<int64_t>(cut - offset, 0, size);
+    if (keep > 0) std::ofstream(partial + "/" + name, std::ios::binary) << bytes.substr(0, keep);
+    offset += size;
+  }
+  marker["total"] = offset;
+  std::ofstream(partial + "/.attune-download.json") << marker.dump();
+  return offset;
+}
+
+TEST_F(JobsTest, DownloadResumesAndDetectsCorruption) {
+  AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_});
+  std::string id = Submit(server, {"--max-steps", "4"});
+  ASSERT_EQ(RunCli(server.address(), {"watch", id}, 300).exit_code, 0);
+  const std::string full = dir_.path() + "/full";
+  ASSERT_EQ(RunCli(server.address(), {"download", id, "-o", full}).exit_code, 0);
+  client::AttuneClient client(server.address());
+  int64_t step = 0;
+  ASSERT_TRUE(client.DownloadAdapter(v1::DownloadAdapterRequest(), [](const v1::AdapterChunk&) {
+    return absl::OkStatus();
+  }).code() == absl::StatusCode::kInvalidArgument);  // job_id required
+  v1::DownloadAdapterRequest request;
+  request.set_job_id(id);
+  request.set_offset(10);
+  int64_t data_bytes = 0, total = 0;
+  ASSERT_TRUE(client.DownloadAdapter(request, [&](const v1::AdapterChunk& chunk) {
+    if (chunk.has_info()) {
+      step = chunk.info().step();
+      total = chunk.info().total_size();
+    }
+    data_bytes += static_cast<int64_t>(chunk.data().size());
+    return absl::OkStatus();
+  }).ok());
+  EXPECT_EQ(data_bytes, total - 10);  // only the bytes from the offset on
+
+  // Resume: half the archive already on disk; the CLI fetches the rest and verifies.
+  const std::string resumed = dir_.path() + "/resumed";
+  int64_t size = MakePartialDownload(full, resumed, id, step, total / 2);
+  EXPECT_EQ(size, total);
+  CliResult r = RunCli(server.address(), {"download", id, "-o", resumed});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(resumed + "/adapter_model.safetensors"),
+            ReadFile(full + "/adapter_model.safetensors"));
+
+  // Corruption: a flipped byte in the part already on disk fails the checksum.
+  const std::string corrupt = dir_.path() + "/corrupt";
+  MakePartialDownload(full, corrupt, id, step, total - 1);
+  {
+    std::fstream f(corrupt + ".partial/adapter_config.json", std::ios::in | std::ios::out);
+    f.seekp(0);
+    f.put('#');
+  }
+  CliResult bad = RunCli(server.address(), {"download", id, "-o", corrupt});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("DATA_LOSS: download: checksum mismatch"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(corrupt));
+  EXPECT_FALSE(fs::exists(corrupt + ".partial"));
+}
+
+TEST_F(JobsTest, KillNineWithQueuedAndRunningJobsThenRestart) {
+  const std::string data = dir_.path() + "/data";
+  std::string running_id, queued_id;
+  {
+    AttunedProcess server(data, {"--data-roots", example_, "--slots-per-device", "1"});
+    running_id = Submit(server, {"--max-steps", "100000", "--checkpoint-every", "2"});
+    queued_id = Submit(server, {"--max-steps", "100000"});
+    client::AttuneClient client(server.address());
+    WaitForJob(client, running_id,
+               [](const v1::Job& j) { return j.state() == v1::RUNNING && j.current_step() >= 3; },
+               120);
+    EXPECT_EQ(client.GetJob(queued_id)->state(), v1::QUEUED);
+    EXPECT_EQ(server.StopWith(SIGKILL, 10), 128 + SIGKILL);
+  }
+  AttunedProcess server(data, {"--data-roots", example_, "--slots-per-device", "1"});
+  ASSERT_FALSE(server.address().empty());
+  client::AttuneClient client(server.address());
+  v1::ListJobsRequest all;
+  auto page = client.ListJobs(all);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->jobs_size(), 2);
+  // The interrupted job was re-queued (an event says so) and runs again; nothing else runs.
+  bool saw_requeue = false;
+  ASSERT_TRUE(client.WatchJob(running_id, 0, [&](const v1::JobEvent& e) {
+    if (e.has_state_change() && e.state_change().state() == v1::QUEUED && e.sequence() > 2) {
+      saw_requeue = true;
+    }
+    return !saw_requeue;
+  }).ok());
+  EXPECT_TRUE(saw_requeue);
+  v1::Job resumed = WaitForJob(client, running_id, [](const v1::Job& j) {
+    return j.state() == v1::RUNNING && j.current_step() >= 4;
+  }, 120);
+  EXPECT_EQ(client.GetJob(queued_id)->state(), v1::QUEUED);
+  // Both cancel cleanly.
+  ASSERT_TRUE(client.CancelJob(queued_id).ok());
+  ASSERT_TRUE(client.CancelJob(running_id).ok());
+  EXPECT_EQ(WaitForJob(client, running_id, IsTerminal, 60).state(), v1::CANCELLED);
+  EXPECT_EQ(client.GetJob(queued_id)->state(), v1::CANCELLED);
+}
+
+TEST_F(JobsTest, SigtermExitsZeroAndRequeuesRunningJob) {
+  const std::string data = dir_.path() + "/data";
+  std::string id;
+  {
+    AttunedProcess server(data, {"--data-roots", example_});
+    id = Submit(server, {"--max-steps", "100000"});
+    client::AttuneClient client(server.address());
+    WaitForJob(client, id, [](const v1::Job& j) { return j.current_step() >= 2; }, 120);
+    EXPECT_EQ(server.StopWith(SIGTERM, 60), 0) << server.Log();
+  }
+  AttunedProcess server(data, {"--data-roots", example_});
+  client::AttuneClient client(server.address());
+  v1::Job job = WaitForJob(client, id, [](const v1::Job& j) {
+    return j.state() == v1::RUNNING || j.state() == v1::QUEUED;
+  }, 30);
+  ASSERT_TRUE(client.CancelJob(id).ok());
+  EXPECT_EQ(WaitForJob(client, id, IsTerminal, 60).state(), v1::CANCELLED);
+}
+
+// Runs two short jobs on a server with `slots` slots; returns them when both succeeded.
+std::pair<v1::Job, v1::Job> RunTwo(const std::string& data,
+                                   const std::string& example, int slots,
+                                   const std::function<std::string(const AttunedProcess&)>& submit) {
+  AttunedProcess server(data, {"--data-roots", example, "--slots-per-device",
+                               absl::StrCat(slots)});
+  std::string a = submit(server);
+  std::string b = submit(server);
+  client::AttuneClient client(server.address());
+  v1::Job job_a = WaitForJob(client, a, IsTerminal, 300);
+  v1::Job job_b = WaitForJob(client, b, IsTerminal, 300);
+  EXPECT_EQ(job_a.state(), v1::SUCCEEDED) << job_a.error();
+  EXPECT_EQ(job_b.state(), v1::SUCCEEDED) << job_b.error();
+  return {job_a, job_b};
+}
+
+TEST_F(JobsTest, OneSlotRunsJobsInTurnTwoSlotsSideBySide) {
+  auto submit = [this](const AttunedProcess& server) {
+    return Submit(server, {"--max-steps", "6"});
+  };
+  auto [a1, b1] = RunTwo(dir_.path() + "/one", example_, 1, submit);
+  EXPECT_GE(TimeUtil::TimestampToMicroseconds(b1.start_time()),
+            TimeUtil::TimestampToMicroseconds(a1.finish_time()));
+  auto [a2, b2] = RunTwo(dir_.path() + "/two", example_, 2, submit);
+  EXPECT_LT(TimeUtil::TimestampToMicroseconds(b2.start_time()),
+            TimeUtil::TimestampToMicroseconds(a2.finish_time()));
+  EXPECT_LT(TimeUtil::TimestampToMicroseconds(a2.start_time()),
+            TimeUtil::TimestampToMicroseconds(b2.finish_time()));
+}
+
+}  // namespace
+}  // namespace attune::testing
