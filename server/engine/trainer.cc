@@ -432,7 +432,9 @@ class Run {
     }
     RETURN_IF_ERROR(optimizer_->LoadState(checkpoint->optimizer_state, checkpoint->optimizer_steps));
     if (checkpoint->rng_state.defined()) {
-      at::detail::getDefaultCPUGenerator().set_state(checkpoint->rng_state);
+      at::Generator generator = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(checkpoint->rng_state);
     }
     best_score_ = checkpoint->progress.value("best_score", -INFINITY);
     best_step_ = checkpoint->progress.value("best_step", int64_t{-1});
@@ -518,7 +520,11 @@ class Run {
     content.record = Record(spec_, data_, step, last_eval_, last_train_loss_);
     content.optimizer_state = optimizer_->StateTensors();
     content.optimizer_steps = optimizer_->step_count();
-    content.rng_state = at::detail::getDefaultCPUGenerator().get_state();
+    {
+      at::Generator generator = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      content.rng_state = generator.get_state();
+    }
     std::optional<double> metric;
     bool best = false;
     if (last_eval_.has_value() && last_eval_->step == step) {
