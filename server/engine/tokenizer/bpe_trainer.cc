@@ -1,0 +1,181 @@
+// TrainByteLevelBpeJson (declared in tokenizer.h): a small, deterministic byte-level BPE trainer.
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <tuple>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "server/engine/tokenizer/byte_level.h"
+#include "server/engine/tokenizer/regex.h"
+#include "server/engine/tokenizer/tokenizer.h"
+#include "server/engine/tokenizer/unicode_text.h"
+
+namespace attune::engine {
+namespace {
+
+using tokenization::ByteToSymbol;
+
+constexpr const char* kSpecials[] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+constexpr int kNumSpecials = 5;
+// A pair must occur at least this often (counting repeated words) to become a merge.
+constexpr int64_t kMinPairFrequency = 2;
+
+uint64_t PairKey(int32_t a, int32_t b) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+}
+
+struct Word {
+  std::vector<int32_t> symbols;
+  int64_t count;
+};
+
+class PairTable {
+ public:
+  void Add(const Word& w, int word_index, int64_t sign) {
+    for (size_t i = 0; i + 1 < w.symbols.size(); ++i) {
+      uint64_t key = PairKey(w.symbols[i], w.symbols[i + 1]);
+      counts_[key] += sign * w.count;
+      if (sign > 0) where_[key].insert(word_index);
+    }
+  }
+  // The most frequent pair (ties: smallest left token, then right token), if any is frequent
+  // enough.
+  std::optional<uint64_t> Best(const std::vector<std::string>& tokens) const {
+    std::optional<uint64_t> best;
+    int64_t best_count = 0;
+    for (const auto& [key, count] : counts_) {
+      if (count < kMinPairFrequency) continue;
+      if (best && count < best_count) continue;
+      if (best && count == best_count) {
+        const std::string& a = tokens[key >> 32];
+        const std::string& b = tokens[key & 0xFFFFFFFFu];
+        const std::string& ba = tokens[*best >> 32];
+        const std::string& bb = tokens[*best & 0xFFFFFFFFu];
+        if (std::tie(a, b) >= std::tie(ba, bb)) continue;
+      }
+      best = key;
+      best_count = count;
+    }
+    return best;
+  }
+  std::vector<int> WordsWith(uint64_t key) const {
+    auto it = where_.find(key);
+    if (it == where_.end()) return {};
+    std::vector<int> words(it->second.begin(), it->second.end());
+    std::sort(words.begin(), words.end());
+    return words;
+  }
+  void Erase(uint64_t key) {
+    counts_.erase(key);
+    where_.erase(key);
+  }
+
+ private:
+  absl::flat_hash_map<uint64_t, int64_t> counts_;
+  absl::flat_hash_map<uint64_t, absl::flat_hash_set<int>> where_;
+};
+
+}  // namespace
+
+std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vocab_size) {
+  // Vocabulary: specials, then the byte alphabet in byte order.
+  std::vector<std::string> tokens(kSpecials, kSpecials + kNumSpecials);
+  absl::flat_hash_map<std::string, int32_t> ids;
+  for (int b = 0; b < 256; ++b) tokens.push_back(ByteToSymbol(static_cast<unsigned char>(b)));
+  for (size_t i = 0; i < tokens.size(); ++i) ids[tokens[i]] = static_cast<int32_t>(i);
+
+  // Words: ByteLevel pre-tokenization (GPT-2 regex, no prefix space), counted, in sorted order.
+  auto regex = tokenization::Regex::Create(tokenization::kGpt2SplitRegex);
+  std::map<std::string, int64_t> word_counts;
+  for (const std::string& line : corpus) {
+    for (auto [start, end] : (*regex)->FindAll(line)) {
+      ++word_counts[line.substr(start, end - start)];
+    }
+  }
+  std::vector<Word> words;
+  for (const auto& [text, count] : word_counts) {
+    Word w{{}, count};
+    for (unsigned char c : text) w.symbols.push_back(kNumSpecials + c);
+    words.push_back(std::move(w));
+  }
+  PairTable pairs;
+  for (size_t i = 0; i < words.size(); ++i) pairs.Add(words[i], static_cast<int>(i), +1);
+
+  std::vector<std::pair<int32_t, int32_t>> merges;
+  while (static_cast<int>(tokens.size()) < vocab_size) {
+    std::optional<uint64_t> best = pairs.Best(tokens);
+    if (!best) break;
+    int32_t left = static_cast<int32_t>(*best >> 32);
+    int32_t right = static_cast<int32_t>(*best & 0xFFFFFFFFu);
+    std::string merged = tokens[left] + tokens[right];
+    int32_t new_id;
+    auto it = ids.find(merged);
+    if (it != ids.end()) {
+      new_id = it->second;
+    } else {
+      new_id = static_cast<int32_t>(tokens.size());
+      tokens.push_back(merged);
+      ids[merged] = new_id;
+    }
+    merges.emplace_back(left, right);
+    for (int wi : pairs.WordsWith(*best)) {
+      Word& w = words[wi];
+      pairs.Add(w, wi, -1);
+      std::vector<int32_t> out;
+      for (size_t i = 0; i < w.symbols.size(); ++i) {
+        if (i + 1 < w.symbols.size() && w.symbols[i] == left && w.symbols[i + 1] == right) {
+          out.push_back(new_id);
+          ++i;
+        } else {
+          out.push_back(w.symbols[i]);
+        }
+      }
+      w.symbols = std::move(out);
+      pairs.Add(w, wi, +1);
+    }
+    pairs.Erase(*best);
+  }
+
+  using ojson = nlohmann::ordered_json;
+  ojson added = ojson::array();
+  for (int i = 0; i < kNumSpecials; ++i) {
+    added.push_back({{"id", i},
+                     {"content", kSpecials[i]},
+                     {"single_word", false},
+                     {"lstrip", std::string(kSpecials[i]) == "<mask>"},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+  }
+  ojson vocab = ojson::object();
+  for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = i;
+  ojson merge_list = ojson::array();
+  for (const auto& [a, b] : merges) merge_list.push_back(tokens[a] + " " + tokens[b]);
+  ojson byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false},
+                      {"trim_offsets", true}, {"use_regex", true}};
+  ojson root = {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", byte_level},
+      {"post_processor", {{"type", "RobertaProcessing"}, {"sep", {"</s>", 2}},
+                          {"cls", {"<s>", 0}}, {"trim_offsets", true},
+                          {"add_prefix_space", false}}},
+      {"decoder", byte_level},
+      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
+                 {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
+                 {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
+                 {"merges", merge_list}}},
+  };
+  return root.dump(1);
+}
+
+}  // namespace attune::engine

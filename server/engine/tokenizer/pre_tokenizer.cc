@@ -1,0 +1,271 @@
+#include "server/engine/tokenizer/pre_tokenizer.h"
+
+#include <algorithm>
+#include <functional>
+#include <string_view>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/engine/tokenizer/byte_level.h"
+#include "server/engine/tokenizer/json_fields.h"
+#include "server/engine/tokenizer/regex.h"
+#include "server/engine/tokenizer/unicode_text.h"
+
+namespace attune::engine::tokenization {
+namespace {
+
+using nlohmann::json;
+
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
+// A byte range of the text and whether it matched the delimiter pattern.
+struct Span {
+  size_t start;
+  size_t end;
+  bool is_match;
+};
+
+// Turns the delimiter matches into the pieces kept, following Hugging Face's
+// NormalizedString::split: `spans` cover the whole text in order.
+void SplitBySpans(std::string_view text, std::vector<Span> spans, SplitBehavior behavior,
+                  bool invert, std::vector<std::string>* out) {
+  if (invert) {
+    for (Span& s : spans) s.is_match = !s.is_match;
+  }
+  std::vector<Span> parts;  // is_match here means "remove"
+  bool previous_match = false;
+  switch (behavior) {
+    case SplitBehavior::kRemoved:
+      parts = std::move(spans);
+      break;
+    case SplitBehavior::kIsolated:
+      parts = std::move(spans);
+      for (Span& s : parts) s.is_match = false;
+      break;
+    case SplitBehavior::kContiguous:
+      for (const Span& s : spans) {
+        if (s.is_match == previous_match && !parts.empty()) {
+          parts.back().end = s.end;
+        } else {
+          parts.push_back({s.start, s.end, false});
+        }
+        previous_match = s.is_match;
+      }
+      break;
+    case SplitBehavior::kMergedWithPrevious:
+      for (const Span& s : spans) {
+        if (s.is_match && !previous_match && !parts.empty()) {
+          parts.back().end = s.end;
+        } else {
+          parts.push_back({s.start, s.end, false});
+        }
+        previous_match = s.is_match;
+      }
+      break;
+    case SplitBehavior::kMergedWithNext:
+      for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+        if (it->is_match && !previous_match && !parts.empty()) {
+          parts.back().start = it->start;
+        } else {
+          parts.push_back({it->start, it->end, false});
+        }
+        previous_match = it->is_match;
+      }
+      std::reverse(parts.begin(), parts.end());
+      break;
+  }
+  for (const Span& p : parts) {
+    if (!p.is_match && p.end > p.start) out->emplace_back(text.substr(p.start, p.end - p.start));
+  }
+}
+
+// Spans for a regex: matches, and the gaps between them.
+std::vector<Span> RegexSpans(const Regex& regex, std::string_view text) {
+  std::vector<Span> spans;
+  size_t prev = 0;
+  for (auto [start, end] : regex.FindAll(text)) {
+    if (start > prev) spans.push_back({prev, start, false});
+    spans.push_back({start, end, true});
+    prev = end;
+  }
+  if (prev < text.size()) spans.push_back({prev, text.size(), false});
+  return spans;
+}
+
+// Spans for a character predicate: each matching character is its own match.
+std::vector<Span> CharSpans(const std::function<bool(char32_t)>& pred, std::string_view text) {
+  std::vector<Span> spans;
+  size_t prev = 0, pos = 0;
+  for (char32_t c : DecodeUtf8(text)) {
+    size_t len = Utf8Length(static_cast<unsigned char>(text[pos]));
+    if (pred(c)) {
+      if (pos > prev) spans.push_back({prev, pos, false});
+      spans.push_back({pos, pos + len, true});
+      prev = pos + len;
+    }
+    pos += len;
+  }
+  if (pos > prev) spans.push_back({prev, pos, false});
+  return spans;
+}
+
+// Applies `split` to every piece.
+void ForEachPiece(std::vector<std::string>* pieces,
+                  const std::function<void(std::string_view, std::vector<std::string>*)>& split) {
+  std::vector<std::string> out;
+  out.reserve(pieces->size());
+  for (const std::string& p : *pieces) split(p, &out);
+  *pieces = std::move(out);
+}
+
+class RegexSplit : public PreTokenizer {
+ public:
+  RegexSplit(std::unique_ptr<Regex> regex, SplitBehavior behavior, bool invert)
+      : regex_(std::move(regex)), behavior_(behavior), invert_(invert) {}
+  void PreTokenize(std::vector<std::string>* pieces) const override {
+    ForEachPiece(pieces, [&](std::string_view text, std::vector<std::string>* out) {
+      SplitBySpans(text, RegexSpans(*regex_, text), behavior_, invert_, out);
+    });
+  }
+
+ private:
+  std::unique_ptr<Regex> regex_;
+  SplitBehavior behavior_;
+  bool invert_;
+};
+
+class CharSplit : public PreTokenizer {
+ public:
+  CharSplit(std::function<bool(char32_t)> pred, SplitBehavior behavior)
+      : pred_(std::move(pred)), behavior_(behavior) {}
+  void PreTokenize(std::vector<std::string>* pieces) const override {
+    ForEachPiece(pieces, [&](std::string_view text, std::vector<std::string>* out) {
+      SplitBySpans(text, CharSpans(pred_, text), behavior_, /*invert=*/false, out);
+    });
+  }
+
+ private:
+  std::function<bool(char32_t)> pred_;
+  SplitBehavior behavior_;
+};
+
+class ByteLevelPreTokenizer : public PreTokenizer {
+ public:
+  ByteLevelPreTokenizer(bool add_prefix_space, std::unique_ptr<Regex> regex)
+      : add_prefix_space_(add_prefix_space), regex_(std::move(regex)) {}
+  void PreTokenize(std::vector<std::string>* pieces) const override {
+    ForEachPiece(pieces, [&](std::string_view text, std::vector<std::string>* out) {
+      std::string s(text);
+      if (add_prefix_space_ && (s.empty() || s[0] != ' ')) s.insert(s.begin(), ' ');
+      std::vector<std::string> words;
+      if (regex_ != nullptr) {
+        SplitBySpans(s, RegexSpans(*regex_, s), SplitBehavior::kIsolated, false, &words);
+      } else if (!s.empty()) {
+        words.push_back(std::move(s));
+      }
+      for (const std::string& w : words) out->push_back(BytesToSymbols(w));
+    });
+  }
+
+ private:
+  bool add_prefix_space_;
+  std::unique_ptr<Regex> regex_;  // null when use_regex is false
+};
+
+class SequencePreTokenizer : public PreTokenizer {
+ public:
+  explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> parts)
+      : parts_(std::move(parts)) {}
+  void PreTokenize(std::vector<std::string>* pieces) const override {
+    for (const auto& p : parts_) p->PreTokenize(pieces);
+  }
+
+ private:
+  std::vector<std::unique_ptr<PreTokenizer>> parts_;
+};
+
+absl::StatusOr<SplitBehavior> BehaviorOf(const json& config, const std::string& what,
+                                         SplitBehavior default_value) {
+  if (!config.contains("behavior")) return default_value;
+  const json& b = config["behavior"];
+  std::string name = b.is_string() ? b.get<std::string>() : "";
+  if (name == "Removed") return SplitBehavior::kRemoved;
+  if (name == "Isolated") return SplitBehavior::kIsolated;
+  if (name == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+  if (name == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+  if (name == "Contiguous") return SplitBehavior::kContiguous;
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, ": unknown behavior '", b.dump(),
+      "'; expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous"));
+}
+
+// Rust regex's `\w` and `\s`, spelled out so that PCRE2 matches the same characters.
+constexpr std::string_view kWhitespaceRegex =
+    "[\\p{L}\\p{Nl}\\p{Nd}\\p{M}\\p{Pc}\\x{200C}\\x{200D}]+|"
+    "[^\\p{L}\\p{Nl}\\p{Nd}\\p{M}\\p{Pc}\\x{200C}\\x{200D}\\t\\n\\x0B\\f\\r \\x{85}\\x{A0}"
+    "\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}]+";
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizerFromJson(const json& config) {
+  if (config.is_null()) return nullptr;
+  ASSIGN_OR_RETURN(std::string type, TypeOf(config, "pre_tokenizer"));
+  if (type == "Sequence") {
+    ASSIGN_OR_RETURN(const json* list,
+                     ArrayField(config, "pretokenizers", "pre_tokenizer Sequence"));
+    std::vector<std::unique_ptr<PreTokenizer>> parts;
+    for (const json& item : *list) {
+      ASSIGN_OR_RETURN(auto part, PreTokenizerFromJson(item));
+      if (part != nullptr) parts.push_back(std::move(part));
+    }
+    return std::make_unique<SequencePreTokenizer>(std::move(parts));
+  }
+  if (type == "ByteLevel") {
+    std::unique_ptr<Regex> regex;
+    if (BoolField(config, "use_regex", true)) {
+      ASSIGN_OR_RETURN(regex, Regex::Create(kGpt2SplitRegex));
+    }
+    return std::make_unique<ByteLevelPreTokenizer>(BoolField(config, "add_prefix_space", true),
+                                                   std::move(regex));
+  }
+  if (type == "Split") {
+    ASSIGN_OR_RETURN(auto regex, PatternField(config, "pre_tokenizer Split"));
+    ASSIGN_OR_RETURN(SplitBehavior behavior,
+                     BehaviorOf(config, "pre_tokenizer Split", SplitBehavior::kIsolated));
+    return std::make_unique<RegexSplit>(std::move(regex), behavior,
+                                        BoolField(config, "invert", false));
+  }
+  if (type == "Whitespace") {
+    ASSIGN_OR_RETURN(auto regex, Regex::Create(kWhitespaceRegex));
+    return std::make_unique<RegexSplit>(std::move(regex), SplitBehavior::kRemoved,
+                                        /*invert=*/true);
+  }
+  if (type == "WhitespaceSplit") {
+    return std::make_unique<CharSplit>(IsWhitespace, SplitBehavior::kRemoved);
+  }
+  if (type == "BertPreTokenizer") {
+    std::vector<std::unique_ptr<PreTokenizer>> parts;
+    parts.push_back(std::make_unique<CharSplit>(IsWhitespace, SplitBehavior::kRemoved));
+    parts.push_back(std::make_unique<CharSplit>(IsBertPunctuation, SplitBehavior::kIsolated));
+    return std::make_unique<SequencePreTokenizer>(std::move(parts));
+  }
+  if (type == "Punctuation") {
+    ASSIGN_OR_RETURN(SplitBehavior behavior, BehaviorOf(config, "pre_tokenizer Punctuation",
+                                                        SplitBehavior::kIsolated));
+    return std::make_unique<CharSplit>(IsBertPunctuation, behavior);
+  }
+  if (type == "Digits") {
+    return std::make_unique<CharSplit>(IsNumeric, BoolField(config, "individual_digits", false)
+                                                      ? SplitBehavior::kIsolated
+                                                      : SplitBehavior::kContiguous);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "pre_tokenizer: unsupported type '", type,
+      "'; supported: Sequence, ByteLevel, Split, Whitespace, WhitespaceSplit, BertPreTokenizer, "
+      "Punctuation, Digits"));
+}
+
+}  // namespace attune::engine::tokenization
