@@ -85,6 +85,7 @@ void JobObserver::OnCheckpoint(const engine::CheckpointInfo& checkpoint) {
   event.path = checkpoint.dir;
   event.bytes = checkpoint.adapter_bytes;
   event.sha256 = checkpoint.sha256;
+  if (checkpoint.best) event.message = "best so far by the validation metric";
   store::CheckpointRecord record;
   record.job_id = job_id_;
   record.step = checkpoint.step;
@@ -93,8 +94,13 @@ void JobObserver::OnCheckpoint(const engine::CheckpointInfo& checkpoint) {
   record.sha256 = checkpoint.sha256;
   record.created_us = event.time_us;
   absl::MutexLock lock(&mu_);
-  if (last_eval_.has_value() && last_eval_->step == checkpoint.step) {
+  record.eval_metric = checkpoint.eval_metric;
+  if (!record.eval_metric.has_value() && last_eval_.has_value() &&
+      last_eval_->step == checkpoint.step) {
     record.eval_metric = EvalScore(*last_eval_);
+  }
+  for (int64_t step : checkpoint.deleted_steps) {
+    progress_.deleted_checkpoint_steps.push_back(step);
   }
   progress_.adapter_bytes = checkpoint.adapter_bytes;
   progress_.checkpoints.push_back(std::move(record));
@@ -121,8 +127,10 @@ JobProgress JobObserver::Drain() {
   JobProgress out;
   out.events = std::move(progress_.events);
   out.checkpoints = std::move(progress_.checkpoints);
+  out.deleted_checkpoint_steps = std::move(progress_.deleted_checkpoint_steps);
   progress_.events.clear();
   progress_.checkpoints.clear();
+  progress_.deleted_checkpoint_steps.clear();
   out.latest_metrics = progress_.latest_metrics;
   out.last_step = progress_.last_step;
   out.total_steps = progress_.total_steps;

@@ -420,10 +420,7 @@ void Scheduler::FinishJob(RunningJob* running,
   }
   if (store::IsTerminal(job.state)) job.finished_us = NowUs();
   events.push_back(StateEvent(job, message));
-  for (const store::CheckpointRecord& checkpoint : progress.checkpoints) {
-    absl::Status recorded = store_->InsertCheckpoint(checkpoint);
-    if (!recorded.ok()) LogError(job.id, recorded);
-  }
+  RecordCheckpoints(job.id, progress);
   absl::Status written = store_->UpdateJobAndAppendEvents(job, std::move(events)).status();
   if (!written.ok()) LogError(job.id, written);
   {
@@ -455,21 +452,32 @@ void Scheduler::FlushProgress() {
     absl::MutexLock lock(&mu_);
     for (auto& [id, running] : running_) {
       JobProgress progress = running->observer->Drain();
-      if (progress.events.empty() && progress.checkpoints.empty()) continue;
+      if (progress.events.empty() && progress.checkpoints.empty() &&
+          progress.deleted_checkpoint_steps.empty()) {
+        continue;
+      }
       ApplyProgress(progress, &running->job);
       batch.emplace_back(running->job, std::move(progress));
     }
   }
   for (auto& [job, progress] : batch) {
-    for (const store::CheckpointRecord& checkpoint : progress.checkpoints) {
-      absl::Status recorded = store_->InsertCheckpoint(checkpoint);
-      if (!recorded.ok()) LogError(job.id, recorded);
-    }
+    RecordCheckpoints(job.id, progress);
     absl::Status written =
         store_->UpdateJobAndAppendEvents(job, std::move(progress.events)).status();
     if (!written.ok()) LogError(job.id, written);
   }
   if (!batch.empty()) NotifyWatchers();
+}
+
+void Scheduler::RecordCheckpoints(const std::string& job_id, const JobProgress& progress) {
+  for (const store::CheckpointRecord& checkpoint : progress.checkpoints) {
+    absl::Status recorded = store_->InsertCheckpoint(checkpoint);
+    if (!recorded.ok()) LogError(job_id, recorded);
+  }
+  for (int64_t step : progress.deleted_checkpoint_steps) {
+    absl::Status deleted = store_->DeleteCheckpoint(job_id, step);
+    if (!deleted.ok() && !absl::IsNotFound(deleted)) LogError(job_id, deleted);
+  }
 }
 
 void Scheduler::JoinFinishedThreads() {

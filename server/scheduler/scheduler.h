@@ -78,6 +78,7 @@ struct SchedulerStats {
 };
 
 class JobObserver;  // job_observer.h: buffers one running job's progress
+struct JobProgress;
 
 class Scheduler {
  public:
@@ -167,6 +168,9 @@ class Scheduler {
   void FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result);
   // Writes every running job's buffered progress to the store. Caller holds flush_mu_.
   void FlushProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
+  // Records new checkpoints and forgets the ones the engine pruned. Caller holds flush_mu_.
+  void RecordCheckpoints(const std::string& job_id, const JobProgress& progress)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
   void NotifyWatchers();
   void JoinFinishedThreads();
   int GpuCount() const;

@@ -89,6 +89,14 @@ class FakeRunner : public JobRunner {
       metrics.train_loss = 1.0 / step;
       metrics.learning_rates = {{"v.lora_A", 4e-4}};
       observer->OnStep(metrics);
+      const int64_t every = job.spec.train.checkpoint_every;
+      if (every > 0 && step % every == 0) {
+        // Keeps the last two, as the engine's pruning would.
+        engine::CheckpointInfo periodic{step, output_dir + "/step-" + std::to_string(step), 100,
+                                        "sha" + std::to_string(step)};
+        if (step > 2 * every) periodic.deleted_steps = {step - 2 * every};
+        observer->OnCheckpoint(periodic);
+      }
     }
     engine::EvalMetrics eval;
     eval.step = total;
@@ -509,6 +517,43 @@ TEST_F(SchedulerTest, StatsCountStatesQueueAndRunningJobs) {
   runner_.Allow(running);
   runner_.Allow(queued);
   EXPECT_TRUE(WaitForState(queued, JobState::kSucceeded));
+}
+
+TEST_F(SchedulerTest, CheckpointRecordsFollowTheEnginesPruning) {
+  Start({"cpu"}, 1);
+  JobSpec spec = Spec(6);
+  spec.train.checkpoint_every = 1;
+  std::string id = Submit(spec);
+  runner_.Allow(id);
+  ASSERT_TRUE(WaitForState(id, JobState::kSucceeded));
+  std::vector<store::CheckpointRecord> checkpoints = store_->ListCheckpoints(id).value();
+  ASSERT_EQ(checkpoints.size(), 2u);
+  EXPECT_EQ(checkpoints[0].step, 5);
+  EXPECT_EQ(checkpoints[0].sha256, "sha5");
+  EXPECT_EQ(checkpoints[1].step, 6);
+  EXPECT_EQ(checkpoints[1].sha256, "cafe");  // the final checkpoint replaces step 6's record
+}
+
+TEST_F(SchedulerTest, CpuJobTakesAGpuSlotOnAGpuOnlyMachine) {
+  Start({"cuda:0", "cuda:1"}, 1);
+  std::string a = Submit(Spec());
+  std::string b = Submit(Spec());
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(a) && runner_.IsRunning(b); }));
+  EXPECT_EQ(runner_.devices(a), std::vector<std::string>{"cuda:0"});
+  EXPECT_EQ(runner_.devices(b), std::vector<std::string>{"cuda:1"});
+  runner_.Allow(a);
+  runner_.Allow(b);
+  EXPECT_TRUE(WaitForState(b, JobState::kSucceeded));
+}
+
+TEST_F(SchedulerTest, QueuedJobNeedingMoreGpusThanTheNewInventoryFailsAtStart) {
+  Job job;
+  job.spec = Spec(3, 0, /*gpus=*/2);
+  std::string id = store_->InsertJob(job).value().id;
+  Start({"cuda:0"}, 1);
+  Job failed = store_->GetJob(id).value();
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.error, "gpus: the job needs 2 GPU(s) but this server now has 1");
 }
 
 }  // namespace
