@@ -67,6 +67,7 @@ class Model {
   // Training mode turns on dropout (LoRA dropout and the model's own).
   virtual void SetTraining(bool training) = 0;
 
+  // Elements of every parameter: frozen base, adapters and head (as PEFT counts "all params").
   virtual int64_t TotalParameters() const = 0;
 
   // For adapter_config.json: the model's own module names of the targets ("query", "q_proj"),
@@ -74,6 +75,10 @@ class Model {
   virtual std::vector<std::string> TargetModuleNames() const = 0;
   virtual std::string PeftTaskType() const = 0;
   virtual std::vector<std::string> ModulesToSave() const = 0;
+
+  // What loading had to make up, for the job's events; e.g. "head 'classifier.out_proj' is not
+  // in the checkpoint; initialised from the seed (normal, std 0.02)". Empty when nothing was.
+  virtual const std::vector<std::string>& warnings() const = 0;
 };
 
 // Architecture facts read from config.json alone (no weights).

@@ -1,0 +1,225 @@
+#include "server/engine/llama.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/engine/attention.h"
+#include "server/engine/layers.h"
+
+namespace attune::engine {
+namespace {
+
+struct DecoderLayer {
+  torch::Tensor input_norm, post_norm;
+  AdaptedSite q, k, v, o, gate, up, down;
+};
+
+// transformers' LlamaRMSNorm: normalise in fp32, scale in the input's dtype.
+torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  torch::Tensor h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+torch::Tensor RotateHalf(const torch::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+class DecoderModel : public Model {
+ public:
+  torch::Tensor Forward(const torch::Tensor& input_ids,
+                        const torch::Tensor& attention_mask) override {
+    const int64_t batch = input_ids.size(0);
+    const int64_t seq = input_ids.size(1);
+    const int64_t heads = config_.num_attention_heads;
+    const int64_t kv_heads = config_.num_key_value_heads;
+    const int64_t head_dim = config_.head_dim;
+    torch::Tensor x = torch::embedding(embed_, input_ids);
+
+    torch::Tensor positions = torch::arange(seq, torch::TensorOptions().dtype(torch::kFloat32)
+                                                     .device(x.device()));
+    torch::Tensor freqs = torch::outer(positions, inv_freq_);
+    torch::Tensor angles = torch::cat({freqs, freqs}, -1);
+    torch::Tensor cos = angles.cos().to(x.scalar_type()).view({1, 1, seq, head_dim});
+    torch::Tensor sin = angles.sin().to(x.scalar_type()).view({1, 1, seq, head_dim});
+
+    torch::Tensor causal = torch::ones({seq, seq}, torch::TensorOptions().dtype(torch::kBool)
+                                                       .device(x.device())).tril();
+    torch::Tensor allowed = causal.view({1, 1, seq, seq}).logical_and(
+        attention_mask.to(torch::kBool).view({batch, 1, 1, seq}));
+    torch::Tensor mask = AdditiveMask(allowed, x.scalar_type());
+    const double attn_p = training_ ? config_.attention_dropout : 0.0;
+
+    for (DecoderLayer& l : layers_) {
+      torch::Tensor h = RmsNorm(x, l.input_norm, config_.rms_norm_eps);
+      torch::Tensor q = l.q.linear(h).view({batch, seq, heads, head_dim}).transpose(1, 2);
+      torch::Tensor k = l.k.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
+      torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
+      q = q * cos + RotateHalf(q) * sin;
+      k = k * cos + RotateHalf(k) * sin;
+      if (kv_heads != heads) {
+        // Each key/value head serves heads / kv_heads consecutive query heads.
+        k = k.repeat_interleave(heads / kv_heads, 1);
+        v = v.repeat_interleave(heads / kv_heads, 1);
+      }
+      torch::Tensor a = DotProductAttention(q, k, v, mask, attn_p);
+      a = a.transpose(1, 2).reshape({batch, seq, heads * head_dim});
+      x = x + l.o.linear(a);
+      h = RmsNorm(x, l.post_norm, config_.rms_norm_eps);
+      x = x + l.down.linear(Activate(config_.hidden_act, l.gate.linear(h)) * l.up.linear(h));
+    }
+    x = RmsNorm(x, norm_, config_.rms_norm_eps);
+    if (causal_lm_) return torch::linear(x, lm_head_).to(torch::kFloat32);
+
+    torch::Tensor scores = torch::linear(x.to(torch::kFloat32), head_[0].tensor);
+    // The last real token of each row: the highest position whose mask is 1.
+    torch::Tensor index = torch::arange(seq, attention_mask.options().dtype(torch::kLong));
+    torch::Tensor last = (index * attention_mask.to(torch::kLong)).argmax(-1);
+    torch::Tensor rows = torch::arange(batch, last.options());
+    return scores.index({rows, last});
+  }
+
+  std::vector<TrainableParam> TrainableParameters() override {
+    std::vector<TrainableParam> params = SiteParameters(Sites());
+    AppendHeadParameters(head_, method_, &params);
+    return params;
+  }
+
+  void SetTraining(bool training) override {
+    training_ = training;
+    for (AdaptedSite& s : Sites()) s.linear->train(training);
+  }
+
+  int64_t TotalParameters() const override {
+    int64_t total = frozen_parameters_;
+    for (const TrainableParam& p : const_cast<DecoderModel*>(this)->TrainableParameters()) {
+      total += p.tensor.numel();
+    }
+    return total;
+  }
+
+  std::vector<std::string> TargetModuleNames() const override {
+    std::vector<std::string> names;
+    for (const std::string& t : targets_) names.push_back(t + "_proj");
+    return names;
+  }
+
+  std::string PeftTaskType() const override { return causal_lm_ ? "CAUSAL_LM" : "SEQ_CLS"; }
+  std::vector<std::string> ModulesToSave() const override {
+    if (causal_lm_) return {};
+    return {"classifier", "score"};
+  }
+  const std::vector<std::string>& warnings() const override { return warnings_; }
+
+  // Built by LoadDecoder.
+  HfConfig config_;
+  bool causal_lm_ = true;
+  Method method_ = Method::kLora;
+  std::vector<std::string> targets_;
+  torch::Tensor embed_, norm_, lm_head_, inv_freq_;
+  std::vector<DecoderLayer> layers_;
+  std::vector<HeadTensor> head_;  // classification: score.weight
+  int64_t frozen_parameters_ = 0;
+  std::vector<std::string> warnings_;
+  bool training_ = false;
+
+ private:
+  std::vector<AdaptedSite> Sites() const {
+    std::vector<AdaptedSite> sites;
+    for (const DecoderLayer& l : layers_) {
+      for (const AdaptedSite* s : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) {
+        sites.push_back(*s);
+      }
+    }
+    return sites;
+  }
+};
+
+}  // namespace
+
+bool IsDecoderModelType(const std::string& model_type) {
+  return model_type == "llama" || model_type == "qwen2" || model_type == "mistral";
+}
+
+std::vector<std::string> DecoderProjections() { return AllProjections(); }
+
+torch::Tensor RopeInverseFrequencies(const RopeConfig& rope, int64_t head_dim) {
+  torch::Tensor exponents =
+      torch::arange(0, head_dim, 2, torch::kInt64).to(torch::kFloat32) / static_cast<double>(head_dim);
+  torch::Tensor inv_freq = 1.0 / torch::pow(rope.theta, exponents);
+  if (rope.type == "linear") return inv_freq / rope.factor;
+  if (rope.type != "llama3") return inv_freq;
+  // Long wavelengths (beyond old_context / low_freq_factor) are divided by `factor`, short ones
+  // (below old_context / high_freq_factor) kept, and the band between interpolated smoothly.
+  const double old_context = static_cast<double>(rope.original_max_position_embeddings);
+  const double low_wavelen = old_context / rope.low_freq_factor;
+  const double high_wavelen = old_context / rope.high_freq_factor;
+  torch::Tensor wavelen = 2 * M_PI / inv_freq;
+  torch::Tensor scaled = torch::where(wavelen > low_wavelen, inv_freq / rope.factor, inv_freq);
+  torch::Tensor smooth = (old_context / wavelen - rope.low_freq_factor) /
+                         (rope.high_freq_factor - rope.low_freq_factor);
+  torch::Tensor smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled;
+  torch::Tensor medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+  return torch::where(medium, smoothed, scaled);
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadDecoder(const HfConfig& config,
+                                                   const WeightLoader& weights,
+                                                   const ModelOptions& options) {
+  const std::string arch = config.architecture.empty() ? config.model_type : config.architecture;
+  RETURN_IF_ERROR(CheckTargets(options.targets, DecoderProjections(), arch));
+  RETURN_IF_ERROR(CheckActivation(config.hidden_act));
+  if (config.head_dim % 2 != 0) {
+    return absl::InvalidArgumentError("config.json: head_dim must be even for rotary embeddings");
+  }
+  auto model = std::make_unique<DecoderModel>();
+  model->config_ = config;
+  model->causal_lm_ = options.task == Task::kCausalLm;
+  model->method_ = options.method;
+  model->targets_ = options.targets;
+  const int64_t h = config.hidden_size;
+  const int64_t q_out = config.num_attention_heads * config.head_dim;
+  const int64_t kv_out = config.num_key_value_heads * config.head_dim;
+  const int64_t ffn = config.intermediate_size;
+  const bool qkv_bias = config.attention_bias || config.qkv_bias;
+  BuildContext ctx = MakeBuildContext(weights, options);
+
+  ASSIGN_OR_RETURN(model->embed_, LoadFrozen(ctx, "model.embed_tokens.weight", {config.vocab_size, h}));
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string l = absl::StrCat("model.layers.", i, ".");
+    DecoderLayer layer;
+    ASSIGN_OR_RETURN(layer.input_norm, LoadFrozen(ctx, l + "input_layernorm.weight", {h}));
+    ASSIGN_OR_RETURN(layer.q, LoadSite(ctx, l + "self_attn.q_proj", "q", q_out, h, qkv_bias));
+    ASSIGN_OR_RETURN(layer.k, LoadSite(ctx, l + "self_attn.k_proj", "k", kv_out, h, qkv_bias));
+    ASSIGN_OR_RETURN(layer.v, LoadSite(ctx, l + "self_attn.v_proj", "v", kv_out, h, qkv_bias));
+    ASSIGN_OR_RETURN(layer.o, LoadSite(ctx, l + "self_attn.o_proj", "o", h, q_out,
+                                       config.attention_bias));
+    ASSIGN_OR_RETURN(layer.post_norm, LoadFrozen(ctx, l + "post_attention_layernorm.weight", {h}));
+    ASSIGN_OR_RETURN(layer.gate, LoadSite(ctx, l + "mlp.gate_proj", "gate", ffn, h, config.mlp_bias));
+    ASSIGN_OR_RETURN(layer.up, LoadSite(ctx, l + "mlp.up_proj", "up", ffn, h, config.mlp_bias));
+    ASSIGN_OR_RETURN(layer.down, LoadSite(ctx, l + "mlp.down_proj", "down", h, ffn, config.mlp_bias));
+    model->layers_.push_back(std::move(layer));
+  }
+  ASSIGN_OR_RETURN(model->norm_, LoadFrozen(ctx, "model.norm.weight", {h}));
+  if (model->causal_lm_) {
+    if (config.tie_word_embeddings) {
+      model->lm_head_ = model->embed_;
+    } else {
+      ASSIGN_OR_RETURN(model->lm_head_, LoadFrozen(ctx, "lm_head.weight", {config.vocab_size, h}));
+    }
+  } else {
+    const int64_t labels = options.task == Task::kRegression ? 1 : options.num_labels;
+    if (labels < 1) return absl::InvalidArgumentError("num_labels: must be at least 1");
+    model->head_ = LoadHeadLinear(ctx, "score", labels, h, false, config.initializer_range);
+  }
+  model->inv_freq_ = RopeInverseFrequencies(config.rope, config.head_dim).to(options.device);
+  model->frozen_parameters_ = ctx.frozen_parameters;
+  model->warnings_ = std::move(ctx.warnings);
+  model->SetTraining(false);
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+}  // namespace attune::engine
