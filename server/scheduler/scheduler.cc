@@ -24,29 +24,7 @@ using store::JobState;
 
 int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
-bool IsGpu(const std::string& device) { return absl::StartsWith(device, "cuda:"); }
-
 absl::Status ValidateOptions(const SchedulerOptions& options) {
-  if (options.devices.empty()) {
-    return absl::InvalidArgumentError("devices: at least one device required (\"cpu\" or \"cuda:N\")");
-  }
-  std::set<std::string> seen;
-  for (const std::string& device : options.devices) {
-    int index = 0;
-    bool valid = device == "cpu" ||
-                 (IsGpu(device) && absl::SimpleAtoi(device.substr(5), &index) && index >= 0);
-    if (!valid) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("devices: unknown device '", device, "'; expected \"cpu\" or \"cuda:N\""));
-    }
-    if (!seen.insert(device).second) {
-      return absl::InvalidArgumentError(absl::StrCat("devices: '", device, "' listed twice"));
-    }
-  }
-  if (options.slots_per_device < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("slots_per_device: ", options.slots_per_device, " must be >= 1"));
-  }
   if (options.artifacts_dir.empty()) {
     return absl::InvalidArgumentError("artifacts_dir: required");
   }
@@ -96,10 +74,13 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
                                                              store::Store* store,
                                                              JobRunner* runner) {
   RETURN_IF_ERROR(ValidateOptions(options));
+  ASSIGN_OR_RETURN(DeviceInventory devices,
+                   DeviceInventory::Create(options.devices, options.slots_per_device));
   if (store == nullptr || runner == nullptr) {
     return absl::InvalidArgumentError("Scheduler::Create: store and runner are required");
   }
-  std::unique_ptr<Scheduler> scheduler(new Scheduler(options, store, runner));
+  std::unique_ptr<Scheduler> scheduler(
+      new Scheduler(options, std::move(devices), store, runner));
   RETURN_IF_ERROR(store
                       ->RequeueRunningJobs(
                           "server restarted; the job will resume from its last checkpoint", NowUs())
@@ -111,28 +92,25 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
   return scheduler;
 }
 
-Scheduler::Scheduler(const SchedulerOptions& options, store::Store* store, JobRunner* runner)
-    : options_(options), store_(store), runner_(runner) {
-  for (const std::string& device : options_.devices) {
-    devices_.push_back(DeviceSlot{device, IsGpu(device), 0});
-  }
-}
+Scheduler::Scheduler(const SchedulerOptions& options, DeviceInventory devices,
+                     store::Store* store, JobRunner* runner)
+    : options_(options),
+      store_(store),
+      runner_(runner),
+      devices_(std::move(devices)),
+      gpu_count_(devices_.gpu_count()) {}
 
 Scheduler::~Scheduler() { Shutdown(); }
-
-int Scheduler::GpuCount() const {
-  return static_cast<int>(std::count_if(options_.devices.begin(), options_.devices.end(), IsGpu));
-}
 
 absl::Status Scheduler::LoadQueue() {
   ASSIGN_OR_RETURN(std::vector<Job> queued, store_->JobsInState(JobState::kQueued));
   absl::MutexLock lock(&mu_);
   for (Job& job : queued) {
-    if (job.spec.gpus > GpuCount()) {
+    if (job.spec.gpus > gpu_count_) {
       job.state = JobState::kFailed;
       job.finished_us = NowUs();
       job.error = absl::StrCat("gpus: the job needs ", job.spec.gpus,
-                               " GPU(s) but this server now has ", GpuCount());
+                               " GPU(s) but this server now has ", gpu_count_);
       RETURN_IF_ERROR(
           store_->UpdateJobAndAppendEvents(job, {StateEvent(job, job.error)}).status());
       continue;
@@ -145,9 +123,9 @@ absl::Status Scheduler::LoadQueue() {
 absl::StatusOr<Job> Scheduler::Submit(const JobSpec& spec, const std::string& request_id,
                                       const std::string& owner) {
   RETURN_IF_ERROR(ValidateJobSpecFields(spec));
-  if (spec.gpus > GpuCount()) {
+  if (spec.gpus > gpu_count_) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "gpus: ", spec.gpus, " requested but this server has ", GpuCount(), " GPU(s) (devices: ",
+        "gpus: ", spec.gpus, " requested but this server has ", gpu_count_, " GPU(s) (devices: ",
         absl::StrJoin(options_.devices, ","), ")"));
   }
   if (!request_id.empty()) {
@@ -285,25 +263,6 @@ void Scheduler::DispatchLoop() {
   }
 }
 
-std::vector<int> Scheduler::PickSlots(int gpus) const {
-  std::vector<int> free;
-  for (int i = 0; i < static_cast<int>(devices_.size()); ++i) {
-    if (devices_[i].busy < options_.slots_per_device && (gpus == 0 || devices_[i].is_gpu)) {
-      free.push_back(i);
-    }
-  }
-  // CPU slots first for gpus = 0 jobs, then the least busy device, then inventory order.
-  std::stable_sort(free.begin(), free.end(), [&](int a, int b) {
-    if (devices_[a].is_gpu != devices_[b].is_gpu) return !devices_[a].is_gpu;
-    return devices_[a].busy < devices_[b].busy;
-  });
-  const size_t wanted = gpus == 0 ? 1 : static_cast<size_t>(gpus);
-  if (free.size() < wanted) return {};
-  free.resize(wanted);
-  std::sort(free.begin(), free.end());
-  return free;
-}
-
 void Scheduler::DispatchOnce() {
   absl::MutexLock flush_lock(&flush_mu_);
   std::vector<RunningJob*> started;
@@ -316,7 +275,7 @@ void Scheduler::DispatchOnce() {
       return a.id < b.id;
     });
     for (auto it = queue_.begin(); it != queue_.end();) {
-      std::vector<int> slots = PickSlots(it->gpus);
+      std::vector<int> slots = devices_.Acquire(it->gpus);
       if (slots.empty()) {
         ++it;
         continue;
@@ -324,6 +283,7 @@ void Scheduler::DispatchOnce() {
       absl::StatusOr<Job> job = store_->GetJob(it->id);
       if (!job.ok()) {
         LogError(it->id, job.status());
+        devices_.Release(slots);
         it = queue_.erase(it);
         continue;
       }
@@ -334,10 +294,7 @@ void Scheduler::DispatchOnce() {
       running->job.finished_us = 0;
       running->job.error.clear();
       running->job.devices.clear();
-      for (int slot : slots) {
-        ++devices_[slot].busy;
-        running->job.devices.push_back(devices_[slot].name);
-      }
+      for (int slot : slots) running->job.devices.push_back(devices_.name(slot));
       running->slots = std::move(slots);
       running->observer = std::make_unique<JobObserver>(running->job.id, NowUs);
       started.push_back(running.get());
@@ -425,7 +382,7 @@ void Scheduler::FinishJob(RunningJob* running,
   if (!written.ok()) LogError(job.id, written);
   {
     absl::MutexLock lock(&mu_);
-    for (int slot : running->slots) --devices_[slot].busy;
+    devices_.Release(running->slots);
     finished_threads_.push_back(std::move(running->thread));
     running_.erase(job.id);  // destroys `running`
     dispatch_pending_ = true;
@@ -534,8 +491,9 @@ absl::StatusOr<SchedulerStats> Scheduler::Stats() {
                                             running->job.last_step, running->job.total_steps,
                                             running->job.latest_metrics});
   }
-  for (const DeviceSlot& device : devices_) {
-    stats.devices.push_back(DeviceStats{device.name, options_.slots_per_device, device.busy});
+  for (int slot = 0; slot < devices_.size(); ++slot) {
+    stats.devices.push_back(
+        DeviceStats{devices_.name(slot), devices_.slots_per_device(), devices_.busy(slot)});
   }
   return stats;
 }

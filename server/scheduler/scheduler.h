@@ -35,6 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/common/job_spec.h"
+#include "server/scheduler/device_inventory.h"
 #include "server/scheduler/job_runner.h"
 #include "server/store/records.h"
 #include "server/store/store.h"
@@ -135,11 +136,6 @@ class Scheduler {
   const SchedulerOptions& options() const { return options_; }
 
  private:
-  struct DeviceSlot {
-    std::string name;
-    bool is_gpu = false;
-    int busy = 0;
-  };
   struct QueuedJob {
     int priority = 0;
     int64_t created_us = 0;
@@ -148,21 +144,19 @@ class Scheduler {
   };
   struct RunningJob {
     store::Job job;  // the job as last written (state RUNNING), with its progress
-    std::vector<int> slots;  // indices into devices_
+    std::vector<int> slots;  // from devices_.Acquire
     std::unique_ptr<JobObserver> observer;
     std::thread thread;
   };
 
-  Scheduler(const SchedulerOptions& options, store::Store* store, JobRunner* runner);
+  Scheduler(const SchedulerOptions& options, DeviceInventory devices, store::Store* store,
+            JobRunner* runner);
 
   absl::Status LoadQueue();
   void DispatchLoop();
   void PublishLoop();
   // Starts every queued job that fits the free slots now.
   void DispatchOnce();
-  // Picks slots for a job wanting `gpus` GPUs (0 = one slot anywhere); empty when it cannot
-  // start now.
-  std::vector<int> PickSlots(int gpus) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Body of a job's thread: runs `job` (a copy of running->job) and records how it ended.
   void RunJob(RunningJob* running, store::Job job);
   void FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result);
@@ -173,7 +167,6 @@ class Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
   void NotifyWatchers();
   void JoinFinishedThreads();
-  int GpuCount() const;
 
   // Constant after construction.
   const SchedulerOptions options_;
@@ -186,7 +179,8 @@ class Scheduler {
 
   absl::Mutex mu_ ABSL_ACQUIRED_AFTER(flush_mu_);
   absl::CondVar dispatch_cv_;  // signalled when the queue or the free slots change
-  std::vector<DeviceSlot> devices_ ABSL_GUARDED_BY(mu_);
+  DeviceInventory devices_ ABSL_GUARDED_BY(mu_);
+  const int gpu_count_;  // GPUs in devices_, constant after construction
   std::vector<QueuedJob> queue_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::unique_ptr<RunningJob>> running_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);

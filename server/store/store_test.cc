@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -249,6 +251,25 @@ TEST_F(StoreTest, EventSequencesAreGaplessPerJobAndEventsAfterIsExact) {
   EXPECT_EQ(written[0].sequence, 7);
   EXPECT_EQ(store->GetJob(a).value().state, JobState::kSucceeded);
   EXPECT_EQ(store->EventsAfter(a, 6, 0).value()[0].message, "finished");
+}
+
+TEST_F(StoreTest, ConcurrentAppendsStayGapless) {
+  auto store = OpenStore();
+  std::string id = store->InsertJob(MakeJob("a", 1)).value().id;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(store->AppendEvent(MakeEvent(id, EventType::kMetrics, w * 100 + i)).ok());
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  std::vector<JobEvent> events = store->EventsAfter(id, 0, 0).value();
+  ASSERT_EQ(events.size(), 200u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].sequence, static_cast<int64_t>(i + 1));
+  }
 }
 
 TEST_F(StoreTest, CheckpointsAreRecordedListedAndDeleted) {

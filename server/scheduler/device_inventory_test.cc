@@ -1,0 +1,42 @@
+#include "server/scheduler/device_inventory.h"
+
+#include "gtest/gtest.h"
+
+namespace attune::scheduler {
+namespace {
+
+TEST(DeviceInventoryTest, RejectsBadDeviceLists) {
+  EXPECT_EQ(DeviceInventory::Create({}, 1).status().code(), absl::StatusCode::kInvalidArgument);
+  absl::Status status = DeviceInventory::Create({"cuda:x"}, 1).status();
+  EXPECT_EQ(status.message(), "devices: unknown device 'cuda:x'; expected \"cpu\" or \"cuda:N\"");
+  status = DeviceInventory::Create({"cpu", "cpu"}, 1).status();
+  EXPECT_EQ(status.message(), "devices: 'cpu' listed twice");
+  status = DeviceInventory::Create({"cpu"}, 0).status();
+  EXPECT_EQ(status.message(), "slots_per_device: 0 must be >= 1");
+}
+
+TEST(DeviceInventoryTest, GpuJobsTakeAllTheirGpusAtOnceOrNothing) {
+  DeviceInventory inventory = DeviceInventory::Create({"cpu", "cuda:0", "cuda:1"}, 1).value();
+  EXPECT_EQ(inventory.gpu_count(), 2);
+  EXPECT_EQ(inventory.Acquire(1), std::vector<int>{1});
+  EXPECT_TRUE(inventory.Acquire(2).empty());  // only cuda:1 is free: no partial grab
+  EXPECT_EQ(inventory.busy(2), 0);
+  EXPECT_EQ(inventory.Acquire(0), std::vector<int>{0});  // CPU first for gpus = 0
+  EXPECT_EQ(inventory.Acquire(0), std::vector<int>{2});  // then a free GPU slot
+  EXPECT_TRUE(inventory.Acquire(0).empty());
+  inventory.Release({1});
+  inventory.Release({2});
+  EXPECT_EQ(inventory.Acquire(2), (std::vector<int>{1, 2}));
+}
+
+TEST(DeviceInventoryTest, SlotsPerDeviceAllowSharingAndPreferTheLeastBusy) {
+  DeviceInventory inventory = DeviceInventory::Create({"cuda:0", "cuda:1"}, 2).value();
+  EXPECT_EQ(inventory.Acquire(1), std::vector<int>{0});
+  EXPECT_EQ(inventory.Acquire(1), std::vector<int>{1});
+  EXPECT_EQ(inventory.Acquire(2), (std::vector<int>{0, 1}));
+  EXPECT_TRUE(inventory.Acquire(1).empty());
+  EXPECT_EQ(inventory.busy(0), 2);
+}
+
+}  // namespace
+}  // namespace attune::scheduler
