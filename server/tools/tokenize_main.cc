@@ -20,7 +20,7 @@ namespace {
 struct Options {
   std::string tokenizer_path;  // tokenizer.json to encode with
   attune::engine::SpecialTokens special = attune::engine::SpecialTokens::kAdd;
-  int train_vocab_size = 0;    // > 0: train a BPE instead of encoding
+  int train_vocab_size = 0;  // > 0: train a BPE instead of encoding
 };
 
 constexpr char kUsage[] =

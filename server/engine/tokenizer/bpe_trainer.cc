@@ -1,13 +1,12 @@
 // TrainByteLevelBpeJson (declared in tokenizer.h): a small, deterministic byte-level BPE trainer.
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -157,8 +156,10 @@ std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vo
   for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = i;
   ojson merge_list = ojson::array();
   for (const auto& [a, b] : merges) merge_list.push_back(tokens[a] + " " + tokens[b]);
-  ojson byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false},
-                      {"trim_offsets", true}, {"use_regex", true}};
+  ojson byte_level = {{"type", "ByteLevel"},
+                      {"add_prefix_space", false},
+                      {"trim_offsets", true},
+                      {"use_regex", true}};
   ojson root = {
       {"version", "1.0"},
       {"truncation", nullptr},
@@ -166,14 +167,23 @@ std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vo
       {"added_tokens", added},
       {"normalizer", nullptr},
       {"pre_tokenizer", byte_level},
-      {"post_processor", {{"type", "RobertaProcessing"}, {"sep", {"</s>", 2}},
-                          {"cls", {"<s>", 0}}, {"trim_offsets", true},
-                          {"add_prefix_space", false}}},
+      {"post_processor",
+       {{"type", "RobertaProcessing"},
+        {"sep", {"</s>", 2}},
+        {"cls", {"<s>", 0}},
+        {"trim_offsets", true},
+        {"add_prefix_space", false}}},
       {"decoder", byte_level},
-      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
-                 {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
-                 {"fuse_unk", false}, {"byte_fallback", false}, {"vocab", vocab},
-                 {"merges", merge_list}}},
+      {"model",
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"vocab", vocab},
+        {"merges", merge_list}}},
   };
   return root.dump(1);
 }

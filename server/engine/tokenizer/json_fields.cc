@@ -18,8 +18,7 @@ absl::StatusOr<const json*> ArrayField(const json& config, const std::string& ke
                                        const std::string& what) {
   auto it = config.find(key);
   if (it == config.end() || !it->is_array()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": field '", key, "' must be an array"));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": field '", key, "' must be an array"));
   }
   return &*it;
 }
@@ -28,8 +27,7 @@ absl::StatusOr<std::string> StringField(const json& config, const std::string& k
                                         const std::string& what) {
   auto it = config.find(key);
   if (it == config.end() || !it->is_string()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": field '", key, "' must be a string"));
+    return absl::InvalidArgumentError(absl::StrCat(what, ": field '", key, "' must be a string"));
   }
   return it->get<std::string>();
 }
@@ -50,8 +48,8 @@ absl::StatusOr<std::unique_ptr<Regex>> PatternField(const json& config, const st
       return Regex::Create(QuoteRegex((*it)["String"].get<std::string>()));
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      what, ": field 'pattern' must be {\"String\": ...} or {\"Regex\": ...}"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": field 'pattern' must be {\"String\": ...} or {\"Regex\": ...}"));
 }
 
 }  // namespace attune::engine::tokenization

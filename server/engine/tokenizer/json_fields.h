@@ -7,9 +7,8 @@
 #define ATTUNE_SERVER_ENGINE_TOKENIZER_JSON_FIELDS_H_
 
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "server/engine/tokenizer/regex.h"

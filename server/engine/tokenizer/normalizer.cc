@@ -1,9 +1,8 @@
 #include "server/engine/tokenizer/normalizer.h"
 
+#include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
@@ -64,7 +63,9 @@ class StripAccentsNormalizer : public Normalizer {
 class BertNormalizer : public Normalizer {
  public:
   BertNormalizer(bool clean_text, bool chinese, bool strip_accents, bool lowercase)
-      : clean_text_(clean_text), chinese_(chinese), strip_accents_(strip_accents),
+      : clean_text_(clean_text),
+        chinese_(chinese),
+        strip_accents_(strip_accents),
         lowercase_(lowercase) {}
   std::string Normalize(std::string_view text) const override {
     std::string s;
@@ -175,8 +176,8 @@ absl::StatusOr<std::unique_ptr<Normalizer>> NormalizerFromJson(const json& confi
                      ? config["strip_accents"].get<bool>()
                      : lowercase;
     return std::make_unique<BertNormalizer>(BoolField(config, "clean_text", true),
-                                            BoolField(config, "handle_chinese_chars", true),
-                                            strip, lowercase);
+                                            BoolField(config, "handle_chinese_chars", true), strip,
+                                            lowercase);
   }
   if (type == "Prepend") {
     ASSIGN_OR_RETURN(std::string prefix, StringField(config, "prepend", "normalizer Prepend"));

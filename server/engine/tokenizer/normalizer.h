@@ -7,10 +7,9 @@
 #define ATTUNE_SERVER_ENGINE_TOKENIZER_NORMALIZER_H_
 
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "absl/status/statusor.h"
 

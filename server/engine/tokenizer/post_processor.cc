@@ -1,9 +1,8 @@
 #include "server/engine/tokenizer/post_processor.h"
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -60,8 +59,8 @@ class TemplateProcessor : public PostProcessor {
  public:
   struct Piece {
     bool is_sequence;
-    int sequence;                 // 0 for A, 1 for B
-    std::vector<int32_t> ids;     // special token ids
+    int sequence;              // 0 for A, 1 for B
+    std::vector<int32_t> ids;  // special token ids
     int32_t type_id;
   };
   TemplateProcessor(std::vector<Piece> single, std::vector<Piece> pair)
@@ -128,8 +127,8 @@ absl::StatusOr<std::vector<TemplateProcessor::Piece>> ParseTemplate(
       std::string id = s.value("id", "");
       auto it = specials.find(id);
       if (it == specials.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            what, ": template token '", id, "' is missing from special_tokens"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, ": template token '", id, "' is missing from special_tokens"));
       }
       pieces.push_back({false, 0, it->second, s.value("type_id", 0)});
     } else {
@@ -155,8 +154,7 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> PostProcessorFromJson(const json&
   if (type == "TemplateProcessing") {
     absl::flat_hash_map<std::string, std::vector<int32_t>> specials;
     if (config.contains("special_tokens") && config["special_tokens"].is_object()) {
-      for (auto it = config["special_tokens"].begin(); it != config["special_tokens"].end();
-           ++it) {
+      for (auto it = config["special_tokens"].begin(); it != config["special_tokens"].end(); ++it) {
         specials[it.key()] = it.value().value("ids", std::vector<int32_t>());
       }
     }
@@ -166,8 +164,7 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> PostProcessorFromJson(const json&
   }
   if (type == "ByteLevel") return std::make_unique<NoOpProcessor>();
   if (type == "Sequence") {
-    ASSIGN_OR_RETURN(const json* list,
-                     ArrayField(config, "processors", "post_processor Sequence"));
+    ASSIGN_OR_RETURN(const json* list, ArrayField(config, "processors", "post_processor Sequence"));
     std::vector<std::unique_ptr<PostProcessor>> parts;
     for (const json& item : *list) {
       ASSIGN_OR_RETURN(auto part, PostProcessorFromJson(item));

@@ -8,9 +8,8 @@
 #define ATTUNE_SERVER_ENGINE_TOKENIZER_POST_PROCESSOR_H_
 
 #include <memory>
-#include <vector>
-
 #include <nlohmann/json_fwd.hpp>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/engine/tokenizer/tokenizer.h"

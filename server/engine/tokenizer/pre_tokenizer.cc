@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string_view>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
@@ -125,7 +124,7 @@ class RegexSplit : public PreTokenizer {
  public:
   RegexSplit(std::unique_ptr<Regex> regex, SplitBehavior behavior, bool invert)
       : regex_(std::move(regex)), behavior_(behavior), invert_(invert) {}
-  void PreTokenize(std::vector<std::string>* pieces) const override {
+  void PreTokenize(std::vector<std::string>* pieces, bool first_starts_text) const override {
     ForEachPiece(pieces, [&](std::string_view text, std::vector<std::string>* out) {
       SplitBySpans(text, RegexSpans(*regex_, text), behavior_, invert_, out);
     });
@@ -141,7 +140,7 @@ class CharSplit : public PreTokenizer {
  public:
   CharSplit(std::function<bool(char32_t)> pred, SplitBehavior behavior)
       : pred_(std::move(pred)), behavior_(behavior) {}
-  void PreTokenize(std::vector<std::string>* pieces) const override {
+  void PreTokenize(std::vector<std::string>* pieces, bool first_starts_text) const override {
     ForEachPiece(pieces, [&](std::string_view text, std::vector<std::string>* out) {
       SplitBySpans(text, CharSpans(pred_, text), behavior_, /*invert=*/false, out);
     });
@@ -156,7 +155,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, std::unique_ptr<Regex> regex)
       : add_prefix_space_(add_prefix_space), regex_(std::move(regex)) {}
-  void PreTokenize(std::vector<std::string>* pieces) const override {
+  void PreTokenize(std::vector<std::string>* pieces, bool first_starts_text) const override {
     ForEachPiece(pieces, [&](std::string_view text, std::vector<std::string>* out) {
       std::string s(text);
       if (add_prefix_space_ && (s.empty() || s[0] != ' ')) s.insert(s.begin(), ' ');
@@ -175,12 +174,57 @@ class ByteLevelPreTokenizer : public PreTokenizer {
   std::unique_ptr<Regex> regex_;  // null when use_regex is false
 };
 
+// SentencePiece-style: spaces become the replacement character ("▁"), which is also prepended
+// (always, only to the start of the text, or never); optionally splits before each "▁".
+class MetaspacePreTokenizer : public PreTokenizer {
+ public:
+  enum class Prepend { kAlways, kFirst, kNever };
+  MetaspacePreTokenizer(std::string replacement, Prepend prepend, bool split)
+      : replacement_(std::move(replacement)), prepend_(prepend), split_(split) {}
+  void PreTokenize(std::vector<std::string>* pieces, bool first_starts_text) const override {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < pieces->size(); ++i) {
+      std::string s;
+      for (char c : (*pieces)[i]) {
+        if (c == ' ') {
+          s += replacement_;
+        } else {
+          s.push_back(c);
+        }
+      }
+      bool prepend = prepend_ == Prepend::kAlways ||
+                     (prepend_ == Prepend::kFirst && i == 0 && first_starts_text);
+      if (prepend && s.compare(0, replacement_.size(), replacement_) != 0) s = replacement_ + s;
+      if (!split_) {
+        if (!s.empty()) out.push_back(std::move(s));
+        continue;
+      }
+      std::vector<Span> spans;
+      size_t prev = 0;
+      for (size_t pos = s.find(replacement_); pos != std::string::npos;
+           pos = s.find(replacement_, pos + replacement_.size())) {
+        if (pos > prev) spans.push_back({prev, pos, false});
+        spans.push_back({pos, pos + replacement_.size(), true});
+        prev = pos + replacement_.size();
+      }
+      if (prev < s.size()) spans.push_back({prev, s.size(), false});
+      SplitBySpans(s, std::move(spans), SplitBehavior::kMergedWithNext, false, &out);
+    }
+    *pieces = std::move(out);
+  }
+
+ private:
+  std::string replacement_;
+  Prepend prepend_;
+  bool split_;
+};
+
 class SequencePreTokenizer : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> parts)
       : parts_(std::move(parts)) {}
-  void PreTokenize(std::vector<std::string>* pieces) const override {
-    for (const auto& p : parts_) p->PreTokenize(pieces);
+  void PreTokenize(std::vector<std::string>* pieces, bool first_starts_text) const override {
+    for (const auto& p : parts_) p->PreTokenize(pieces, first_starts_text);
   }
 
  private:
@@ -223,6 +267,29 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizerFromJson(const json& c
     }
     return std::make_unique<SequencePreTokenizer>(std::move(parts));
   }
+  if (type == "Metaspace") {
+    std::string replacement = config.value("replacement", std::string("\xE2\x96\x81"));
+    std::string scheme =
+        config.value("prepend_scheme",
+                     std::string(BoolField(config, "add_prefix_space", true) ? "always" : "never"));
+    MetaspacePreTokenizer::Prepend prepend;
+    if (scheme == "always") {
+      prepend = MetaspacePreTokenizer::Prepend::kAlways;
+    } else if (scheme == "first") {
+      prepend = MetaspacePreTokenizer::Prepend::kFirst;
+    } else if (scheme == "never") {
+      prepend = MetaspacePreTokenizer::Prepend::kNever;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pre_tokenizer Metaspace: unknown prepend_scheme '", scheme,
+                       "'; expected always, first or never"));
+    }
+    if (replacement.empty()) {
+      return absl::InvalidArgumentError("pre_tokenizer Metaspace: replacement must not be empty");
+    }
+    return std::make_unique<MetaspacePreTokenizer>(std::move(replacement), prepend,
+                                                   BoolField(config, "split", true));
+  }
   if (type == "ByteLevel") {
     std::unique_ptr<Regex> regex;
     if (BoolField(config, "use_regex", true)) {
@@ -253,8 +320,8 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizerFromJson(const json& c
     return std::make_unique<SequencePreTokenizer>(std::move(parts));
   }
   if (type == "Punctuation") {
-    ASSIGN_OR_RETURN(SplitBehavior behavior, BehaviorOf(config, "pre_tokenizer Punctuation",
-                                                        SplitBehavior::kIsolated));
+    ASSIGN_OR_RETURN(SplitBehavior behavior,
+                     BehaviorOf(config, "pre_tokenizer Punctuation", SplitBehavior::kIsolated));
     return std::make_unique<CharSplit>(IsBertPunctuation, behavior);
   }
   if (type == "Digits") {
@@ -262,10 +329,11 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizerFromJson(const json& c
                                                       ? SplitBehavior::kIsolated
                                                       : SplitBehavior::kContiguous);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "pre_tokenizer: unsupported type '", type,
-      "'; supported: Sequence, ByteLevel, Split, Whitespace, WhitespaceSplit, BertPreTokenizer, "
-      "Punctuation, Digits"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("pre_tokenizer: unsupported type '", type,
+                   "'; supported: Sequence, ByteLevel, Metaspace, Split, Whitespace, "
+                   "WhitespaceSplit, BertPreTokenizer, "
+                   "Punctuation, Digits"));
 }
 
 }  // namespace attune::engine::tokenization

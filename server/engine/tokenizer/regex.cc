@@ -13,8 +13,8 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Create(std::string_view pattern) {
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof(message));
-    return absl::InvalidArgumentError(absl::StrCat("regex '", std::string(pattern), "' at offset ", offset,
-                                                   ": ", reinterpret_cast<char*>(message)));
+    return absl::InvalidArgumentError(absl::StrCat("regex '", std::string(pattern), "' at offset ",
+                                                   offset, ": ", reinterpret_cast<char*>(message)));
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // best effort; falls back to the interpreter
   return std::unique_ptr<Regex>(new Regex(code));
@@ -48,7 +48,8 @@ std::vector<std::pair<size_t, size_t>> Regex::FindAll(std::string_view text) con
 std::string QuoteRegex(std::string_view literal) {
   std::string out;
   for (char c : literal) {
-    if (std::string_view("\\^$.|?*+()[]{}-/").find(c) != std::string_view::npos) out.push_back('\\');
+    if (std::string_view("\\^$.|?*+()[]{}-/").find(c) != std::string_view::npos)
+      out.push_back('\\');
     out.push_back(c);
   }
   return out;

@@ -1,10 +1,9 @@
 #include "server/engine/tokenizer/tokenizer.h"
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -93,8 +92,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(const std::string
     ASSIGN_OR_RETURN(tok->post_processor_,
                      tokenization::PostProcessorFromJson(root.value("post_processor", json())));
     ASSIGN_OR_RETURN(std::vector<AddedToken> added, ParseAddedTokens(root));
-    tok->added_ = std::make_unique<tokenization::AddedVocabulary>(std::move(added),
-                                                                  tok->normalizer_.get());
+    tok->added_ =
+        std::make_unique<tokenization::AddedVocabulary>(std::move(added), tok->normalizer_.get());
     const json decoder = root.value("decoder", json());
     std::string decoder_type = decoder.is_object() ? decoder.value("type", "") : "";
     if (decoder_type == "ByteLevel") {
@@ -119,14 +118,17 @@ Encoding Tokenizer::EncodeSequence(std::string_view text, int32_t type_id) const
   text = ValidUtf8(text, &storage);
   Encoding e;
   std::vector<std::string> words;
-  for (tokenization::TextPiece& piece : added_->Extract(text, normalizer_.get())) {
+  std::vector<tokenization::TextPiece> pieces = added_->Extract(text, normalizer_.get());
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    tokenization::TextPiece& piece = pieces[i];
     if (piece.id) {
       e.ids.push_back(*piece.id);
       continue;
     }
     words.clear();
     words.push_back(std::move(piece.text));
-    if (pre_tokenizer_ != nullptr) pre_tokenizer_->PreTokenize(&words);
+    if (pre_tokenizer_ != nullptr)
+      pre_tokenizer_->PreTokenize(&words, /*first_starts_text=*/i == 0);
     for (const std::string& w : words) model_->Tokenize(w, &e.ids);
   }
   e.type_ids.assign(e.ids.size(), type_id);
@@ -181,9 +183,16 @@ std::string Tokenizer::Decode(const std::vector<int32_t>& ids, SpecialTokens spe
           out += t;
         }
       }
-      return absl::StrReplaceAll(out, {{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","},
-                                       {" ' ", "'"}, {" n't", "n't"}, {" 'm", "'m"},
-                                       {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}});
+      return absl::StrReplaceAll(out, {{" .", "."},
+                                       {" ?", "?"},
+                                       {" !", "!"},
+                                       {" ,", ","},
+                                       {" ' ", "'"},
+                                       {" n't", "n't"},
+                                       {" 'm", "'m"},
+                                       {" 's", "'s"},
+                                       {" 've", "'ve"},
+                                       {" 're", "'re"}});
     case DecoderKind::kJoin:
       break;
   }

@@ -56,14 +56,13 @@ std::string EncodeUtf8(const std::vector<char32_t>& cps) {
 
 bool IsWhitespace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
 }
 
 bool IsNumeric(char32_t c) {
   auto cat = Category(c);
-  return cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL ||
-         cat == UTF8PROC_CATEGORY_NO;
+  return cat == UTF8PROC_CATEGORY_ND || cat == UTF8PROC_CATEGORY_NL || cat == UTF8PROC_CATEGORY_NO;
 }
 
 bool IsAlphanumeric(char32_t c) {
@@ -120,8 +119,7 @@ bool IsMarkNonspacing(char32_t c) { return Category(c) == UTF8PROC_CATEGORY_MN; 
 
 bool IsMark(char32_t c) {
   auto cat = Category(c);
-  return cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC ||
-         cat == UTF8PROC_CATEGORY_ME;
+  return cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC || cat == UTF8PROC_CATEGORY_ME;
 }
 
 bool IsChineseChar(char32_t c) {
@@ -153,10 +151,9 @@ std::string Normalize(std::string_view text, NormalForm form) {
       break;
   }
   utf8proc_uint8_t* result = nullptr;
-  utf8proc_ssize_t n =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                   static_cast<utf8proc_ssize_t>(text.size()),
-                   &result, static_cast<utf8proc_option_t>(options));
+  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                    static_cast<utf8proc_ssize_t>(text.size()), &result,
+                                    static_cast<utf8proc_option_t>(options));
   if (n < 0) return std::string(text);
   std::string out(reinterpret_cast<const char*>(result), static_cast<size_t>(n));
   std::free(result);
@@ -172,8 +169,7 @@ std::string Lowercase(std::string_view text) {
     } else if (c == 0x130) {  // İ lowercases to "i̇" (two characters) in Rust.
       out.append("i\xCC\x87");
     } else {
-      AppendUtf8(static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))),
-                 &out);
+      AppendUtf8(static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))), &out);
     }
   }
   return out;

@@ -1,13 +1,12 @@
 #include "server/engine/tokenizer/vocab_model.h"
 
+#include <nlohmann/json.hpp>
 #include <queue>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/base/thread_annotations.h"
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/common/status_macros.h"
 #include "server/engine/tokenizer/json_fields.h"
@@ -94,9 +93,7 @@ class BpeModel : public VocabModel {
     suffix_ = OptionalString(config, "end_of_word_suffix").value_or("");
     fuse_unk_ = BoolField(config, "fuse_unk", false);
     ignore_merges_ = BoolField(config, "ignore_merges", false);
-    if (BoolField(config, "byte_fallback", false)) {
-      return absl::InvalidArgumentError("model BPE: byte_fallback=true is not supported");
-    }
+    byte_fallback_ = BoolField(config, "byte_fallback", false);
     if (auto unk = OptionalString(config, "unk_token")) {
       auto id = TokenToId(*unk);
       if (!id) {
@@ -134,13 +131,25 @@ class BpeModel : public VocabModel {
       }
       auto ia = TokenToId(a), ib = TokenToId(b), in = TokenToId(merged);
       if (!ia || !ib || !in) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "model BPE: merge ", rank, " '", a, " ", b, "' uses a token not in the vocabulary"));
+        return absl::InvalidArgumentError(absl::StrCat("model BPE: merge ", rank, " '", a, " ", b,
+                                                       "' uses a token not in the vocabulary"));
       }
       merges_.emplace(PairKey(*ia, *ib), Merge{rank, *in});
       ++rank;
     }
     return absl::OkStatus();
+  }
+
+  // The <0xXX> tokens of each byte of `piece`; false if the vocabulary lacks one.
+  bool ByteTokens(const std::string& piece, std::vector<int32_t>* ids) const {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (unsigned char b : piece) {
+      const char name[] = {'<', '0', 'x', kHex[b >> 4], kHex[b & 15], '>', '\0'};
+      auto it = vocab_.find(absl::string_view(name));
+      if (it == vocab_.end()) return false;
+      ids->push_back(it->second);
+    }
+    return true;
   }
 
   std::vector<int32_t> MergeWord(std::string_view word) const {
@@ -152,8 +161,7 @@ class BpeModel : public VocabModel {
       symbols.push_back({id, pos - 1, -1, true});
     };
     for (size_t i = 0; i < word.size();) {
-      size_t n = std::min<size_t>(Utf8Length(static_cast<unsigned char>(word[i])),
-                                  word.size() - i);
+      size_t n = std::min<size_t>(Utf8Length(static_cast<unsigned char>(word[i])), word.size() - i);
       std::string piece(word.substr(i, n));
       if (i > 0 && !prefix_.empty()) piece = prefix_ + piece;
       if (i + n == word.size() && !suffix_.empty()) piece += suffix_;
@@ -163,6 +171,8 @@ class BpeModel : public VocabModel {
         if (pending_unk) add(*pending_unk);
         pending_unk.reset();
         add(it->second);
+      } else if (std::vector<int32_t> bytes; byte_fallback_ && ByteTokens(piece, &bytes)) {
+        for (int32_t id : bytes) add(id);
       } else if (unk_id_) {
         if (pending_unk && !fuse_unk_) add(*pending_unk);
         pending_unk = *unk_id_;
@@ -207,6 +217,7 @@ class BpeModel : public VocabModel {
   std::string suffix_;
   bool fuse_unk_ = false;
   bool ignore_merges_ = false;
+  bool byte_fallback_ = false;  // unknown characters become <0xXX> byte tokens
 
   mutable absl::Mutex mu_;
   mutable absl::flat_hash_map<std::string, std::vector<int32_t>> cache_ ABSL_GUARDED_BY(mu_);
@@ -353,8 +364,8 @@ absl::StatusOr<std::unique_ptr<VocabModel>> VocabModelFromJson(const json& confi
     ASSIGN_OR_RETURN(auto model, WordLevelModel::Create(config));
     return std::unique_ptr<VocabModel>(std::move(model));
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "model: unsupported type '", type, "'; supported: BPE, WordPiece, WordLevel"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("model: unsupported type '", type, "'; supported: BPE, WordPiece, WordLevel"));
 }
 
 }  // namespace attune::engine::tokenization

@@ -1,7 +1,8 @@
 // Tokenizer models: turn one pre-tokenized word into token ids.
 //
 // BPE (byte-level or not; merges as "a b" strings or [a, b] pairs; ignore_merges as in Llama 3;
-// unk_token, fuse_unk, continuing_subword_prefix, end_of_word_suffix) and WordPiece (greedy
+// unk_token, fuse_unk, byte_fallback to <0xXX> tokens as in Llama 2, continuing_subword_prefix,
+// end_of_word_suffix) and WordPiece (greedy
 // longest-match-first with a continuing prefix such as "##"; max_input_chars_per_word; unk).
 // Models are immutable after construction apart from BPE's word cache, which is guarded by a
 // mutex, so Tokenize is thread-safe.
@@ -10,12 +11,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"

@@ -18,6 +18,10 @@
 //                             BertProcessing, a vocabulary built here from the corpus.
 //   wordpiece_misc.tokenizer.json  WordPiece with Sequence[NFD, Lowercase, StripAccents],
 //                             Sequence[Whitespace, Digits(individual), Punctuation], TemplateProcessing.
+//   llama2.tokenizer.json     SentencePiece-style BPE as Llama 2 ships it: Prepend/Replace "▁"
+//                             normalizer, byte_fallback (<0xXX> tokens), fuse_unk, BOS template.
+//   mistral.tokenizer.json    The same vocabulary with the Metaspace pre-tokenizer
+//                             (prepend_scheme "first") as newer conversions write it.
 //   trained_bpe.tokenizer.json (input, if present) the output of attune's TrainByteLevelBpeJson
 //                             (written by `attune-tokenize --train-bpe`); its ids are added as golden
 //                             too, proving that Hugging Face loads what attune trains.
@@ -132,6 +136,54 @@ const qwen2 = {
   post_processor: byteLevel(false, false),
   decoder: byteLevel(false, false),
   model: bpeModel(small.vocab, small.merges, { ignore_merges: false }),
+};
+
+// ---- SentencePiece-style BPE (Llama 2, Mistral): "▁" for spaces, byte fallback ----
+function sentencePieceBpe(numMerges) {
+  const vocab = { '<unk>': 0, '<s>': 1, '</s>': 2 };
+  for (let b = 0; b < 256; ++b) {
+    vocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = 3 + b;
+  }
+  const sp = (t) => t.replace(/\u0120/g, '\u2581');  // Ġ -> ▁
+  const inv = Object.entries(gpt2Vocab).sort((a, b) => a[1] - b[1]);
+  for (let i = 0; i < 256; ++i) {
+    const t = sp(inv[i][0]);
+    if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
+  }
+  const merges = gpt2Merges.slice(0, numMerges).map((m) => m.split(' ').map(sp));
+  for (const [a, b] of merges) {
+    if (!((a + b) in vocab)) vocab[a + b] = Object.keys(vocab).length;
+  }
+  return { vocab, merges };
+}
+const spm = sentencePieceBpe(3000);
+const spmSpecials = [added(0, '<unk>'), added(1, '<s>'), added(2, '</s>')];
+const bosTemplate = {
+  type: 'TemplateProcessing',
+  single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+  pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } },
+         { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+  special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+};
+const llama2 = {
+  version: '1.0', truncation: null, padding: null, added_tokens: spmSpecials,
+  normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' },
+    { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+  pre_tokenizer: null,
+  post_processor: bosTemplate,
+  decoder: null,
+  model: bpeModel(spm.vocab, spm.merges, { unk_token: '<unk>', fuse_unk: true,
+    byte_fallback: true, ignore_merges: false }),
+};
+const mistral = {
+  version: '1.0', truncation: null, padding: null, added_tokens: spmSpecials,
+  normalizer: null,
+  pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first',
+    split: false },
+  post_processor: bosTemplate,
+  decoder: null,
+  model: bpeModel(spm.vocab, spm.merges, { unk_token: '<unk>', fuse_unk: true,
+    byte_fallback: true, ignore_merges: false }),
 };
 
 // ---- Corpus ----
@@ -249,10 +301,12 @@ const specialsText = {
   wordpiece_misc: ['the [MASK]  dog', 'say hello world now', 'sayhello world', 'Hello World!',
     '[CLS]x [SEP]'],
   trained_bpe: ['<s>Hello</s> <mask> world <pad>', 'a <mask>b'],
+  llama2: ['<s>[INST] Hi there [/INST] ok</s>', ' x</s>y'],
+  mistral: ['<s>[INST] Hi there [/INST] ok</s>', ' x</s>  y'],
 };
 
 async function main() {
-  const fixtures = { gpt2, llama3, qwen2, bert, wordpiece_misc: wordpieceMisc };
+  const fixtures = { gpt2, llama3, qwen2, bert, wordpiece_misc: wordpieceMisc, llama2, mistral };
   const files = {};
   for (const [name, json] of Object.entries(fixtures)) {
     const file = path.join(here, `${name}.tokenizer.json`);
