@@ -1,0 +1,85 @@
+#include "server/store/job_row.h"
+
+#include <cmath>
+#include <mutex>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+#include "server/common/status_macros.h"
+
+namespace attune::store {
+
+using nlohmann::json;
+
+const char kJobColumns[] =
+    "id, owner, request_id, spec_json, state, created_us, started_us, finished_us, devices_json, "
+    "latest_metrics_json, trainable_parameters, total_parameters, adapter_bytes, "
+    "base_model_bytes, error, last_step, total_steps, output_dir, seq";
+
+std::string NewJobId() {
+  static std::mutex mu;
+  static std::mt19937_64* rng = new std::mt19937_64(std::random_device{}());
+  std::lock_guard<std::mutex> lock(mu);
+  return absl::StrFormat("j-%016x", (*rng)());
+}
+
+std::string MetricsToJson(const std::map<std::string, double>& metrics) {
+  json out = json::object();
+  for (const auto& [name, value] : metrics) {
+    if (std::isfinite(value)) out[name] = value;  // JSON has no NaN/Inf; drop them
+  }
+  return out.dump();
+}
+
+std::map<std::string, double> MetricsFromJson(const std::string& text) {
+  std::map<std::string, double> metrics;
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return metrics;
+  for (const auto& [name, value] : parsed.items()) {
+    if (value.is_number()) metrics[name] = value.get<double>();
+  }
+  return metrics;
+}
+
+std::vector<std::string> DevicesFromJson(const std::string& text) {
+  std::vector<std::string> devices;
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) return devices;
+  for (const auto& device : parsed) {
+    if (device.is_string()) devices.push_back(device.get<std::string>());
+  }
+  return devices;
+}
+
+absl::StatusOr<Job> ReadJob(const Statement& row) {
+  Job job;
+  job.id = row.Text(0);
+  job.owner = row.Text(1);
+  job.request_id = row.Text(2);
+  absl::StatusOr<JobSpec> spec = JobSpecFromJson(row.Text(3));
+  if (!spec.ok()) {
+    return absl::InternalError(absl::StrCat("job ", job.id, ": stored spec is unreadable: ",
+                                            spec.status().message()));
+  }
+  job.spec = *std::move(spec);
+  ASSIGN_OR_RETURN(job.state, ParseJobState(row.Text(4)));
+  job.created_us = row.Int(5);
+  job.started_us = row.Int(6);
+  job.finished_us = row.Int(7);
+  job.devices = DevicesFromJson(row.Text(8));
+  job.latest_metrics = MetricsFromJson(row.Text(9));
+  job.trainable_parameters = row.Int(10);
+  job.total_parameters = row.Int(11);
+  job.adapter_bytes = row.Int(12);
+  job.base_model_bytes = row.Int(13);
+  job.error = row.Text(14);
+  job.last_step = row.Int(15);
+  job.total_steps = row.Int(16);
+  job.output_dir = row.Text(17);
+  return job;
+}
+
+}  // namespace attune::store
