@@ -47,8 +47,8 @@ struct Encoding {
 class Tokenizer {
  public:
   // Reads and parses a tokenizer.json file. NOT_FOUND if the file cannot be read;
-  // INVALID_ARGUMENT (naming the component, e.g. "pre_tokenizer: unsupported type 'UnicodeScripts'")
-  // if it is not valid JSON or uses a component this implementation does not support.
+  // INVALID_ARGUMENT if it is not valid JSON or uses a component this implementation does not
+  // support; the message names it, e.g. "pre_tokenizer: unsupported type 'UnicodeScripts'".
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromFile(const std::string& path);
   // Same as FromFile, from the JSON text itself.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromJson(const std::string& json_text);
