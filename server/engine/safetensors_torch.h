@@ -108,7 +108,7 @@ class WeightLoader {
     }
     const size_t n = out.size();
     for (size_t i = 0; i < n; ++i) {
-      const std::string& k = out[i];
+      const std::string k = out[i];  // a copy: push_back below may reallocate
       for (auto [from, to] : {std::pair<const char*, const char*>{"LayerNorm.weight", "LayerNorm.gamma"},
                               {"LayerNorm.bias", "LayerNorm.beta"}}) {
         const std::string f(from);
