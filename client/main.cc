@@ -62,6 +62,8 @@ struct SubmitFlags {
 };
 
 void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
+  // A flag given twice keeps its last value (scripts append overrides); lists keep them all.
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--config", f->config, "YAML file with the job (flags override it)");
   cmd->add_option("--model", f->model, "Hugging Face model directory");
   cmd->add_option("--train", f->train, "training data, JSONL");
@@ -74,7 +76,8 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--dropout", f->dropout, "LoRA dropout in [0,1) (default 0)");
   cmd->add_flag("--rslora", f->rslora, "rank-stabilised scaling alpha/sqrt(r)");
   cmd->add_option("--lr", f->lr, "base learning rate (default 1e-4)");
-  cmd->add_option("--lr-ratio", f->lr_ratios, "projection=multiplier[,...], e.g. v=4");
+  cmd->add_option("--lr-ratio", f->lr_ratios, "projection=multiplier[,...], e.g. v=4")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--loraplus-ratio", f->loraplus_ratio, "lr(B)/lr(A) (default 1)");
   cmd->add_option("--epochs", f->epochs, "passes over the data (default 1)");
   cmd->add_option("--max-steps", f->max_steps, "steps in all; overrides --epochs");
@@ -91,7 +94,8 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--gpus", f->gpus, "GPUs wanted (default 0 = one CPU slot)");
   cmd->add_option("--priority", f->priority, "higher runs first (default 0)");
   cmd->add_option("--name", f->name, "a name for people");
-  cmd->add_option("--label", f->labels, "key=value, repeatable");
+  cmd->add_option("--label", f->labels, "key=value, repeatable")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--request-id", f->request_id, "idempotency key: a retry returns the same job");
 }
 

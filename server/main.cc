@@ -107,6 +107,7 @@ absl::Status Serve(const ServerOptions& options) {
     scheduler->Shutdown();
     return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen));
   }
+  server->GetHealthCheckService()->SetServingStatus(v1::Attune::service_full_name(), true);
   std::cout << "attuned listening on " << BoundAddress(options.listen, port) << std::endl;
   std::cerr << "attuned: devices " << absl::StrJoin(devices, ",") << " x"
             << options.slots_per_device << " slots; data dir " << data_dir << std::endl;
