@@ -26,19 +26,22 @@ inline torch::Tensor AdditiveMask(const torch::Tensor& allowed, torch::Dtype dty
 }
 
 // q: [batch, heads, q_len, d]; k, v: [batch, heads, k_len, d]; mask: additive, broadcastable to
-// [batch, heads, q_len, k_len], in q's dtype. Dropout on the attention weights when
+// [batch, heads, q_len, k_len] (converted to q's dtype, which under CUDA autocast may differ
+// from the residual stream's). Dropout on the attention weights when
 // dropout_p > 0. Returns [batch, heads, q_len, d].
 inline torch::Tensor DotProductAttention(const torch::Tensor& q, const torch::Tensor& k,
                                          const torch::Tensor& v, const torch::Tensor& mask,
                                          double dropout_p) {
+  const torch::Tensor m = mask.to(q.scalar_type());
 #if TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, k, v, mask, dropout_p, /*is_causal=*/false);
+  return at::scaled_dot_product_attention(q, k, v.to(q.scalar_type()), m, dropout_p,
+                                          /*is_causal=*/false);
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) * scale + mask;
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) * scale + m;
   torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   if (dropout_p > 0) probs = torch::dropout(probs, dropout_p, /*train=*/true);
-  return torch::matmul(probs, v);
+  return torch::matmul(probs, v.to(q.scalar_type()));
 #endif
 }
 

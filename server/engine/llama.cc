@@ -58,8 +58,10 @@ class DecoderModel : public Model {
       torch::Tensor q = l.q.linear(h).view({batch, seq, heads, head_dim}).transpose(1, 2);
       torch::Tensor k = l.k.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
       torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
-      q = q * cos + RotateHalf(q) * sin;
-      k = k * cos + RotateHalf(k) * sin;
+      // Under CUDA autocast the projections come out in bf16 whatever the residual's dtype.
+      const torch::Tensor c = cos.to(q.scalar_type()), s = sin.to(q.scalar_type());
+      q = q * c + RotateHalf(q) * s;
+      k = k.to(q.scalar_type()) * c + RotateHalf(k.to(q.scalar_type())) * s;
       if (kv_heads != heads) {
         // Each key/value head serves heads / kv_heads consecutive query heads.
         k = k.repeat_interleave(heads / kv_heads, 1);
