@@ -69,8 +69,8 @@ void DeviceInventory::Release(const std::vector<int>& slots) {
 }
 
 int DeviceInventory::gpu_count() const {
-  return static_cast<int>(std::count_if(devices_.begin(), devices_.end(),
-                                        [](const Device& d) { return d.is_gpu; }));
+  return static_cast<int>(
+      std::count_if(devices_.begin(), devices_.end(), [](const Device& d) { return d.is_gpu; }));
 }
 
 std::vector<std::string> DeviceInventory::names() const {

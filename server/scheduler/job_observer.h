@@ -38,7 +38,7 @@ struct JobProgress {
   std::vector<store::JobEvent> events;  // in the order they happened; sequences unset
   std::vector<store::CheckpointRecord> checkpoints;
   std::vector<int64_t> deleted_checkpoint_steps;  // checkpoints the engine pruned from disk
-  std::map<std::string, double> latest_metrics;  // every metric's newest value (cumulative)
+  std::map<std::string, double> latest_metrics;   // every metric's newest value (cumulative)
   int64_t last_step = 0;
   int64_t total_steps = 0;
   std::optional<engine::SpecCheck> setup;  // from OnStart, once

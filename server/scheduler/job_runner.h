@@ -1,8 +1,9 @@
 // The seam between the scheduler and the training engine.
 //
 // `JobRunner` is what the scheduler calls to check a job at submit time and to train it on the
-// devices it was given. `EngineJobRunner` is the real one (engine::CheckSpec / engine::RunTraining);
-// tests use a fake runner whose steps they control. No LibTorch types appear here.
+// devices it was given. `EngineJobRunner` is the real one (engine::CheckSpec /
+// engine::RunTraining); tests use a fake runner whose steps they control. No LibTorch types appear
+// here.
 #ifndef ATTUNE_SERVER_SCHEDULER_JOB_RUNNER_H_
 #define ATTUNE_SERVER_SCHEDULER_JOB_RUNNER_H_
 

@@ -56,11 +56,13 @@ void ApplyProgress(const JobProgress& progress, Job* job) {
   if (progress.total_steps > 0) job->total_steps = progress.total_steps;
   if (progress.adapter_bytes > 0) job->adapter_bytes = progress.adapter_bytes;
   if (progress.setup.has_value()) {
-    if (progress.setup->total_parameters > 0) job->total_parameters = progress.setup->total_parameters;
+    if (progress.setup->total_parameters > 0)
+      job->total_parameters = progress.setup->total_parameters;
     if (progress.setup->trainable_parameters > 0) {
       job->trainable_parameters = progress.setup->trainable_parameters;
     }
-    if (progress.setup->base_model_bytes > 0) job->base_model_bytes = progress.setup->base_model_bytes;
+    if (progress.setup->base_model_bytes > 0)
+      job->base_model_bytes = progress.setup->base_model_bytes;
   }
 }
 
@@ -79,8 +81,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
   if (store == nullptr || runner == nullptr) {
     return absl::InvalidArgumentError("Scheduler::Create: store and runner are required");
   }
-  std::unique_ptr<Scheduler> scheduler(
-      new Scheduler(options, std::move(devices), store, runner));
+  std::unique_ptr<Scheduler> scheduler(new Scheduler(options, std::move(devices), store, runner));
   RETURN_IF_ERROR(store
                       ->RequeueRunningJobs(
                           "server restarted; the job will resume from its last checkpoint", NowUs())
@@ -92,8 +93,8 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
   return scheduler;
 }
 
-Scheduler::Scheduler(const SchedulerOptions& options, DeviceInventory devices,
-                     store::Store* store, JobRunner* runner)
+Scheduler::Scheduler(const SchedulerOptions& options, DeviceInventory devices, store::Store* store,
+                     JobRunner* runner)
     : options_(options),
       store_(store),
       runner_(runner),
@@ -111,8 +112,7 @@ absl::Status Scheduler::LoadQueue() {
       job.finished_us = NowUs();
       job.error = absl::StrCat("gpus: the job needs ", job.spec.gpus,
                                " GPU(s) but this server now has ", gpu_count_);
-      RETURN_IF_ERROR(
-          store_->UpdateJobAndAppendEvents(job, {StateEvent(job, job.error)}).status());
+      RETURN_IF_ERROR(store_->UpdateJobAndAppendEvents(job, {StateEvent(job, job.error)}).status());
       continue;
     }
     queue_.push_back(QueuedJob{job.spec.priority, job.created_us, job.id, job.spec.gpus});
@@ -124,9 +124,9 @@ absl::StatusOr<Job> Scheduler::Submit(const JobSpec& spec, const std::string& re
                                       const std::string& owner) {
   RETURN_IF_ERROR(ValidateJobSpecFields(spec));
   if (spec.gpus > gpu_count_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "gpus: ", spec.gpus, " requested but this server has ", gpu_count_, " GPU(s) (devices: ",
-        absl::StrJoin(options_.devices, ","), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("gpus: ", spec.gpus, " requested but this server has ", gpu_count_,
+                     " GPU(s) (devices: ", absl::StrJoin(options_.devices, ","), ")"));
   }
   if (!request_id.empty()) {
     absl::StatusOr<Job> existing = store_->FindByRequestId(owner, request_id);
@@ -184,8 +184,8 @@ absl::StatusOr<store::JobPage> Scheduler::List(const store::ListJobsQuery& query
 
 absl::StatusOr<Job> Scheduler::Cancel(const std::string& id) {
   absl::MutexLock lock(&mu_);
-  auto queued = std::find_if(queue_.begin(), queue_.end(),
-                             [&](const QueuedJob& q) { return q.id == id; });
+  auto queued =
+      std::find_if(queue_.begin(), queue_.end(), [&](const QueuedJob& q) { return q.id == id; });
   if (queued != queue_.end()) {
     ASSIGN_OR_RETURN(Job job, store_->GetJob(id));
     queue_.erase(queued);
@@ -311,7 +311,8 @@ void Scheduler::DispatchOnce() {
     absl::Status written =
         store_
             ->UpdateJobAndAppendEvents(
-                job, {StateEvent(job, absl::StrCat("running on ", absl::StrJoin(job.devices, ",")))})
+                job,
+                {StateEvent(job, absl::StrCat("running on ", absl::StrJoin(job.devices, ",")))})
             .status();
     if (!written.ok()) LogError(job.id, written);
     absl::MutexLock lock(&mu_);  // FinishJob takes mu_ before touching `thread`
@@ -321,8 +322,7 @@ void Scheduler::DispatchOnce() {
 }
 
 void Scheduler::RunJob(RunningJob* running, Job job) {
-  absl::StatusOr<engine::TrainResult> result =
-      absl::InternalError("the job runner did not return");
+  absl::StatusOr<engine::TrainResult> result = absl::InternalError("the job runner did not return");
   try {
     result = runner_->Run(job, job.devices, job.output_dir, running->observer.get());
   } catch (const std::exception& e) {
@@ -333,8 +333,7 @@ void Scheduler::RunJob(RunningJob* running, Job job) {
   FinishJob(running, result);
 }
 
-void Scheduler::FinishJob(RunningJob* running,
-                          const absl::StatusOr<engine::TrainResult>& result) {
+void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result) {
   absl::MutexLock flush_lock(&flush_mu_);
   JobProgress progress = running->observer->Drain();
   const StopReason stop = running->observer->stop_reason();

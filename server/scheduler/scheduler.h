@@ -120,8 +120,7 @@ class Scheduler {
   // terminal state and every event has been read. NOT_FOUND for an unknown job; UNAVAILABLE once
   // the scheduler is shutting down. Reads the store only; never delays a training thread.
   absl::StatusOr<std::vector<store::JobEvent>> WaitForEvents(const std::string& job_id,
-                                                             int64_t after_sequence,
-                                                             int max_events,
+                                                             int64_t after_sequence, int max_events,
                                                              absl::Duration timeout);
 
   // Stops dispatching and rejects new submissions, asks every running job to stop after its
@@ -143,7 +142,7 @@ class Scheduler {
     int gpus = 0;
   };
   struct RunningJob {
-    store::Job job;  // the job as last written (state RUNNING), with its progress
+    store::Job job;          // the job as last written (state RUNNING), with its progress
     std::vector<int> slots;  // from devices_.Acquire
     std::unique_ptr<JobObserver> observer;
     std::thread thread;

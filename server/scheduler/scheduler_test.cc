@@ -340,8 +340,7 @@ TEST_F(SchedulerTest, GpuJobStartsOnlyWhenAllItsGpusAreFree) {
   runner_.Allow(two);
   ASSERT_TRUE(WaitForState(two, JobState::kSucceeded));
   EXPECT_EQ(runner_.devices(two), (std::vector<std::string>{"cuda:0", "cuda:1"}));
-  EXPECT_EQ(store_->GetJob(two).value().devices,
-            (std::vector<std::string>{"cuda:0", "cuda:1"}));
+  EXPECT_EQ(store_->GetJob(two).value().devices, (std::vector<std::string>{"cuda:0", "cuda:1"}));
   EXPECT_EQ(scheduler_->Submit(Spec(3, 0, 3), "", "").status().code(),
             absl::StatusCode::kInvalidArgument);
 }

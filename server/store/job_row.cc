@@ -61,8 +61,8 @@ absl::StatusOr<Job> ReadJob(const Statement& row) {
   job.request_id = row.Text(2);
   absl::StatusOr<JobSpec> spec = JobSpecFromJson(row.Text(3));
   if (!spec.ok()) {
-    return absl::InternalError(absl::StrCat("job ", job.id, ": stored spec is unreadable: ",
-                                            spec.status().message()));
+    return absl::InternalError(
+        absl::StrCat("job ", job.id, ": stored spec is unreadable: ", spec.status().message()));
   }
   job.spec = *std::move(spec);
   ASSIGN_OR_RETURN(job.state, ParseJobState(row.Text(4)));

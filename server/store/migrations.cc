@@ -89,9 +89,9 @@ absl::StatusOr<int> CurrentSchemaVersion(sqlite3* db) {
 absl::Status Migrate(sqlite3* db) {
   ASSIGN_OR_RETURN(int current, CurrentSchemaVersion(db));
   if (current > LatestMigration()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "database schema version ", current, " is newer than this attune supports (",
-        LatestMigration(), "); use a newer attuned or another --data-dir"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("database schema version ", current, " is newer than this attune supports (",
+                     LatestMigration(), "); use a newer attuned or another --data-dir"));
   }
   for (int version = current + 1; version <= LatestMigration(); ++version) {
     ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db));

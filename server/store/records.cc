@@ -12,11 +12,16 @@ bool IsTerminal(JobState state) {
 
 std::string JobStateName(JobState state) {
   switch (state) {
-    case JobState::kQueued: return "QUEUED";
-    case JobState::kRunning: return "RUNNING";
-    case JobState::kSucceeded: return "SUCCEEDED";
-    case JobState::kFailed: return "FAILED";
-    case JobState::kCancelled: return "CANCELLED";
+    case JobState::kQueued:
+      return "QUEUED";
+    case JobState::kRunning:
+      return "RUNNING";
+    case JobState::kSucceeded:
+      return "SUCCEEDED";
+    case JobState::kFailed:
+      return "FAILED";
+    case JobState::kCancelled:
+      return "CANCELLED";
   }
   return "QUEUED";
 }
@@ -26,19 +31,25 @@ absl::StatusOr<JobState> ParseJobState(const std::string& name) {
                          JobState::kFailed, JobState::kCancelled}) {
     if (JobStateName(state) == name) return state;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "state: unknown job state '", name,
-      "'; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("state: unknown job state '", name,
+                   "'; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED"));
 }
 
 std::string EventTypeName(EventType type) {
   switch (type) {
-    case EventType::kStateChanged: return "STATE_CHANGED";
-    case EventType::kMetrics: return "METRICS";
-    case EventType::kEval: return "EVAL";
-    case EventType::kCheckpoint: return "CHECKPOINT";
-    case EventType::kWarning: return "WARNING";
-    case EventType::kError: return "ERROR";
+    case EventType::kStateChanged:
+      return "STATE_CHANGED";
+    case EventType::kMetrics:
+      return "METRICS";
+    case EventType::kEval:
+      return "EVAL";
+    case EventType::kCheckpoint:
+      return "CHECKPOINT";
+    case EventType::kWarning:
+      return "WARNING";
+    case EventType::kError:
+      return "ERROR";
   }
   return "STATE_CHANGED";
 }
@@ -48,9 +59,9 @@ absl::StatusOr<EventType> ParseEventType(const std::string& name) {
                          EventType::kCheckpoint, EventType::kWarning, EventType::kError}) {
     if (EventTypeName(type) == name) return type;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "type: unknown event type '", name,
-      "'; expected one of STATE_CHANGED, METRICS, EVAL, CHECKPOINT, WARNING, ERROR"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("type: unknown event type '", name,
+                   "'; expected one of STATE_CHANGED, METRICS, EVAL, CHECKPOINT, WARNING, ERROR"));
 }
 
 }  // namespace attune::store

@@ -39,11 +39,12 @@ struct Job {
   std::string owner;       // tenant that owns the job; empty until authentication exists
   JobSpec spec;
   JobState state = JobState::kQueued;
-  int64_t created_us = 0;   // when it was submitted
-  int64_t started_us = 0;   // when it last started running
-  int64_t finished_us = 0;  // when it reached a terminal state
-  std::vector<std::string> devices;             // devices it runs (ran) on, e.g. {"cuda:0"}
-  std::map<std::string, double> latest_metrics;  // newest values, e.g. "train_loss", "eval_accuracy"
+  int64_t created_us = 0;            // when it was submitted
+  int64_t started_us = 0;            // when it last started running
+  int64_t finished_us = 0;           // when it reached a terminal state
+  std::vector<std::string> devices;  // devices it runs (ran) on, e.g. {"cuda:0"}
+  std::map<std::string, double>
+      latest_metrics;  // newest values, e.g. "train_loss", "eval_accuracy"
   int64_t trainable_parameters = 0;
   int64_t total_parameters = 0;
   int64_t adapter_bytes = 0;     // size of the newest checkpoint's adapter files

@@ -8,7 +8,8 @@ namespace attune::store {
 
 absl::Status SqliteError(sqlite3* db, int rc, const std::string& what) {
   std::string message = absl::StrCat(what, ": ", sqlite3_errstr(rc));
-  if (db != nullptr && sqlite3_errcode(db) == rc) absl::StrAppend(&message, " (", sqlite3_errmsg(db), ")");
+  if (db != nullptr && sqlite3_errcode(db) == rc)
+    absl::StrAppend(&message, " (", sqlite3_errmsg(db), ")");
   if ((rc & 0xff) == SQLITE_CONSTRAINT) return absl::AlreadyExistsError(message);
   return absl::InternalError(message);
 }
@@ -72,7 +73,8 @@ absl::StatusOr<bool> Statement::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return SqliteError(db_, rc, absl::StrCat("running '", std::string(sqlite3_sql(stmt_)).substr(0, 80), "'"));
+  return SqliteError(db_, rc,
+                     absl::StrCat("running '", std::string(sqlite3_sql(stmt_)).substr(0, 80), "'"));
 }
 
 absl::Status Statement::Run() {

@@ -31,9 +31,9 @@ absl::StatusOr<std::vector<Job>> ReadJobs(Statement& select) {
 }
 
 absl::StatusOr<Job> GetJobLocked(sqlite3* db, const std::string& id) {
-  ASSIGN_OR_RETURN(Statement select,
-                   Statement::Prepare(db, absl::StrCat("SELECT ", kJobColumns,
-                                                       " FROM jobs WHERE id = ?")));
+  ASSIGN_OR_RETURN(
+      Statement select,
+      Statement::Prepare(db, absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE id = ?")));
   select.Bind(1, id);
   ASSIGN_OR_RETURN(std::vector<Job> jobs, ReadJobs(select));
   if (jobs.empty()) return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
@@ -49,13 +49,13 @@ absl::Status CheckJobExists(sqlite3* db, const std::string& id) {
 }
 
 absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
-  ASSIGN_OR_RETURN(Statement update,
-                   Statement::Prepare(
-                       db,
-                       "UPDATE jobs SET state = ?, started_us = ?, finished_us = ?, "
-                       "devices_json = ?, latest_metrics_json = ?, trainable_parameters = ?, "
-                       "total_parameters = ?, adapter_bytes = ?, base_model_bytes = ?, "
-                       "error = ?, last_step = ?, total_steps = ?, output_dir = ? WHERE id = ?"));
+  ASSIGN_OR_RETURN(
+      Statement update,
+      Statement::Prepare(db,
+                         "UPDATE jobs SET state = ?, started_us = ?, finished_us = ?, "
+                         "devices_json = ?, latest_metrics_json = ?, trainable_parameters = ?, "
+                         "total_parameters = ?, adapter_bytes = ?, base_model_bytes = ?, "
+                         "error = ?, last_step = ?, total_steps = ?, output_dir = ? WHERE id = ?"));
   update.Bind(1, JobStateName(job.state))
       .Bind(2, job.started_us)
       .Bind(3, job.finished_us)
@@ -117,9 +117,9 @@ int Store::LatestSchemaVersion() { return LatestMigration(); }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(db_path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(db_path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status status = SqliteError(db, rc, absl::StrCat("opening database '", db_path, "'"));
     sqlite3_close(db);
@@ -148,9 +148,9 @@ absl::StatusOr<Job> Store::InsertJob(const Job& job) {
   Job stored = job;
   if (stored.id.empty()) stored.id = NewJobId();
   if (!stored.request_id.empty()) {
-    ASSIGN_OR_RETURN(Statement find,
-                     Statement::Prepare(db_,
-                                        "SELECT id FROM jobs WHERE owner = ? AND request_id = ?"));
+    ASSIGN_OR_RETURN(
+        Statement find,
+        Statement::Prepare(db_, "SELECT id FROM jobs WHERE owner = ? AND request_id = ?"));
     find.Bind(1, stored.owner).Bind(2, stored.request_id);
     ASSIGN_OR_RETURN(bool row, find.Step());
     if (row) {
@@ -403,12 +403,12 @@ absl::StatusOr<std::vector<CheckpointRecord>> Store::ListCheckpoints(const std::
 
 absl::Status Store::DeleteCheckpoint(const std::string& job_id, int64_t step) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement remove,
-                   Statement::Prepare(db_, "DELETE FROM checkpoints WHERE job_id = ? AND step = ?"));
+  ASSIGN_OR_RETURN(
+      Statement remove,
+      Statement::Prepare(db_, "DELETE FROM checkpoints WHERE job_id = ? AND step = ?"));
   RETURN_IF_ERROR(remove.Bind(1, job_id).Bind(2, step).Run());
   if (sqlite3_changes(db_) == 0) {
-    return absl::NotFoundError(
-        absl::StrCat("job '", job_id, "' has no checkpoint at step ", step));
+    return absl::NotFoundError(absl::StrCat("job '", job_id, "' has no checkpoint at step ", step));
   }
   return absl::OkStatus();
 }

@@ -36,10 +36,10 @@ struct sqlite3;
 namespace attune::store {
 
 struct ListJobsQuery {
-  std::optional<JobState> state;  // only jobs in this state; nullopt = every state
+  std::optional<JobState> state;     // only jobs in this state; nullopt = every state
   std::optional<std::string> owner;  // only this owner's jobs; nullopt = every owner
-  int page_size = 50;             // 1..1000; values outside are clamped
-  std::string page_token;         // "" = first page; else a next_page_token from a previous call
+  int page_size = 50;                // 1..1000; values outside are clamped
+  std::string page_token;            // "" = first page; else a next_page_token from a previous call
 };
 
 struct JobPage {

@@ -90,9 +90,9 @@ TEST_F(StoreTest, RefusesDatabaseFromNewerVersion) {
   { ASSERT_NE(OpenStore(), nullptr); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 0)", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 0)", nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path_);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -239,8 +239,7 @@ TEST_F(StoreTest, EventSequencesAreGaplessPerJobAndEventsAfterIsExact) {
   EXPECT_EQ(after[1].sequence, 5);
   EXPECT_EQ(store->EventsAfter(a, 0, 0).value().size(), 6u);
   EXPECT_TRUE(store->EventsAfter(a, 6, 10).value().empty());
-  EXPECT_EQ(store->EventsAfter("j-unknown", 0, 10).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->EventsAfter("j-unknown", 0, 10).status().code(), absl::StatusCode::kNotFound);
 
   Job job_a = store->GetJob(a).value();
   job_a.state = JobState::kSucceeded;
@@ -315,8 +314,7 @@ TEST_F(StoreTest, ReopenAfterCrashRequeuesRunningJobs) {
   }
   auto store = OpenStore();
   std::vector<std::string> requeued =
-      store->RequeueRunningJobs("server restarted; resuming from the last checkpoint", 777)
-          .value();
+      store->RequeueRunningJobs("server restarted; resuming from the last checkpoint", 777).value();
   EXPECT_EQ(requeued, std::vector<std::string>{running_id});
   Job job = store->GetJob(running_id).value();
   EXPECT_EQ(job.state, JobState::kQueued);
