@@ -43,7 +43,7 @@ job="$(attune submit --name demo \
   --model "$work/example/model" \
   --train "$work/example/train.jsonl" --validation "$work/example/validation.jsonl" \
   --task classification --targets q,v --lr-ratio v=4 \
-  --rank 8 --alpha 16 --lr 2e-3 --epochs 3 --batch-size 32 --max-seq-len 64 --warmup-steps 10 \
+  --rank 8 --alpha 16 --lr 3e-3 --epochs 3 --batch-size 32 --max-seq-len 64 --warmup-steps 10 \
   --seed 7)"
 echo "demo: submitted job $job"
 attune watch "$job"

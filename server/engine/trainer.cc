@@ -377,6 +377,7 @@ class Run {
       ASSIGN_OR_RETURN(start_step, Resume());
     }
     observer_->OnStart(SetupSummary(), start_step);
+    for (const std::string& warning : model_->warnings()) observer_->OnWarning(warning);
     model_->SetTraining(true);
 
     TrainResult result;
@@ -436,7 +437,8 @@ class Run {
       std::lock_guard<std::mutex> lock(generator.mutex());
       generator.set_state(checkpoint->rng_state);
     }
-    best_score_ = checkpoint->progress.value("best_score", -INFINITY);
+    const json& best = checkpoint->progress["best_score"];
+    best_score_ = best.is_number() ? best.get<double>() : -INFINITY;
     best_step_ = checkpoint->progress.value("best_step", int64_t{-1});
     last_train_loss_ = checkpoint->progress.value("train_loss", 0.0);
     last_checkpoint_step_ = checkpoint->step;
@@ -535,7 +537,8 @@ class Run {
         best = true;
       }
     }
-    content.progress = {{"best_score", best_score_}, {"best_step", best_step_},
+    content.progress = {{"best_score", std::isfinite(best_score_) ? json(best_score_) : json()},
+                        {"best_step", best_step_},
                         {"train_loss", last_train_loss_}};
     ASSIGN_OR_RETURN(CheckpointInfo info, WriteCheckpoint(options_.output_dir, content));
     info.eval_metric = metric;

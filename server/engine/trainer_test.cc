@@ -64,7 +64,7 @@ class TrainerTest : public ::testing::Test {
     spec.targets = {"q", "v"};
     spec.lora_rank = 8;
     spec.lora_alpha = 16;
-    spec.learning_rate = 2e-3;
+    spec.learning_rate = 3e-3;
     spec.lr_ratios = {{"v", 4.0}};
     spec.epochs = 3;
     spec.batch_size = 32;
@@ -118,11 +118,11 @@ TEST_F(TrainerTest, GroupLearningRatesFollowRatiosAndSchedule) {
   ASSERT_EQ(observer.steps.size(), 12u);
   for (const StepMetrics& m : observer.steps) {
     const double schedule = ScheduleMultiplier(spec.schedule, m.step - 1, spec.warmup_steps, 12);
-    EXPECT_DOUBLE_EQ(m.learning_rates.at("q.lora_A"), 2e-3 * schedule);
-    EXPECT_DOUBLE_EQ(m.learning_rates.at("q.lora_B"), 2e-3 * 2 * schedule);
-    EXPECT_DOUBLE_EQ(m.learning_rates.at("v.lora_A"), 2e-3 * 4 * schedule);
-    EXPECT_DOUBLE_EQ(m.learning_rates.at("v.lora_B"), 2e-3 * 4 * 2 * schedule);
-    EXPECT_DOUBLE_EQ(m.learning_rates.at("head"), 2e-3 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("q.lora_A"), 3e-3 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("q.lora_B"), 3e-3 * 2 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("v.lora_A"), 3e-3 * 4 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("v.lora_B"), 3e-3 * 4 * 2 * schedule);
+    EXPECT_DOUBLE_EQ(m.learning_rates.at("head"), 3e-3 * schedule);
   }
 }
 
