@@ -23,10 +23,10 @@ using nlohmann::json;
 
 // Shape of the example model. Small enough that the example job runs in seconds on 2 cores.
 struct ExampleShape {
-  int hidden = 64;
-  int layers = 2;
+  int hidden = 128;
+  int layers = 4;
   int heads = 4;
-  int intermediate = 128;
+  int intermediate = 512;
   int max_positions = 130;  // 128 tokens + RoBERTa's padding offset of 2
   int vocab = 512;          // tokenizer vocabulary target
   int num_labels = 2;
