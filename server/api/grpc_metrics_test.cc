@@ -1,10 +1,11 @@
-// Runs a real gRPC server with the default health service and the metrics interceptor, calls it
-// through a generic stub, and checks the counters and the histogram in the registry's text form.
+// Runs a real gRPC server with a two-method service (written by hand over ByteBuffer, as generated
+// code would be) and the metrics interceptor, calls it through a generic stub, and checks the counters and the histogram in the registry's text form.
 #include "server/api/grpc_metrics.h"
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/codegen/method_handler.h>
+#include <grpcpp/impl/codegen/rpc_service_method.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -20,9 +21,32 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// "/test.Echo/Ok" answers OK, "/test.Echo/Missing" answers NOT_FOUND.
+class EchoService : public grpc::Service {
+ public:
+  EchoService() {
+    Add("/test.Echo/Ok", grpc::Status::OK);
+    Add("/test.Echo/Missing", grpc::Status(grpc::StatusCode::NOT_FOUND, "no such thing"));
+  }
+
+ private:
+  void Add(const char* name, grpc::Status answer) {
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        name, grpc::internal::RpcMethod::NORMAL_RPC,
+        new grpc::internal::RpcMethodHandler<EchoService, grpc::ByteBuffer, grpc::ByteBuffer>(
+            [answer](EchoService*, grpc::ServerContext*, const grpc::ByteBuffer* request,
+                     grpc::ByteBuffer* response) {
+              *response = *request;
+              return answer;
+            },
+            this)));
+  }
+};
+
 grpc::Status CallUnary(grpc::GenericStub& stub, const std::string& method) {
   grpc::ClientContext context;
-  grpc::ByteBuffer request;  // empty: a valid grpc.health.v1.HealthCheckRequest
+  grpc::Slice slice(std::string("ping"));
+  grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
   std::mutex mu;
   std::condition_variable cv;
@@ -42,8 +66,9 @@ grpc::Status CallUnary(grpc::GenericStub& stub, const std::string& method) {
 
 TEST(GrpcMetricsTest, CountsCallsByMethodAndCode) {
   auto registry = std::make_shared<prometheus::Registry>();
-  grpc::EnableDefaultHealthCheckService(true);
+  EchoService service;
   grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
@@ -56,12 +81,11 @@ TEST(GrpcMetricsTest, CountsCallsByMethodAndCode) {
   auto channel =
       grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
-  const std::string check = "/grpc.health.v1.Health/Check";
+  const std::string check = "/test.Echo/Ok";
   EXPECT_TRUE(CallUnary(stub, check).ok());
   EXPECT_TRUE(CallUnary(stub, check).ok());
-  server->GetHealthCheckService()->SetServingStatus("no.such.Service", false);
-  // An unknown service name in the request would need a non-empty message; instead check that
-  // an unregistered method is answered UNIMPLEMENTED and never adds an unbounded label.
+  EXPECT_EQ(CallUnary(stub, "/test.Echo/Missing").error_code(), grpc::StatusCode::NOT_FOUND);
+  // A method the server does not have is answered UNIMPLEMENTED and adds no label of its own.
   EXPECT_EQ(CallUnary(stub, "/no.such.Service/Method").error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
   server->Shutdown();
@@ -74,6 +98,7 @@ TEST(GrpcMetricsTest, CountsCallsByMethodAndCode) {
                               check + "\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("attune_grpc_server_handling_seconds_bucket{code=\"OK\",method=\"" +
                               check + "\",le=\"+Inf\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("attune_grpc_server_handled_total{code=\"NOT_FOUND\",method=\"/test.Echo/Missing\"} 1\n"));
   EXPECT_THAT(text, Not(HasSubstr("no.such.Service")));
 }
 

@@ -1,0 +1,99 @@
+// attune's Prometheus metrics: the registry that /metrics serializes, and the collector that reads
+// the job service at scrape time.
+//
+// Job counts, queue length and each running job's latest step metrics are not pushed into
+// prometheus-cpp gauges by the training loop: they are read from `JobsSource::Stats()` when
+// Prometheus scrapes, so training pays nothing for metrics and a finished job's per-job series
+// disappear on the next scrape (bounded label sets). Event-like numbers that have no snapshot
+// (gRPC requests, see server/api/grpc_metrics.h) live as ordinary prometheus-cpp families in
+// `registry()`.
+//
+// Exposed series (all names start with attune_):
+//   attune_jobs{state}                               gauge, jobs in each state
+//   attune_queue_length                              gauge, jobs waiting for a device
+//   attune_job_step{job_id}                          gauge, steps taken
+//   attune_job_total_steps{job_id}                   gauge
+//   attune_job_epoch{job_id}                         gauge, fractional epoch
+//   attune_job_train_loss{job_id}                    gauge, latest step's batch loss
+//   attune_job_eval_loss{job_id}                     gauge, latest validation loss
+//   attune_job_learning_rate{job_id,group}           gauge, per optimizer parameter group
+//   attune_job_grad_norm{job_id}                     gauge, before clipping
+//   attune_job_tokens_per_second{job_id}             gauge
+//   attune_job_samples_per_second{job_id}            gauge
+//   attune_device_memory_used_bytes{device}          gauge
+//   attune_device_memory_total_bytes{device}         gauge, when known
+//   attune_device_utilization_ratio{device}          gauge in [0, 1], when known
+//   attune_checkpoint_written_bytes_total            counter
+#ifndef ATTUNE_SERVER_HTTP_SERVICE_METRICS_H_
+#define ATTUNE_SERVER_HTTP_SERVICE_METRICS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "prometheus/metric_family.h"
+#include "prometheus/registry.h"
+#include "server/http/jobs_source.h"
+
+namespace attune::http {
+
+// Memory (and, where the platform tells, utilisation) of one device.
+struct DeviceStats {
+  std::string device;                 // "cpu", "cuda:0", ...
+  int64_t memory_used_bytes = 0;      // for "cpu": this process's resident memory
+  std::optional<int64_t> memory_total_bytes;
+  std::optional<double> utilization;  // in [0, 1]
+};
+
+// Called at scrape time; must be thread-safe and cheap. The engine may provide a CUDA-aware one
+// later; `ProcessDeviceStats` is the default.
+using DeviceStatsFn = std::function<std::vector<DeviceStats>()>;
+
+// {"cpu": resident set size of this process from /proc/self/statm}. Never fails; reports 0 bytes
+// when /proc cannot be read.
+std::vector<DeviceStats> ProcessDeviceStats();
+
+// Builds the metric families for one snapshot. A pure function: the same inputs give the same
+// families (sorted by job id and group), which the tests rely on. `checkpoint_bytes` is the
+// counter's value.
+std::vector<prometheus::MetricFamily> CollectServiceFamilies(
+    const ServiceStats& stats, const std::vector<DeviceStats>& devices, int64_t checkpoint_bytes);
+
+class ServiceMetrics {
+ public:
+  struct Options {
+    DeviceStatsFn device_stats = ProcessDeviceStats;  // empty = no device series
+  };
+
+  // `source` is not owned and must outlive the returned object.
+  ServiceMetrics(JobsSource* source, Options options);
+
+  // The registry for event-like families (e.g. the gRPC interceptor's). Thread-safe (as
+  // prometheus::Registry is); valid for the lifetime of this object.
+  prometheus::Registry& registry() { return *registry_; }
+  std::shared_ptr<prometheus::Registry> shared_registry() { return registry_; }
+
+  // Adds to attune_checkpoint_written_bytes_total when the source does not count checkpoint
+  // bytes itself. Thread-safe; negative values are ignored.
+  void AddCheckpointBytes(int64_t bytes);
+
+  // Reads the source and the registry now and returns the Prometheus text exposition format
+  // (version 0.0.4). Thread-safe.
+  std::string Scrape();
+
+ private:
+  // Constant after construction.
+  JobsSource* const source_;
+  const Options options_;
+  const std::shared_ptr<prometheus::Registry> registry_;
+
+  std::atomic<int64_t> checkpoint_bytes_{0};
+};
+
+}  // namespace attune::http
+
+#endif  // ATTUNE_SERVER_HTTP_SERVICE_METRICS_H_

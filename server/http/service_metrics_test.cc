@@ -1,0 +1,115 @@
+#include "server/http/service_metrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "server/http/fake_jobs_source.h"
+
+namespace attune::http {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+JobView Job(const std::string& id, const std::string& state) {
+  JobView job;
+  job.id = id;
+  job.name = "name-" + id;
+  job.state = state;
+  job.devices = {"cpu"};
+  return job;
+}
+
+engine::StepMetrics Step(int64_t step, double loss) {
+  engine::StepMetrics m;
+  m.step = step;
+  m.total_steps = 100;
+  m.epoch = step / 50.0;
+  m.train_loss = loss;
+  m.learning_rates = {{"q.lora_A", 1e-4}, {"v.lora_A", 4e-4}};
+  m.grad_norm = 0.5;
+  m.tokens_per_second = 1234;
+  m.samples_per_second = 16;
+  return m;
+}
+
+TEST(CollectServiceFamiliesTest, CountsEveryKnownStateAndTheQueue) {
+  ServiceStats stats;
+  stats.jobs_by_state = {{"RUNNING", 1}, {"QUEUED", 2}};
+  stats.queue_length = 2;
+  auto families = CollectServiceFamilies(stats, {}, 0);
+  ASSERT_GE(families.size(), 2u);
+  EXPECT_EQ(families[0].name, "attune_jobs");
+  ASSERT_EQ(families[0].metric.size(), 5u);  // cancelled, failed, queued, running, succeeded
+  EXPECT_EQ(families[0].metric[2].label[0].value, "queued");
+  EXPECT_EQ(families[0].metric[2].gauge.value, 2);
+  EXPECT_EQ(families[0].metric[0].label[0].value, "cancelled");
+  EXPECT_EQ(families[0].metric[0].gauge.value, 0);
+  EXPECT_EQ(families[1].name, "attune_queue_length");
+  EXPECT_EQ(families[1].metric[0].gauge.value, 2);
+}
+
+TEST(ServiceMetricsTest, ScrapeShowsRunningJobAndDropsItWhenFinished) {
+  FakeJobsSource source;
+  source.PutJob(Job("j1", "RUNNING"));
+  source.PutJob(Job("j2", "QUEUED"));
+  source.AddStep("j1", Step(7, 0.6931));
+  engine::EvalMetrics eval;
+  eval.step = 5;
+  eval.loss = 0.5;
+  source.AddEval("j1", eval);
+  ServiceMetrics::Options options;
+  options.device_stats = [] {
+    DeviceStats d;
+    d.device = "cuda:0";
+    d.memory_used_bytes = 1024;
+    d.memory_total_bytes = 4096;
+    d.utilization = 0.25;
+    return std::vector<DeviceStats>{d};
+  };
+  ServiceMetrics metrics(&source, options);
+  metrics.AddCheckpointBytes(1000);  // ignored: the fake source counts checkpoint bytes itself
+  source.SetCheckpointBytes(2048);
+
+  const std::string text = metrics.Scrape();
+  EXPECT_THAT(text, HasSubstr("attune_jobs{state=\"running\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("attune_jobs{state=\"queued\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("attune_queue_length 1\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_step{job_id=\"j1\"} 7\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_total_steps{job_id=\"j1\"} 100\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_train_loss{job_id=\"j1\"} 0.6931\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_eval_loss{job_id=\"j1\"} 0.5\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_learning_rate{group=\"v.lora_A\",job_id=\"j1\"} 0.0004\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_tokens_per_second{job_id=\"j1\"} 1234\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_samples_per_second{job_id=\"j1\"} 16\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cuda:0\"} 1024\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_total_bytes{device=\"cuda:0\"} 4096\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_utilization_ratio{device=\"cuda:0\"} 0.25\n"));
+  EXPECT_THAT(text, HasSubstr("attune_checkpoint_written_bytes_total 2048\n"));
+  EXPECT_THAT(text, Not(HasSubstr("job_id=\"j2\"")));  // queued jobs have no per-job series
+
+  source.SetState("j1", "SUCCEEDED");
+  const std::string after = metrics.Scrape();
+  EXPECT_THAT(after, Not(HasSubstr("job_id=\"j1\"")));
+  EXPECT_THAT(after, HasSubstr("attune_jobs{state=\"succeeded\"} 1\n"));
+  EXPECT_THAT(after, HasSubstr("attune_jobs{state=\"running\"} 0\n"));
+}
+
+TEST(ServiceMetricsTest, CheckpointCounterFedByCallsWhenSourceDoesNotCount) {
+  FakeJobsSource source;  // checkpoint bytes unknown (-1)
+  ServiceMetrics metrics(&source, {});
+  metrics.AddCheckpointBytes(300);
+  metrics.AddCheckpointBytes(-5);
+  metrics.AddCheckpointBytes(700);
+  EXPECT_THAT(metrics.Scrape(), HasSubstr("attune_checkpoint_written_bytes_total 1000\n"));
+}
+
+TEST(ServiceMetricsTest, DefaultDeviceStatsReportCpuResidentMemory) {
+  const std::vector<DeviceStats> devices = ProcessDeviceStats();
+  ASSERT_EQ(devices.size(), 1u);
+  EXPECT_EQ(devices[0].device, "cpu");
+  EXPECT_GT(devices[0].memory_used_bytes, 1 << 20);  // a test binary uses more than 1 MiB
+}
+
+}  // namespace
+}  // namespace attune::http
