@@ -1,17 +1,17 @@
 // Runs a real gRPC server with a two-method service (written by hand over ByteBuffer, as generated
-// code would be) and the metrics interceptor, calls it through a generic stub, and checks the counters and the histogram in the registry's text form.
+// code would be) and the metrics interceptor, calls it through a generic stub, and checks the
+// counters and the histogram in the registry's text form.
 #include "server/api/grpc_metrics.h"
 
+#include <gmock/gmock.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/method_handler.h>
 #include <grpcpp/impl/codegen/rpc_service_method.h>
+#include <gtest/gtest.h>
 
 #include <condition_variable>
 #include <mutex>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "prometheus/text_serializer.h"
 
@@ -98,7 +98,8 @@ TEST(GrpcMetricsTest, CountsCallsByMethodAndCode) {
                               check + "\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("attune_grpc_server_handling_seconds_bucket{code=\"OK\",method=\"" +
                               check + "\",le=\"+Inf\"} 2\n"));
-  EXPECT_THAT(text, HasSubstr("attune_grpc_server_handled_total{code=\"NOT_FOUND\",method=\"/test.Echo/Missing\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("attune_grpc_server_handled_total{code=\"NOT_FOUND\",method=\"/"
+                              "test.Echo/Missing\"} 1\n"));
   EXPECT_THAT(text, Not(HasSubstr("no.such.Service")));
 }
 

@@ -53,8 +53,8 @@ absl::StatusOr<int64_t> IntParam(const httplib::Request& req, const char* name, 
   int64_t value = 0;
   const std::string text = req.get_param_value(name);
   if (!absl::SimpleAtoi(text, &value) || value < min_value || value > max_value) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": '", text, "' is not an integer in ",
-                                                   min_value, "..", max_value));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": '", text, "' is not an integer in ", min_value, "..", max_value));
   }
   return value;
 }
@@ -134,12 +134,12 @@ class HttpServer::Impl {
       for (const JobView& job : *jobs) list.push_back(JobSummaryToJson(job));
       ReplyJson(res, {{"jobs", list}});
     });
-    server_.Get(R"(/api/jobs/([^/]+))", [this](const httplib::Request& req,
-                                               httplib::Response& res) {
-      absl::StatusOr<JobView> job = source_->GetJob(req.matches[1].str());
-      if (!job.ok()) return ReplyError(res, job.status());
-      ReplyJson(res, JobDetailToJson(*job));
-    });
+    server_.Get(R"(/api/jobs/([^/]+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  absl::StatusOr<JobView> job = source_->GetJob(req.matches[1].str());
+                  if (!job.ok()) return ReplyError(res, job.status());
+                  ReplyJson(res, JobDetailToJson(*job));
+                });
     server_.Get(R"(/api/jobs/([^/]+)/events)", [this](const httplib::Request& req,
                                                       httplib::Response& res) {
       const std::string id = req.matches[1].str();
@@ -152,10 +152,9 @@ class HttpServer::Impl {
       if (!events.ok()) return ReplyError(res, events.status());
       ReplyJson(res, EventsToJson(id, *after, *events));
     });
-    server_.Get(R"(/api/jobs/([^/]+)/stream)", [this](const httplib::Request& req,
-                                                      httplib::Response& res) {
-      StreamEvents(req, res);
-    });
+    server_.Get(
+        R"(/api/jobs/([^/]+)/stream)",
+        [this](const httplib::Request& req, httplib::Response& res) { StreamEvents(req, res); });
   }
 
   static void ServeAsset(const std::string& path, httplib::Response& res) {
@@ -180,8 +179,8 @@ class HttpServer::Impl {
     if (!first.ok()) return ReplyError(res, first.status());
 
     auto cursor = std::make_shared<int64_t>(*after);
-    auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(
-        std::chrono::steady_clock::now());
+    auto last_write =
+        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
     res.set_header("Cache-Control", "no-store");
     res.set_chunked_content_provider(
         "text/event-stream", [this, id, cursor, last_write](size_t, httplib::DataSink& sink) {

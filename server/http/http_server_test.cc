@@ -1,9 +1,8 @@
 #include "server/http/http_server.h"
 
-#include <httplib.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include "nlohmann/json.hpp"
 #include "server/http/fake_jobs_source.h"
@@ -101,11 +100,10 @@ TEST_F(HttpServerTest, EventsAfterASequenceHaveNoGapAndNoRepeat) {
 
 TEST_F(HttpServerTest, StreamSendsServerSentEvents) {
   std::string received;
-  auto res = client_->Get("/api/jobs/job-1/stream?after=1",
-                          [&](const char* data, size_t length) {
-                            received.append(data, length);
-                            return received.find("id: 4\n") == std::string::npos;
-                          });
+  auto res = client_->Get("/api/jobs/job-1/stream?after=1", [&](const char* data, size_t length) {
+    received.append(data, length);
+    return received.find("id: 4\n") == std::string::npos;
+  });
   // The client ends the stream itself once it has seen event 4.
   EXPECT_THAT(received, HasSubstr("id: 2\nevent: step\ndata: {"));
   EXPECT_THAT(received, HasSubstr("id: 4\n"));

@@ -26,9 +26,9 @@ struct JobView {
   std::string name;
   std::string state;  // upper case, as in the proto: "QUEUED", "RUNNING", "SUCCEEDED", ...
   JobSpec spec;
-  int64_t created_unix_ms = 0;   // 0 = unknown
-  int64_t started_unix_ms = 0;   // 0 = not started
-  int64_t finished_unix_ms = 0;  // 0 = not finished
+  int64_t created_unix_ms = 0;       // 0 = unknown
+  int64_t started_unix_ms = 0;       // 0 = not started
+  int64_t finished_unix_ms = 0;      // 0 = not finished
   std::vector<std::string> devices;  // e.g. {"cuda:0"} or {"cpu"}
   std::optional<engine::StepMetrics> latest_step;
   std::optional<engine::EvalMetrics> latest_eval;
@@ -45,7 +45,7 @@ struct JobView {
 struct JobEventView {
   int64_t sequence = 0;  // 1-based, strictly increasing per job
   int64_t time_unix_ms = 0;
-  std::string type;  // "state", "step", "eval", "checkpoint", "warning", "error"
+  std::string type;     // "state", "step", "eval", "checkpoint", "warning", "error"
   std::string state;    // for "state": the new state
   std::string message;  // for "warning" / "error" (and optionally "state")
   std::optional<engine::StepMetrics> step;
@@ -56,7 +56,7 @@ struct JobEventView {
 // The latest numbers of one running job, for the per-job Prometheus series.
 struct RunningJobStats {
   std::string id;
-  std::string device;  // first device the job runs on ("cpu", "cuda:0")
+  std::string device;                       // first device the job runs on ("cpu", "cuda:0")
   std::optional<engine::StepMetrics> step;  // none before the first step
   std::optional<double> eval_loss;          // none before the first evaluation
 };

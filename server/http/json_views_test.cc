@@ -1,8 +1,8 @@
 #include "server/http/json_views.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace attune::http {
 namespace {

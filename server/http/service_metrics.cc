@@ -44,26 +44,26 @@ void AddRunningJobFamilies(const std::vector<RunningJobStats>& running,
   std::sort(jobs.begin(), jobs.end(),
             [](const RunningJobStats* a, const RunningJobStats* b) { return a->id < b->id; });
 
-  auto step = Family("attune_job_step", "Optimizer steps taken by a running job.",
-                     MetricType::Gauge);
-  auto total = Family("attune_job_total_steps", "Steps a running job will take in all.",
-                      MetricType::Gauge);
+  auto step =
+      Family("attune_job_step", "Optimizer steps taken by a running job.", MetricType::Gauge);
+  auto total =
+      Family("attune_job_total_steps", "Steps a running job will take in all.", MetricType::Gauge);
   auto epoch = Family("attune_job_epoch", "Fractional epoch of a running job.", MetricType::Gauge);
-  auto train_loss = Family("attune_job_train_loss",
-                           "Mean training loss of a running job's latest batch.",
-                           MetricType::Gauge);
-  auto eval_loss = Family("attune_job_eval_loss",
-                          "Validation loss of a running job's latest evaluation.",
-                          MetricType::Gauge);
+  auto train_loss =
+      Family("attune_job_train_loss", "Mean training loss of a running job's latest batch.",
+             MetricType::Gauge);
+  auto eval_loss =
+      Family("attune_job_eval_loss", "Validation loss of a running job's latest evaluation.",
+             MetricType::Gauge);
   auto lr = Family("attune_job_learning_rate",
                    "Learning rate of each optimizer parameter group of a running job.",
                    MetricType::Gauge);
-  auto grad_norm = Family("attune_job_grad_norm",
-                          "Global gradient L2 norm before clipping, latest step.",
-                          MetricType::Gauge);
-  auto tokens = Family("attune_job_tokens_per_second",
-                       "Non-padding tokens per second of a running job's latest step.",
-                       MetricType::Gauge);
+  auto grad_norm =
+      Family("attune_job_grad_norm", "Global gradient L2 norm before clipping, latest step.",
+             MetricType::Gauge);
+  auto tokens =
+      Family("attune_job_tokens_per_second",
+             "Non-padding tokens per second of a running job's latest step.", MetricType::Gauge);
   auto samples = Family("attune_job_samples_per_second",
                         "Examples per second of a running job's latest step.", MetricType::Gauge);
 
@@ -93,8 +93,8 @@ void AddDeviceFamilies(const std::vector<DeviceStats>& devices, std::vector<Metr
   auto used = Family("attune_device_memory_used_bytes",
                      "Memory in use on a device (for cpu: the server's resident memory).",
                      MetricType::Gauge);
-  auto total = Family("attune_device_memory_total_bytes", "Memory a device has in all.",
-                      MetricType::Gauge);
+  auto total =
+      Family("attune_device_memory_total_bytes", "Memory a device has in all.", MetricType::Gauge);
   auto util = Family("attune_device_utilization_ratio",
                      "Fraction of time a device was busy, from 0 to 1.", MetricType::Gauge);
   for (const DeviceStats& device : devices) {
@@ -145,9 +145,9 @@ std::vector<MetricFamily> CollectServiceFamilies(const ServiceStats& stats,
   AddRunningJobFamilies(stats.running, out);
   AddDeviceFamilies(devices, out);
 
-  auto checkpoint = Family("attune_checkpoint_written_bytes_total",
-                           "Bytes of checkpoints written since the server started.",
-                           MetricType::Counter);
+  auto checkpoint =
+      Family("attune_checkpoint_written_bytes_total",
+             "Bytes of checkpoints written since the server started.", MetricType::Counter);
   ClientMetric written;
   written.counter.value = static_cast<double>(std::max<int64_t>(checkpoint_bytes, 0));
   checkpoint.metric.push_back(std::move(written));

@@ -43,8 +43,8 @@ namespace attune::http {
 
 // Memory (and, where the platform tells, utilisation) of one device.
 struct DeviceStats {
-  std::string device;                 // "cpu", "cuda:0", ...
-  int64_t memory_used_bytes = 0;      // for "cpu": this process's resident memory
+  std::string device;             // "cpu", "cuda:0", ...
+  int64_t memory_used_bytes = 0;  // for "cpu": this process's resident memory
   std::optional<int64_t> memory_total_bytes;
   std::optional<double> utilization;  // in [0, 1]
 };

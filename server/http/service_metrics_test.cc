@@ -79,7 +79,8 @@ TEST(ServiceMetricsTest, ScrapeShowsRunningJobAndDropsItWhenFinished) {
   EXPECT_THAT(text, HasSubstr("attune_job_total_steps{job_id=\"j1\"} 100\n"));
   EXPECT_THAT(text, HasSubstr("attune_job_train_loss{job_id=\"j1\"} 0.6931\n"));
   EXPECT_THAT(text, HasSubstr("attune_job_eval_loss{job_id=\"j1\"} 0.5\n"));
-  EXPECT_THAT(text, HasSubstr("attune_job_learning_rate{group=\"v.lora_A\",job_id=\"j1\"} 0.0004\n"));
+  EXPECT_THAT(text,
+              HasSubstr("attune_job_learning_rate{group=\"v.lora_A\",job_id=\"j1\"} 0.0004\n"));
   EXPECT_THAT(text, HasSubstr("attune_job_tokens_per_second{job_id=\"j1\"} 1234\n"));
   EXPECT_THAT(text, HasSubstr("attune_job_samples_per_second{job_id=\"j1\"} 16\n"));
   EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cuda:0\"} 1024\n"));
