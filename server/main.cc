@@ -22,9 +22,13 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/api/attune_service.h"
+#include "server/api/grpc_metrics.h"
 #include "server/api/data_roots.h"
 #include "server/common/status_macros.h"
 #include "server/engine/trainer.h"
+#include "server/http/http_server.h"
+#include "server/http/scheduler_jobs_source.h"
+#include "server/http/service_metrics.h"
 #include "server/scheduler/job_runner.h"
 #include "server/scheduler/scheduler.h"
 #include "server/store/store.h"
@@ -95,6 +99,10 @@ absl::Status Serve(const ServerOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
                    scheduler::Scheduler::Create(scheduler_options, store.get(), &runner));
 
+  // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
+  http::SchedulerJobsSource jobs_source(scheduler.get());
+  http::ServiceMetrics metrics(&jobs_source, http::ServiceMetrics::Options{});
+
   api::AttuneService service(scheduler.get(), store.get(), std::move(data_roots));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -102,10 +110,28 @@ absl::Status Serve(const ServerOptions& options) {
   int port = 0;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(api::MakeGrpcMetricsInterceptorFactory(metrics.shared_registry()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     scheduler->Shutdown();
     return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen));
+  }
+  // The --http listener: /metrics, the dashboard and its JSON endpoints.
+  std::unique_ptr<http::HttpServer> http_server;
+  if (!options.http.empty()) {
+    absl::StatusOr<http::HttpServerOptions> http_options = http::ParseHttpAddress(options.http);
+    absl::StatusOr<std::unique_ptr<http::HttpServer>> started =
+        http_options.ok() ? http::HttpServer::Start(*http_options, &jobs_source, &metrics)
+                          : absl::StatusOr<std::unique_ptr<http::HttpServer>>(http_options.status());
+    if (!started.ok()) {
+      server->Shutdown();
+      scheduler->Shutdown();
+      return started.status();
+    }
+    http_server = std::move(*started);
+    std::cout << "attuned http on " << http_server->address() << std::endl;
   }
   server->GetHealthCheckService()->SetServingStatus(v1::Attune::service_full_name(), true);
   std::cout << "attuned listening on " << BoundAddress(options.listen, port) << std::endl;
@@ -124,6 +150,7 @@ absl::Status Serve(const ServerOptions& options) {
   // Stop accepting RPCs; open watches are cancelled after a short grace period and notice it
   // within a second. Then let running jobs checkpoint; they stay QUEUED for the next start.
   server->GetHealthCheckService()->Shutdown();
+  if (http_server != nullptr) http_server->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   scheduler->Shutdown();
   server->Wait();
