@@ -81,23 +81,35 @@ AttunedProcess::AttunedProcess(const std::string& data_dir,
     _exit(127);
   }
   close(out[1]);
-  // Read the first line, with a deadline.
-  std::string line;
+  // Read up to the "attuned listening on" line, with a deadline. With --http, the line
+  // "attuned http on HOST:PORT" comes just before it.
+  const std::string prefix = "attuned listening on ";
+  const std::string http_prefix = "attuned http on ";
+  std::string text;
+  auto has_listening_line = [&] {
+    size_t at = text.find(prefix);
+    return at != std::string::npos && text.find('\n', at) != std::string::npos;
+  };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+  while (!has_listening_line() && std::chrono::steady_clock::now() < deadline) {
     pollfd p{out[0], POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) continue;
     char buffer[256];
     ssize_t n = read(out[0], buffer, sizeof(buffer));
     if (n <= 0) break;
-    line.append(buffer, n);
+    text.append(buffer, n);
   }
-  close(out[0]);  // later stdout writes are not needed (the server writes only this line)
-  const std::string prefix = "attuned listening on ";
-  if (line.rfind(prefix, 0) != 0 || line.find('\n') == std::string::npos) {
-    ADD_FAILURE() << "attuned did not start; stdout: '" << line << "'; log:\n" << Log();
+  close(out[0]);  // later stdout writes are not needed (the server writes only these lines)
+  if (!has_listening_line()) {
+    ADD_FAILURE() << "attuned did not start; stdout: '" << text << "'; log:\n" << Log();
     return;
   }
+  size_t http_at = text.find(http_prefix);
+  if (http_at != std::string::npos) {
+    http_at += http_prefix.size();
+    http_address_ = text.substr(http_at, text.find('\n', http_at) - http_at);
+  }
+  const std::string line = text.substr(text.find(prefix));
   address_ = line.substr(prefix.size(), line.find('\n') - prefix.size());
 }
 

@@ -36,6 +36,8 @@ class AttunedProcess {
 
   // "127.0.0.1:PORT" as printed; empty if the server did not start.
   const std::string& address() const { return address_; }
+  // The --http address as printed ("attuned http on HOST:PORT"); empty without --http.
+  const std::string& http_address() const { return http_address_; }
   pid_t pid() const { return pid_; }
   // The server's stderr so far.
   std::string Log() const;
@@ -47,6 +49,7 @@ class AttunedProcess {
  private:
   pid_t pid_ = -1;
   std::string address_;
+  std::string http_address_;
   std::string log_path_;
 };
 

@@ -160,10 +160,10 @@ function redrawCharts() {
   drawChart(document.getElementById('lr-chart'), groups.map(g => ({
     name: g, points: state.steps.filter(e => e.learningRates && g in e.learningRates)
                                 .map(e => [e.step, e.learningRates[g]])})));
-  drawChart(document.getElementById('speed-chart'), [
-    {name: 'tokens/s', points: state.steps.map(e => [e.step, e.tokensPerSecond])},
-    {name: 'samples/s', points: state.steps.map(e => [e.step, e.samplesPerSecond])},
-  ]);
+  drawChart(document.getElementById('tokens-chart'), [
+    {name: 'tokens/s', points: state.steps.map(e => [e.step, e.tokensPerSecond])}]);
+  drawChart(document.getElementById('samples-chart'), [
+    {name: 'samples/s', color: '#2a9d5b', points: state.steps.map(e => [e.step, e.samplesPerSecond])}]);
 }
 
 refreshJobs();
