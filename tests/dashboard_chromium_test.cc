@@ -137,6 +137,7 @@ TEST_F(RunningJobTest, DashboardChartGainsPointsWithoutReload) {
       std::string::npos);
 
   if (const char* shot = std::getenv("ATTUNE_DASHBOARD_SCREENSHOT")) {
+    std::this_thread::sleep_for(std::chrono::seconds(20));  // let the curves grow
     json png = devtools.Call("Page.captureScreenshot", {{"format", "png"}}, session);
     ASSERT_FALSE(png.is_null());
     std::string bytes;

@@ -156,6 +156,8 @@ void RunningJobTest::SetUp() {
                                             "100000",
                                             "--eval-every",
                                             "5",
+                                            "--checkpoint-every",
+                                            "20",
                                             "--name",
                                             "metrics-test"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
