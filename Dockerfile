@@ -12,7 +12,7 @@ FROM debian:12
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libtorch1.13 libopenblas0-openmp libgrpc++1.51 libprotobuf32 libsqlite3-0 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libyaml-cpp0.7 libpcre2-8-0 libutf8proc2 \
-      libssl3 libabsl20220623 libcivetweb1 ca-certificates \
+      libssl3 libabsl20220623 libcivetweb1 libcpp-httplib0.11 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/bin/ /usr/local/bin/
 VOLUME /data

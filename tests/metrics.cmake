@@ -6,10 +6,12 @@ add_library(metrics_running_job STATIC ${CMAKE_CURRENT_LIST_DIR}/metrics_running
 target_link_libraries(metrics_running_job PUBLIC attuned_process GTest::gtest absl::strings
                       PRIVATE PkgConfig::HTTPLIB_TESTS)
 
-foreach(name metrics_endpoint_test metrics_prometheus_test dashboard_chromium_test)
+find_package(yaml-cpp REQUIRED)
+foreach(name metrics_endpoint_test metrics_prometheus_test metrics_deploy_test
+             dashboard_chromium_test)
   add_executable(${name} ${CMAKE_CURRENT_LIST_DIR}/${name}.cc)
   target_link_libraries(${name} PRIVATE metrics_running_job GTest::gmock GTest::gtest_main
-                        nlohmann_json::nlohmann_json absl::strings)
+                        nlohmann_json::nlohmann_json absl::strings yaml-cpp)
   target_compile_definitions(${name} PRIVATE ATTUNE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${name} COMMAND ${name})

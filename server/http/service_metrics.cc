@@ -121,6 +121,10 @@ std::vector<DeviceStats> ProcessDeviceStats() {
   if (statm >> size_pages >> resident_pages) {
     cpu.memory_used_bytes = resident_pages * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
   }
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  if (pages > 0) {
+    cpu.memory_total_bytes = static_cast<int64_t>(pages) * sysconf(_SC_PAGESIZE);
+  }
   return {cpu};
 }
 

@@ -53,8 +53,8 @@ struct DeviceStats {
 // later; `ProcessDeviceStats` is the default.
 using DeviceStatsFn = std::function<std::vector<DeviceStats>()>;
 
-// {"cpu": resident set size of this process from /proc/self/statm}. Never fails; reports 0 bytes
-// when /proc cannot be read.
+// {"cpu": resident set size of this process from /proc/self/statm, total = physical memory}.
+// Never fails; reports 0 bytes used when /proc cannot be read.
 std::vector<DeviceStats> ProcessDeviceStats();
 
 // Builds the metric families for one snapshot. A pure function: the same inputs give the same

@@ -110,6 +110,8 @@ TEST(ServiceMetricsTest, DefaultDeviceStatsReportCpuResidentMemory) {
   ASSERT_EQ(devices.size(), 1u);
   EXPECT_EQ(devices[0].device, "cpu");
   EXPECT_GT(devices[0].memory_used_bytes, 1 << 20);  // a test binary uses more than 1 MiB
+  ASSERT_TRUE(devices[0].memory_total_bytes.has_value());
+  EXPECT_GT(*devices[0].memory_total_bytes, devices[0].memory_used_bytes);
 }
 
 }  // namespace
