@@ -25,6 +25,7 @@ trap cleanup EXIT
 "$bin/attune-make-example" "$work/example"
 
 # Start the server on a free port; it prints "attuned listening on HOST:PORT".
+: >"$work/attuned.log"
 "$bin/attuned" --listen 127.0.0.1:0 --data-dir "$work/data" --data-roots "$work" \
   >"$work/attuned.log" 2>&1 &
 server_pid=$!

@@ -150,16 +150,25 @@ struct Batch {
   int64_t size = 0;
 };
 
+enum class MaskMode {
+  kAlways,             // the batch always carries an attention mask
+  kOmitWhenNoPadding,  // no mask (undefined) when every row is full: lets SDPA use flash attention
+};
+
+// Builds a batch on the host and copies it to `device`. On CUDA the host tensors are pinned, so
+// the copies are asynchronous and overlap the previous step's work.
 Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
-                Task task, int32_t pad_id, torch::Device device) {
+                Task task, int32_t pad_id, torch::Device device,
+                MaskMode mask_mode = MaskMode::kAlways) {
   const int64_t b = static_cast<int64_t>(indices.size());
   int64_t t = 1;
   for (int64_t i : indices) t = std::max<int64_t>(t, static_cast<int64_t>(examples[i].ids.size()));
-  auto ids = torch::full({b, t}, pad_id, torch::kInt64);
-  auto mask = torch::zeros({b, t}, torch::kInt64);
-  torch::Tensor labels = task == Task::kCausalLm ? torch::full({b, t}, -100, torch::kInt64)
-                         : task == Task::kRegression ? torch::zeros({b}, torch::kFloat32)
-                                                     : torch::zeros({b}, torch::kInt64);
+  const auto host = torch::TensorOptions().pinned_memory(device.is_cuda());
+  auto ids = torch::full({b, t}, pad_id, host.dtype(torch::kInt64));
+  auto mask = torch::zeros({b, t}, host.dtype(torch::kInt64));
+  torch::Tensor labels = task == Task::kCausalLm ? torch::full({b, t}, -100, host.dtype(torch::kInt64))
+                         : task == Task::kRegression ? torch::zeros({b}, host.dtype(torch::kFloat32))
+                                                     : torch::zeros({b}, host.dtype(torch::kInt64));
   auto ids_a = ids.accessor<int64_t, 2>();
   auto mask_a = mask.accessor<int64_t, 2>();
   Batch batch;
@@ -176,13 +185,15 @@ Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>
         if (e.loss_mask[col]) labels_a[row][col] = e.ids[col];
       }
     } else if (task == Task::kRegression) {
-      labels[row] = e.target;
+      labels.accessor<float, 1>()[row] = e.target;
     } else {
-      labels[row] = e.label;
+      labels.accessor<int64_t, 1>()[row] = e.label;
     }
   }
   batch.input_ids = ids.to(device, /*non_blocking=*/true);
-  batch.attention_mask = mask.to(device, /*non_blocking=*/true);
+  if (mask_mode == MaskMode::kAlways || batch.tokens < b * t) {
+    batch.attention_mask = mask.to(device, /*non_blocking=*/true);
+  }
   batch.labels = labels.to(device, /*non_blocking=*/true);
   batch.size = b;
   return batch;
@@ -235,8 +246,12 @@ class AutocastGuard {
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
+// Evaluates on `examples`. When `predictions` is not null it receives one value per example, in
+// order: the predicted class id (classification), the predicted value (regression); nothing for
+// causal LM.
 EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const TrainSpec& spec,
-                     int32_t pad_id, torch::Device device, int64_t step) {
+                     int32_t pad_id, torch::Device device, int64_t step,
+                     std::vector<double>* predictions_out = nullptr) {
   torch::NoGradGuard no_grad;
   AutocastGuard autocast(device);
   model.SetTraining(false);
@@ -266,6 +281,7 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
       for (int64_t i = 0; i < batch.size; ++i) {
         predictions.push_back(pred[i].item<double>());
         targets.push_back(target[i].item<double>());
+        if (predictions_out != nullptr) predictions_out->push_back(pred[i].item<double>());
       }
     } else {
       loss_sum += torch::nn::functional::cross_entropy(
@@ -273,7 +289,12 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
                       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                       .item<double>();
       loss_count += batch.size;
-      correct += logits.argmax(-1).eq(batch.labels).sum().item<int64_t>();
+      torch::Tensor predicted = logits.argmax(-1);
+      correct += predicted.eq(batch.labels).sum().item<int64_t>();
+      if (predictions_out != nullptr) {
+        torch::Tensor cpu = predicted.to(torch::kCPU);
+        for (int64_t i = 0; i < batch.size; ++i) predictions_out->push_back(cpu[i].item<double>());
+      }
     }
   }
   model.SetTraining(true);
@@ -381,8 +402,10 @@ class Run {
     model_->SetTraining(true);
 
     TrainResult result;
+    last_report_ = std::chrono::steady_clock::now();
     for (int64_t step = start_step; step < total_steps_; ++step) {
       if (observer_->StopRequested()) {
+        RETURN_IF_ERROR(ReportSteps());
         if (step > last_checkpoint_step_) RETURN_IF_ERROR(SaveCheckpoint(step));
         result.outcome = Outcome::kStopped;
         result.steps = step;
@@ -394,11 +417,18 @@ class Run {
       const bool eval_due = spec_.eval_every > 0 ? done % spec_.eval_every == 0
                                                  : done % steps_per_epoch_ == 0;
       if (!data_.validation.empty() && (eval_due || last)) {
-        last_eval_ = Evaluate(*model_, data_.validation, spec_, data_.pad_id, device_, done);
+        RETURN_IF_ERROR(ReportSteps());
+        std::vector<double> predictions;
+        last_eval_ = Evaluate(*model_, data_.validation, spec_, data_.pad_id, device_, done,
+                              last ? &predictions : nullptr);
         observer_->OnEval(*last_eval_);
+        if (last) RETURN_IF_ERROR(WritePredictions(predictions));
       }
       const bool checkpoint_due = spec_.checkpoint_every > 0 && done % spec_.checkpoint_every == 0;
-      if (checkpoint_due || last) RETURN_IF_ERROR(SaveCheckpoint(done));
+      if (checkpoint_due || last) {
+        RETURN_IF_ERROR(ReportSteps());
+        RETURN_IF_ERROR(SaveCheckpoint(done));
+      }
     }
     result.outcome = Outcome::kCompleted;
     result.steps = total_steps_;
@@ -445,71 +475,104 @@ class Run {
     return checkpoint->step;
   }
 
+  // Queues one step on the device: forward, backward, clipping and the update, which is skipped
+  // on the device when the loss or gradient is not finite. Nothing is read back here; the step's
+  // metrics wait in pending_ until ReportSteps.
   absl::Status TrainStep(int64_t step) {
-    const auto started = std::chrono::steady_clock::now();
     const int64_t epoch = step / steps_per_epoch_;
     if (epoch != batches_epoch_) {
       batches_ = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
       batches_epoch_ = epoch;
     }
     Batch batch = MakeBatch(data_.train, batches_[step % steps_per_epoch_], spec_.task,
-                            data_.pad_id, device_);
+                            data_.pad_id, device_,
+                            options_.speed.unmasked_attention ? MaskMode::kOmitWhenNoPadding
+                                                              : MaskMode::kAlways);
     const double multiplier =
         ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
     torch::Tensor loss;
     {
       AutocastGuard autocast(device_);
-      loss = Loss(model_->Forward(batch.input_ids, batch.attention_mask), batch, spec_.task);
+      loss = StepLoss(batch);
     }
-    const double loss_value = loss.item<double>();
-    StepMetrics metrics;
-    metrics.step = step + 1;
-    metrics.total_steps = total_steps_;
-    metrics.epoch = static_cast<double>(step + 1) / static_cast<double>(steps_per_epoch_);
-    metrics.train_loss = loss_value;
-    metrics.learning_rates = optimizer_->LearningRates(multiplier);
-    if (!std::isfinite(loss_value)) {
-      optimizer_->ZeroGrad();
-      metrics.skipped = true;
-      if (++non_finite_in_a_row_ >= kMaxNonFiniteInARow) {
-        return absl::InternalError(absl::StrCat(
-            "training: the loss was not finite for ", kMaxNonFiniteInARow,
-            " steps in a row (last at step ", step + 1,
-            "); try a lower learning_rate or lr_ratios, or check the data"));
-      }
-      observer_->OnWarning(absl::StrCat("step ", step + 1, ": loss is not finite; step skipped"));
-    } else {
-      non_finite_in_a_row_ = 0;
-      loss.backward();
-      metrics.grad_norm = ClipGradients();
-      optimizer_->Step(multiplier);
-      optimizer_->ZeroGrad();
-      last_train_loss_ = loss_value;
-    }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics.tokens_per_second = static_cast<double>(batch.tokens) / std::max(seconds, 1e-9);
-    metrics.samples_per_second = static_cast<double>(batch.size) / std::max(seconds, 1e-9);
-    observer_->OnStep(metrics);
+    loss.backward();
+    PendingStep pending;
+    pending.step = step;
+    pending.loss = loss.detach();
+    pending.grad_norm = optimizer_->GradNorm();
+    pending.finite = torch::isfinite(pending.loss).logical_and(torch::isfinite(pending.grad_norm));
+    optimizer_->ClipGradients(pending.grad_norm, spec_.max_grad_norm);
+    optimizer_->Step(multiplier, pending.finite);
+    optimizer_->ZeroGrad();
+    pending.learning_rates = optimizer_->LearningRates(multiplier);
+    pending.tokens = batch.tokens;
+    pending.samples = batch.size;
+    pending_.push_back(std::move(pending));
+    const bool due =
+        options_.speed.metrics_every > 0
+            ? static_cast<int>(pending_.size()) >= options_.speed.metrics_every
+            : !device_.is_cuda() || std::chrono::steady_clock::now() - last_report_ >=
+                                        std::chrono::milliseconds(500);
+    if (due) RETURN_IF_ERROR(ReportSteps());
     return absl::OkStatus();
   }
 
-  // Global L2 norm of the gradients before clipping; clips in place when max_grad_norm > 0.
-  double ClipGradients() {
-    std::vector<torch::Tensor> grads;
-    for (const torch::Tensor& p : optimizer_->Params()) {
-      if (p.grad().defined()) grads.push_back(p.grad());
+  // The training loss of `batch` (a 0-dim tensor on the device).
+  torch::Tensor StepLoss(const Batch& batch) {
+    if (spec_.task == Task::kCausalLm && options_.speed.chunked_lm_loss) {
+      return model_->CausalLmLoss(batch.input_ids, batch.attention_mask, batch.labels);
     }
-    if (grads.empty()) return 0.0;
-    std::vector<torch::Tensor> norms;
-    for (const auto& g : grads) norms.push_back(g.detach().to(torch::kFloat32).norm(2));
-    const double total = torch::stack(norms).norm(2).item<double>();
-    if (spec_.max_grad_norm > 0 && total > spec_.max_grad_norm) {
-      const double scale = spec_.max_grad_norm / (total + 1e-6);
-      torch::NoGradGuard no_grad;
-      for (auto& g : grads) g.mul_(scale);
+    return Loss(model_->Forward(batch.input_ids, batch.attention_mask), batch, spec_.task);
+  }
+
+  // Reads the pending steps' losses, norms and finiteness back in one copy (the only host sync
+  // of training) and reports them in order. Fails after kMaxNonFiniteInARow skipped steps.
+  absl::Status ReportSteps() {
+    if (pending_.empty()) return absl::OkStatus();
+    std::vector<torch::Tensor> values;
+    for (const PendingStep& p : pending_) {
+      values.push_back(p.loss.to(torch::kFloat64));
+      values.push_back(p.grad_norm.to(torch::kFloat64));
+      values.push_back(p.finite.to(torch::kFloat64));
     }
-    return total;
+    const torch::Tensor host = torch::stack(values).to(torch::kCPU);
+    const auto read = host.accessor<double, 1>();
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::max(
+        std::chrono::duration<double>(now - last_report_).count() / pending_.size(), 1e-9);
+    last_report_ = now;
+    std::vector<PendingStep> pending = std::move(pending_);
+    pending_.clear();
+    for (size_t i = 0; i < pending.size(); ++i) {
+      const PendingStep& p = pending[i];
+      StepMetrics metrics;
+      metrics.step = p.step + 1;
+      metrics.total_steps = total_steps_;
+      metrics.epoch = static_cast<double>(p.step + 1) / static_cast<double>(steps_per_epoch_);
+      metrics.train_loss = read[3 * i];
+      metrics.learning_rates = p.learning_rates;
+      metrics.tokens_per_second = static_cast<double>(p.tokens) / seconds;
+      metrics.samples_per_second = static_cast<double>(p.samples) / seconds;
+      metrics.tokens = p.tokens;
+      metrics.samples = p.samples;
+      if (read[3 * i + 2] == 0) {
+        metrics.skipped = true;
+        if (++non_finite_in_a_row_ >= kMaxNonFiniteInARow) {
+          return absl::InternalError(absl::StrCat(
+              "training: the loss or gradient was not finite for ", kMaxNonFiniteInARow,
+              " steps in a row (last at step ", p.step + 1,
+              "); try a lower learning_rate or lr_ratios, or check the data"));
+        }
+        observer_->OnWarning(absl::StrCat("step ", p.step + 1,
+                                          ": loss or gradient is not finite; step skipped"));
+      } else {
+        non_finite_in_a_row_ = 0;
+        metrics.grad_norm = read[3 * i + 1];
+        last_train_loss_ = metrics.train_loss;
+      }
+      observer_->OnStep(metrics);
+    }
+    return absl::OkStatus();
   }
 
   absl::Status SaveCheckpoint(int64_t step) {
@@ -550,6 +613,31 @@ class Run {
     return absl::OkStatus();
   }
 
+  // The final evaluation's predictions, one JSON object per validation example, in file order:
+  // <output_dir>/eval_predictions.jsonl. Lets people (and the PEFT cross-check) compare outputs.
+  absl::Status WritePredictions(const std::vector<double>& predictions) const {
+    if (predictions.empty()) return absl::OkStatus();
+    const std::string path = (fs::path(options_.output_dir) / "eval_predictions.jsonl").string();
+    std::error_code ec;
+    fs::create_directories(options_.output_dir, ec);
+    std::ofstream out(path, std::ios::trunc);
+    for (size_t i = 0; i < predictions.size(); ++i) {
+      json line = {{"index", i}};
+      if (spec_.task == Task::kRegression) {
+        line["prediction"] = predictions[i];
+      } else {
+        const auto id = static_cast<int64_t>(predictions[i]);
+        line["prediction"] = id;
+        if (id >= 0 && id < static_cast<int64_t>(data_.labels.names.size())) {
+          line["label"] = data_.labels.names[id];
+        }
+      }
+      out << line.dump() << "\n";
+    }
+    if (!out) return absl::InternalError(absl::StrCat("training: cannot write ", path));
+    return absl::OkStatus();
+  }
+
   TrainResult Finish(TrainResult result) {
     result.final_eval = last_eval_;
     result.final_checkpoint = last_checkpoint_;
@@ -571,6 +659,15 @@ class Run {
   int64_t steps_per_epoch_ = 1;
   int64_t total_steps_ = 0;
   // Progress.
+  struct PendingStep {  // a step queued on the device, not yet reported
+    int64_t step = 0;
+    torch::Tensor loss, grad_norm, finite;  // 0-dim, on the device
+    std::map<std::string, double> learning_rates;
+    int64_t tokens = 0;
+    int64_t samples = 0;
+  };
+  std::vector<PendingStep> pending_;
+  std::chrono::steady_clock::time_point last_report_;
   std::vector<std::vector<int64_t>> batches_;
   int64_t batches_epoch_ = -1;
   int non_finite_in_a_row_ = 0;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "nlohmann/json.hpp"
 #include "server/engine/checkpoint.h"
 #include "server/engine/optimizer.h"
 #include "server/tools/example_assets.h"
@@ -103,6 +104,20 @@ TEST_F(TrainerTest, ExampleJobLearnsTheTask) {
   ASSERT_TRUE(result->final_checkpoint.has_value());
   EXPECT_TRUE(fs::exists(fs::path(result->final_checkpoint->dir) / "adapter_model.safetensors"));
   EXPECT_LT(observer.steps.back().train_loss, observer.steps.front().train_loss);
+  // The final evaluation's predictions agree with its accuracy.
+  std::ifstream predictions(fs::path(options.output_dir) / "eval_predictions.jsonl");
+  std::ifstream validation(*root_ / "validation.jsonl");
+  std::string prediction_line, validation_line;
+  int lines = 0, correct = 0;
+  while (std::getline(predictions, prediction_line) && std::getline(validation, validation_line)) {
+    auto p = nlohmann::json::parse(prediction_line);
+    auto v = nlohmann::json::parse(validation_line);
+    EXPECT_EQ(p["index"], lines);
+    correct += p["label"] == v["label"];
+    ++lines;
+  }
+  EXPECT_EQ(lines, 300);
+  EXPECT_DOUBLE_EQ(correct / 300.0, *result->final_eval->accuracy);
 }
 
 // At every step, each group's learning rate is lr x ratio x schedule.
@@ -139,6 +154,34 @@ TEST_F(TrainerTest, SameSeedSameLossesBitForBit) {
     for (const auto& m : observer.steps) losses[run].push_back(m.train_loss);
   }
   ASSERT_EQ(losses[0].size(), 15u);
+  EXPECT_EQ(losses[0], losses[1]);
+}
+
+// The speed switches change how a step runs, not what it computes: reading metrics back every 4
+// steps instead of every step, and always passing a mask, give the same losses bit for bit, and
+// every step is still reported once, in order.
+TEST_F(TrainerTest, SpeedOptionsKeepLossesBitForBit) {
+  TrainSpec spec = ExampleSpec();
+  spec.max_steps = 14;
+  std::vector<double> losses[2];
+  for (int run = 0; run < 2; ++run) {
+    RecordingObserver observer;
+    RunOptions options;
+    options.output_dir = OutputDir("speed" + std::to_string(run));
+    if (run == 1) {
+      options.speed.metrics_every = 4;
+      options.speed.unmasked_attention = false;
+    }
+    ASSERT_TRUE(RunTraining(spec, options, &observer).ok());
+    for (size_t i = 0; i < observer.steps.size(); ++i) {
+      EXPECT_EQ(observer.steps[i].step, static_cast<int64_t>(i) + 1);
+      EXPECT_EQ(observer.steps[i].samples, 32);
+      EXPECT_GT(observer.steps[i].tokens, 32);
+      EXPECT_GT(observer.steps[i].grad_norm, 0);
+      losses[run].push_back(observer.steps[i].train_loss);
+    }
+  }
+  ASSERT_EQ(losses[0].size(), 14u);
   EXPECT_EQ(losses[0], losses[1]);
 }
 
