@@ -1,10 +1,12 @@
 // Scaled dot-product attention shared by the encoder and decoder architectures. Internal to the
 // engine.
 //
-// On LibTorch >= 2.0 this calls at::scaled_dot_product_attention (fused kernels on CUDA); on
+// On LibTorch >= 2.0 this calls at::scaled_dot_product_attention, which picks a fused kernel on
+// CUDA: flash attention when there is no explicit mask (no padding; `causal` for decoders),
+// memory-efficient attention with a mask. From 2.5 grouped-query attention goes to the kernel
+// as is (enable_gqa), so the key/value heads are never copied out to one per query head. On
 // LibTorch 1.13 (Debian's CPU build) it computes softmax(Q K^T / sqrt(d) + mask) V directly,
-// with the softmax in fp32. Both take the same additive mask and give the same numbers within
-// fp32 rounding.
+// with the softmax in fp32. Every path gives the same numbers within rounding.
 #ifndef ATTUNE_SERVER_ENGINE_ATTENTION_H_
 #define ATTUNE_SERVER_ENGINE_ATTENTION_H_
 
@@ -16,6 +18,10 @@
 
 namespace attune::engine {
 
+#define ATTUNE_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) ||         \
+   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
 // An additive mask from a boolean one (true = may attend): 0 where allowed, the dtype's lowest
 // finite value elsewhere (finite, so a row with nothing allowed stays free of NaN).
 inline torch::Tensor AdditiveMask(const torch::Tensor& allowed, torch::Dtype dtype) {
@@ -25,23 +31,48 @@ inline torch::Tensor AdditiveMask(const torch::Tensor& allowed, torch::Dtype dty
       .masked_fill(allowed.logical_not(), lowest);
 }
 
-// q: [batch, heads, q_len, d]; k, v: [batch, heads, k_len, d]; mask: additive, broadcastable to
-// [batch, heads, q_len, k_len] (converted to q's dtype, which under CUDA autocast may differ
-// from the residual stream's). Dropout on the attention weights when
-// dropout_p > 0. Returns [batch, heads, q_len, d].
+// Each of k's (or v's) heads serves q_heads / kv_heads consecutive query heads: repeats them.
+inline torch::Tensor RepeatKvHeads(const torch::Tensor& t, int64_t q_heads) {
+  const int64_t kv_heads = t.size(1);
+  if (kv_heads == q_heads) return t;
+  return t.repeat_interleave(q_heads / kv_heads, 1);
+}
+
+// q: [batch, heads, q_len, d]; k, v: [batch, kv_heads, k_len, d] with heads a multiple of
+// kv_heads (grouped-query attention). `mask`: additive, broadcastable to [batch, heads, q_len,
+// k_len] (converted to q's dtype, which under CUDA autocast may differ from the residual
+// stream's), or undefined for none. `causal` (only with an undefined mask, q_len == k_len):
+// position i attends to positions <= i. Dropout on the attention weights when dropout_p > 0.
+// Returns [batch, heads, q_len, d].
 inline torch::Tensor DotProductAttention(const torch::Tensor& q, const torch::Tensor& k,
                                          const torch::Tensor& v, const torch::Tensor& mask,
-                                         double dropout_p) {
-  const torch::Tensor m = mask.to(q.scalar_type());
-#if TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, k, v.to(q.scalar_type()), m, dropout_p,
-                                          /*is_causal=*/false);
+                                         bool causal, double dropout_p) {
+  const int64_t heads = q.size(1);
+  const torch::Tensor kk = k.to(q.scalar_type());
+  const torch::Tensor vv = v.to(q.scalar_type());
+  c10::optional<torch::Tensor> m;
+  if (mask.defined()) m = mask.to(q.scalar_type());
+  const bool is_causal = causal && !mask.defined();
+#if ATTUNE_TORCH_AT_LEAST(2, 5)
+  return at::scaled_dot_product_attention(q, kk, vv, m, dropout_p, is_causal,
+                                          /*scale=*/c10::nullopt,
+                                          /*enable_gqa=*/kk.size(1) != heads);
+#elif TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, RepeatKvHeads(kk, heads), RepeatKvHeads(vv, heads),
+                                          m, dropout_p, is_causal);
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)) * scale + m;
+  torch::Tensor scores = torch::matmul(q, RepeatKvHeads(kk, heads).transpose(-2, -1)) * scale;
+  if (m.has_value()) scores = scores + *m;
+  if (is_causal) {
+    const int64_t n = q.size(2);
+    torch::Tensor allowed =
+        torch::ones({n, n}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril();
+    scores = scores + AdditiveMask(allowed, q.scalar_type());
+  }
   torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   if (dropout_p > 0) probs = torch::dropout(probs, dropout_p, /*train=*/true);
-  return torch::matmul(probs, v.to(q.scalar_type()));
+  return torch::matmul(probs, RepeatKvHeads(vv, heads));
 #endif
 }
 

@@ -7,6 +7,7 @@
 #include "server/common/status_macros.h"
 #include "server/engine/attention.h"
 #include "server/engine/layers.h"
+#include "server/engine/lm_loss.h"
 
 namespace attune::engine {
 namespace {
@@ -34,6 +35,36 @@ class DecoderModel : public Model {
                         const torch::Tensor& attention_mask) override {
     const int64_t batch = input_ids.size(0);
     const int64_t seq = input_ids.size(1);
+    torch::Tensor x = Hidden(input_ids, attention_mask);
+    if (causal_lm_) return torch::linear(x, lm_head_).to(torch::kFloat32);
+
+    torch::Tensor scores = torch::linear(x.to(torch::kFloat32), head_[0].tensor);
+    // The last real token of each row: the highest position whose mask is 1 (the last one
+    // without a mask).
+    torch::Tensor last;
+    if (attention_mask.defined()) {
+      torch::Tensor index = torch::arange(seq, attention_mask.options().dtype(torch::kLong));
+      last = (index * attention_mask.to(torch::kLong)).argmax(-1);
+    } else {
+      last = torch::full({batch}, seq - 1, input_ids.options().dtype(torch::kLong));
+    }
+    torch::Tensor rows = torch::arange(batch, last.options());
+    return scores.index({rows, last});
+  }
+
+  torch::Tensor CausalLmLoss(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const torch::Tensor& labels) override {
+    if (!causal_lm_) return Model::CausalLmLoss(input_ids, attention_mask, labels);
+    torch::Tensor x = Hidden(input_ids, attention_mask);
+    const int64_t seq = x.size(1);
+    return ChunkedLinearCrossEntropy(x.slice(1, 0, seq - 1).reshape({-1, x.size(-1)}), lm_head_,
+                                     labels.slice(1, 1).reshape({-1}));
+  }
+
+  // The final norm's output: [batch, seq, hidden].
+  torch::Tensor Hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+    const int64_t batch = input_ids.size(0);
+    const int64_t seq = input_ids.size(1);
     const int64_t heads = config_.num_attention_heads;
     const int64_t kv_heads = config_.num_key_value_heads;
     const int64_t head_dim = config_.head_dim;
@@ -46,11 +77,16 @@ class DecoderModel : public Model {
     torch::Tensor cos = angles.cos().to(x.scalar_type()).view({1, 1, seq, head_dim});
     torch::Tensor sin = angles.sin().to(x.scalar_type()).view({1, 1, seq, head_dim});
 
-    torch::Tensor causal = torch::ones({seq, seq}, torch::TensorOptions().dtype(torch::kBool)
-                                                       .device(x.device())).tril();
-    torch::Tensor allowed = causal.view({1, 1, seq, seq}).logical_and(
-        attention_mask.to(torch::kBool).view({batch, 1, 1, seq}));
-    torch::Tensor mask = AdditiveMask(allowed, x.scalar_type());
+    // Without padding (no mask given) the attention is causal with no explicit mask, which lets
+    // SDPA use flash attention; with padding, an explicit causal-and-padding mask.
+    torch::Tensor mask;
+    if (attention_mask.defined()) {
+      torch::Tensor causal = torch::ones({seq, seq}, torch::TensorOptions().dtype(torch::kBool)
+                                                         .device(x.device())).tril();
+      torch::Tensor allowed = causal.view({1, 1, seq, seq}).logical_and(
+          attention_mask.to(torch::kBool).view({batch, 1, 1, seq}));
+      mask = AdditiveMask(allowed, x.scalar_type());
+    }
     const double attn_p = training_ ? config_.attention_dropout : 0.0;
 
     for (DecoderLayer& l : layers_) {
@@ -62,26 +98,14 @@ class DecoderModel : public Model {
       const torch::Tensor c = cos.to(q.scalar_type()), s = sin.to(q.scalar_type());
       q = q * c + RotateHalf(q) * s;
       k = k.to(q.scalar_type()) * c + RotateHalf(k.to(q.scalar_type())) * s;
-      if (kv_heads != heads) {
-        // Each key/value head serves heads / kv_heads consecutive query heads.
-        k = k.repeat_interleave(heads / kv_heads, 1);
-        v = v.repeat_interleave(heads / kv_heads, 1);
-      }
-      torch::Tensor a = DotProductAttention(q, k, v, mask, attn_p);
+      // Grouped-query attention: DotProductAttention shares each k/v head among its q heads.
+      torch::Tensor a = DotProductAttention(q, k, v, mask, /*causal=*/true, attn_p);
       a = a.transpose(1, 2).reshape({batch, seq, heads * head_dim});
       x = x + l.o.linear(a);
       h = RmsNorm(x, l.post_norm, config_.rms_norm_eps);
       x = x + l.down.linear(Activate(config_.hidden_act, l.gate.linear(h)) * l.up.linear(h));
     }
-    x = RmsNorm(x, norm_, config_.rms_norm_eps);
-    if (causal_lm_) return torch::linear(x, lm_head_).to(torch::kFloat32);
-
-    torch::Tensor scores = torch::linear(x.to(torch::kFloat32), head_[0].tensor);
-    // The last real token of each row: the highest position whose mask is 1.
-    torch::Tensor index = torch::arange(seq, attention_mask.options().dtype(torch::kLong));
-    torch::Tensor last = (index * attention_mask.to(torch::kLong)).argmax(-1);
-    torch::Tensor rows = torch::arange(batch, last.options());
-    return scores.index({rows, last});
+    return RmsNorm(x, norm_, config_.rms_norm_eps);
   }
 
   std::vector<TrainableParam> TrainableParameters() override {

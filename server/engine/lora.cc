@@ -40,9 +40,13 @@ AdaptedLinearImpl::AdaptedLinearImpl(torch::Tensor weight, torch::Tensor bias, A
 torch::Tensor AdaptedLinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::linear(x.to(weight_.scalar_type()), weight_, bias_);
   if (kind_ != AdapterKind::kLora) return y;
-  torch::Tensor h = x.to(lora_a_.scalar_type());
+  // The adapter runs in x's dtype: A and B (tiny) are cast, never the activations. Under CUDA
+  // autocast both products run in bf16 either way; on the CPU everything is fp32.
+  torch::Tensor h = x;
   if (dropout_ > 0 && is_training()) h = torch::dropout(h, dropout_, /*train=*/true);
-  torch::Tensor delta = torch::linear(torch::linear(h, lora_a_), lora_b_) * scale_;
+  const auto dtype = h.scalar_type();
+  torch::Tensor delta =
+      torch::linear(torch::linear(h, lora_a_.to(dtype)), lora_b_.to(dtype)) * scale_;
   return y + delta.to(y.scalar_type());
 }
 

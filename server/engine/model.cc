@@ -21,6 +21,17 @@ absl::Status UnsupportedModelType(const HfConfig& config) {
 
 }  // namespace
 
+torch::Tensor Model::CausalLmLoss(const torch::Tensor& input_ids,
+                                  const torch::Tensor& attention_mask,
+                                  const torch::Tensor& labels) {
+  torch::Tensor logits = Forward(input_ids, attention_mask);
+  const int64_t vocab = logits.size(-1);
+  return torch::nn::functional::cross_entropy(
+      logits.slice(1, 0, logits.size(1) - 1).reshape({-1, vocab}).to(torch::kFloat32),
+      labels.slice(1, 1).reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+}
+
 absl::StatusOr<ModelDescription> DescribeModel(const std::string& model_dir) {
   ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(model_dir));
   ModelDescription d;

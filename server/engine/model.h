@@ -56,10 +56,20 @@ class Model {
   virtual ~Model() = default;
 
   // input_ids, attention_mask: [batch, seq] int64 on the model's device (mask 1 = real token).
+  // An undefined attention_mask means every token is real (no padding): the attention then
+  // needs no explicit mask, and fused kernels (flash attention) can run.
   // Returns logits: [batch, num_labels] for classification and regression (taken at the first
   // token for encoders, at the last real token for decoders), [batch, seq, vocab] for causal LM.
   virtual torch::Tensor Forward(const torch::Tensor& input_ids,
                                 const torch::Tensor& attention_mask) = 0;
+
+  // Causal LM training loss: the mean cross-entropy of each next token over the positions whose
+  // label is not -100 (labels: [batch, seq] int64, aligned with input_ids; position t's logits
+  // predict label t+1). Returns a 0-dim fp32 tensor. The default takes Forward's logits; the
+  // decoders override it to never hold [batch, seq, vocab] logits (lm_loss.h).
+  virtual torch::Tensor CausalLmLoss(const torch::Tensor& input_ids,
+                                     const torch::Tensor& attention_mask,
+                                     const torch::Tensor& labels);
 
   // Every trainable tensor, in a fixed order (layer by layer, then the head).
   virtual std::vector<TrainableParam> TrainableParameters() = 0;

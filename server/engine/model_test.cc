@@ -80,6 +80,51 @@ TEST_P(ParityTest, LogitsMatchTransformers) {
   }
 }
 
+// No mask (the trainer's batches without padding) is the same function as a mask of all ones:
+// the attention is then causal (decoders) or unmasked (encoders) without an explicit mask.
+TEST_P(ParityTest, NoMaskEqualsAllOnesMask) {
+  const ParityCase& c = GetParam();
+  Golden g = ReadGolden(c.name);
+  auto model = LoadModel(Fixture(c.name), OptionsFor(c.task, c.num_labels, {"q", "v"}));
+  ASSERT_TRUE(model.ok()) << model.status();
+  torch::NoGradGuard no_grad;
+  torch::Tensor with_mask = (*model)->Forward(g.input_ids, torch::ones_like(g.attention_mask));
+  torch::Tensor without = (*model)->Forward(g.input_ids, torch::Tensor());
+  ASSERT_EQ(without.sizes(), with_mask.sizes());
+  EXPECT_LT(RelativeError(without, with_mask), 1e-6) << c.name;
+}
+
+// The decoders' chunked causal-LM loss equals cross-entropy on Forward's full logits, and so do
+// its gradients on the adapters.
+TEST(ModelTest, ChunkedCausalLmLossEqualsLossOnFullLogits) {
+  Golden g = ReadGolden("llama_causal");
+  auto model = LoadModel(Fixture("llama_causal"), OptionsFor(Task::kCausalLm, 0, {"q", "v"}));
+  ASSERT_TRUE(model.ok()) << model.status();
+  torch::Tensor labels = g.input_ids.masked_fill(g.attention_mask.eq(0), -100);
+  std::vector<TrainableParam> params = (*model)->TrainableParameters();
+  {
+    // Give B a value so that A gets a gradient too.
+    torch::NoGradGuard no_grad;
+    for (auto& p : params) {
+      if (p.role == ParamRole::kLoraB) p.tensor.normal_(0, 0.02);
+    }
+  }
+  torch::Tensor chunked = (*model)->CausalLmLoss(g.input_ids, g.attention_mask, labels);
+  chunked.backward();
+  std::vector<torch::Tensor> chunked_grads;
+  for (auto& p : params) {
+    chunked_grads.push_back(p.tensor.grad().clone());
+    p.tensor.mutable_grad() = torch::Tensor();
+  }
+  torch::Tensor plain = (*model)->Model::CausalLmLoss(g.input_ids, g.attention_mask, labels);
+  plain.backward();
+  EXPECT_NEAR(chunked.item<double>(), plain.item<double>(), 1e-5);
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(chunked_grads[i], params[i].tensor.grad(), 1e-4, 1e-6))
+        << params[i].name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, ParityTest,
     ::testing::Values(ParityCase{"roberta_cls", Task::kSequenceClassification, 3},

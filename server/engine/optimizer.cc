@@ -68,41 +68,105 @@ double ScheduleMultiplier(Schedule schedule, int64_t step, int64_t warmup_steps,
 AdamW::AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double eps)
     : groups_(std::move(groups)), beta1_(beta1), beta2_(beta2), eps_(eps) {
   torch::NoGradGuard no_grad;
+  int64_t total = 0;
+  torch::Device device = torch::kCPU;
+  std::vector<float> lr, lr_decay;
+  bool any_decay = false;
+  for (const ParamGroup& g : groups_) {
+    for (const torch::Tensor& p : g.params) {
+      if (total == 0) device = p.device();
+      TORCH_CHECK(p.scalar_type() == torch::kFloat32 && p.device() == device,
+                  "AdamW: every trainable tensor must be fp32 on one device");
+      all_params_.push_back(p);
+      total += p.numel();
+      lr.insert(lr.end(), p.numel(), static_cast<float>(g.base_lr));
+      lr_decay.insert(lr_decay.end(), p.numel(), static_cast<float>(g.base_lr * g.weight_decay));
+      any_decay = any_decay || g.weight_decay != 0;
+    }
+  }
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  param_ = torch::empty({total}, options);
+  grad_ = torch::zeros({total}, options);
+  exp_avg_ = torch::zeros({total}, options);
+  exp_avg_sq_ = torch::zeros({total}, options);
+  lr_ = torch::tensor(lr, torch::kFloat32).to(device);
+  if (any_decay) lr_decay_ = torch::tensor(lr_decay, torch::kFloat32).to(device);
+  steps_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  int64_t offset = 0;
   for (const ParamGroup& g : groups_) {
     std::vector<torch::Tensor> m, v;
     for (const torch::Tensor& p : g.params) {
-      all_params_.push_back(p);
-      m.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-      v.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      const int64_t n = p.numel();
+      torch::Tensor view = param_.narrow(0, offset, n).view(p.sizes());
+      view.copy_(p.detach());
+      // The same TensorImpl now holds a view of param_: every handle to it sees the buffer.
+      torch::Tensor handle = p;
+      handle.set_data(view);
+      torch::Tensor grad = grad_.narrow(0, offset, n).view(p.sizes());
+      handle.mutable_grad() = grad;
+      grad_views_.push_back(grad);
+      m.push_back(exp_avg_.narrow(0, offset, n).view(p.sizes()));
+      v.push_back(exp_avg_sq_.narrow(0, offset, n).view(p.sizes()));
+      offset += n;
     }
-    exp_avg_.push_back(std::move(m));
-    exp_avg_sq_.push_back(std::move(v));
+    exp_avg_views_.push_back(std::move(m));
+    exp_avg_sq_views_.push_back(std::move(v));
   }
 }
 
-void AdamW::Step(double lr_multiplier) {
-  torch::NoGradGuard no_grad;
-  ++step_count_;
-  const double bias_correction1 = 1.0 - std::pow(beta1_, static_cast<double>(step_count_));
-  const double bias_correction2 = 1.0 - std::pow(beta2_, static_cast<double>(step_count_));
-  const double bias_correction2_sqrt = std::sqrt(bias_correction2);
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const ParamGroup& g = groups_[gi];
-    const double lr = g.base_lr * lr_multiplier;
-    const double step_size = lr / bias_correction1;
-    for (size_t pi = 0; pi < g.params.size(); ++pi) {
-      torch::Tensor p = g.params[pi];
-      const torch::Tensor& grad = p.grad();
-      if (!grad.defined()) continue;
-      torch::Tensor& m = exp_avg_[gi][pi];
-      torch::Tensor& v = exp_avg_sq_[gi][pi];
-      if (g.weight_decay != 0) p.mul_(1.0 - lr * g.weight_decay);
-      m.lerp_(grad, 1.0 - beta1_);
-      v.mul_(beta2_).addcmul_(grad, grad, 1.0 - beta2_);
-      torch::Tensor denom = (v.sqrt() / bias_correction2_sqrt).add_(eps_);
-      p.addcdiv_(m, denom, -step_size);
+void AdamW::GatherGrads() {
+  for (size_t i = 0; i < all_params_.size(); ++i) {
+    torch::Tensor p = all_params_[i];
+    const torch::Tensor& grad = p.grad();
+    if (grad.defined() && grad.data_ptr() == grad_views_[i].data_ptr()) continue;
+    if (grad.defined()) {
+      grad_views_[i].copy_(grad);
+    } else {
+      grad_views_[i].zero_();
     }
+    p.mutable_grad() = grad_views_[i];
   }
+}
+
+torch::Tensor AdamW::GradNorm() {
+  torch::NoGradGuard no_grad;
+  GatherGrads();
+  return grad_.norm(2);
+}
+
+void AdamW::ClipGradients(const torch::Tensor& norm, double max_norm) {
+  if (max_norm <= 0) return;
+  torch::NoGradGuard no_grad;
+  GatherGrads();
+  grad_.mul_(torch::clamp_max(max_norm / (norm + 1e-6), 1.0));
+}
+
+void AdamW::Step(double lr_multiplier, const torch::Tensor& apply) {
+  torch::NoGradGuard no_grad;
+  GatherGrads();
+  if (apply.defined()) {
+    steps_.add_(apply.to(torch::kFloat64));
+  } else {
+    steps_.add_(1.0);
+  }
+  // Bias corrections from the device-side count (0-dim fp64; a skipped first step divides by
+  // zero here, and torch::where below discards that result).
+  const torch::Tensor bias_correction1 = 1.0 - torch::pow(beta1_, steps_);
+  const torch::Tensor bias_correction2_sqrt = (1.0 - torch::pow(beta2_, steps_)).sqrt();
+  torch::Tensor m = exp_avg_.lerp(grad_, 1.0 - beta1_);
+  torch::Tensor v = exp_avg_sq_.mul(beta2_).addcmul_(grad_, grad_, 1.0 - beta2_);
+  torch::Tensor denom = (v.sqrt() / bias_correction2_sqrt).add_(eps_);
+  torch::Tensor update = (m / denom).mul_(lr_).mul_(lr_multiplier / bias_correction1);
+  torch::Tensor p = lr_decay_.defined() ? param_ * (1.0 - lr_decay_ * lr_multiplier) : param_;
+  p = p - update;
+  if (apply.defined()) {
+    p = torch::where(apply, p, param_);
+    m = torch::where(apply, m, exp_avg_);
+    v = torch::where(apply, v, exp_avg_sq_);
+  }
+  param_.copy_(p);
+  exp_avg_.copy_(m);
+  exp_avg_sq_.copy_(v);
 }
 
 std::map<std::string, double> AdamW::LearningRates(double lr_multiplier) const {
@@ -112,18 +176,20 @@ std::map<std::string, double> AdamW::LearningRates(double lr_multiplier) const {
 }
 
 void AdamW::ZeroGrad() {
-  for (torch::Tensor& p : all_params_) {
-    if (p.grad().defined()) p.mutable_grad() = torch::Tensor();
-  }
+  torch::NoGradGuard no_grad;
+  grad_.zero_();
+  GatherGrads();
 }
+
+int64_t AdamW::step_count() const { return static_cast<int64_t>(steps_.item<double>()); }
 
 std::map<std::string, torch::Tensor> AdamW::StateTensors() const {
   std::map<std::string, torch::Tensor> state;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     for (size_t pi = 0; pi < groups_[gi].params.size(); ++pi) {
       const std::string& name = groups_[gi].param_names[pi];
-      state[name + ".exp_avg"] = exp_avg_[gi][pi].detach().to(torch::kCPU).contiguous();
-      state[name + ".exp_avg_sq"] = exp_avg_sq_[gi][pi].detach().to(torch::kCPU).contiguous();
+      state[name + ".exp_avg"] = exp_avg_views_[gi][pi].detach().to(torch::kCPU).contiguous();
+      state[name + ".exp_avg_sq"] = exp_avg_sq_views_[gi][pi].detach().to(torch::kCPU).contiguous();
     }
   }
   return state;
@@ -135,8 +201,8 @@ absl::Status AdamW::LoadState(const std::map<std::string, torch::Tensor>& state,
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     for (size_t pi = 0; pi < groups_[gi].params.size(); ++pi) {
       const std::string& name = groups_[gi].param_names[pi];
-      for (auto [suffix, target] : {std::pair{".exp_avg", &exp_avg_[gi][pi]},
-                                    std::pair{".exp_avg_sq", &exp_avg_sq_[gi][pi]}}) {
+      for (auto [suffix, target] : {std::pair{".exp_avg", &exp_avg_views_[gi][pi]},
+                                    std::pair{".exp_avg_sq", &exp_avg_sq_views_[gi][pi]}}) {
         auto it = state.find(name + suffix);
         if (it == state.end()) {
           return absl::InvalidArgumentError(
@@ -150,7 +216,7 @@ absl::Status AdamW::LoadState(const std::map<std::string, torch::Tensor>& state,
       }
     }
   }
-  step_count_ = step_count;
+  steps_.fill_(static_cast<double>(step_count));
   return absl::OkStatus();
 }
 

@@ -92,6 +92,41 @@ TEST(AdamWTest, MatchesLibTorchAdamW) {
   }
 }
 
+// A step whose `apply` flag is false (a non-finite loss, found on the device) changes nothing:
+// not the parameters, not the moments, not the step count. Clipping scales to max_norm.
+TEST(AdamWTest, SkippedStepChangesNothingAndClippingScalesToMaxNorm) {
+  torch::manual_seed(2);
+  TrainSpec spec;
+  spec.learning_rate = 1e-2;
+  std::vector<TrainableParam> params = SomeParams();
+  AdamW optimizer(BuildParamGroups(params, spec));
+  for (auto& p : params) p.tensor.mutable_grad() = torch::full(p.tensor.sizes(), 2.0);
+  torch::Tensor norm = optimizer.GradNorm();
+  int64_t elements = 0;
+  for (const auto& p : params) elements += p.tensor.numel();
+  EXPECT_NEAR(norm.item<double>(), 2.0 * std::sqrt(static_cast<double>(elements)), 1e-4);
+  optimizer.ClipGradients(norm, 1.0);
+  EXPECT_NEAR(optimizer.GradNorm().item<double>(), 1.0, 1e-5);
+  optimizer.Step(1.0, torch::tensor(true));
+  ASSERT_EQ(optimizer.step_count(), 1);
+  std::vector<torch::Tensor> before;
+  for (const auto& p : params) before.push_back(p.tensor.detach().clone());
+  auto state_before = optimizer.StateTensors();
+
+  for (auto& p : params) p.tensor.mutable_grad() = torch::full(p.tensor.sizes(), NAN);
+  optimizer.Step(1.0, torch::isfinite(optimizer.GradNorm()));
+  EXPECT_EQ(optimizer.step_count(), 1);
+  for (size_t i = 0; i < params.size(); ++i) {
+    EXPECT_TRUE(torch::equal(params[i].tensor, before[i])) << params[i].name;
+  }
+  for (const auto& [name, tensor] : optimizer.StateTensors()) {
+    EXPECT_TRUE(torch::equal(tensor, state_before.at(name))) << name;
+  }
+  // ZeroGrad leaves zero gradients in place.
+  optimizer.ZeroGrad();
+  for (const auto& p : params) EXPECT_EQ(p.tensor.grad().abs().sum().item<double>(), 0.0);
+}
+
 TEST(AdamWTest, StateRoundTripContinuesIdentically) {
   torch::manual_seed(1);
   TrainSpec spec;

@@ -36,15 +36,20 @@ class EncoderModel : public Model {
                       token_type_[0];
     x = torch::layer_norm(x, {hidden}, emb_ln_w_, emb_ln_b_, config_.layer_norm_eps);
     x = Dropout(x, config_.hidden_dropout_prob);
-    torch::Tensor mask = AdditiveMask(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}),
-                                      x.scalar_type());
+    // No mask given (no padding): no explicit mask, which lets SDPA use flash attention.
+    torch::Tensor mask;
+    if (attention_mask.defined()) {
+      mask = AdditiveMask(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}),
+                          x.scalar_type());
+    }
     const double attn_p = training_ ? config_.attention_probs_dropout_prob : 0.0;
     for (EncoderLayer& l : layers_) {
       auto split = [&](const torch::Tensor& t) {
         return t.view({batch, seq, heads, head_dim}).transpose(1, 2);
       };
       torch::Tensor a = DotProductAttention(split(l.q.linear(x)), split(l.k.linear(x)),
-                                            split(l.v.linear(x)), mask, attn_p);
+                                            split(l.v.linear(x)), mask, /*causal=*/false,
+                                            attn_p);
       a = a.transpose(1, 2).reshape({batch, seq, hidden});
       a = Dropout(l.o.linear(a), config_.hidden_dropout_prob);
       x = torch::layer_norm(a + x, {hidden}, l.attn_ln_w, l.attn_ln_b, config_.layer_norm_eps);

@@ -21,17 +21,22 @@
 
 namespace attune::engine {
 
-// Reported after every optimizer step (or skipped step).
+// Reported for every optimizer step (or skipped step), in order. On CUDA the engine reads
+// losses back from the device only now and then (SpeedOptions::metrics_every), so OnStep may
+// come for several steps at once; every field still describes its own step, except the rates,
+// which are averaged over the steps reported together.
 struct StepMetrics {
   int64_t step = 0;         // 1-based count of steps taken so far
   int64_t total_steps = 0;  // steps the job will take in all
   double epoch = 0;         // fractional epoch, e.g. 1.5 = half way through the second epoch
-  double train_loss = 0;    // mean loss of this step's batch
+  double train_loss = 0;    // mean loss of this step's batch (exactly this step's)
   std::map<std::string, double> learning_rates;  // group name ("v.lora_A", "head") -> lr now
-  double grad_norm = 0;          // global L2 norm before clipping
-  double tokens_per_second = 0;  // non-padding tokens, this step
+  double grad_norm = 0;          // global L2 norm before clipping; 0 when skipped
+  double tokens_per_second = 0;  // non-padding tokens; averaged over steps reported together
   double samples_per_second = 0;
-  bool skipped = false;  // true when the loss was not finite and the update was skipped
+  int64_t tokens = 0;   // non-padding tokens in this step's batch
+  int64_t samples = 0;  // examples in this step's batch
+  bool skipped = false;  // true when the loss or gradient was not finite: no update was made
 };
 
 // Reported after every evaluation on the validation set.
@@ -96,10 +101,28 @@ enum class ResumeMode {
   kFromLatest,   // continue from the newest complete checkpoint in output_dir, if any
 };
 
+// Switches for the engine's speed measures, all on by default. They change how fast a step runs,
+// not what it computes (the same numbers within rounding); attune-bench turns them off one at a
+// time to measure what each is worth.
+struct SpeedOptions {
+  // A batch without padding goes to the model with no attention mask, so that SDPA can run
+  // flash attention (causal for decoders).
+  bool unmasked_attention = true;
+  // Causal LM: the loss is computed over chunks of the vocabulary projection and recomputed in
+  // the backward pass, never holding [batch, seq, vocab] logits.
+  bool chunked_lm_loss = true;
+  // Steps between reading losses and gradient norms back from the device. 0 = automatic: every
+  // step on the CPU; on CUDA whenever 0.5 s has passed since the last read (and before each
+  // evaluation, checkpoint and stop), so a step never waits for the device. OnStep is then
+  // called for the steps in between together; each carries its own exact loss.
+  int metrics_every = 0;
+};
+
 struct RunOptions {
   std::string device = "cpu";  // "cpu" or "cuda:N"
   std::string output_dir;      // checkpoints are written under here; created if missing
   ResumeMode resume = ResumeMode::kFromLatest;
+  SpeedOptions speed;
 };
 
 enum class Outcome {
