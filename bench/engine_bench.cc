@@ -1,0 +1,295 @@
+// attune-bench: times the training engine on one job, without gRPC, and prints JSON.
+//
+// It calls engine::RunTraining directly with an observer that records every step's loss and the
+// wall clock, so what it measures is the engine alone: data -> model -> AdamW -> loop. The JSON
+// (one object on stdout) holds:
+//   ms_per_step     wall time of the timed steps (after --timing-warmup steps) divided by their
+//                   number; the device is synchronised at both ends of that window. This is a
+//                   mean over the window, not a median of single steps: the engine queues steps
+//                   on the GPU without waiting for each one, so a single step has no wall time
+//                   of its own.
+//   steps_per_s, tokens_per_s (non-padding tokens), samples_per_s: over the same window.
+//   flops_per_token 4 * N + attention, N = every parameter of the model (base, adapters, head).
+//                   With frozen weights a token costs 2N in the forward pass and 2N for the input
+//                   gradients in the backward pass (no weight gradients except the small
+//                   adapters). Attention adds 4 * L * T * d per token forward (Q K^T and P V,
+//                   d = heads * head_dim, T = --seq-len) and twice that backward; a causal
+//                   model does half of it: 6 * L * T * d causal, 12 * L * T * d bidirectional.
+//   mfu             flops_per_token * tokens_per_s / 790e12 (the bf16 matrix rate measured on
+//                   the H200: shared/gpu and the device notes); only meaningful on CUDA.
+//   peak_device_gib the CUDA caching allocator's peak allocated bytes over the whole run (as
+//                   torch.cuda.max_memory_allocated); null on the CPU. peak_rss_gib: the
+//                   process's peak resident memory.
+//   losses          every step's training loss, in order.
+// It may include LibTorch (a benchmark, not part of the engine's interface): only to
+// synchronise the device and read its memory statistics.
+#include <sys/resource.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#if defined(ATTUNE_BENCH_CUDA)
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "server/common/job_spec.h"
+#include "server/engine/trainer.h"
+
+namespace attune::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr double kPeakBf16FlopsPerSecond = 790e12;
+
+// Command-line options, gathered in main().
+struct BenchOptions {
+  TrainSpec spec;                  // the job
+  std::string device = "cpu";      // "cpu" or "cuda:N"
+  int64_t timing_warmup = 5;       // steps left out of the timing window
+  std::string output_dir;          // checkpoints; a temporary directory when empty
+  std::string label;               // free text copied into the JSON
+  engine::SpeedOptions speed;      // the engine's speed switches (all on by default)
+};
+
+void SyncDevice(const std::string& device) {
+  if (device.rfind("cuda", 0) == 0) torch::cuda::synchronize();
+}
+
+// Records losses and the wall clock at the edges of the timing window.
+class BenchObserver : public engine::TrainingObserver {
+ public:
+  BenchObserver(std::string device, int64_t timing_warmup)
+      : device_(std::move(device)), timing_warmup_(timing_warmup) {}
+
+  void OnStart(const engine::SpecCheck& setup, int64_t) override {
+    setup_ = setup;
+    started_ = Clock::now();
+  }
+  void OnStep(const engine::StepMetrics& m) override {
+    losses_.push_back(m.train_loss);
+    grad_norms_.push_back(m.grad_norm);
+    if (m.skipped) ++skipped_;
+    total_steps_ = m.total_steps;
+    if (m.step == std::min(timing_warmup_, m.total_steps - 1)) {
+      SyncDevice(device_);
+      window_start_ = Clock::now();
+      window_first_step_ = m.step;
+    } else if (m.step > window_first_step_ && window_first_step_ >= 0) {
+      window_tokens_ += m.tokens;
+      window_samples_ += m.samples;
+    }
+    if (m.step == m.total_steps) {
+      SyncDevice(device_);
+      window_end_ = Clock::now();
+      window_steps_ = m.step - window_first_step_;
+    }
+  }
+  void OnEval(const engine::EvalMetrics&) override {}
+  void OnCheckpoint(const engine::CheckpointInfo&) override {}
+  void OnWarning(const std::string& message) override { warnings_.push_back(message); }
+  bool StopRequested() override { return false; }
+
+  // Constant once RunTraining has returned.
+  engine::SpecCheck setup_;
+  Clock::time_point started_, window_start_, window_end_;
+  int64_t window_first_step_ = -1;
+  int64_t window_steps_ = 0;
+  int64_t window_tokens_ = 0;
+  int64_t window_samples_ = 0;
+  int64_t total_steps_ = 0;
+  int64_t skipped_ = 0;
+  std::vector<double> losses_;
+  std::vector<double> grad_norms_;
+  std::vector<std::string> warnings_;
+
+ private:
+  const std::string device_;
+  const int64_t timing_warmup_;
+};
+
+// Attention FLOPs per token (forward + backward) from config.json; see the file comment.
+double AttentionFlopsPerToken(const std::string& model_dir, int64_t seq_len, Task task) {
+  std::ifstream in(fs::path(model_dir) / "config.json");
+  json config = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) return 0;
+  const double layers = config.value("num_hidden_layers", 0);
+  const double heads = config.value("num_attention_heads", 0);
+  const double hidden = config.value("hidden_size", 0);
+  const double head_dim = config.value("head_dim", heads > 0 ? hidden / heads : 0.0);
+  const std::string type = config.value("model_type", "");
+  const bool causal = type == "llama" || type == "qwen2" || type == "mistral";
+  (void)task;
+  const double per_layer = 12.0 * static_cast<double>(seq_len) * heads * head_dim;
+  return layers * (causal ? per_layer / 2 : per_layer);
+}
+
+double PeakRssGib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024.0 / (1024.0 * 1024.0 * 1024.0);
+}
+
+json PeakDeviceGib(const std::string& device) {
+#if defined(ATTUNE_BENCH_CUDA)
+  if (device.rfind("cuda", 0) == 0) {
+    const int index = device.size() > 5 ? std::stoi(device.substr(5)) : 0;
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
+  }
+#endif
+  (void)device;
+  return json();
+}
+
+int Run(const BenchOptions& options) {
+  std::string output_dir = options.output_dir;
+  if (output_dir.empty()) {
+    output_dir = (fs::temp_directory_path() / ("attune_bench_" + std::to_string(::getpid())))
+                     .string();
+  }
+  engine::RunOptions run;
+  run.device = options.device;
+  run.output_dir = output_dir;
+  run.resume = engine::ResumeMode::kFresh;
+  run.speed = options.speed;
+  BenchObserver observer(options.device, options.timing_warmup);
+  const auto started = Clock::now();
+  absl::StatusOr<engine::TrainResult> result = engine::RunTraining(options.spec, run, &observer);
+  const double total_s = std::chrono::duration<double>(Clock::now() - started).count();
+  if (options.output_dir.empty()) fs::remove_all(output_dir);
+  if (!result.ok()) {
+    std::cerr << "attune-bench: " << result.status() << "\n";
+    return 1;
+  }
+  const double window_s =
+      std::chrono::duration<double>(observer.window_end_ - observer.window_start_).count();
+  const double steps = static_cast<double>(observer.window_steps_);
+  const double flops_per_token =
+      4.0 * static_cast<double>(result->total_parameters) +
+      AttentionFlopsPerToken(options.spec.model_dir, options.spec.max_seq_len, options.spec.task);
+  const double tokens_per_s = window_s > 0 ? observer.window_tokens_ / window_s : 0;
+  json out = {
+      {"program", "attune-bench"},
+      {"label", options.label},
+      {"speed", {{"unmasked_attention", options.speed.unmasked_attention},
+                 {"chunked_lm_loss", options.speed.chunked_lm_loss},
+                 {"metrics_every", options.speed.metrics_every}}},
+      {"device", options.device},
+      {"model_dir", options.spec.model_dir},
+      {"task", TaskName(options.spec.task)},
+      {"batch_size", options.spec.batch_size},
+      {"max_seq_len", options.spec.max_seq_len},
+      {"steps", observer.total_steps_},
+      {"timed_steps", observer.window_steps_},
+      {"ms_per_step", steps > 0 ? 1000.0 * window_s / steps : 0},
+      {"steps_per_s", window_s > 0 ? steps / window_s : 0},
+      {"tokens_per_s", tokens_per_s},
+      {"samples_per_s", window_s > 0 ? observer.window_samples_ / window_s : 0},
+      {"total_parameters", result->total_parameters},
+      {"trainable_parameters", result->trainable_parameters},
+      {"flops_per_token", flops_per_token},
+      {"mfu", flops_per_token * tokens_per_s / kPeakBf16FlopsPerSecond},
+      {"peak_device_gib", PeakDeviceGib(options.device)},
+      {"peak_rss_gib", PeakRssGib()},
+      {"setup_s", std::chrono::duration<double>(observer.started_ - started).count()},
+      {"total_s", total_s},
+      {"skipped_steps", observer.skipped_},
+      {"losses", observer.losses_},
+      {"grad_norms", observer.grad_norms_},
+      {"warnings", observer.warnings_},
+  };
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace attune::bench
+
+int main(int argc, char** argv) {
+  using attune::bench::BenchOptions;
+  BenchOptions options;
+  attune::TrainSpec& spec = options.spec;
+  std::string task = "classification", targets = "q,v", schedule = "linear", method = "lora";
+  std::vector<std::string> lr_ratios;
+  spec.checkpoint_every = 0;
+  spec.keep_checkpoints = 1;
+  CLI::App app{"attune-bench: time the training engine on one job (no gRPC); prints JSON"};
+  app.add_option("--model", spec.model_dir, "Hugging Face model directory")->required();
+  app.add_option("--train", spec.train_path, "training data, JSONL")->required();
+  app.add_option("--validation", spec.validation_path, "validation data (timed with the rest)");
+  app.add_option("--task", task, "classification | regression | causal-lm");
+  app.add_option("--method", method, "lora | full");
+  app.add_option("--targets", targets, "comma-separated projections (q,k,v,o,gate,up,down)");
+  app.add_option("--rank", spec.lora_rank, "LoRA rank r");
+  app.add_option("--alpha", spec.lora_alpha, "LoRA alpha");
+  app.add_option("--lr", spec.learning_rate, "base learning rate");
+  app.add_option("--lr-ratio", lr_ratios, "projection=multiplier, e.g. v=4 (repeatable)");
+  app.add_option("--batch", spec.batch_size, "examples per step");
+  app.add_option("--seq-len", spec.max_seq_len, "max sequence length (tokens)");
+  app.add_option("--steps", spec.max_steps, "steps (0 = --epochs epochs)");
+  app.add_option("--epochs", spec.epochs, "epochs when --steps is 0");
+  app.add_option("--warmup", spec.warmup_steps, "learning-rate warmup steps");
+  app.add_option("--schedule", schedule, "linear | cosine | constant");
+  app.add_option("--max-grad-norm", spec.max_grad_norm, "gradient clipping (0 = off)");
+  app.add_option("--seed", spec.seed, "seed");
+  app.add_option("--device", options.device, "cpu | cuda:N");
+  app.add_option("--timing-warmup", options.timing_warmup, "steps left out of the timing");
+  app.add_option("--output-dir", options.output_dir, "checkpoint directory (default: temporary)");
+  app.add_option("--label", options.label, "free text copied into the JSON");
+  bool masked = false, plain_loss = false;
+  app.add_flag("--masked-attention", masked, "always pass an attention mask (no flash attention)");
+  app.add_flag("--plain-lm-loss", plain_loss, "causal LM: full [B,T,V] logits, not chunked");
+  app.add_option("--metrics-every", options.speed.metrics_every,
+                 "steps between reading metrics back (0 = engine default; 1 = sync every step)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto parsed_task = attune::ParseTask(task);
+  auto parsed_schedule = attune::ParseSchedule(schedule);
+  auto parsed_method = attune::ParseMethod(method);
+  for (const absl::Status& s :
+       {parsed_task.status(), parsed_schedule.status(), parsed_method.status()}) {
+    if (!s.ok()) {
+      std::cerr << "attune-bench: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  options.speed.unmasked_attention = !masked;
+  options.speed.chunked_lm_loss = !plain_loss;
+  spec.task = *parsed_task;
+  spec.schedule = *parsed_schedule;
+  spec.method = *parsed_method;
+  for (absl::string_view t : absl::StrSplit(targets, ',', absl::SkipEmpty())) {
+    spec.targets.emplace_back(t);
+  }
+  std::sort(spec.targets.begin(), spec.targets.end());
+  for (const std::string& item : lr_ratios) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    char* end = nullptr;
+    const double ratio = std::strtod(kv.second.c_str(), &end);
+    if (kv.second.empty() || *end != '\0') {
+      std::cerr << "attune-bench: --lr-ratio: '" << item << "' is not projection=number\n";
+      return 2;
+    }
+    spec.lr_ratios[kv.first] = ratio;
+  }
+  attune::JobSpec job;
+  job.train = spec;
+  if (absl::Status s = attune::ValidateJobSpecFields(job); !s.ok()) {
+    std::cerr << "attune-bench: " << s.message() << "\n";
+    return 2;
+  }
+  return attune::bench::Run(options);
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Issue 6 in one device call: build attune, make the benchmark models, run the Hugging Face +
+# PEFT baseline and attune-bench on both shapes, run the RoBERTa job through attuned, and write
+# the results table.
+#
+#   device run (carry: [".gpu"]):  bash bench/run_h200.sh
+#
+# Writes under $OUT (default /tmp/bench-out): h200.md (the table, the first 50 losses of both
+# programs side by side, the commands), results.json (every program's JSON) and log.txt.
+# Copy h200.md to bench/results/<date>-h200.md. Env: CASES="llama roberta" picks the shapes;
+# SERVICE=0 skips the attuned run; ABLATE=0 skips the runs with one speed measure turned off.
+# A second call on the same (still warm) machine reuses /tmp/build and /tmp/bench's models.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+out="${OUT:-/tmp/bench-out}"; mkdir -p "$out"
+log="$out/log.txt"; : >"$log"
+work=/tmp/bench; mkdir -p "$work"
+build=/tmp/build
+cases="${CASES:-llama roberta}"
+say() { echo "== $*" | tee -a "$log"; }
+
+source .gpu/device-env.sh
+export PKG_CONFIG_PATH=/tmp/deb/usr/lib/x86_64-linux-gnu/pkgconfig:/tmp/deb/usr/share/pkgconfig
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$log"
+
+if [ "${SKIP_BUILD:-0}" != 1 ] && [ ! -x "$build/bin/attune" ]; then
+  say "build"
+  t0=$(date +%s)
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTUNE_BUILD_TESTS=OFF \
+    -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$build/bin" >>"$log" 2>&1 || { tail -30 "$log"; exit 1; }
+  cmake --build "$build" --target attune-bench attuned attune >>"$log" 2>&1 ||
+    { grep -B2 -A12 "error" "$log" | head -80; exit 1; }
+  say "built in $(( $(date +%s) - t0 )) s"
+fi
+bin="$build/bin"
+
+say "models"
+[ -f "$work/roberta-base.jsonl" ] || python3 bench/make_bench_models.py "$work" >>"$log" 2>&1 ||
+  { tail -30 "$log"; exit 1; }
+
+# name model data task batch seq steps timing_warmup lr
+declare -A shape=(
+  [llama]="llama-1.1b llama-1.1b.jsonl causal-lm 8 2048 60 10 2e-4"
+  [roberta]="roberta-base roberta-base.jsonl classification 32 128 300 50 3e-4"
+)
+: >"$out/commands.txt"
+for c in $cases; do
+  read -r model data task batch seq steps warm lr <<<"${shape[$c]}"
+  common=(--model "$work/$model" --train "$work/$data" --task "$task" --batch "$batch"
+          --seq-len "$seq" --steps "$steps" --rank 16 --alpha 16 --lr "$lr" --lr-ratio v=4
+          --seed 7 --timing-warmup "$warm" --label "$c")
+  hf=(python3 bench/hf_baseline.py "${common[@]}")
+  at=("$bin/attune-bench" "${common[@]}" --targets q,v --device cuda:0)
+  printf '%s\n' "${hf[*]}" "${at[*]}" >>"$out/commands.txt"
+  say "hf $c"; timeout 300 "${hf[@]}" >"$work/hf-$c.json" 2>>"$log" || tail -20 "$log"
+  say "attune $c"; timeout 300 "${at[@]}" >"$work/attune-$c.json" 2>>"$log" || tail -20 "$log"
+  if [ "${ABLATE:-1}" = 1 ]; then
+    variants="masked-attention metrics-every-1"
+    [ "$task" = causal-lm ] && variants="plain-lm-loss $variants"
+    for v in $variants; do
+      case $v in
+        masked-attention) flag=(--masked-attention) ;;
+        metrics-every-1) flag=(--metrics-every 1) ;;
+        plain-lm-loss) flag=(--plain-lm-loss) ;;
+      esac
+      say "attune $c $v"
+      timeout 300 "${at[@]}" "${flag[@]}" >"$work/attune-$c-$v.json" 2>>"$log" || tail -5 "$log"
+      echo "${at[*]} ${flag[*]}" >>"$out/commands.txt"
+    done
+  fi
+  python3 -c "import json,sys;[print(f, {k: json.load(open(f)).get(k) for k in ('ms_per_step','tokens_per_s','peak_device_gib','mfu')}) for f in sys.argv[1:]]" \
+    "$work/hf-$c.json" "$work/attune-$c.json" 2>&1 | tee -a "$log"
+done
+
+if [ "${SERVICE:-1}" = 1 ] && [[ " $cases " == *" roberta "* ]]; then
+  say "service"
+  "$bin/attuned" --listen 127.0.0.1:0 --data-dir "$work/data" --devices cuda:0 \
+    --data-roots "$work" >"$work/attuned.out" 2>"$work/attuned.log" &
+  pid=$!
+  for _ in $(seq 100); do grep -q "listening" "$work/attuned.out" && break; sleep 0.2; done
+  addr="$(sed -n 's/^attuned listening on //p' "$work/attuned.out")"
+  read -r model data task batch seq steps warm lr <<<"${shape[roberta]}"
+  submit=("$bin/attune" --server "$addr" submit --model "$work/$model" --train "$work/$data"
+          --task "$task" --targets q,v --rank 16 --alpha 16 --lr "$lr" --lr-ratio v=4
+          --batch-size "$batch" --max-seq-len "$seq" --max-steps "$steps" --seed 7 --gpus 1)
+  printf '%s\n' "${submit[*]}" >>"$out/commands.txt"
+  id="$("${submit[@]}" 2>>"$log" | head -1)"
+  "$bin/attune" --server "$addr" watch "$id" >/dev/null 2>>"$log"
+  "$bin/attune" --server "$addr" --output json get "$id" >"$work/service-roberta.json" 2>>"$log"
+  kill "$pid"; wait "$pid" 2>/dev/null
+  tail -5 "$work/attuned.log" >>"$log"
+fi
+
+say "report"
+python3 bench/write_report.py "$work" "$out/commands.txt" >"$out/h200.md" 2>>"$log"
+python3 - "$work" >"$out/results.json" <<'EOF'
+import glob, json, os, sys
+print(json.dumps({os.path.basename(f): json.load(open(f))
+                  for f in sorted(glob.glob(sys.argv[1] + "/*.json"))}, indent=1))
+EOF
+sed -n '1,/^## Losses/p' "$out/h200.md"
