@@ -17,35 +17,13 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/attuned_process.h"
+#include "tests/job_waits.h"
 
 namespace attune::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using google::protobuf::util::TimeUtil;
-
-// Polls the job until `done(job)` holds or `timeout_s` passes; returns the last job seen.
-v1::Job WaitForJob(client::AttuneClient& client, const std::string& id,
-                   const std::function<bool(const v1::Job&)>& done, int timeout_s) {
-  v1::Job job;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto got = client.GetJob(id);
-    if (got.ok()) {
-      job = *got;
-      if (done(job)) return job;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ADD_FAILURE() << "job " << id << " did not reach the expected condition; last state "
-                << v1::JobState_Name(job.state()) << " step " << job.current_step();
-  return job;
-}
-
-bool IsTerminal(const v1::Job& job) {
-  return job.state() == v1::SUCCEEDED || job.state() == v1::FAILED ||
-         job.state() == v1::CANCELLED;
-}
 
 class JobsTest : public ::testing::Test {
  protected:

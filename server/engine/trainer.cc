@@ -4,6 +4,9 @@
 
 #include <torch/torch.h>
 #include <torch/version.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <ATen/autocast_mode.h>
+#endif
 
 #include <chrono>
 #include <cmath>

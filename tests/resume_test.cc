@@ -1,0 +1,129 @@
+// Crash safety end to end: kill -9 of attuned in the middle of a job, then a restart, must end
+// with the very adapter an uninterrupted run writes (on the CPU, bit for bit); and a client
+// watching a job reconnects across a restart with no gap and no repeat in the event sequence.
+#include <signal.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "client/attune_client.h"
+#include "gtest/gtest.h"
+#include "tests/attuned_process.h"
+#include "tests/job_waits.h"
+
+namespace attune::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ResumeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    example_ = dir_.path() + "/example";
+    fs::create_directories(example_);
+    ASSERT_TRUE(MakeExample(example_));
+  }
+
+  // The example job, long enough to be killed in the middle, with dropout so that resuming
+  // must restore the random generator too.
+  std::string Submit(const AttunedProcess& server) {
+    CliResult r = RunCli(server.address(),
+                         {"submit", "--model", example_ + "/model", "--train",
+                          example_ + "/train.jsonl", "--task", "classification", "--targets",
+                          "q,v", "--lr-ratio", "v=4", "--lr", "3e-3", "--dropout", "0.1",
+                          "--batch-size", "32", "--max-seq-len", "64", "--max-steps", "300",
+                          "--checkpoint-every", "40", "--seed", "11"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out.substr(0, r.out.find('\n'));
+  }
+
+  // Downloads the job's latest adapter into `dir` and returns adapter_model.safetensors' bytes.
+  std::string DownloadAdapter(const AttunedProcess& server, const std::string& id,
+                              const std::string& dir) {
+    CliResult r = RunCli(server.address(), {"download", id, "-o", dir});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return ReadFile(dir + "/adapter_model.safetensors");
+  }
+
+  TempDir dir_;
+  std::string example_;
+};
+
+TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
+  std::string straight_adapter;
+  {
+    AttunedProcess server(dir_.path() + "/straight", {"--data-roots", example_});
+    client::AttuneClient client(server.address());
+    const std::string id = Submit(server);
+    v1::Job job = WaitForJob(client, id, IsTerminal, 300);
+    ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
+    straight_adapter = DownloadAdapter(server, id, dir_.path() + "/straight-adapter");
+  }
+  ASSERT_FALSE(straight_adapter.empty());
+
+  const std::string data = dir_.path() + "/killed";
+  std::string id;
+  int64_t step_at_kill = 0;
+  {
+    AttunedProcess server(data, {"--data-roots", example_});
+    client::AttuneClient client(server.address());
+    id = Submit(server);
+    v1::Job job = WaitForJob(client, id, [](const v1::Job& j) { return j.current_step() >= 100; },
+                             300);
+    step_at_kill = job.current_step();
+    ASSERT_EQ(server.StopWith(SIGKILL, 10), 128 + SIGKILL);
+  }
+  ASSERT_LT(step_at_kill, 300) << "the job finished before it could be killed";
+  AttunedProcess server(data, {"--data-roots", example_});
+  client::AttuneClient client(server.address());
+  v1::Job job = WaitForJob(client, id, IsTerminal, 300);
+  ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
+  EXPECT_EQ(job.current_step(), 300);
+  const std::string resumed_adapter = DownloadAdapter(server, id, dir_.path() + "/resumed-adapter");
+  EXPECT_EQ(resumed_adapter.size(), straight_adapter.size());
+  EXPECT_TRUE(resumed_adapter == straight_adapter)
+      << "the resumed job's adapter differs from the uninterrupted run's";
+}
+
+TEST_F(ResumeTest, WatchReconnectsAcrossARestartWithNoGapAndNoRepeat) {
+  const std::string data = dir_.path() + "/data";
+  std::vector<int64_t> sequences;
+  std::string id;
+  {
+    AttunedProcess server(data, {"--data-roots", example_});
+    client::AttuneClient client(server.address());
+    id = Submit(server);
+    // Follow the first part of the stream, then drop the connection.
+    ASSERT_TRUE(client.WatchJob(id, 0, [&](const v1::JobEvent& e) {
+                        sequences.push_back(e.sequence());
+                        return sequences.size() < 40;
+                      }).ok());
+    ASSERT_EQ(server.StopWith(SIGKILL, 10), 128 + SIGKILL);
+  }
+  ASSERT_EQ(sequences.size(), 40u);
+  AttunedProcess server(data, {"--data-roots", example_});
+  client::AttuneClient client(server.address());
+  std::vector<v1::JobEvent> rest;
+  ASSERT_TRUE(client.WatchJob(id, sequences.back(), [&](const v1::JobEvent& e) {
+                      rest.push_back(e);
+                      return true;
+                    }).ok());
+  for (const v1::JobEvent& e : rest) sequences.push_back(e.sequence());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    ASSERT_EQ(sequences[i], static_cast<int64_t>(i) + 1) << "gap or repeat at position " << i;
+  }
+  ASSERT_FALSE(rest.empty());
+  ASSERT_TRUE(rest.back().has_state_change());
+  EXPECT_EQ(rest.back().state_change().state(), v1::SUCCEEDED);
+
+  // A second watcher from the same point sees exactly the same events.
+  std::vector<int64_t> again;
+  ASSERT_TRUE(client.WatchJob(id, 40, [&](const v1::JobEvent& e) {
+                      again.push_back(e.sequence());
+                      return true;
+                    }).ok());
+  EXPECT_EQ(again, std::vector<int64_t>(sequences.begin() + 40, sequences.end()));
+}
+
+}  // namespace
+}  // namespace attune::testing
