@@ -30,7 +30,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ] && [ ! -x "$build/bin/attune" ]; then
   t0=$(date +%s)
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTUNE_BUILD_TESTS=OFF \
     -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$build/bin" >>"$log" 2>&1 || { tail -30 "$log"; exit 1; }
-  cmake --build "$build" --target attune-bench attuned attune >>"$log" 2>&1 ||
+  cmake --build "$build" --target attune-bench attuned attune -- -k 0 >>"$log" 2>&1 ||
     { grep -B2 -A12 "error" "$log" | head -80; exit 1; }
   say "built in $(( $(date +%s) - t0 )) s"
 fi
