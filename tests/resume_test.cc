@@ -79,6 +79,17 @@ TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
   v1::Job job = WaitForJob(client, id, IsTerminal, 300);
   ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
   EXPECT_EQ(job.current_step(), 300);
+  // It continued from a checkpoint rather than starting again: an event says from which.
+  int64_t resumed_from = -1;
+  ASSERT_TRUE(client.WatchJob(id, 0, [&](const v1::JobEvent& e) {
+                      const std::string& m = e.state_change().message();
+                      const std::string prefix = "resumed from the checkpoint at step ";
+                      if (m.rfind(prefix, 0) == 0) resumed_from = std::stoll(m.substr(prefix.size()));
+                      return true;
+                    }).ok());
+  EXPECT_GE(resumed_from, 80);
+  EXPECT_LE(resumed_from, step_at_kill);
+  EXPECT_EQ(resumed_from % 40, 0);
   const std::string resumed_adapter = DownloadAdapter(server, id, dir_.path() + "/resumed-adapter");
   EXPECT_EQ(resumed_adapter.size(), straight_adapter.size());
   EXPECT_TRUE(resumed_adapter == straight_adapter)
