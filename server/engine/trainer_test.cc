@@ -218,6 +218,34 @@ TEST_F(TrainerTest, ResumedRunIsBitIdenticalToUninterrupted) {
   EXPECT_EQ(resumed->final_checkpoint->sha256, full->final_checkpoint->sha256);
 }
 
+// Targets too large for float32 make every loss infinite: each step is skipped and reported, and
+// the job fails after several in a row, saying why.
+TEST_F(TrainerTest, NonFiniteLossesSkipStepsThenFailTheJob) {
+  TrainSpec spec = ExampleSpec();
+  spec.task = Task::kRegression;
+  spec.validation_path.clear();
+  spec.train_path = (*root_ / "overflow.jsonl").string();
+  {
+    std::ofstream out(spec.train_path);
+    for (int i = 0; i < 64; ++i) out << "{\"text\": \"the movie was fine\", \"label\": 1e39}\n";
+  }
+  RecordingObserver observer;
+  RunOptions options;
+  options.output_dir = OutputDir("nonfinite");
+  auto result = RunTraining(spec, options, &observer);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(std::string(result.status().message()).find("not finite for 5 steps in a row"),
+            std::string::npos)
+      << result.status();
+  ASSERT_EQ(observer.steps.size(), 4u);  // the fifth fails the job before it is reported
+  for (const StepMetrics& m : observer.steps) EXPECT_TRUE(m.skipped);
+  int non_finite_warnings = 0;
+  for (const std::string& w : observer.warnings) {
+    non_finite_warnings += w.find("loss is not finite") != std::string::npos;
+  }
+  EXPECT_EQ(non_finite_warnings, 4);
+}
+
 TEST_F(TrainerTest, CheckSpecRejectsMissingTargetAndBadData) {
   TrainSpec spec = ExampleSpec();
   auto check = CheckSpec(spec);
