@@ -241,7 +241,7 @@ TEST_F(TrainerTest, NonFiniteLossesSkipStepsThenFailTheJob) {
   for (const StepMetrics& m : observer.steps) EXPECT_TRUE(m.skipped);
   int non_finite_warnings = 0;
   for (const std::string& w : observer.warnings) {
-    non_finite_warnings += w.find("loss is not finite") != std::string::npos;
+    non_finite_warnings += w.find("is not finite; step skipped") != std::string::npos;
   }
   EXPECT_EQ(non_finite_warnings, 4);
 }
