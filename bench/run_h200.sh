@@ -40,6 +40,16 @@ say "models"
 [ -f "$work/roberta-base.jsonl" ] || python3 bench/make_bench_models.py "$work" >>"$log" 2>&1 ||
   { tail -30 "$log"; exit 1; }
 
+say "smoke"
+smoke=("$bin/attune-bench" --model "$work/roberta-base" --train "$work/roberta-base.jsonl"
+       --task classification --batch 32 --seq-len 128 --steps 5 --targets q,v --device cuda:0
+       --timing-warmup 1)
+if ! timeout 120 "${smoke[@]}" >"$work/smoke.json" 2>>"$log"; then
+  say "smoke run failed; its backtrace:"
+  timeout 300 cuda-gdb -batch -ex run -ex bt --args "${smoke[@]}" 2>&1 | tail -60 | tee -a "$log"
+  exit 1
+fi
+
 # name model data task batch seq steps timing_warmup lr
 declare -A shape=(
   [llama]="llama-1.1b llama-1.1b.jsonl causal-lm 8 2048 60 10 2e-4"

@@ -25,8 +25,10 @@ namespace attune::engine {
 // An additive mask from a boolean one (true = may attend): 0 where allowed, the dtype's lowest
 // finite value elsewhere (finite, so a row with nothing allowed stays free of NaN).
 inline torch::Tensor AdditiveMask(const torch::Tensor& allowed, torch::Dtype dtype) {
-  const double lowest = dtype == torch::kFloat16 ? -65504.0
-                                                 : static_cast<double>(std::numeric_limits<float>::lowest());
+  const double lowest =
+      dtype == torch::kFloat16    ? static_cast<double>(std::numeric_limits<c10::Half>::lowest())
+      : dtype == torch::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
+                                  : static_cast<double>(std::numeric_limits<float>::lowest());
   return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(allowed.device()))
       .masked_fill(allowed.logical_not(), lowest);
 }
