@@ -77,8 +77,10 @@ class BenchObserver : public engine::TrainingObserver {
   void OnStart(const engine::SpecCheck& setup, int64_t) override {
     setup_ = setup;
     started_ = Clock::now();
+    std::cerr << "attune-bench: set up; training" << std::endl;
   }
   void OnStep(const engine::StepMetrics& m) override {
+    if (m.step == 1) std::cerr << "attune-bench: step 1 done" << std::endl;
     losses_.push_back(m.train_loss);
     grad_norms_.push_back(m.grad_norm);
     if (m.skipped) ++skipped_;
@@ -174,6 +176,7 @@ int Run(const BenchOptions& options) {
     std::cerr << "attune-bench: " << result.status() << "\n";
     return 1;
   }
+  std::cerr << "attune-bench: trained; reading memory statistics" << std::endl;
   const double window_s =
       std::chrono::duration<double>(observer.window_end_ - observer.window_start_).count();
   const double steps = static_cast<double>(observer.window_steps_);
@@ -186,7 +189,8 @@ int Run(const BenchOptions& options) {
       {"label", options.label},
       {"speed", {{"unmasked_attention", options.speed.unmasked_attention},
                  {"chunked_lm_loss", options.speed.chunked_lm_loss},
-                 {"metrics_every", options.speed.metrics_every}}},
+                 {"metrics_every", options.speed.metrics_every},
+                 {"pinned_batches", options.speed.pinned_batches}}},
       {"device", options.device},
       {"model_dir", options.spec.model_dir},
       {"task", TaskName(options.spec.task)},
@@ -252,6 +256,8 @@ int main(int argc, char** argv) {
   bool masked = false, plain_loss = false;
   app.add_flag("--masked-attention", masked, "always pass an attention mask (no flash attention)");
   app.add_flag("--plain-lm-loss", plain_loss, "causal LM: full [B,T,V] logits, not chunked");
+  bool pageable = false;
+  app.add_flag("--pageable-batches", pageable, "CUDA: batches in ordinary (not pinned) memory");
   app.add_option("--metrics-every", options.speed.metrics_every,
                  "steps between reading metrics back (0 = engine default; 1 = sync every step)");
   CLI11_PARSE(app, argc, argv);
@@ -268,6 +274,7 @@ int main(int argc, char** argv) {
   }
   options.speed.unmasked_attention = !masked;
   options.speed.chunked_lm_loss = !plain_loss;
+  options.speed.pinned_batches = !pageable;
   spec.task = *parsed_task;
   spec.schedule = *parsed_schedule;
   spec.method = *parsed_method;

@@ -158,15 +158,22 @@ enum class MaskMode {
   kOmitWhenNoPadding,  // no mask (undefined) when every row is full: lets SDPA use flash attention
 };
 
+enum class HostMemory {
+  kPinnedOnCuda,  // pinned host tensors when the device is CUDA (asynchronous copies)
+  kPageable,      // ordinary host memory
+};
+
 // Builds a batch on the host and copies it to `device`. On CUDA the host tensors are pinned, so
 // the copies are asynchronous and overlap the previous step's work.
 Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
                 Task task, int32_t pad_id, torch::Device device,
-                MaskMode mask_mode = MaskMode::kAlways) {
+                MaskMode mask_mode = MaskMode::kAlways,
+                HostMemory host_memory = HostMemory::kPinnedOnCuda) {
   const int64_t b = static_cast<int64_t>(indices.size());
   int64_t t = 1;
   for (int64_t i : indices) t = std::max<int64_t>(t, static_cast<int64_t>(examples[i].ids.size()));
-  const auto host = torch::TensorOptions().pinned_memory(device.is_cuda());
+  const auto host = torch::TensorOptions().pinned_memory(
+      device.is_cuda() && host_memory == HostMemory::kPinnedOnCuda);
   auto ids = torch::full({b, t}, pad_id, host.dtype(torch::kInt64));
   auto mask = torch::zeros({b, t}, host.dtype(torch::kInt64));
   torch::Tensor labels = task == Task::kCausalLm ? torch::full({b, t}, -100, host.dtype(torch::kInt64))
@@ -490,7 +497,9 @@ class Run {
     Batch batch = MakeBatch(data_.train, batches_[step % steps_per_epoch_], spec_.task,
                             data_.pad_id, device_,
                             options_.speed.unmasked_attention ? MaskMode::kOmitWhenNoPadding
-                                                              : MaskMode::kAlways);
+                                                              : MaskMode::kAlways,
+                            options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda
+                                                          : HostMemory::kPageable);
     const double multiplier =
         ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
     torch::Tensor loss;

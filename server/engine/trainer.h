@@ -111,6 +111,8 @@ struct SpeedOptions {
   // Causal LM: the loss is computed over chunks of the vocabulary projection and recomputed in
   // the backward pass, never holding [batch, seq, vocab] logits.
   bool chunked_lm_loss = true;
+  // On CUDA, batches are built in pinned host memory and copied asynchronously.
+  bool pinned_batches = true;
   // Steps between reading losses and gradient norms back from the device. 0 = automatic: every
   // step on the CPU; on CUDA whenever 0.5 s has passed since the last read (and before each
   // evaluation, checkpoint and stop), so a step never waits for the device. OnStep is then
