@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
 #include "server/engine/safetensors.h"
+#include "server/engine/safetensors_torch.h"
 
 namespace attune::engine {
 namespace {
@@ -21,22 +22,6 @@ absl::StatusOr<DType> FromTorch(torch::ScalarType type) {
     case torch::kBool: return DType::kBool;
     default: return absl::InvalidArgumentError(absl::StrCat("no safetensors dtype for ", c10::toString(type)));
   }
-}
-
-torch::ScalarType ToTorch(DType dtype) {
-  switch (dtype) {
-    case DType::kF64: return torch::kFloat64;
-    case DType::kF32: return torch::kFloat32;
-    case DType::kF16: return torch::kFloat16;
-    case DType::kBF16: return torch::kBFloat16;
-    case DType::kI64: return torch::kInt64;
-    case DType::kI32: return torch::kInt32;
-    case DType::kI16: return torch::kInt16;
-    case DType::kI8: return torch::kInt8;
-    case DType::kU8: return torch::kUInt8;
-    case DType::kBool: return torch::kBool;
-  }
-  return torch::kFloat32;
 }
 
 }  // namespace
@@ -66,9 +51,7 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadTensorsFile(const std::
   std::map<std::string, torch::Tensor> tensors;
   for (const std::string& name : file->Names()) {
     const TensorView* view = file->Find(name);
-    torch::Tensor t = torch::empty(view->shape, torch::TensorOptions().dtype(ToTorch(view->dtype)));
-    if (view->byte_size > 0) std::memcpy(t.data_ptr(), view->data, view->byte_size);
-    tensors.emplace(name, std::move(t));
+    tensors.emplace(name, TensorFromView(*view, TorchDtype(view->dtype), torch::kCPU));
   }
   return tensors;
 }
