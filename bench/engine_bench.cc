@@ -59,7 +59,7 @@ struct BenchOptions {
   TrainSpec spec;                  // the job
   std::string device = "cpu";      // "cpu" or "cuda:N"
   int64_t timing_warmup = 5;       // steps left out of the timing window
-  std::string output_dir;          // checkpoints; a temporary directory when empty
+  std::string output_dir;          // checkpoints; /tmp/attune_bench_<pid> when empty (kept)
   std::string label;               // free text copied into the JSON
   engine::SpeedOptions speed;      // the engine's speed switches (all on by default)
 };
@@ -171,7 +171,9 @@ int Run(const BenchOptions& options) {
   const auto started = Clock::now();
   absl::StatusOr<engine::TrainResult> result = engine::RunTraining(options.spec, run, &observer);
   const double total_s = std::chrono::duration<double>(Clock::now() - started).count();
-  if (options.output_dir.empty()) fs::remove_all(output_dir);
+  // The checkpoint directory is left in place (the final adapter: a few MiB). Not removed with
+  // std::filesystem::remove_all: on the GPU machine's toolchain that call jumped to a null
+  // address (seen 2026-11-29, libstdc++ from another GCC than the compiler's).
   if (!result.ok()) {
     std::cerr << "attune-bench: " << result.status() << "\n";
     return 1;
@@ -193,6 +195,7 @@ int Run(const BenchOptions& options) {
                  {"pinned_batches", options.speed.pinned_batches}}},
       {"device", options.device},
       {"model_dir", options.spec.model_dir},
+      {"output_dir", output_dir},
       {"task", TaskName(options.spec.task)},
       {"batch_size", options.spec.batch_size},
       {"max_seq_len", options.spec.max_seq_len},
