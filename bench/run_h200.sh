@@ -84,20 +84,6 @@ for c in $cases; do
   printf '%s\n' "${hf[*]}" "${at[*]}" >>"$out/commands.txt"
   say "hf $c"; timeout 300 "${hf[@]}" >"$work/hf-$c.json" 2>>"$log" || tail -20 "$log"
   say "attune $c"; timeout 300 "${at[@]}" >"$work/attune-$c.json" 2>>"$log" || tail -20 "$log"
-  if [ "${ABLATE:-1}" = 1 ]; then
-    variants="masked-attention metrics-every-1"
-    [ "$task" = causal-lm ] && variants="plain-lm-loss $variants"
-    for v in $variants; do
-      case $v in
-        masked-attention) flag=(--masked-attention) ;;
-        metrics-every-1) flag=(--metrics-every 1) ;;
-        plain-lm-loss) flag=(--plain-lm-loss) ;;
-      esac
-      say "attune $c $v"
-      timeout 300 "${at[@]}" "${flag[@]}" >"$work/attune-$c-$v.json" 2>>"$log" || tail -5 "$log"
-      echo "${at[*]} ${flag[*]}" >>"$out/commands.txt"
-    done
-  fi
   python3 -c "import json,sys;[print(f, {k: json.load(open(f)).get(k) for k in ('ms_per_step','tokens_per_s','peak_device_gib','mfu')}) for f in sys.argv[1:]]" \
     "$work/hf-$c.json" "$work/attune-$c.json" 2>&1 | tee -a "$log"
 done
@@ -115,17 +101,46 @@ if [ "${SERVICE:-1}" = 1 ] && [[ " $cases " == *" roberta "* ]]; then
           --batch-size "$batch" --max-seq-len "$seq" --max-steps "$steps" --seed 7 --gpus 1)
   printf '%s\n' "${submit[*]}" >>"$out/commands.txt"
   id="$("${submit[@]}" 2>>"$log" | head -1)"
-  "$bin/attune" --server "$addr" watch "$id" >/dev/null 2>>"$log"
+  timeout 120 "$bin/attune" --server "$addr" watch "$id" >/dev/null 2>>"$log"
   "$bin/attune" --server "$addr" --output json get "$id" >"$work/service-roberta.json" 2>>"$log"
   kill "$pid"; wait "$pid" 2>/dev/null
   tail -5 "$work/attuned.log" >>"$log"
 fi
 
+# Each speed measure turned off, one at a time, while time is left (DEADLINE seconds from start).
+for c in $cases; do
+  read -r model data task batch seq steps warm lr <<<"${shape[$c]}"
+  common=(--model "$work/$model" --train "$work/$data" --task "$task" --batch "$batch"
+          --seq-len "$seq" --steps "$steps" --rank 16 --alpha 16 --lr "$lr" --lr-ratio v=4
+          --seed 7 --timing-warmup "$warm" --label "$c")
+  at=("$bin/attune-bench" "${common[@]}" --targets q,v --device cuda:0 "${extra[@]}")
+  if [ "${ABLATE:-1}" = 1 ]; then
+    variants="masked-attention metrics-every-1"
+    [ "$task" = causal-lm ] && variants="plain-lm-loss $variants"
+    for v in $variants; do
+      [ $SECONDS -lt "${DEADLINE:-100000}" ] || { say "no time left for $c $v"; continue; }
+      case $v in
+        masked-attention) flag=(--masked-attention) ;;
+        metrics-every-1) flag=(--metrics-every 1) ;;
+        plain-lm-loss) flag=(--plain-lm-loss) ;;
+      esac
+      say "attune $c $v"
+      timeout 300 "${at[@]}" "${flag[@]}" >"$work/attune-$c-$v.json" 2>>"$log" || tail -5 "$log"
+      echo "${at[*]} ${flag[*]}" >>"$out/commands.txt"
+    done
+  fi
+done
+
 say "report"
 python3 bench/write_report.py "$work" "$out/commands.txt" >"$out/h200.md" 2>>"$log"
 python3 - "$work" >"$out/results.json" <<'EOF'
 import glob, json, os, sys
-print(json.dumps({os.path.basename(f): json.load(open(f))
+def load(f):
+    try:
+        return json.load(open(f))
+    except ValueError:
+        return None
+print(json.dumps({os.path.basename(f): load(f)
                   for f in sorted(glob.glob(sys.argv[1] + "/*.json"))}, indent=1))
 EOF
 sed -n '1,/^## Losses/p' "$out/h200.md"
