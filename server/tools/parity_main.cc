@@ -9,6 +9,9 @@
 // build; this tool exists to measure the CUDA fp32 and bf16 paths on the GPU machine.
 #include <torch/torch.h>
 #include <torch/version.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <ATen/autocast_mode.h>
+#endif
 
 #include <filesystem>
 #include <fstream>
