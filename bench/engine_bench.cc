@@ -192,7 +192,8 @@ int Run(const BenchOptions& options) {
       {"speed", {{"unmasked_attention", options.speed.unmasked_attention},
                  {"chunked_lm_loss", options.speed.chunked_lm_loss},
                  {"metrics_every", options.speed.metrics_every},
-                 {"pinned_batches", options.speed.pinned_batches}}},
+                 {"pinned_batches", options.speed.pinned_batches},
+                 {"cuda_graphs", options.speed.cuda_graphs}}},
       {"device", options.device},
       {"model_dir", options.spec.model_dir},
       {"output_dir", output_dir},
@@ -259,6 +260,8 @@ int main(int argc, char** argv) {
   bool masked = false, plain_loss = false;
   app.add_flag("--masked-attention", masked, "always pass an attention mask (no flash attention)");
   app.add_flag("--plain-lm-loss", plain_loss, "causal LM: full [B,T,V] logits, not chunked");
+  app.add_flag("--cuda-graphs", options.speed.cuda_graphs,
+               "CUDA: capture the step in a CUDA graph and replay it (opt-in)");
   bool pageable = false;
   app.add_flag("--pageable-batches", pageable, "CUDA: batches in ordinary (not pinned) memory");
   app.add_option("--metrics-every", options.speed.metrics_every,

@@ -117,12 +117,14 @@ for c in $cases; do
   if [ "${ABLATE:-1}" = 1 ]; then
     variants="masked-attention metrics-every-1"
     [ "$task" = causal-lm ] && variants="plain-lm-loss $variants"
+    [ "$task" = classification ] && variants="cuda-graphs $variants"
     for v in $variants; do
       [ $SECONDS -lt "${DEADLINE:-100000}" ] || { say "no time left for $c $v"; continue; }
       case $v in
         masked-attention) flag=(--masked-attention) ;;
         metrics-every-1) flag=(--metrics-every 1) ;;
         plain-lm-loss) flag=(--plain-lm-loss) ;;
+        cuda-graphs) flag=(--cuda-graphs) ;;
       esac
       say "attune $c $v"
       timeout 300 "${at[@]}" "${flag[@]}" >"$work/attune-$c-$v.json" 2>>"$log" || tail -5 "$log"

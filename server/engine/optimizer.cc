@@ -92,6 +92,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double 
   lr_ = torch::tensor(lr, torch::kFloat32).to(device);
   if (any_decay) lr_decay_ = torch::tensor(lr_decay, torch::kFloat32).to(device);
   steps_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  lr_multiplier_ = torch::ones({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   int64_t offset = 0;
   for (const ParamGroup& g : groups_) {
     std::vector<torch::Tensor> m, v;
@@ -142,6 +143,16 @@ void AdamW::ClipGradients(const torch::Tensor& norm, double max_norm) {
 }
 
 void AdamW::Step(double lr_multiplier, const torch::Tensor& apply) {
+  SetLrMultiplier(lr_multiplier);
+  Update(apply);
+}
+
+void AdamW::SetLrMultiplier(double lr_multiplier) {
+  torch::NoGradGuard no_grad;
+  lr_multiplier_.fill_(lr_multiplier);  // a kernel argument: no host-to-device copy
+}
+
+void AdamW::Update(const torch::Tensor& apply) {
   torch::NoGradGuard no_grad;
   GatherGrads();
   if (apply.defined()) {
@@ -156,8 +167,8 @@ void AdamW::Step(double lr_multiplier, const torch::Tensor& apply) {
   torch::Tensor m = exp_avg_.lerp(grad_, 1.0 - beta1_);
   torch::Tensor v = exp_avg_sq_.mul(beta2_).addcmul_(grad_, grad_, 1.0 - beta2_);
   torch::Tensor denom = (v.sqrt() / bias_correction2_sqrt).add_(eps_);
-  torch::Tensor update = (m / denom).mul_(lr_).mul_(lr_multiplier / bias_correction1);
-  torch::Tensor p = lr_decay_.defined() ? param_ * (1.0 - lr_decay_ * lr_multiplier) : param_;
+  torch::Tensor update = (m / denom).mul_(lr_).mul_(lr_multiplier_ / bias_correction1);
+  torch::Tensor p = lr_decay_.defined() ? param_ * (1.0 - lr_decay_ * lr_multiplier_) : param_;
   p = p - update;
   if (apply.defined()) {
     p = torch::where(apply, p, param_);

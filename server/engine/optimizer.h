@@ -72,6 +72,11 @@ class AdamW {
   // as they were (a skipped step), decided on the device without a host sync.
   void Step(double lr_multiplier, const torch::Tensor& apply = torch::Tensor());
 
+  // Step split in two for CUDA graphs: SetLrMultiplier writes the multiplier into a device
+  // scalar (outside the graph, before each replay); Update reads it (inside the graph).
+  void SetLrMultiplier(double lr_multiplier);
+  void Update(const torch::Tensor& apply = torch::Tensor());
+
   // The learning rate each group used in the last Step (or would use at multiplier 1).
   std::map<std::string, double> LearningRates(double lr_multiplier) const;
 
@@ -105,7 +110,8 @@ class AdamW {
   torch::Tensor param_, grad_, exp_avg_, exp_avg_sq_;  // [n] fp32 flat buffers
   std::vector<std::vector<torch::Tensor>> exp_avg_views_;     // per group, per param
   std::vector<std::vector<torch::Tensor>> exp_avg_sq_views_;  // per group, per param
-  torch::Tensor steps_;  // 0-dim fp64 on the device: applied steps
+  torch::Tensor steps_;          // 0-dim fp64 on the device: applied steps
+  torch::Tensor lr_multiplier_;  // 0-dim fp64 on the device: the schedule's multiplier
 };
 
 }  // namespace attune::engine

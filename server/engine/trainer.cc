@@ -12,12 +12,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "server/common/status_macros.h"
 #include "server/engine/checkpoint.h"
+#include "server/engine/cuda_graph_step.h"
 #include "server/engine/data.h"
 #include "server/engine/model.h"
 #include "server/engine/optimizer.h"
@@ -30,6 +32,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int kMaxNonFiniteInARow = 5;
+constexpr int kGraphWarmupSteps = 3;  // eager steps on the side stream before a capture
 constexpr int kEvalBatchSize = 64;
 
 // ---------------------------------------------------------------------------------------------
@@ -502,20 +505,14 @@ class Run {
                                                           : HostMemory::kPageable);
     const double multiplier =
         ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
-    torch::Tensor loss;
-    {
-      AutocastGuard autocast(device_);
-      loss = StepLoss(batch);
-    }
-    loss.backward();
+    optimizer_->SetLrMultiplier(multiplier);
+    ASSIGN_OR_RETURN(std::optional<StepOutputs> graphed, GraphStep(batch));
+    const StepOutputs out = graphed.has_value() ? *graphed : StepBody(batch);
     PendingStep pending;
     pending.step = step;
-    pending.loss = loss.detach();
-    pending.grad_norm = optimizer_->GradNorm();
-    pending.finite = torch::isfinite(pending.loss).logical_and(torch::isfinite(pending.grad_norm));
-    optimizer_->ClipGradients(pending.grad_norm, spec_.max_grad_norm);
-    optimizer_->Step(multiplier, pending.finite);
-    optimizer_->ZeroGrad();
+    pending.loss = out.loss;
+    pending.grad_norm = out.grad_norm;
+    pending.finite = out.finite;
     pending.learning_rates = optimizer_->LearningRates(multiplier);
     pending.tokens = batch.tokens;
     pending.samples = batch.size;
@@ -527,6 +524,63 @@ class Run {
                                         std::chrono::milliseconds(500);
     if (due) RETURN_IF_ERROR(ReportSteps());
     return absl::OkStatus();
+  }
+
+  struct StepOutputs {
+    torch::Tensor loss, grad_norm, finite;  // 0-dim, on the device
+  };
+
+  // Forward, backward, clipping and the update (with the multiplier already set), all queued on
+  // the device; an update whose loss or gradient is not finite is skipped there.
+  StepOutputs StepBody(const Batch& batch) {
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(device_);
+      loss = StepLoss(batch);
+    }
+    loss.backward();
+    StepOutputs out;
+    out.loss = loss.detach();
+    out.grad_norm = optimizer_->GradNorm();
+    out.finite = torch::isfinite(out.loss).logical_and(torch::isfinite(out.grad_norm));
+    optimizer_->ClipGradients(out.grad_norm, spec_.max_grad_norm);
+    optimizer_->Update(out.finite);
+    optimizer_->ZeroGrad();
+    return out;
+  }
+
+  static bool SameShapes(const Batch& a, const Batch& b) {
+    return a.input_ids.sizes() == b.input_ids.sizes() && a.labels.sizes() == b.labels.sizes() &&
+           a.attention_mask.defined() == b.attention_mask.defined() &&
+           (!a.attention_mask.defined() || a.attention_mask.sizes() == b.attention_mask.sizes());
+  }
+
+  // SpeedOptions::cuda_graphs: the first call moves training to a side stream; after
+  // kGraphWarmupSteps eager steps there, the step is captured with this batch's shapes and every
+  // later batch of those shapes replays it (its inputs copied into the captured ones). Returns
+  // nullopt when the step is to run eagerly; an error when the capture fails.
+  absl::StatusOr<std::optional<StepOutputs>> GraphStep(const Batch& batch) {
+    if (!options_.speed.cuda_graphs || !device_.is_cuda()) return std::nullopt;
+    if (side_stream_ == nullptr) {
+      ASSIGN_OR_RETURN(side_stream_, SideStream::Create(device_));
+    }
+    if (graph_ != nullptr) {
+      if (!SameShapes(batch, graph_batch_)) return std::nullopt;
+      torch::NoGradGuard no_grad;
+      graph_batch_.input_ids.copy_(batch.input_ids);
+      if (batch.attention_mask.defined()) graph_batch_.attention_mask.copy_(batch.attention_mask);
+      graph_batch_.labels.copy_(batch.labels);
+    } else {
+      if (++graph_warmup_steps_ <= kGraphWarmupSteps) return std::nullopt;
+      graph_batch_ = batch;
+      graph_batch_.input_ids = batch.input_ids.clone();
+      if (batch.attention_mask.defined()) graph_batch_.attention_mask = batch.attention_mask.clone();
+      graph_batch_.labels = batch.labels.clone();
+      ASSIGN_OR_RETURN(graph_, CapturedStep::Capture([this] { graph_out_ = StepBody(graph_batch_); }));
+    }
+    graph_->Replay();
+    return StepOutputs{graph_out_.loss.clone(), graph_out_.grad_norm.clone(),
+                       graph_out_.finite.clone()};
   }
 
   // The training loss of `batch` (a 0-dim tensor on the device).
@@ -679,6 +733,12 @@ class Run {
     int64_t samples = 0;
   };
   std::vector<PendingStep> pending_;
+  // CUDA graphs (SpeedOptions::cuda_graphs); the stream outlives the graph (declared first).
+  std::unique_ptr<SideStream> side_stream_;
+  int graph_warmup_steps_ = 0;
+  Batch graph_batch_;        // the captured step's inputs
+  StepOutputs graph_out_;    // its outputs, rewritten by each replay
+  std::unique_ptr<CapturedStep> graph_;
   std::chrono::steady_clock::time_point last_report_;
   std::vector<std::vector<int64_t>> batches_;
   int64_t batches_epoch_ = -1;

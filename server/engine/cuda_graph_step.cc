@@ -1,0 +1,95 @@
+#include "server/engine/cuda_graph_step.h"
+
+#include <c10/util/Exception.h>
+#include <torch/version.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+#if TORCH_VERSION_MAJOR >= 2 && __has_include(<cuda_runtime_api.h>) && \
+    __has_include(<ATen/cuda/CUDAGraph.h>)
+#define ATTUNE_CUDA_GRAPHS 1
+#include <ATen/autocast_mode.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace attune::engine {
+
+#if defined(ATTUNE_CUDA_GRAPHS)
+
+bool CudaGraphsAvailable() { return true; }
+
+struct SideStream::State {
+  c10::cuda::CUDAStream previous;
+  c10::cuda::CUDAStream side;
+};
+
+absl::StatusOr<std::unique_ptr<SideStream>> SideStream::Create(c10::Device device) {
+  const c10::DeviceIndex index = device.has_index() ? device.index() : 0;
+  c10::cuda::CUDAStream previous = c10::cuda::getCurrentCUDAStream(index);
+  c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, index);
+  previous.synchronize();  // everything queued so far is done before the side stream starts
+  c10::cuda::setCurrentCUDAStream(side);
+  return std::unique_ptr<SideStream>(
+      new SideStream(std::make_unique<State>(State{previous, side})));
+}
+
+SideStream::SideStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+SideStream::~SideStream() {
+  state_->side.synchronize();
+  c10::cuda::setCurrentCUDAStream(state_->previous);
+}
+
+struct CapturedStep::State {
+  at::cuda::CUDAGraph graph;
+};
+
+absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(
+    const std::function<void()>& body) {
+  auto state = std::make_unique<State>();
+  const bool cache = at::autocast::is_autocast_cache_enabled();
+  at::autocast::set_autocast_cache_enabled(false);
+  try {
+    state->graph.capture_begin();
+    body();
+    state->graph.capture_end();
+  } catch (const c10::Error& e) {
+    at::autocast::set_autocast_cache_enabled(cache);
+    return absl::InternalError(
+        absl::StrCat("CUDA graph capture failed: ", e.what_without_backtrace()));
+  }
+  at::autocast::set_autocast_cache_enabled(cache);
+  return std::unique_ptr<CapturedStep>(new CapturedStep(std::move(state)));
+}
+
+CapturedStep::CapturedStep(std::unique_ptr<State> state) : state_(std::move(state)) {}
+CapturedStep::~CapturedStep() = default;
+
+void CapturedStep::Replay() { state_->graph.replay(); }
+
+#else  // No CUDA LibTorch >= 2 here: stubs that say so.
+
+bool CudaGraphsAvailable() { return false; }
+
+struct SideStream::State {};
+absl::StatusOr<std::unique_ptr<SideStream>> SideStream::Create(c10::Device) {
+  return absl::FailedPreconditionError("CUDA graphs: this build has no CUDA LibTorch >= 2");
+}
+SideStream::SideStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
+SideStream::~SideStream() = default;
+
+struct CapturedStep::State {};
+absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(
+    const std::function<void()>&) {
+  return absl::FailedPreconditionError("CUDA graphs: this build has no CUDA LibTorch >= 2");
+}
+CapturedStep::CapturedStep(std::unique_ptr<State> state) : state_(std::move(state)) {}
+CapturedStep::~CapturedStep() = default;
+void CapturedStep::Replay() {}
+
+#endif
+
+}  // namespace attune::engine

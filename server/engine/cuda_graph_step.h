@@ -1,0 +1,65 @@
+// CUDA graphs for the training step: capture the whole step once, then replay it. Internal to
+// the engine.
+//
+// A small model's step (RoBERTa-base, batch 32 x 128) is bound by the host: some 1500 LibTorch
+// ops, each dispatched from the CPU, for about 3 ms of GPU work. A CUDA graph records the kernels
+// of one step (forward, backward, clipping, the optimizer update) and replays them with one launch.
+// The step must then read its inputs from fixed tensors and must not synchronise with the host,
+// which the trainer's step already does (metrics stay on the device; the learning-rate multiplier
+// is a device scalar, AdamW::SetLrMultiplier).
+//
+// Capture needs a stream other than the default one: `SideStream` makes one current for the rest
+// of a run, so that every later op (batch copies, replays, evaluation) stays ordered on it.
+// Available only where the engine is built against a CUDA LibTorch >= 2 (the GPU machine);
+// Debian's CPU LibTorch builds the stubs, and the trainer never calls them on the CPU.
+#ifndef ATTUNE_SERVER_ENGINE_CUDA_GRAPH_STEP_H_
+#define ATTUNE_SERVER_ENGINE_CUDA_GRAPH_STEP_H_
+
+#include <c10/core/Device.h>
+
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+
+namespace attune::engine {
+
+// True when this build can capture CUDA graphs.
+bool CudaGraphsAvailable();
+
+// While alive, a fresh stream of `device` is the current CUDA stream of the calling thread; the
+// destructor waits for it and restores the previous one. Not copyable; one per training thread.
+class SideStream {
+ public:
+  // FAILED_PRECONDITION when CUDA graphs are not available in this build.
+  static absl::StatusOr<std::unique_ptr<SideStream>> Create(c10::Device device);
+  ~SideStream();
+  SideStream(const SideStream&) = delete;
+  SideStream& operator=(const SideStream&) = delete;
+
+ private:
+  struct State;
+  explicit SideStream(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// A captured step. Capture records `body`'s kernels on the current (side) stream without running
+// them, with autocast's weight cache off; every Replay() runs them. Tensors that `body` creates
+// live in the graph's private memory and are overwritten by each replay.
+class CapturedStep {
+ public:
+  // INTERNAL with LibTorch's message when the capture fails (an op that synchronises, say);
+  // FAILED_PRECONDITION when CUDA graphs are not available.
+  static absl::StatusOr<std::unique_ptr<CapturedStep>> Capture(const std::function<void()>& body);
+  ~CapturedStep();
+  void Replay();
+
+ private:
+  struct State;
+  explicit CapturedStep(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace attune::engine
+
+#endif  // ATTUNE_SERVER_ENGINE_CUDA_GRAPH_STEP_H_
