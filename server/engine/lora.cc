@@ -38,11 +38,13 @@ AdaptedLinearImpl::AdaptedLinearImpl(torch::Tensor weight, torch::Tensor bias, A
 }
 
 torch::Tensor AdaptedLinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::linear(x.to(weight_.scalar_type()), weight_, bias_);
+  // The input is cast once, to the frozen weight's dtype, and the adapter reads the same copy:
+  // A and B (tiny) are cast to it, never the activations again. Under CUDA autocast both products
+  // run in bf16 either way; on the CPU everything is fp32.
+  const torch::Tensor xw = x.to(weight_.scalar_type());
+  torch::Tensor y = torch::linear(xw, weight_, bias_);
   if (kind_ != AdapterKind::kLora) return y;
-  // The adapter runs in x's dtype: A and B (tiny) are cast, never the activations. Under CUDA
-  // autocast both products run in bf16 either way; on the CPU everything is fp32.
-  torch::Tensor h = x;
+  torch::Tensor h = xw;
   if (dropout_ > 0 && is_training()) h = torch::dropout(h, dropout_, /*train=*/true);
   const auto dtype = h.scalar_type();
   torch::Tensor delta =

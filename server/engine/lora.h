@@ -13,9 +13,9 @@
 //
 // Frozen tensors have requires_grad false, so autograd keeps no gradient buffers for them; they
 // may be stored in a lower precision (bf16 on CUDA) while A, B and fully trained weights are fp32.
-// The base product runs in the frozen weight's dtype, the adapter in the input's dtype (A and B
-// are cast to it, not the activations), and the sum is in the base's dtype (under CUDA autocast
-// both run in bf16; on the CPU all is fp32).
+// The input is cast once to the frozen weight's dtype; the base product and the adapter both read
+// that copy (A and B are cast to it, not the activations), and the sum is in the base's dtype
+// (under CUDA autocast both run in bf16; on the CPU all is fp32).
 #ifndef ATTUNE_SERVER_ENGINE_LORA_H_
 #define ATTUNE_SERVER_ENGINE_LORA_H_
 
