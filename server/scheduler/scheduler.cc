@@ -1,6 +1,7 @@
 #include "server/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <optional>
 #include <exception>
 #include <iostream>
 #include <set>
@@ -112,7 +113,7 @@ absl::Status Scheduler::LoadQueue() {
       job.finished_us = NowUs();
       job.error = absl::StrCat("gpus: the job needs ", job.spec.gpus,
                                " GPU(s) but this server now has ", gpu_count_);
-      RETURN_IF_ERROR(store_->UpdateJobAndAppendEvents(job, {StateEvent(job, job.error)}).status());
+      RETURN_IF_ERROR(WriteJobAndEvents(job, {StateEvent(job, job.error)}).status());
       continue;
     }
     queue_.push_back(QueuedJob{job.spec.priority, job.created_us, job.id, job.spec.gpus});
@@ -168,7 +169,7 @@ absl::StatusOr<Job> Scheduler::Submit(const JobSpec& spec, const std::string& re
   RETURN_IF_ERROR(inserted.status());
   inserted->output_dir = absl::StrCat(options_.artifacts_dir, "/jobs/", inserted->id);
   RETURN_IF_ERROR(
-      store_->UpdateJobAndAppendEvents(*inserted, {StateEvent(*inserted, "queued")}).status());
+      WriteJobAndEvents(*inserted, {StateEvent(*inserted, "queued")}).status());
   queue_.push_back(QueuedJob{spec.priority, inserted->created_us, inserted->id, spec.gpus});
   dispatch_pending_ = true;
   dispatch_cv_.SignalAll();
@@ -192,7 +193,7 @@ absl::StatusOr<Job> Scheduler::Cancel(const std::string& id) {
     job.state = JobState::kCancelled;
     job.finished_us = NowUs();
     RETURN_IF_ERROR(
-        store_->UpdateJobAndAppendEvents(job, {StateEvent(job, "cancelled while queued")})
+        WriteJobAndEvents(job, {StateEvent(job, "cancelled while queued")})
             .status());
     NotifyWatchers();
     return job;
@@ -227,6 +228,18 @@ absl::StatusOr<std::vector<JobEvent>> Scheduler::WaitForEvents(const std::string
       absl::MutexLock lock(&events_mu_);
       if (events_closed_) return absl::UnavailableError("the server is shutting down");
       epoch = events_epoch_;
+      // An unfinished job's newest events come from memory; the store answers the rest.
+      std::optional<std::vector<JobEvent>> recent =
+          recent_events_.After(job_id, after_sequence, max_events);
+      if (recent.has_value()) {
+        if (!recent->empty()) return *std::move(recent);
+        while (events_epoch_ == epoch && !events_closed_) {
+          if (events_cv_.WaitWithDeadline(&events_mu_, deadline)) break;  // timed out
+        }
+        if (events_closed_) return absl::UnavailableError("the server is shutting down");
+        if (events_epoch_ == epoch) return std::vector<JobEvent>{};  // timed out, nothing new
+        continue;
+      }
     }
     // The state first: a terminal state and its last event are written together, so a terminal
     // job with nothing after `after_sequence` will never have more.
@@ -242,6 +255,17 @@ absl::StatusOr<std::vector<JobEvent>> Scheduler::WaitForEvents(const std::string
     if (events_closed_) return absl::UnavailableError("the server is shutting down");
     if (events_epoch_ == epoch) return std::vector<JobEvent>{};  // timed out with nothing new
   }
+}
+
+absl::StatusOr<std::vector<JobEvent>> Scheduler::WriteJobAndEvents(const Job& job,
+                                                                   std::vector<JobEvent> events) {
+  absl::StatusOr<std::vector<JobEvent>> written =
+      store_->UpdateJobAndAppendEvents(job, std::move(events));
+  if (written.ok()) {
+    absl::MutexLock lock(&events_mu_);
+    recent_events_.Add(*written);
+  }
+  return written;
 }
 
 void Scheduler::NotifyWatchers() {
@@ -377,7 +401,7 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
   if (store::IsTerminal(job.state)) job.finished_us = NowUs();
   events.push_back(StateEvent(job, message));
   RecordCheckpoints(job.id, progress);
-  absl::Status written = store_->UpdateJobAndAppendEvents(job, std::move(events)).status();
+  absl::Status written = WriteJobAndEvents(job, std::move(events)).status();
   if (!written.ok()) LogError(job.id, written);
   {
     absl::MutexLock lock(&mu_);
@@ -419,7 +443,7 @@ void Scheduler::FlushProgress() {
   for (auto& [job, progress] : batch) {
     RecordCheckpoints(job.id, progress);
     absl::Status written =
-        store_->UpdateJobAndAppendEvents(job, std::move(progress.events)).status();
+        WriteJobAndEvents(job, std::move(progress.events)).status();
     if (!written.ok()) LogError(job.id, written);
   }
   if (!batch.empty()) NotifyWatchers();

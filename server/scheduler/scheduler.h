@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "server/common/job_spec.h"
 #include "server/scheduler/device_inventory.h"
+#include "server/scheduler/event_tail.h"
 #include "server/scheduler/job_runner.h"
 #include "server/store/records.h"
 #include "server/store/store.h"
@@ -165,6 +166,9 @@ class Scheduler {
   void RecordCheckpoints(const std::string& job_id, const JobProgress& progress)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
   void NotifyWatchers();
+  // store_->UpdateJobAndAppendEvents, then remembers the written events for watchers.
+  absl::StatusOr<std::vector<store::JobEvent>> WriteJobAndEvents(
+      const store::Job& job, std::vector<store::JobEvent> events);
   void JoinFinishedThreads();
 
   // Constant after construction.
@@ -193,6 +197,7 @@ class Scheduler {
   absl::CondVar events_cv_;
   int64_t events_epoch_ ABSL_GUARDED_BY(events_mu_) = 0;  // bumped after every event write
   bool events_closed_ ABSL_GUARDED_BY(events_mu_) = false;
+  EventTail recent_events_ ABSL_GUARDED_BY(events_mu_);  // what watchers read first
 
   std::thread dispatcher_;
   std::thread publisher_;
