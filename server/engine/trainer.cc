@@ -3,10 +3,6 @@
 #include "server/engine/trainer.h"
 
 #include <torch/torch.h>
-#include <torch/version.h>
-#if TORCH_VERSION_MAJOR >= 2
-#include <ATen/autocast_mode.h>
-#endif
 
 #include <chrono>
 #include <cmath>
@@ -18,12 +14,13 @@
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "server/common/status_macros.h"
+#include "server/engine/batches.h"
 #include "server/engine/checkpoint.h"
 #include "server/engine/cuda_graph_step.h"
 #include "server/engine/data.h"
+#include "server/engine/evaluate.h"
 #include "server/engine/model.h"
 #include "server/engine/optimizer.h"
-#include "server/engine/stats.h"
 
 namespace attune::engine {
 namespace {
@@ -33,7 +30,6 @@ using nlohmann::json;
 
 constexpr int kMaxNonFiniteInARow = 5;
 constexpr int kGraphWarmupSteps = 3;  // eager steps on the side stream before a capture
-constexpr int kEvalBatchSize = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -144,190 +140,6 @@ int64_t WeightBytes(const std::string& model_dir) {
   }
   return bytes;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Batches and loss
-
-struct Batch {
-  torch::Tensor input_ids;       // [B, T] int64
-  torch::Tensor attention_mask;  // [B, T] int64
-  torch::Tensor labels;          // [B] int64 | [B] float | [B, T] int64 (-100 = no loss)
-  int64_t tokens = 0;            // real (non-padding) tokens
-  int64_t size = 0;
-};
-
-enum class MaskMode {
-  kAlways,             // the batch always carries an attention mask
-  kOmitWhenNoPadding,  // no mask (undefined) when every row is full: lets SDPA use flash attention
-};
-
-enum class HostMemory {
-  kPinnedOnCuda,  // pinned host tensors when the device is CUDA (asynchronous copies)
-  kPageable,      // ordinary host memory
-};
-
-// Builds a batch on the host and copies it to `device`. On CUDA the host tensors are pinned, so
-// the copies are asynchronous and overlap the previous step's work.
-Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
-                Task task, int32_t pad_id, torch::Device device,
-                MaskMode mask_mode = MaskMode::kAlways,
-                HostMemory host_memory = HostMemory::kPinnedOnCuda) {
-  const int64_t b = static_cast<int64_t>(indices.size());
-  int64_t t = 1;
-  for (int64_t i : indices) t = std::max<int64_t>(t, static_cast<int64_t>(examples[i].ids.size()));
-  const auto host = torch::TensorOptions().pinned_memory(
-      device.is_cuda() && host_memory == HostMemory::kPinnedOnCuda);
-  auto ids = torch::full({b, t}, pad_id, host.dtype(torch::kInt64));
-  auto mask = torch::zeros({b, t}, host.dtype(torch::kInt64));
-  torch::Tensor labels = task == Task::kCausalLm ? torch::full({b, t}, -100, host.dtype(torch::kInt64))
-                         : task == Task::kRegression ? torch::zeros({b}, host.dtype(torch::kFloat32))
-                                                     : torch::zeros({b}, host.dtype(torch::kInt64));
-  auto ids_a = ids.accessor<int64_t, 2>();
-  auto mask_a = mask.accessor<int64_t, 2>();
-  Batch batch;
-  for (int64_t row = 0; row < b; ++row) {
-    const Example& e = examples[indices[row]];
-    for (size_t col = 0; col < e.ids.size(); ++col) {
-      ids_a[row][col] = e.ids[col];
-      mask_a[row][col] = 1;
-    }
-    batch.tokens += static_cast<int64_t>(e.ids.size());
-    if (task == Task::kCausalLm) {
-      auto labels_a = labels.accessor<int64_t, 2>();
-      for (size_t col = 0; col < e.ids.size(); ++col) {
-        if (e.loss_mask[col]) labels_a[row][col] = e.ids[col];
-      }
-    } else if (task == Task::kRegression) {
-      labels.accessor<float, 1>()[row] = e.target;
-    } else {
-      labels.accessor<int64_t, 1>()[row] = e.label;
-    }
-  }
-  batch.input_ids = ids.to(device, /*non_blocking=*/true);
-  if (mask_mode == MaskMode::kAlways || batch.tokens < b * t) {
-    batch.attention_mask = mask.to(device, /*non_blocking=*/true);
-  }
-  batch.labels = labels.to(device, /*non_blocking=*/true);
-  batch.size = b;
-  return batch;
-}
-
-// Mean loss of a batch. For causal LM, token t predicts token t+1, averaged over the tokens
-// that carry a label. Also returns the summed loss and its count through the out-parameters
-// when they are not null (evaluation).
-torch::Tensor Loss(const torch::Tensor& logits, const Batch& batch, Task task) {
-  switch (task) {
-    case Task::kCausalLm: {
-      const int64_t vocab = logits.size(-1);
-      auto shifted_logits = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, vocab});
-      auto shifted_labels = batch.labels.slice(1, 1).reshape({-1});
-      return torch::nn::functional::cross_entropy(
-          shifted_logits.to(torch::kFloat32), shifted_labels,
-          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
-    }
-    case Task::kRegression:
-      return torch::mse_loss(logits.to(torch::kFloat32).squeeze(-1), batch.labels);
-    default:
-      return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), batch.labels);
-  }
-}
-
-// Turns on bf16 autocast for CUDA on this thread for the guard's lifetime.
-class AutocastGuard {
- public:
-  explicit AutocastGuard(torch::Device device) : enabled_(device.is_cuda()) {
-#if TORCH_VERSION_MAJOR >= 2
-    if (enabled_) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    }
-#endif
-  }
-  ~AutocastGuard() {
-#if TORCH_VERSION_MAJOR >= 2
-    if (enabled_) {
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-      at::autocast::clear_cache();
-    }
-#endif
-  }
-
- private:
-  bool enabled_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Evaluation
-
-// Evaluates on `examples`. When `predictions` is not null it receives one value per example, in
-// order: the predicted class id (classification), the predicted value (regression); nothing for
-// causal LM.
-EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const TrainSpec& spec,
-                     int32_t pad_id, torch::Device device, int64_t step,
-                     std::vector<double>* predictions_out = nullptr) {
-  torch::NoGradGuard no_grad;
-  AutocastGuard autocast(device);
-  model.SetTraining(false);
-  EvalMetrics metrics;
-  metrics.step = step;
-  metrics.examples = static_cast<int64_t>(examples.size());
-  double loss_sum = 0;
-  int64_t loss_count = 0;
-  int64_t correct = 0;
-  std::vector<double> predictions, targets;
-  for (const auto& indices : SequentialBatches(static_cast<int64_t>(examples.size()), kEvalBatchSize)) {
-    Batch batch = MakeBatch(examples, indices, spec.task, pad_id, device);
-    torch::Tensor logits = model.Forward(batch.input_ids, batch.attention_mask).to(torch::kFloat32);
-    if (spec.task == Task::kCausalLm) {
-      auto labels = batch.labels.slice(1, 1).reshape({-1});
-      auto l = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, logits.size(-1)});
-      auto sum = torch::nn::functional::cross_entropy(
-          l, labels,
-          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
-      loss_sum += sum.item<double>();
-      loss_count += labels.ne(-100).sum().item<int64_t>();
-    } else if (spec.task == Task::kRegression) {
-      auto pred = logits.squeeze(-1).to(torch::kCPU);
-      auto target = batch.labels.to(torch::kCPU);
-      loss_sum += torch::mse_loss(pred, target, at::Reduction::Sum).item<double>();
-      loss_count += batch.size;
-      for (int64_t i = 0; i < batch.size; ++i) {
-        predictions.push_back(pred[i].item<double>());
-        targets.push_back(target[i].item<double>());
-        if (predictions_out != nullptr) predictions_out->push_back(pred[i].item<double>());
-      }
-    } else {
-      loss_sum += torch::nn::functional::cross_entropy(
-                      logits, batch.labels,
-                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .item<double>();
-      loss_count += batch.size;
-      torch::Tensor predicted = logits.argmax(-1);
-      correct += predicted.eq(batch.labels).sum().item<int64_t>();
-      if (predictions_out != nullptr) {
-        torch::Tensor cpu = predicted.to(torch::kCPU);
-        for (int64_t i = 0; i < batch.size; ++i) predictions_out->push_back(cpu[i].item<double>());
-      }
-    }
-  }
-  model.SetTraining(true);
-  metrics.loss = loss_count > 0 ? loss_sum / static_cast<double>(loss_count) : 0.0;
-  switch (spec.task) {
-    case Task::kCausalLm: metrics.perplexity = std::exp(metrics.loss); break;
-    case Task::kRegression:
-      metrics.pearson = Pearson(predictions, targets);
-      metrics.spearman = Spearman(predictions, targets);
-      break;
-    default:
-      metrics.accuracy = metrics.examples > 0
-                             ? static_cast<double>(correct) / static_cast<double>(metrics.examples)
-                             : 0.0;
-  }
-  return metrics;
-}
-
-// Higher is better: accuracy for classification, minus the loss otherwise.
-double Score(const EvalMetrics& m) { return m.accuracy.has_value() ? *m.accuracy : -m.loss; }
 
 // ---------------------------------------------------------------------------------------------
 // Checkpoints

@@ -1,6 +1,8 @@
 # Owned by the trainer work: data, optimizer, schedule, trainer loop, checkpoints.
 set(ATTUNE_TRAINER_SOURCES
+  ${CMAKE_CURRENT_SOURCE_DIR}/batches.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/evaluate.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/cuda_graph_step.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/data.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/optimizer.cc

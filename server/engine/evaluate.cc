@@ -1,0 +1,86 @@
+#include "server/engine/evaluate.h"
+
+#include <cmath>
+
+#include "server/engine/batches.h"
+#include "server/engine/stats.h"
+
+namespace attune::engine {
+namespace {
+
+constexpr int kEvalBatchSize = 64;
+
+}  // namespace
+
+EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const TrainSpec& spec,
+                     int32_t pad_id, torch::Device device, int64_t step,
+                     std::vector<double>* predictions_out) {
+  torch::NoGradGuard no_grad;
+  AutocastGuard autocast(device);
+  model.SetTraining(false);
+  EvalMetrics metrics;
+  metrics.step = step;
+  metrics.examples = static_cast<int64_t>(examples.size());
+  double loss_sum = 0;
+  int64_t loss_count = 0;
+  int64_t correct = 0;
+  std::vector<double> predictions, targets;
+  for (const auto& indices :
+       SequentialBatches(static_cast<int64_t>(examples.size()), kEvalBatchSize)) {
+    Batch batch = MakeBatch(examples, indices, spec.task, pad_id, device);
+    torch::Tensor logits = model.Forward(batch.input_ids, batch.attention_mask).to(torch::kFloat32);
+    if (spec.task == Task::kCausalLm) {
+      auto labels = batch.labels.slice(1, 1).reshape({-1});
+      auto l = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, logits.size(-1)});
+      auto sum = torch::nn::functional::cross_entropy(
+          l, labels,
+          torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(
+              torch::kSum));
+      loss_sum += sum.item<double>();
+      loss_count += labels.ne(-100).sum().item<int64_t>();
+    } else if (spec.task == Task::kRegression) {
+      auto pred = logits.squeeze(-1).to(torch::kCPU);
+      auto target = batch.labels.to(torch::kCPU);
+      loss_sum += torch::mse_loss(pred, target, at::Reduction::Sum).item<double>();
+      loss_count += batch.size;
+      for (int64_t i = 0; i < batch.size; ++i) {
+        predictions.push_back(pred[i].item<double>());
+        targets.push_back(target[i].item<double>());
+        if (predictions_out != nullptr) predictions_out->push_back(pred[i].item<double>());
+      }
+    } else {
+      loss_sum += torch::nn::functional::cross_entropy(
+                      logits, batch.labels,
+                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
+      loss_count += batch.size;
+      torch::Tensor predicted = logits.argmax(-1);
+      correct += predicted.eq(batch.labels).sum().item<int64_t>();
+      if (predictions_out != nullptr) {
+        torch::Tensor cpu = predicted.to(torch::kCPU);
+        for (int64_t i = 0; i < batch.size; ++i) predictions_out->push_back(cpu[i].item<double>());
+      }
+    }
+  }
+  model.SetTraining(true);
+  metrics.loss = loss_count > 0 ? loss_sum / static_cast<double>(loss_count) : 0.0;
+  switch (spec.task) {
+    case Task::kCausalLm:
+      metrics.perplexity = std::exp(metrics.loss);
+      break;
+    case Task::kRegression:
+      metrics.pearson = Pearson(predictions, targets);
+      metrics.spearman = Spearman(predictions, targets);
+      break;
+    default:
+      metrics.accuracy = metrics.examples > 0
+                             ? static_cast<double>(correct) / static_cast<double>(metrics.examples)
+                             : 0.0;
+  }
+  return metrics;
+}
+
+// Higher is better: accuracy for classification, minus the loss otherwise.
+double Score(const EvalMetrics& m) { return m.accuracy.has_value() ? *m.accuracy : -m.loss; }
+
+}  // namespace attune::engine

@@ -1,0 +1,30 @@
+// Evaluation on a validation set: the loss, and accuracy (classification), Pearson and Spearman
+// (regression) or perplexity (causal LM). Internal to the engine (LibTorch).
+#ifndef ATTUNE_SERVER_ENGINE_EVALUATE_H_
+#define ATTUNE_SERVER_ENGINE_EVALUATE_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "server/common/job_spec.h"
+#include "server/engine/data.h"
+#include "server/engine/model.h"
+#include "server/engine/trainer.h"
+
+namespace attune::engine {
+
+// Evaluates on `examples`. When `predictions` is not null it receives one value per example, in
+// order: the predicted class id (classification), the predicted value (regression); nothing for
+// causal LM.
+EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const TrainSpec& spec,
+                     int32_t pad_id, torch::Device device, int64_t step,
+                     std::vector<double>* predictions_out);
+
+// Higher is better: accuracy for classification, minus the loss otherwise.
+double Score(const EvalMetrics& m);
+
+}  // namespace attune::engine
+
+#endif  // ATTUNE_SERVER_ENGINE_EVALUATE_H_
