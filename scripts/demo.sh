@@ -9,8 +9,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/bin"
 
 bash "$root/scripts/install-deps.sh"
-bash "$root/scripts/build.sh" >/dev/null
-echo "demo: built $(ls "$bin" | tr '\n' ' ')"
+bash "$root/scripts/build.sh" --target attuned --target attune --target attune-make-example >/dev/null
+echo "demo: built attuned, attune and attune-make-example in $bin"
 
 work="$(mktemp -d -t attune-demo.XXXXXX)"
 server_pid=""
