@@ -107,8 +107,7 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
   if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) {
     c.pad_token_id = j["pad_token_id"].get<int64_t>();
   }
-  const bool decoder = c.model_type == "llama" || c.model_type == "qwen2" ||
-                       c.model_type == "mistral";
+  const bool decoder = IsDecoderModelType(c.model_type);
   c.hidden_act = r.String("hidden_act", decoder ? "silu" : "gelu");
   c.layer_norm_eps = r.Number("layer_norm_eps", 1e-12);
   c.rms_norm_eps = r.Number("rms_norm_eps", 1e-6);
@@ -159,6 +158,10 @@ absl::StatusOr<HfConfig> LoadHfConfig(const std::string& model_dir) {
   std::stringstream text;
   text << in.rdbuf();
   return ParseHfConfig(text.str(), path);
+}
+
+bool IsDecoderModelType(const std::string& model_type) {
+  return model_type == "llama" || model_type == "qwen2" || model_type == "mistral";
 }
 
 }  // namespace attune::engine

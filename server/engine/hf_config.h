@@ -57,6 +57,9 @@ struct HfConfig {
 // Reads `model_dir`/config.json. INVALID_ARGUMENT naming the file and field for a missing or
 // malformed file, a missing "model_type", a required size that is absent or not positive, or a
 // rope type other than default, linear or llama3. Thread-safe.
+// True for the decoder families attune loads: "llama", "qwen2", "mistral".
+bool IsDecoderModelType(const std::string& model_type);
+
 absl::StatusOr<HfConfig> LoadHfConfig(const std::string& model_dir);
 
 // The same, from the JSON text (for tests). `source` names the text in error messages.

@@ -166,10 +166,6 @@ class DecoderModel : public Model {
 
 }  // namespace
 
-bool IsDecoderModelType(const std::string& model_type) {
-  return model_type == "llama" || model_type == "qwen2" || model_type == "mistral";
-}
-
 std::vector<std::string> DecoderProjections() { return AllProjections(); }
 
 torch::Tensor RopeInverseFrequencies(const RopeConfig& rope, int64_t head_dim) {

@@ -26,9 +26,6 @@
 
 namespace attune::engine {
 
-// True for "llama", "qwen2", "mistral".
-bool IsDecoderModelType(const std::string& model_type);
-
 // All seven: q,k,v,o,gate,up,down.
 std::vector<std::string> DecoderProjections();
 

@@ -19,6 +19,7 @@
 #include "server/engine/cuda_graph_step.h"
 #include "server/engine/data.h"
 #include "server/engine/evaluate.h"
+#include "server/engine/hf_config.h"
 #include "server/engine/model.h"
 #include "server/engine/optimizer.h"
 
@@ -65,12 +66,7 @@ absl::StatusOr<json> ReadConfig(const std::string& model_dir) {
   return config;
 }
 
-absl::StatusOr<std::vector<Record>> ReadRecords(const std::string& path, const char* field,
-                                                Task task) {
-  return ReadJsonl(path, field, task);
-}
-
-// Parses and tokenizes the job's data. `tokenize` = false stops after parsing (CheckSpec).
+// Parses and tokenizes the job's data, and hashes the files for the checkpoint record.
 absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
   JobData data;
   ASSIGN_OR_RETURN(json config, ReadConfig(spec.model_dir));
@@ -86,10 +82,10 @@ absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
   int32_t config_pad = ConfigTokenId(config, "pad_token_id");
   data.pad_id = pad.has_value() ? *pad : (config_pad >= 0 ? config_pad : std::max(0, data.eos_id));
 
-  ASSIGN_OR_RETURN(std::vector<Record> train, ReadRecords(spec.train_path, "train", spec.task));
+  ASSIGN_OR_RETURN(std::vector<Record> train, ReadJsonl(spec.train_path, "train", spec.task));
   std::vector<Record> validation;
   if (!spec.validation_path.empty()) {
-    ASSIGN_OR_RETURN(validation, ReadRecords(spec.validation_path, "validation", spec.task));
+    ASSIGN_OR_RETURN(validation, ReadJsonl(spec.validation_path, "validation", spec.task));
   }
   if (spec.task == Task::kSequenceClassification) {
     ASSIGN_OR_RETURN(data.labels, BuildLabelMap(train, "train"));
@@ -576,9 +572,7 @@ absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec) {
             "; it has ", absl::StrJoin(supported, ",")));
       }
     }
-    const bool decoder = description.model_type == "llama" || description.model_type == "qwen2" ||
-                         description.model_type == "mistral";
-    if (spec.task == Task::kCausalLm && !decoder) {
+    if (spec.task == Task::kCausalLm && !IsDecoderModelType(description.model_type)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "task: causal-lm needs a decoder model (llama, qwen2, mistral); ", spec.model_dir,
           " is ", description.model_type));

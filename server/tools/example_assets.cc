@@ -1,7 +1,6 @@
 #include "server/tools/example_assets.h"
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>

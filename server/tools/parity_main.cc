@@ -42,23 +42,22 @@ int Usage() {
 }
 
 // Task and label count from config.json's architecture.
-bool TaskFor(const nlohmann::json& config, Task* task, int* num_labels) {
+void TaskFor(const nlohmann::json& config, Task* task, int* num_labels) {
   const std::string arch = config["architectures"][0].get<std::string>();
   if (arch.find("ForCausalLM") != std::string::npos) {
     *task = Task::kCausalLm;
     *num_labels = 0;
-    return true;
+    return;
   }
   if (config.value("problem_type", "") == "regression") {
     *task = Task::kRegression;
     *num_labels = 1;
-    return true;
+    return;
   }
   *task = Task::kSequenceClassification;
   // transformers writes id2label, or num_labels, or neither (then 2).
   *num_labels = config.contains("id2label") ? static_cast<int>(config["id2label"].size())
                                             : config.value("num_labels", 2);
-  return true;
 }
 
 }  // namespace
