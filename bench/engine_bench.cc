@@ -193,7 +193,8 @@ int Run(const BenchOptions& options) {
                  {"chunked_lm_loss", options.speed.chunked_lm_loss},
                  {"metrics_every", options.speed.metrics_every},
                  {"pinned_batches", options.speed.pinned_batches},
-                 {"cuda_graphs", options.speed.cuda_graphs}}},
+                 {"cuda_graphs", options.speed.cuda_graphs},
+                 {"fused_kernels", options.speed.fused_kernels}}},
       {"device", options.device},
       {"model_dir", options.spec.model_dir},
       {"output_dir", output_dir},
@@ -260,8 +261,10 @@ int main(int argc, char** argv) {
   bool masked = false, plain_loss = false;
   app.add_flag("--masked-attention", masked, "always pass an attention mask (no flash attention)");
   app.add_flag("--plain-lm-loss", plain_loss, "causal LM: full [B,T,V] logits, not chunked");
-  app.add_flag("--cuda-graphs", options.speed.cuda_graphs,
-               "CUDA: capture the step in a CUDA graph and replay it (opt-in)");
+  bool no_graphs = false, unfused = false;
+  app.add_flag("--no-cuda-graphs", no_graphs, "CUDA: every step eager (no CUDA graph replays)");
+  app.add_flag("--unfused", unfused,
+               "CUDA: decoders' RMSNorm, RoPE and SwiGLU as plain LibTorch ops, not fused kernels");
   bool pageable = false;
   app.add_flag("--pageable-batches", pageable, "CUDA: batches in ordinary (not pinned) memory");
   app.add_option("--metrics-every", options.speed.metrics_every,
@@ -281,6 +284,8 @@ int main(int argc, char** argv) {
   options.speed.unmasked_attention = !masked;
   options.speed.chunked_lm_loss = !plain_loss;
   options.speed.pinned_batches = !pageable;
+  options.speed.cuda_graphs = !no_graphs;
+  options.speed.fused_kernels = !unfused;
   spec.task = *parsed_task;
   spec.schedule = *parsed_schedule;
   spec.method = *parsed_method;

@@ -26,9 +26,9 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$log"
 
 build_bench() {  # $@: extra cmake options; incremental, so a warm machine rebuilds little
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTUNE_BUILD_TESTS=OFF \
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTUNE_BUILD_TESTS=ON \
     -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$build/bin" "$@" >>"$log" 2>&1 || { tail -30 "$log"; exit 1; }
-  cmake --build "$build" --target attune-bench attuned attune -- -k 0 >>"$log" 2>&1 ||
+  cmake --build "$build" --target attune-bench attuned attune fused_ops_test -- -k 0 >>"$log" 2>&1 ||
     { grep -B2 -A12 "error" "$log" | head -80; exit 1; }
 }
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -38,6 +38,9 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   say "built in $(( $(date +%s) - t0 )) s"
 fi
 bin="$build/bin"
+grep -m1 "fused CUDA kernels" "$log"
+say "fused kernels against the reference on this GPU (fused_ops_test)"
+"$build/tests/fused_ops_test" 2>&1 | tail -4 | tee -a "$log"
 
 say "models"
 [ -f "$work/roberta-base.jsonl" ] || python3 bench/make_bench_models.py "$work" >>"$log" 2>&1 ||
@@ -115,16 +118,16 @@ for c in $cases; do
           --seed 7 --timing-warmup "$warm" --label "$c")
   at=("$bin/attune-bench" "${common[@]}" --targets q,v --device cuda:0 "${extra[@]}")
   if [ "${ABLATE:-1}" = 1 ]; then
-    variants="masked-attention metrics-every-1"
-    [ "$task" = causal-lm ] && variants="plain-lm-loss $variants"
-    [ "$task" = classification ] && variants="cuda-graphs $variants"
+    variants="no-cuda-graphs masked-attention metrics-every-1"
+    [ "$task" = causal-lm ] && variants="unfused plain-lm-loss $variants"
     for v in $variants; do
       [ $SECONDS -lt "${DEADLINE:-100000}" ] || { say "no time left for $c $v"; continue; }
       case $v in
         masked-attention) flag=(--masked-attention) ;;
         metrics-every-1) flag=(--metrics-every 1) ;;
         plain-lm-loss) flag=(--plain-lm-loss) ;;
-        cuda-graphs) flag=(--cuda-graphs) ;;
+        no-cuda-graphs) flag=(--no-cuda-graphs) ;;
+        unfused) flag=(--unfused) ;;
       esac
       say "attune $c $v"
       timeout 300 "${at[@]}" "${flag[@]}" >"$work/attune-$c-$v.json" 2>>"$log" || tail -5 "$log"

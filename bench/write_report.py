@@ -20,7 +20,8 @@ VARIANTS = {
     "masked-attention": "mask always passed (no flash attention)",
     "metrics-every-1": "metrics read back every step (a host sync per step)",
     "plain-lm-loss": "loss on full [B,T,V] logits (not chunked)",
-    "cuda-graphs": "CUDA graph of the whole step (opt-in, on top of all the rest)",
+    "no-cuda-graphs": "every step eager (no CUDA graph replays)",
+    "unfused": "RMSNorm, RoPE and SwiGLU as plain LibTorch ops (no fused kernels)",
 }
 TITLES = {
     "llama": "Llama-style 1.1B, causal LM, batch 8 x 2048",

@@ -48,12 +48,16 @@ struct CapturedStep::State {
 };
 
 absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(
-    const std::function<void()>& body) {
+    const std::function<void()>& body, const CapturedStep* share_pool_with) {
   auto state = std::make_unique<State>();
   const bool cache = at::autocast::is_autocast_cache_enabled();
   at::autocast::set_autocast_cache_enabled(false);
   try {
-    state->graph.capture_begin();
+    if (share_pool_with != nullptr) {
+      state->graph.capture_begin(share_pool_with->state_->graph.pool());
+    } else {
+      state->graph.capture_begin();
+    }
     body();
     state->graph.capture_end();
   } catch (const c10::Error& e) {
@@ -83,7 +87,7 @@ SideStream::~SideStream() = default;
 
 struct CapturedStep::State {};
 absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(
-    const std::function<void()>&) {
+    const std::function<void()>&, const CapturedStep*) {
   return absl::FailedPreconditionError("CUDA graphs: this build has no CUDA LibTorch >= 2");
 }
 CapturedStep::CapturedStep(std::unique_ptr<State> state) : state_(std::move(state)) {}

@@ -50,7 +50,10 @@ class CapturedStep {
  public:
   // INTERNAL with LibTorch's message when the capture fails (an op that synchronises, say);
   // FAILED_PRECONDITION when CUDA graphs are not available.
-  static absl::StatusOr<std::unique_ptr<CapturedStep>> Capture(const std::function<void()>& body);
+  // With `share_pool_with`, the new graph takes its memory from that graph's pool, so that graphs
+  // of several batch shapes (replayed one at a time) do not each hold a step's activations.
+  static absl::StatusOr<std::unique_ptr<CapturedStep>> Capture(
+      const std::function<void()>& body, const CapturedStep* share_pool_with = nullptr);
   ~CapturedStep();
   void Replay();
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
 #include "server/engine/attention.h"
+#include "server/engine/fused_ops.h"
 #include "server/engine/layers.h"
 #include "server/engine/lm_loss.h"
 
@@ -16,18 +17,6 @@ struct DecoderLayer {
   torch::Tensor input_norm, post_norm;
   AdaptedSite q, k, v, o, gate, up, down;
 };
-
-// transformers' LlamaRMSNorm: normalise in fp32, scale in the input's dtype.
-torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
-  torch::Tensor h = x.to(torch::kFloat32);
-  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * h.to(x.scalar_type());
-}
-
-torch::Tensor RotateHalf(const torch::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
-}
 
 class DecoderModel : public Model {
  public:
@@ -70,12 +59,12 @@ class DecoderModel : public Model {
     const int64_t head_dim = config_.head_dim;
     torch::Tensor x = torch::embedding(embed_, input_ids);
 
+    // cos and sin of position x inverse frequency, fp32 [seq, head_dim / 2] (fused_ops.h).
     torch::Tensor positions = torch::arange(seq, torch::TensorOptions().dtype(torch::kFloat32)
                                                      .device(x.device()));
-    torch::Tensor freqs = torch::outer(positions, inv_freq_);
-    torch::Tensor angles = torch::cat({freqs, freqs}, -1);
-    torch::Tensor cos = angles.cos().to(x.scalar_type()).view({1, 1, seq, head_dim});
-    torch::Tensor sin = angles.sin().to(x.scalar_type()).view({1, 1, seq, head_dim});
+    const torch::Tensor freqs = torch::outer(positions, inv_freq_);
+    const torch::Tensor cos = freqs.cos().contiguous();
+    const torch::Tensor sin = freqs.sin().contiguous();
 
     // Without padding (no mask given) the attention is causal with no explicit mask, which lets
     // SDPA use flash attention; with padding, an explicit causal-and-padding mask.
@@ -88,24 +77,28 @@ class DecoderModel : public Model {
       mask = AdditiveMask(allowed, x.scalar_type());
     }
     const double attn_p = training_ ? config_.attention_dropout : 0.0;
+    const double eps = config_.rms_norm_eps;
+    const bool swiglu = config_.hidden_act == "silu" || config_.hidden_act == "swish";
 
     for (DecoderLayer& l : layers_) {
-      torch::Tensor h = RmsNorm(x, l.input_norm, config_.rms_norm_eps);
-      torch::Tensor q = l.q.linear(h).view({batch, seq, heads, head_dim}).transpose(1, 2);
-      torch::Tensor k = l.k.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
+      torch::Tensor h = RmsNorm(x, l.input_norm, eps, fused_);
+      // Rotary embeddings on [batch, seq, heads, head_dim]; attention reads the transposed views.
+      torch::Tensor q = ApplyRope(l.q.linear(h).view({batch, seq, heads, head_dim}), cos, sin,
+                                  fused_).transpose(1, 2);
+      torch::Tensor k = ApplyRope(l.k.linear(h).view({batch, seq, kv_heads, head_dim}), cos, sin,
+                                  fused_).transpose(1, 2);
       torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
-      // Under CUDA autocast the projections come out in bf16 whatever the residual's dtype.
-      const torch::Tensor c = cos.to(q.scalar_type()), s = sin.to(q.scalar_type());
-      q = q * c + RotateHalf(q) * s;
-      k = k.to(q.scalar_type()) * c + RotateHalf(k.to(q.scalar_type())) * s;
       // Grouped-query attention: DotProductAttention shares each k/v head among its q heads.
       torch::Tensor a = DotProductAttention(q, k, v, mask, /*causal=*/true, attn_p);
       a = a.transpose(1, 2).reshape({batch, seq, heads * head_dim});
       x = x + l.o.linear(a);
-      h = RmsNorm(x, l.post_norm, config_.rms_norm_eps);
-      x = x + l.down.linear(Activate(config_.hidden_act, l.gate.linear(h)) * l.up.linear(h));
+      h = RmsNorm(x, l.post_norm, eps, fused_);
+      torch::Tensor gate = l.gate.linear(h);
+      torch::Tensor up = l.up.linear(h);
+      x = x + l.down.linear(swiglu ? SiluMul(gate, up, fused_)
+                                   : Activate(config_.hidden_act, gate) * up);
     }
-    return RmsNorm(x, norm_, config_.rms_norm_eps);
+    return RmsNorm(x, norm_, config_.rms_norm_eps, fused_);
   }
 
   std::vector<TrainableParam> TrainableParameters() override {
@@ -151,6 +144,7 @@ class DecoderModel : public Model {
   int64_t frozen_parameters_ = 0;
   std::vector<std::string> warnings_;
   bool training_ = false;
+  bool fused_ = true;  // ModelOptions::fused_kernels
 
  private:
   std::vector<AdaptedSite> Sites() const {
@@ -201,6 +195,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadDecoder(const HfConfig& config,
   model->config_ = config;
   model->causal_lm_ = options.task == Task::kCausalLm;
   model->method_ = options.method;
+  model->fused_ = options.fused_kernels;
   model->targets_ = options.targets;
   const int64_t h = config.hidden_size;
   const int64_t q_out = config.num_attention_heads * config.head_dim;

@@ -49,6 +49,9 @@ struct ModelOptions {
   torch::Device device = torch::kCPU;
   torch::Dtype frozen_dtype = torch::kFloat32;  // bf16 on CUDA: the frozen base weights
   uint64_t seed = 42;        // initialises LoRA A and any new head
+  // On CUDA, the decoders' RMSNorm, rotary embedding and SwiGLU run as fused kernels
+  // (fused_ops.h); false runs the reference LibTorch expressions. No effect on the CPU.
+  bool fused_kernels = true;
 };
 
 class Model {

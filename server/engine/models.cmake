@@ -8,6 +8,7 @@ set(ATTUNE_MODEL_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/llama.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lm_loss.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/model.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/fused_ops.cc
 )
 set(ATTUNE_MODEL_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/safetensors_test.cc
@@ -15,4 +16,5 @@ set(ATTUNE_MODEL_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/lora_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/model_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lm_loss_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/fused_ops_test.cc
 )

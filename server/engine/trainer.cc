@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -30,7 +31,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int kMaxNonFiniteInARow = 5;
-constexpr int kGraphWarmupSteps = 3;  // eager steps on the side stream before a capture
+constexpr int kGraphWarmupSteps = 3;  // eager steps of a batch shape before its capture
+constexpr size_t kMaxGraphs = 8;      // batch shapes with a captured step; others run eagerly
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -112,7 +114,7 @@ torch::Device ParseDevice(const std::string& device) {
 }
 
 absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
-                                                  torch::Device device) {
+                                                  torch::Device device, bool fused_kernels) {
   ModelOptions options;
   options.task = spec.task;
   options.num_labels = spec.task == Task::kCausalLm ? 0 : data.labels.num_labels;
@@ -125,6 +127,7 @@ absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const J
   options.device = device;
   options.frozen_dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
   options.seed = spec.seed;
+  options.fused_kernels = fused_kernels;
   return LoadModel(spec.model_dir, options);
 }
 
@@ -207,7 +210,7 @@ class Run {
   absl::StatusOr<TrainResult> Execute() {
     torch::manual_seed(spec_.seed);
     ASSIGN_OR_RETURN(data_, SetupData(spec_));
-    ASSIGN_OR_RETURN(model_, SetupModel(spec_, data_, device_));
+    ASSIGN_OR_RETURN(model_, SetupModel(spec_, data_, device_, options_.speed.fused_kernels));
     params_ = model_->TrainableParameters();
     optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
     steps_per_epoch_ = (static_cast<int64_t>(data_.train.size()) + spec_.batch_size - 1) /
@@ -357,38 +360,58 @@ class Run {
     return out;
   }
 
-  static bool SameShapes(const Batch& a, const Batch& b) {
-    return a.input_ids.sizes() == b.input_ids.sizes() && a.labels.sizes() == b.labels.sizes() &&
-           a.attention_mask.defined() == b.attention_mask.defined() &&
-           (!a.attention_mask.defined() || a.attention_mask.sizes() == b.attention_mask.sizes());
+  // The shapes a captured step depends on: input ids, labels, and whether there is a mask.
+  static std::vector<int64_t> ShapeKey(const Batch& batch) {
+    std::vector<int64_t> key(batch.input_ids.sizes().begin(), batch.input_ids.sizes().end());
+    key.push_back(-1);
+    key.insert(key.end(), batch.labels.sizes().begin(), batch.labels.sizes().end());
+    key.push_back(batch.attention_mask.defined() ? 1 : 0);
+    return key;
   }
 
-  // SpeedOptions::cuda_graphs: the first call moves training to a side stream; after
-  // kGraphWarmupSteps eager steps there, the step is captured with this batch's shapes and every
-  // later batch of those shapes replays it (its inputs copied into the captured ones). Returns
-  // nullopt when the step is to run eagerly; an error when the capture fails.
+  // SpeedOptions::cuda_graphs: the first call moves training to a side stream. A batch shape
+  // seen kGraphWarmupSteps times eagerly is captured on its next step (up to kMaxGraphs shapes,
+  // all in one memory pool), and every later batch of that shape replays its graph with its
+  // inputs copied into the captured ones. Returns nullopt when the step is to run eagerly. A
+  // failed capture turns graphs off for the rest of the run, with a warning; training goes on.
   absl::StatusOr<std::optional<StepOutputs>> GraphStep(const Batch& batch) {
-    if (!options_.speed.cuda_graphs || !device_.is_cuda()) return std::nullopt;
+    if (!options_.speed.cuda_graphs || !device_.is_cuda() || graphs_failed_) return std::nullopt;
     if (side_stream_ == nullptr) {
       ASSIGN_OR_RETURN(side_stream_, SideStream::Create(device_));
     }
-    if (graph_ != nullptr) {
-      if (!SameShapes(batch, graph_batch_)) return std::nullopt;
-      torch::NoGradGuard no_grad;
-      graph_batch_.input_ids.copy_(batch.input_ids);
-      if (batch.attention_mask.defined()) graph_batch_.attention_mask.copy_(batch.attention_mask);
-      graph_batch_.labels.copy_(batch.labels);
-    } else {
-      if (++graph_warmup_steps_ <= kGraphWarmupSteps) return std::nullopt;
-      graph_batch_ = batch;
-      graph_batch_.input_ids = batch.input_ids.clone();
-      if (batch.attention_mask.defined()) graph_batch_.attention_mask = batch.attention_mask.clone();
-      graph_batch_.labels = batch.labels.clone();
-      ASSIGN_OR_RETURN(graph_, CapturedStep::Capture([this] { graph_out_ = StepBody(graph_batch_); }));
+    const std::vector<int64_t> key = ShapeKey(batch);
+    auto it = graphs_.find(key);
+    if (it == graphs_.end()) {
+      if (graphs_.size() >= kMaxGraphs) return std::nullopt;
+      it = graphs_.emplace(key, GraphEntry{}).first;
     }
-    graph_->Replay();
-    return StepOutputs{graph_out_.loss.clone(), graph_out_.grad_norm.clone(),
-                       graph_out_.finite.clone()};
+    GraphEntry& g = it->second;
+    if (g.step != nullptr) {
+      torch::NoGradGuard no_grad;
+      g.inputs.input_ids.copy_(batch.input_ids);
+      if (batch.attention_mask.defined()) g.inputs.attention_mask.copy_(batch.attention_mask);
+      g.inputs.labels.copy_(batch.labels);
+    } else {
+      if (++g.eager_steps <= kGraphWarmupSteps) return std::nullopt;
+      g.inputs = batch;
+      g.inputs.input_ids = batch.input_ids.clone();
+      if (batch.attention_mask.defined()) g.inputs.attention_mask = batch.attention_mask.clone();
+      g.inputs.labels = batch.labels.clone();
+      absl::StatusOr<std::unique_ptr<CapturedStep>> captured =
+          CapturedStep::Capture([this, &g] { g.outputs = StepBody(g.inputs); }, first_graph_);
+      if (!captured.ok()) {
+        graphs_failed_ = true;
+        optimizer_->ZeroGrad();
+        observer_->OnWarning(absl::StrCat("CUDA graphs turned off for this job, steps run eagerly: ",
+                                          captured.status().message()));
+        return std::nullopt;
+      }
+      g.step = *std::move(captured);
+      if (first_graph_ == nullptr) first_graph_ = g.step.get();
+    }
+    g.step->Replay();
+    return StepOutputs{g.outputs.loss.clone(), g.outputs.grad_norm.clone(),
+                       g.outputs.finite.clone()};
   }
 
   // The training loss of `batch` (a 0-dim tensor on the device).
@@ -541,12 +564,17 @@ class Run {
     int64_t samples = 0;
   };
   std::vector<PendingStep> pending_;
-  // CUDA graphs (SpeedOptions::cuda_graphs); the stream outlives the graph (declared first).
+  // CUDA graphs (SpeedOptions::cuda_graphs); the stream outlives the graphs (declared first).
   std::unique_ptr<SideStream> side_stream_;
-  int graph_warmup_steps_ = 0;
-  Batch graph_batch_;        // the captured step's inputs
-  StepOutputs graph_out_;    // its outputs, rewritten by each replay
-  std::unique_ptr<CapturedStep> graph_;
+  struct GraphEntry {  // one batch shape
+    int eager_steps = 0;                  // steps of this shape run before the capture
+    Batch inputs;                         // the captured step's inputs
+    StepOutputs outputs;                  // its outputs, rewritten by each replay
+    std::unique_ptr<CapturedStep> step;   // null until captured
+  };
+  std::map<std::vector<int64_t>, GraphEntry> graphs_;
+  const CapturedStep* first_graph_ = nullptr;  // owns the memory pool the others share
+  bool graphs_failed_ = false;
   std::chrono::steady_clock::time_point last_report_;
   std::vector<std::vector<int64_t>> batches_;
   int64_t batches_epoch_ = -1;

@@ -113,10 +113,13 @@ struct SpeedOptions {
   bool chunked_lm_loss = true;
   // On CUDA, batches are built in pinned host memory and copied asynchronously.
   bool pinned_batches = true;
-  // CUDA (opt-in, not yet measured): after a few eager steps, capture one whole step in a CUDA
-  // graph and replay it for every later batch of the same shape (cuda_graph_step.h). For small
-  // models, whose steps are bound by the host's op dispatch. Ignored on the CPU.
-  bool cuda_graphs = false;
+  // CUDA: after a few eager steps of a batch shape, capture one whole step (forward, backward,
+  // clipping, update) in a CUDA graph and replay it for every later batch of that shape
+  // (cuda_graph_step.h). Removes the host's per-op dispatch, which bounds small models' steps.
+  // Ignored on the CPU.
+  bool cuda_graphs = true;
+  // CUDA: the decoders' RMSNorm, rotary embedding and SwiGLU as fused kernels (fused_ops.h).
+  bool fused_kernels = true;
   // Steps between reading losses and gradient norms back from the device. 0 = automatic: every
   // step on the CPU; on CUDA whenever 0.5 s has passed since the last read (and before each
   // evaluation, checkpoint and stop), so a step never waits for the device. OnStep is then
