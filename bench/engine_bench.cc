@@ -216,6 +216,7 @@ int Run(const BenchOptions& options) {
       {"setup_s", std::chrono::duration<double>(observer.started_ - started).count()},
       {"total_s", total_s},
       {"skipped_steps", observer.skipped_},
+      {"graph_replays", result->graph_replays},
       {"losses", observer.losses_},
       {"grad_norms", observer.grad_norms_},
       {"warnings", observer.warnings_},

@@ -87,25 +87,28 @@ for c in $cases; do
   printf '%s\n' "${hf[*]}" "${at[*]}" >>"$out/commands.txt"
   say "hf $c"; timeout 300 "${hf[@]}" >"$work/hf-$c.json" 2>>"$log" || tail -20 "$log"
   say "attune $c"; timeout 300 "${at[@]}" >"$work/attune-$c.json" 2>>"$log" || tail -20 "$log"
-  python3 -c "import json,sys;[print(f, {k: json.load(open(f)).get(k) for k in ('ms_per_step','tokens_per_s','peak_device_gib','mfu')}) for f in sys.argv[1:]]" \
+  python3 -c "import json,sys;[print(f, {k: json.load(open(f)).get(k) for k in ('ms_per_step','tokens_per_s','peak_device_gib','mfu','graph_replays')}) for f in sys.argv[1:]]" \
     "$work/hf-$c.json" "$work/attune-$c.json" 2>&1 | tee -a "$log"
 done
 
-if [ "${SERVICE:-1}" = 1 ] && [[ " $cases " == *" roberta "* ]]; then
+if [ "${SERVICE:-1}" = 1 ]; then
   say "service"
   "$bin/attuned" --listen 127.0.0.1:0 --data-dir "$work/data" --devices cuda:0 \
     --data-roots "$work" >"$work/attuned.out" 2>"$work/attuned.log" &
   pid=$!
   for _ in $(seq 100); do grep -q "listening" "$work/attuned.out" && break; sleep 0.2; done
   addr="$(sed -n 's/^attuned listening on //p' "$work/attuned.out")"
-  read -r model data task batch seq steps warm lr <<<"${shape[roberta]}"
-  submit=("$bin/attune" --server "$addr" submit --model "$work/$model" --train "$work/$data"
-          --task "$task" --targets q,v --rank 16 --alpha 16 --lr "$lr" --lr-ratio v=4
-          --batch-size "$batch" --max-seq-len "$seq" --max-steps "$steps" --seed 7 --gpus 1)
-  printf '%s\n' "${submit[*]}" >>"$out/commands.txt"
-  id="$("${submit[@]}" 2>>"$log" | head -1)"
-  timeout 120 "$bin/attune" --server "$addr" watch "$id" >/dev/null 2>>"$log"
-  "$bin/attune" --server "$addr" --output json get "$id" >"$work/service-roberta.json" 2>>"$log"
+  for c in $cases; do
+    read -r model data task batch seq steps warm lr <<<"${shape[$c]}"
+    submit=("$bin/attune" --server "$addr" submit --model "$work/$model" --train "$work/$data"
+            --task "$task" --targets q,v --rank 16 --alpha 16 --lr "$lr" --lr-ratio v=4
+            --batch-size "$batch" --max-seq-len "$seq" --max-steps "$steps" --seed 7 --gpus 1)
+    printf '%s\n' "${submit[*]}" >>"$out/commands.txt"
+    say "service $c"
+    id="$("${submit[@]}" 2>>"$log" | head -1)"
+    timeout 240 "$bin/attune" --server "$addr" watch "$id" >/dev/null 2>>"$log"
+    "$bin/attune" --server "$addr" --output json get "$id" >"$work/service-$c.json" 2>>"$log"
+  done
   kill "$pid"; wait "$pid" 2>/dev/null
   tail -5 "$work/attuned.log" >>"$log"
 fi

@@ -4,7 +4,7 @@
   python3 bench/write_report.py WORK_DIR COMMANDS_TXT > h200.md
 
 WORK_DIR holds hf-<case>.json and attune-<case>.json (hf_baseline.py / attune-bench output) and,
-optionally, service-roberta.json (`attune --output json get` of the same job run by attuned).
+optionally, service-<case>.json (`attune --output json get` of the same job run by attuned).
 """
 import datetime
 import glob
@@ -62,8 +62,8 @@ def agreement(hf, at, n=50):
     return m, max(rel) if rel else None, a[:m], b[:m]
 
 
-def service_line(work, at):
-    job = load(os.path.join(work, "service-roberta.json"))
+def service_line(work, case, at):
+    job = load(os.path.join(work, f"service-{case}.json"))
     if job is None or at is None:
         return None
     parse = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
@@ -74,7 +74,7 @@ def service_line(work, at):
     steps = int(job.get("currentStep", 0))
     service = steps / seconds
     bench = at["steps"] / at["total_s"]
-    return (f"RoBERTa job through attuned (state {job.get('state')}): {steps} steps in "
+    return (f"{TITLES[case]}, the same job through attuned (state {job.get('state')}): {steps} steps in "
             f"{seconds:.2f} s from start to finish = {service:.2f} steps/s; attune-bench, the "
             f"same job start to finish (setup, steps, final checkpoint): {bench:.2f} steps/s; "
             f"service / bench = {service / bench:.3f} (target >= 0.95)")
@@ -118,9 +118,10 @@ def main():
     print("\n## Against the targets\n")
     for case, (hf, at) in results.items():
         print(f"- {TITLES[case]} ({TARGETS[case]}): {verdict(case, hf, at)}")
-    line = service_line(work, results["roberta"][1])
-    if line:
-        print(f"- {line}")
+    for case, (hf, at) in results.items():
+        line = service_line(work, case, at)
+        if line:
+            print(f"- {line}")
     print("\n## Losses\n")
     for case, (hf, at) in results.items():
         if hf is None or at is None:

@@ -4,9 +4,11 @@
 // the cross-entropy against the next token. Done plainly, a batch of 8 x 2048 tokens over 32000
 // words makes [16384, 32000] logits: 1 GiB in bf16, 2 GiB again in fp32 for the softmax, and as
 // much again for their gradient. `ChunkedLinearCrossEntropy` does the same arithmetic a block of
-// rows at a time: the forward pass keeps only each row's log-sum-exp, and the backward pass
-// recomputes each block's logits to form its gradient, (softmax - one_hot) / count, times the
-// weight. The projection weight is frozen (the LM head): no gradient is formed for it.
+// rows at a time. When gradients are wanted, the forward pass forms each block's gradient while
+// it holds the block's logits, (softmax - one_hot) / count times the weight, and keeps only that
+// [n, h] result for the backward pass (one vocabulary projection per block, not two: nothing is
+// recomputed). Without gradients (evaluation) it keeps nothing. The projection weight is frozen
+// (the LM head): no gradient is formed for it.
 //
 // Numerics: the logits are computed in the weight's dtype (bf16 on CUDA, where the head is
 // frozen in bf16, as transformers does under autocast) and the softmax in fp32.

@@ -52,5 +52,21 @@ TEST(ChunkedLinearCrossEntropyTest, FrozenWeightGetsNoGradientAndAllIgnoredIsZer
   EXPECT_FALSE(weight.grad().defined());
 }
 
+// Evaluation: without gradient mode (or without a hidden that needs one) the same loss, and no
+// gradient is formed.
+TEST(ChunkedLinearCrossEntropyTest, WithoutGradientsTheLossIsTheSame) {
+  torch::manual_seed(5);
+  torch::Tensor weight = torch::randn({30, 8});
+  torch::Tensor hidden = torch::randn({11, 8});
+  torch::Tensor labels = torch::randint(0, 30, {11}, torch::kInt64);
+  const double want = PlainLoss(hidden, weight, labels).loss.item<double>();
+  EXPECT_NEAR(ChunkedLinearCrossEntropy(hidden, weight, labels, 3).item<double>(), want, 1e-5);
+  torch::NoGradGuard no_grad;
+  torch::Tensor h = hidden.clone().set_requires_grad(true);
+  torch::Tensor loss = ChunkedLinearCrossEntropy(h, weight, labels, 3);
+  EXPECT_NEAR(loss.item<double>(), want, 1e-5);
+  EXPECT_FALSE(loss.requires_grad());
+}
+
 }  // namespace
 }  // namespace attune::engine

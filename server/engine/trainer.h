@@ -115,7 +115,8 @@ struct SpeedOptions {
   bool pinned_batches = true;
   // CUDA: after a few eager steps of a batch shape, capture one whole step (forward, backward,
   // clipping, update) in a CUDA graph and replay it for every later batch of that shape
-  // (cuda_graph_step.h). Removes the host's per-op dispatch, which bounds small models' steps.
+  // (cuda_graph_step.h). Removes the host's per-op dispatch, which bounds small models' steps;
+  // the trainer keeps steps eager when a timed eager step shows the device is the bound.
   // Ignored on the CPU.
   bool cuda_graphs = true;
   // CUDA: the decoders' RMSNorm, rotary embedding and SwiGLU as fused kernels (fused_ops.h).
@@ -146,6 +147,7 @@ struct TrainResult {
   std::optional<CheckpointInfo> final_checkpoint;
   int64_t total_parameters = 0;
   int64_t trainable_parameters = 0;
+  int64_t graph_replays = 0;  // steps run as CUDA graph replays (SpeedOptions::cuda_graphs)
 };
 
 // Trains `spec` on `options.device`. Blocks until the job completes, is stopped, or fails.
