@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The GPU machine's checks for issues 3 and 4, in one device call:
+# The GPU machine's checks for issues 3, 4 and 6, in one device call:
 #   1. attune-parity on cuda:0 in fp32 and bf16 against transformers' fp32 golden logits,
-#      and transformers' own bf16 error for context;
+#      and transformers' own bf16 error for context (the decoders run the fused kernels);
 #   2. an adapter trained by attune (on the CPU, carried in .gpucheck/) loaded by PEFT over the
-#      same base model: its validation predictions must equal attune's own.
+#      same base model: its validation predictions must equal attune's own;
+#   3. fused_ops_test: the fused CUDA kernels against the LibTorch reference;
+#   4. the example job on cuda:0: attune-bench with CUDA graphs (its bucketed batches have
+#      several shapes) and without, and through attuned with a checkpoint every 10 steps and
+#      only the last one kept (pruning on the GPU machine).
 # Run on the GPU machine from the repo root with `.gpu` and `.gpucheck` carried; writes $OUT/*.
 set -uo pipefail
 out="${OUT:-/tmp/out}"
@@ -11,8 +15,9 @@ mkdir -p "$out"
 source .gpu/device-env.sh
 export PKG_CONFIG_PATH=/tmp/deb/usr/lib/x86_64-linux-gnu/pkgconfig:/tmp/deb/usr/share/pkgconfig
 python3 -c 'import torch, transformers, peft; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)' | tee "$out/versions.txt"
-cmake -S . -B /tmp/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTUNE_BUILD_TESTS=OFF >"$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
-cmake --build /tmp/build --target attune-parity >"$out/build.log" 2>&1 || { grep -m20 -B2 -A8 "error" "$out/build.log"; exit 1; }
+cmake -S . -B /tmp/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTUNE_BUILD_TESTS=ON >"$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
+cmake --build /tmp/build --target attune-parity fused_ops_test attune-bench attuned attune \
+  attune-make-example >"$out/build.log" 2>&1 || { grep -m20 -B2 -A8 "error" "$out/build.log"; exit 1; }
 {
   /tmp/build/bin/attune-parity --device cuda:0 --dtype float32 tests/fixtures/parity/*/
   /tmp/build/bin/attune-parity --device cuda:0 --dtype bfloat16 tests/fixtures/parity/*/
@@ -20,3 +25,36 @@ cmake --build /tmp/build --target attune-parity >"$out/build.log" 2>&1 || { grep
 } 2>&1 | tee "$out/parity.jsonl"
 python3 tests/gpu/peft_crosscheck.py .gpucheck/example/model .gpucheck/adapter \
   .gpucheck/example/validation.jsonl .gpucheck/eval_predictions.jsonl 2>&1 | tee "$out/peft.json"
+
+/tmp/build/tests/fused_ops_test 2>&1 | tail -3 | tee "$out/fused_ops_test.txt"
+
+ex=/tmp/example
+/tmp/build/bin/attune-make-example "$ex" >/dev/null
+for g in "" --no-cuda-graphs; do
+  /tmp/build/bin/attune-bench --model "$ex/model" --train "$ex/train.jsonl" \
+    --validation "$ex/validation.jsonl" --task classification --targets q,v --rank 8 --alpha 16 \
+    --lr 3e-3 --lr-ratio v=4 --epochs 3 --batch 32 --seq-len 64 --warmup 10 --seed 7 \
+    --device cuda:0 $g >"$out/example-bench$g.json" 2>"$out/example-bench$g.err"
+done
+python3 - "$out" <<'PY' | tee "$out/example-graphs.txt"
+import json, sys
+a = json.load(open(sys.argv[1] + "/example-bench.json"))
+b = json.load(open(sys.argv[1] + "/example-bench--no-cuda-graphs.json"))
+worst = max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a["losses"], b["losses"]))
+print(f"example job on cuda:0: graph replays {a['graph_replays']} of {a['steps']} steps, "
+      f"{a['ms_per_step']:.2f} ms/step; eager {b['ms_per_step']:.2f} ms/step; largest relative "
+      f"loss difference {worst:.2e}; final losses {a['losses'][-1]:.5f} / {b['losses'][-1]:.5f}")
+PY
+/tmp/build/bin/attuned --listen 127.0.0.1:0 --data-dir /tmp/svc --devices cuda:0 \
+  --data-roots "$ex" >/tmp/svc.out 2>/tmp/svc.log &
+pid=$!
+for _ in $(seq 100); do grep -q listening /tmp/svc.out && break; sleep 0.2; done
+addr="$(sed -n 's/^attuned listening on //p' /tmp/svc.out)"
+cp scripts/example-job.yaml "$ex/"
+id="$(/tmp/build/bin/attune --server "$addr" submit --config "$ex/example-job.yaml" --gpus 1 \
+      --checkpoint-every 10 --keep-checkpoints 1 | head -1)"
+timeout 120 /tmp/build/bin/attune --server "$addr" watch "$id" >/dev/null
+/tmp/build/bin/attune --server "$addr" get "$id" | tee "$out/example-service.txt"
+kill "$pid"; wait "$pid"
+echo "attuned exit status $? (0 = clean shutdown)" | tee -a "$out/example-service.txt"
+tail -3 /tmp/svc.log >>"$out/example-service.txt"
