@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "server/common/remove_tree.h"
 #include "server/common/status_macros.h"
 
 namespace attune::client {
@@ -134,7 +135,7 @@ absl::StatusOr<DownloadResult> DownloadAdapterTo(AttuneClient& client,
     request.set_offset(ContiguousBytes(partial, *previous));
     result.resumed_from = request.offset();
   } else {
-    fs::remove_all(partial, ec);
+    RemoveTree(partial.string());
     fs::create_directories(partial, ec);
     if (ec) return absl::InternalError(absl::StrCat("download: cannot create ", partial.string()));
   }
@@ -195,7 +196,7 @@ absl::StatusOr<DownloadResult> DownloadAdapterTo(AttuneClient& client,
 
   ASSIGN_OR_RETURN(std::string local_sha, Sha256OfFiles(partial, marker.files));
   if (local_sha != server_sha) {
-    fs::remove_all(partial, ec);
+    RemoveTree(partial.string());
     return absl::DataLossError(absl::StrCat("download: checksum mismatch: server sent sha256 ",
                                             server_sha, ", the files hash to ", local_sha,
                                             "; removed the partial download, run it again"));

@@ -4,12 +4,26 @@
 
 namespace attune::engine {
 
+BatchShape ShapeOf(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
+                   MaskMode mask_mode) {
+  BatchShape shape;
+  shape.rows = static_cast<int64_t>(indices.size());
+  int64_t tokens = 0;
+  for (int64_t i : indices) {
+    const int64_t n = static_cast<int64_t>(examples[i].ids.size());
+    shape.length = std::max(shape.length, n);
+    tokens += n;
+  }
+  shape.masked = mask_mode == MaskMode::kAlways || tokens < shape.rows * shape.length;
+  return shape;
+}
+
 Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
                 Task task, int32_t pad_id, torch::Device device, MaskMode mask_mode,
                 HostMemory host_memory) {
-  const int64_t b = static_cast<int64_t>(indices.size());
-  int64_t t = 1;
-  for (int64_t i : indices) t = std::max<int64_t>(t, static_cast<int64_t>(examples[i].ids.size()));
+  const BatchShape shape = ShapeOf(examples, indices, mask_mode);
+  const int64_t b = shape.rows;
+  const int64_t t = shape.length;
   const auto host = torch::TensorOptions().pinned_memory(device.is_cuda() &&
                                                          host_memory == HostMemory::kPinnedOnCuda);
   auto ids = torch::full({b, t}, pad_id, host.dtype(torch::kInt64));
@@ -40,7 +54,7 @@ Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>
     }
   }
   batch.input_ids = ids.to(device, /*non_blocking=*/true);
-  if (mask_mode == MaskMode::kAlways || batch.tokens < b * t) {
+  if (shape.masked) {
     batch.attention_mask = mask.to(device, /*non_blocking=*/true);
   }
   batch.labels = labels.to(device, /*non_blocking=*/true);

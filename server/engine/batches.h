@@ -14,6 +14,7 @@
 #endif
 
 #include <cstdint>
+#include <tuple>
 #include <vector>
 
 #include "server/common/job_spec.h"
@@ -41,6 +42,19 @@ enum class HostMemory {
 
 // Builds a batch on the host and copies it to `device`. On CUDA the host tensors are pinned, so
 // the copies are asynchronous and overlap the previous step's work.
+// The shape MakeBatch gives the examples at `indices`: rows, padded length (the longest
+// example's), and whether the batch carries an attention mask under `mask_mode`.
+struct BatchShape {
+  int64_t rows = 0;
+  int64_t length = 1;
+  bool masked = false;
+  bool operator<(const BatchShape& o) const {
+    return std::tie(rows, length, masked) < std::tie(o.rows, o.length, o.masked);
+  }
+};
+BatchShape ShapeOf(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
+                   MaskMode mask_mode);
+
 Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
                 Task task, int32_t pad_id, torch::Device device,
                 MaskMode mask_mode = MaskMode::kAlways,

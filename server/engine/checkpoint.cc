@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/common/remove_tree.h"
 #include "server/common/status_macros.h"
 #include "server/engine/tensor_file.h"
 
@@ -102,7 +103,7 @@ absl::StatusOr<CheckpointInfo> WriteCheckpoint(const std::string& output_dir,
   // that writes it again), are replaced.
   for (const auto& entry : fs::directory_iterator(parent, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") fs::remove_all(entry.path(), ec);
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".tmp") RemoveTree(entry.path().string());
   }
   fs::create_directories(fs::path(tmp_dir) / kResumeDir, ec);
   if (ec) return absl::InternalError(absl::StrCat("checkpoint: cannot create ", tmp_dir, ": ", ec.message()));
@@ -143,7 +144,9 @@ absl::StatusOr<CheckpointInfo> WriteCheckpoint(const std::string& output_dir,
   RETURN_IF_ERROR(FsyncPath((fs::path(tmp_dir) / kResumeDir).string(), O_RDONLY | O_DIRECTORY));
   RETURN_IF_ERROR(FsyncPath(tmp_dir, O_RDONLY | O_DIRECTORY));
 
-  if (fs::exists(final_dir)) fs::remove_all(final_dir, ec);
+  if (std::string error; !RemoveTree(final_dir, &error)) {
+    return absl::InternalError(absl::StrCat("checkpoint: cannot replace ", error));
+  }
   fs::rename(tmp_dir, final_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("checkpoint: rename to ", final_dir, ": ", ec.message()));
   RETURN_IF_ERROR(FsyncPath(parent, O_RDONLY | O_DIRECTORY));
@@ -198,9 +201,9 @@ std::vector<int64_t> PruneCheckpoints(const std::string& output_dir, int keep_la
   const int64_t count = static_cast<int64_t>(steps.size());
   for (int64_t i = 0; i < count - keep_last; ++i) {
     if (steps[i] == keep_step) continue;
-    std::error_code ec;
-    fs::remove_all(fs::path(CheckpointsDir(output_dir)) / StepDirName(steps[i]), ec);
-    if (!ec) deleted.push_back(steps[i]);
+    if (RemoveTree((fs::path(CheckpointsDir(output_dir)) / StepDirName(steps[i])).string())) {
+      deleted.push_back(steps[i]);
+    }
   }
   return deleted;
 }

@@ -34,6 +34,10 @@ using nlohmann::json;
 constexpr int kMaxNonFiniteInARow = 5;
 constexpr int kGraphWarmupSteps = 3;  // eager steps of a batch shape before its capture
 constexpr size_t kMaxGraphs = 8;      // batch shapes with a captured step; others run eagerly
+// A capture costs far more than an eager step (on the H200 the example job, 189 steps over a
+// dozen batch shapes, ran at 67 ms/step capturing each shape, 33 ms/step eagerly), so only a
+// shape with at least this many steps to go is captured.
+constexpr int64_t kGraphMinReplays = 50;
 // A step whose GPU work takes longer than this hides the host's op dispatch behind it (ops are
 // queued ahead of the device), so a graph cannot pay: on the H200 the 1.1B model's 171 ms eager
 // step took 178 ms as a replay, while RoBERTa-base went from 28 to 7 ms (bench/results).
@@ -227,6 +231,7 @@ class Run {
       ASSIGN_OR_RETURN(start_step, Resume());
     }
     observer_->OnStart(SetupSummary(), start_step);
+    CountBatchShapes(start_step);
     for (const std::string& warning : model_->warnings()) observer_->OnWarning(warning);
     model_->SetTraining(true);
 
@@ -314,9 +319,7 @@ class Run {
       batches_epoch_ = epoch;
     }
     Batch batch = MakeBatch(data_.train, batches_[step % steps_per_epoch_], spec_.task,
-                            data_.pad_id, device_,
-                            options_.speed.unmasked_attention ? MaskMode::kOmitWhenNoPadding
-                                                              : MaskMode::kAlways,
+                            data_.pad_id, device_, MaskModeOf(),
                             options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda
                                                           : HostMemory::kPageable);
     const double multiplier =
@@ -365,33 +368,49 @@ class Run {
     return out;
   }
 
-  // The shapes a captured step depends on: input ids, labels, and whether there is a mask.
-  static std::vector<int64_t> ShapeKey(const Batch& batch) {
-    std::vector<int64_t> key(batch.input_ids.sizes().begin(), batch.input_ids.sizes().end());
-    key.push_back(-1);
-    key.insert(key.end(), batch.labels.sizes().begin(), batch.labels.sizes().end());
-    key.push_back(batch.attention_mask.defined() ? 1 : 0);
-    return key;
+  // The shape a captured step depends on (the labels' shape follows from it and the task).
+  static BatchShape ShapeOfBatch(const Batch& batch) {
+    return {batch.input_ids.size(0), batch.input_ids.size(1), batch.attention_mask.defined()};
+  }
+
+  // SpeedOptions::cuda_graphs: how many of the steps from `start_step` on have each batch shape.
+  void CountBatchShapes(int64_t start_step) {
+    if (!options_.speed.cuda_graphs || !device_.is_cuda()) return;
+    std::vector<std::vector<int64_t>> batches;
+    int64_t epoch = -1;
+    for (int64_t step = start_step; step < total_steps_; ++step) {
+      if (step / steps_per_epoch_ != epoch) {
+        epoch = step / steps_per_epoch_;
+        batches = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
+      }
+      ++shape_steps_left_[ShapeOf(data_.train, batches[step % steps_per_epoch_], MaskModeOf())];
+    }
+  }
+
+  MaskMode MaskModeOf() const {
+    return options_.speed.unmasked_attention ? MaskMode::kOmitWhenNoPadding : MaskMode::kAlways;
   }
 
   // SpeedOptions::cuda_graphs: the first call moves training to a side stream. A batch shape
-  // seen kGraphWarmupSteps times eagerly is captured on its next step (up to kMaxGraphs shapes,
-  // all in one memory pool), and every later batch of that shape replays its graph with its
-  // inputs copied into the captured ones. Before the first capture, one eager step is timed
-  // with the device synchronised: when it takes longer than kGraphMaxEagerStepMs the device,
-  // not the host, bounds the step, and graphs stay off. A failed capture also turns graphs off
-  // for the rest of the run, with a warning; training goes on eagerly. Returns the step's
-  // outputs when it ran the step, nullopt when the caller is to run it eagerly.
+  // seen kGraphWarmupSteps times eagerly is captured on its next step when at least
+  // kGraphMinReplays steps of that shape remain (a capture costs far more than a step), up to
+  // kMaxGraphs shapes, all in one memory pool; every later batch of that shape replays its graph
+  // with its inputs copied into the captured ones. Before the first capture one eager step is
+  // timed with the device synchronised: when it takes longer than kGraphMaxEagerStepMs the
+  // device, not the host, bounds the step, and graphs stay off. A failed capture also turns
+  // graphs off for the rest of the run, with a warning; training goes on eagerly. Returns the
+  // step's outputs when it ran the step, nullopt when the caller is to run it eagerly.
   absl::StatusOr<std::optional<StepOutputs>> GraphStep(const Batch& batch) {
     if (!options_.speed.cuda_graphs || !device_.is_cuda() || graphs_off_) return std::nullopt;
     if (side_stream_ == nullptr) {
       ASSIGN_OR_RETURN(side_stream_, SideStream::Create(device_));
     }
-    const std::vector<int64_t> key = ShapeKey(batch);
-    auto it = graphs_.find(key);
+    const BatchShape shape = ShapeOfBatch(batch);
+    const int64_t left = --shape_steps_left_[shape];  // steps of this shape after this one
+    auto it = graphs_.find(shape);
     if (it == graphs_.end()) {
       if (graphs_.size() >= kMaxGraphs) return std::nullopt;
-      it = graphs_.emplace(key, GraphEntry{}).first;
+      it = graphs_.emplace(shape, GraphEntry{}).first;
     }
     GraphEntry& g = it->second;
     if (g.step != nullptr) {
@@ -401,7 +420,7 @@ class Run {
       g.inputs.labels.copy_(batch.labels);
     } else {
       ++g.eager_steps;
-      if (g.eager_steps < kGraphWarmupSteps) return std::nullopt;
+      if (g.eager_steps < kGraphWarmupSteps || left + 1 < kGraphMinReplays) return std::nullopt;
       if (g.eager_steps == kGraphWarmupSteps) {
         if (first_graph_ != nullptr) return std::nullopt;
         torch::cuda::synchronize(device_.index());
@@ -594,7 +613,8 @@ class Run {
     StepOutputs outputs;                  // its outputs, rewritten by each replay
     std::unique_ptr<CapturedStep> step;   // null until captured
   };
-  std::map<std::vector<int64_t>, GraphEntry> graphs_;
+  std::map<BatchShape, GraphEntry> graphs_;
+  std::map<BatchShape, int64_t> shape_steps_left_;  // CountBatchShapes, then counted down
   const CapturedStep* first_graph_ = nullptr;  // owns the memory pool the others share
   bool graphs_off_ = false;      // the device bounds the step, or a capture failed
   int64_t graph_replays_ = 0;

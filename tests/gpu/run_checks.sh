@@ -9,6 +9,7 @@
 #      several shapes) and without, and through attuned with a checkpoint every 10 steps and
 #      only the last one kept (pruning on the GPU machine).
 # Run on the GPU machine from the repo root with `.gpu` and `.gpucheck` carried; writes $OUT/*.
+# PARTS (default "parity peft fused example") picks the checks.
 set -uo pipefail
 out="${OUT:-/tmp/out}"
 mkdir -p "$out"
@@ -18,15 +19,23 @@ python3 -c 'import torch, transformers, peft; print("torch", torch.__version__, 
 cmake -S . -B /tmp/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTUNE_BUILD_TESTS=ON >"$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
 cmake --build /tmp/build --target attune-parity fused_ops_test attune-bench attuned attune \
   attune-make-example >"$out/build.log" 2>&1 || { grep -m20 -B2 -A8 "error" "$out/build.log"; exit 1; }
+parts=" ${PARTS:-parity peft fused example} "
+if [[ $parts == *" parity "* ]]; then
 {
   /tmp/build/bin/attune-parity --device cuda:0 --dtype float32 tests/fixtures/parity/*/
   /tmp/build/bin/attune-parity --device cuda:0 --dtype bfloat16 tests/fixtures/parity/*/
   python3 tests/gpu/hf_bf16_reference.py tests/fixtures/parity/*/
 } 2>&1 | tee "$out/parity.jsonl"
+fi
+if [[ $parts == *" peft "* ]]; then
 python3 tests/gpu/peft_crosscheck.py .gpucheck/example/model .gpucheck/adapter \
   .gpucheck/example/validation.jsonl .gpucheck/eval_predictions.jsonl 2>&1 | tee "$out/peft.json"
+fi
 
+if [[ $parts == *" fused "* ]]; then
 /tmp/build/tests/fused_ops_test 2>&1 | tail -3 | tee "$out/fused_ops_test.txt"
+fi
+[[ $parts == *" example "* ]] || exit 0
 
 ex=/tmp/example
 /tmp/build/bin/attune-make-example "$ex" >/dev/null
