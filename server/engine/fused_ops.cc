@@ -26,8 +26,10 @@ torch::Tensor RopeReference(const torch::Tensor& x, const torch::Tensor& cos,
                             const torch::Tensor& sin) {
   const int64_t seq = x.size(1);
   const int64_t half = x.size(-1) / 2;
-  const torch::Tensor c = torch::cat({cos, cos}, -1).to(x.scalar_type()).view({1, seq, 1, 2 * half});
-  const torch::Tensor s = torch::cat({sin, sin}, -1).to(x.scalar_type()).view({1, seq, 1, 2 * half});
+  const torch::Tensor c =
+      torch::cat({cos, cos}, -1).to(x.scalar_type()).view({1, seq, 1, 2 * half});
+  const torch::Tensor s =
+      torch::cat({sin, sin}, -1).to(x.scalar_type()).view({1, seq, 1, 2 * half});
   const torch::Tensor rotated = torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
   return (x * c + rotated * s).contiguous();
 }
@@ -45,9 +47,12 @@ bool Supported(const torch::Tensor& t) {
 
 cuda::ElementType TypeOf(const torch::Tensor& t) {
   switch (t.scalar_type()) {
-    case torch::kBFloat16: return cuda::ElementType::kBFloat16;
-    case torch::kFloat16: return cuda::ElementType::kFloat16;
-    default: return cuda::ElementType::kFloat32;
+    case torch::kBFloat16:
+      return cuda::ElementType::kBFloat16;
+    case torch::kFloat16:
+      return cuda::ElementType::kFloat16;
+    default:
+      return cuda::ElementType::kFloat32;
   }
 }
 
@@ -95,8 +100,8 @@ class SiluMulFunction : public torch::autograd::Function<SiluMulFunction> {
   }
 };
 
-torch::Tensor LaunchRope(const torch::Tensor& x, const torch::Tensor& cos,
-                         const torch::Tensor& sin, float sign) {
+torch::Tensor LaunchRope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                         float sign) {
   const torch::Tensor in = x.contiguous();
   torch::Tensor out = torch::empty_like(in);
   cuda::Rope(TypeOf(in), in.data_ptr(), cos.data_ptr<float>(), sin.data_ptr<float>(),
@@ -134,9 +139,9 @@ bool FusedKernelsBuilt() {
 }
 
 torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps,
-                      bool fused) {
+                      Kernels kernels) {
 #if ATTUNE_TORCH_AT_LEAST(2, 4)
-  if (fused && x.is_cuda() && x.scalar_type() == weight.scalar_type()) {
+  if (kernels == Kernels::kFused && x.is_cuda() && x.scalar_type() == weight.scalar_type()) {
     // Outside autocast, which would run it in fp32: the kernel accumulates in fp32 anyway.
     c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
     return at::rms_norm(x, {x.size(-1)}, weight, eps);
@@ -145,27 +150,27 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
   return RmsNormReference(x, weight, eps);
 }
 
-torch::Tensor SiluMul(const torch::Tensor& gate, const torch::Tensor& up, bool fused) {
+torch::Tensor SiluMul(const torch::Tensor& gate, const torch::Tensor& up, Kernels kernels) {
 #if defined(ATTUNE_CUDA_KERNELS)
-  if (fused && Supported(gate) && gate.scalar_type() == up.scalar_type() &&
+  if (kernels == Kernels::kFused && Supported(gate) && gate.scalar_type() == up.scalar_type() &&
       gate.sizes() == up.sizes()) {
     return SiluMulFunction::apply(gate, up);
   }
 #endif
-  (void)fused;
+  (void)kernels;
   return torch::silu(gate) * up;
 }
 
 torch::Tensor ApplyRope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        bool fused) {
+                        Kernels kernels) {
 #if defined(ATTUNE_CUDA_KERNELS)
-  if (fused && Supported(x) && x.dim() == 4 && x.size(-1) % 2 == 0 &&
+  if (kernels == Kernels::kFused && Supported(x) && x.dim() == 4 && x.size(-1) % 2 == 0 &&
       cos.scalar_type() == torch::kFloat32 && sin.scalar_type() == torch::kFloat32 &&
       cos.is_contiguous() && sin.is_contiguous()) {
     return RopeFunction::apply(x, cos, sin);
   }
 #endif
-  (void)fused;
+  (void)kernels;
   return RopeReference(x, cos, sin);
 }
 

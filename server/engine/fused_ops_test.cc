@@ -24,7 +24,7 @@ TEST(FusedOpsTest, RopeRotatesEachPairByItsPositionsAngle) {
   const int64_t batch = 2, seq = 5, heads = 3, dim = 8, half = dim / 2;
   torch::Tensor x = torch::randn({batch, seq, heads, dim}, torch::kFloat64).to(torch::kFloat32);
   auto [cos, sin] = Angles(seq, half);
-  torch::Tensor out = ApplyRope(x, cos, sin, /*fused=*/true);  // the CPU runs the reference
+  torch::Tensor out = ApplyRope(x, cos, sin, Kernels::kFused);  // the CPU runs the reference
   ASSERT_EQ(out.sizes(), x.sizes());
   ASSERT_TRUE(out.is_contiguous());
   auto in = x.accessor<float, 4>();
@@ -48,9 +48,9 @@ TEST(FusedOpsTest, RopeGradientIsTheInverseRotation) {
   auto [cos, sin] = Angles(4, 2);
   torch::Tensor x = torch::randn({1, 4, 2, 4}).set_requires_grad(true);
   torch::Tensor g = torch::randn({1, 4, 2, 4});
-  ApplyRope(x, cos, sin, true).backward(g);
+  ApplyRope(x, cos, sin, Kernels::kFused).backward(g);
   // Rotating the gradient back by the same angles: rope with sin negated.
-  torch::Tensor want = ApplyRope(g, cos, -sin, true);
+  torch::Tensor want = ApplyRope(g, cos, -sin, Kernels::kFused);
   EXPECT_TRUE(torch::allclose(x.grad(), want, 1e-5, 1e-6));
 }
 
@@ -58,11 +58,12 @@ TEST(FusedOpsTest, RmsNormAndSiluMulReferences) {
   torch::manual_seed(3);
   torch::Tensor x = torch::randn({3, 7});
   torch::Tensor w = torch::randn({7});
-  torch::Tensor want = w * x / torch::sqrt(x.pow(2).mean(-1, true) + 1e-6);
-  EXPECT_TRUE(torch::allclose(RmsNorm(x, w, 1e-6, true), want, 1e-5, 1e-6));
+  torch::Tensor want = w * x / torch::sqrt(x.pow(2).mean(-1, /*keepdim=*/true) + 1e-6);
+  EXPECT_TRUE(torch::allclose(RmsNorm(x, w, 1e-6, Kernels::kFused), want, 1e-5, 1e-6));
   torch::Tensor g = torch::randn({4, 6});
   torch::Tensor u = torch::randn({4, 6});
-  EXPECT_TRUE(torch::allclose(SiluMul(g, u, true), g * torch::sigmoid(g) * u, 1e-5, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(SiluMul(g, u, Kernels::kFused), g * torch::sigmoid(g) * u, 1e-5, 1e-6));
 }
 
 // Fused (CUDA kernels) against reference (LibTorch ops) on the same device: outputs and the
@@ -99,8 +100,10 @@ TEST_P(FusedOnCudaTest, MatchesReference) {
   {  // SiluMul, 1000 x 37 (not a multiple of the 8-element vector).
     torch::Tensor g = torch::randn({1000, 37}, on) * 3, u = torch::randn({1000, 37}, on);
     torch::Tensor probe = torch::randn({1000, 37}, on);
-    auto fused = run([](auto& in) { return SiluMul(in[0], in[1], true); }, {g, u}, probe);
-    auto ref = run([](auto& in) { return SiluMul(in[0], in[1], false); }, {g, u}, probe);
+    auto fused =
+        run([](auto& in) { return SiluMul(in[0], in[1], Kernels::kFused); }, {g, u}, probe);
+    auto ref =
+        run([](auto& in) { return SiluMul(in[0], in[1], Kernels::kReference); }, {g, u}, probe);
     for (int i = 0; i < 3; ++i) ExpectClose(fused[i], ref[i], dtype, "SiluMul");
   }
   {  // RoPE, 3 x 33 positions x 5 heads x 64.
@@ -109,19 +112,24 @@ TEST_P(FusedOnCudaTest, MatchesReference) {
     sin = sin.cuda();
     torch::Tensor x = torch::randn({3, 33, 5, 64}, on);
     torch::Tensor probe = torch::randn({3, 33, 5, 64}, on);
-    auto fused = run([&](auto& in) { return ApplyRope(in[0], cos, sin, true); }, {x}, probe);
-    auto ref = run([&](auto& in) { return ApplyRope(in[0], cos, sin, false); }, {x}, probe);
+    auto fused =
+        run([&](auto& in) { return ApplyRope(in[0], cos, sin, Kernels::kFused); }, {x}, probe);
+    auto ref =
+        run([&](auto& in) { return ApplyRope(in[0], cos, sin, Kernels::kReference); }, {x}, probe);
     for (int i = 0; i < 2; ++i) ExpectClose(fused[i], ref[i], dtype, "ApplyRope");
     // A non-contiguous input (a transposed view) gives the same result.
     torch::Tensor t = x.transpose(1, 2).contiguous().transpose(1, 2);
-    ExpectClose(ApplyRope(t, cos, sin, true), fused[0], dtype, "ApplyRope, strided input");
+    ExpectClose(ApplyRope(t, cos, sin, Kernels::kFused), fused[0], dtype,
+                "ApplyRope, strided input");
   }
   {  // RMSNorm, 300 x 2048 with a weight.
     torch::Tensor x = torch::randn({300, 2048}, on);
     torch::Tensor w = torch::rand({2048}, on) + 0.5;
     torch::Tensor probe = torch::randn({300, 2048}, on);
-    auto fused = run([&](auto& in) { return RmsNorm(in[0], w, 1e-5, true); }, {x}, probe);
-    auto ref = run([&](auto& in) { return RmsNorm(in[0], w, 1e-5, false); }, {x}, probe);
+    auto fused =
+        run([&](auto& in) { return RmsNorm(in[0], w, 1e-5, Kernels::kFused); }, {x}, probe);
+    auto ref =
+        run([&](auto& in) { return RmsNorm(in[0], w, 1e-5, Kernels::kReference); }, {x}, probe);
     for (int i = 0; i < 2; ++i) ExpectClose(fused[i], ref[i], dtype, "RmsNorm");
   }
 }

@@ -81,24 +81,24 @@ class DecoderModel : public Model {
     const bool swiglu = config_.hidden_act == "silu" || config_.hidden_act == "swish";
 
     for (DecoderLayer& l : layers_) {
-      torch::Tensor h = RmsNorm(x, l.input_norm, eps, fused_);
+      torch::Tensor h = RmsNorm(x, l.input_norm, eps, kernels_);
       // Rotary embeddings on [batch, seq, heads, head_dim]; attention reads the transposed views.
       torch::Tensor q = ApplyRope(l.q.linear(h).view({batch, seq, heads, head_dim}), cos, sin,
-                                  fused_).transpose(1, 2);
+                                  kernels_).transpose(1, 2);
       torch::Tensor k = ApplyRope(l.k.linear(h).view({batch, seq, kv_heads, head_dim}), cos, sin,
-                                  fused_).transpose(1, 2);
+                                  kernels_).transpose(1, 2);
       torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
       // Grouped-query attention: DotProductAttention shares each k/v head among its q heads.
       torch::Tensor a = DotProductAttention(q, k, v, mask, /*causal=*/true, attn_p);
       a = a.transpose(1, 2).reshape({batch, seq, heads * head_dim});
       x = x + l.o.linear(a);
-      h = RmsNorm(x, l.post_norm, eps, fused_);
+      h = RmsNorm(x, l.post_norm, eps, kernels_);
       torch::Tensor gate = l.gate.linear(h);
       torch::Tensor up = l.up.linear(h);
-      x = x + l.down.linear(swiglu ? SiluMul(gate, up, fused_)
+      x = x + l.down.linear(swiglu ? SiluMul(gate, up, kernels_)
                                    : Activate(config_.hidden_act, gate) * up);
     }
-    return RmsNorm(x, norm_, config_.rms_norm_eps, fused_);
+    return RmsNorm(x, norm_, config_.rms_norm_eps, kernels_);
   }
 
   std::vector<TrainableParam> TrainableParameters() override {
@@ -144,7 +144,7 @@ class DecoderModel : public Model {
   int64_t frozen_parameters_ = 0;
   std::vector<std::string> warnings_;
   bool training_ = false;
-  bool fused_ = true;  // ModelOptions::fused_kernels
+  Kernels kernels_ = Kernels::kFused;  // ModelOptions::kernels
 
  private:
   std::vector<AdaptedSite> Sites() const {
@@ -195,7 +195,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadDecoder(const HfConfig& config,
   model->config_ = config;
   model->causal_lm_ = options.task == Task::kCausalLm;
   model->method_ = options.method;
-  model->fused_ = options.fused_kernels;
+  model->kernels_ = options.kernels;
   model->targets_ = options.targets;
   const int64_t h = config.hidden_size;
   const int64_t q_out = config.num_attention_heads * config.head_dim;

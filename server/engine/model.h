@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/common/job_spec.h"
+#include "server/engine/fused_ops.h"
 
 namespace attune::engine {
 
@@ -49,9 +50,9 @@ struct ModelOptions {
   torch::Device device = torch::kCPU;
   torch::Dtype frozen_dtype = torch::kFloat32;  // bf16 on CUDA: the frozen base weights
   uint64_t seed = 42;        // initialises LoRA A and any new head
-  // On CUDA, the decoders' RMSNorm, rotary embedding and SwiGLU run as fused kernels
-  // (fused_ops.h); false runs the reference LibTorch expressions. No effect on the CPU.
-  bool fused_kernels = true;
+  // The decoders' RMSNorm, rotary embedding and SwiGLU (fused_ops.h): fused kernels on CUDA,
+  // or the reference LibTorch expressions. The CPU always runs the reference.
+  Kernels kernels = Kernels::kFused;
 };
 
 class Model {

@@ -2,7 +2,6 @@
 // checkpoints) -> SaveCheckpoint -> Cleanup. See trainer.h for the contract.
 #include "server/engine/trainer.h"
 
-#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -18,12 +17,12 @@
 #include "server/common/status_macros.h"
 #include "server/engine/batches.h"
 #include "server/engine/checkpoint.h"
-#include "server/engine/cuda_graph_step.h"
 #include "server/engine/data.h"
 #include "server/engine/evaluate.h"
 #include "server/engine/hf_config.h"
 #include "server/engine/model.h"
 #include "server/engine/optimizer.h"
+#include "server/engine/step_graphs.h"
 
 namespace attune::engine {
 namespace {
@@ -32,16 +31,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int kMaxNonFiniteInARow = 5;
-constexpr int kGraphWarmupSteps = 3;  // eager steps of a batch shape before its capture
-constexpr size_t kMaxGraphs = 8;      // batch shapes with a captured step; others run eagerly
-// A capture costs far more than an eager step (on the H200 the example job, 189 steps over a
-// dozen batch shapes, ran at 67 ms/step capturing each shape, 33 ms/step eagerly), so only a
-// shape with at least this many steps to go is captured.
-constexpr int64_t kGraphMinReplays = 50;
-// A step whose GPU work takes longer than this hides the host's op dispatch behind it (ops are
-// queued ahead of the device), so a graph cannot pay: on the H200 the 1.1B model's 171 ms eager
-// step took 178 ms as a replay, while RoBERTa-base went from 28 to 7 ms (bench/results).
-constexpr double kGraphMaxEagerStepMs = 50.0;
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -123,7 +112,7 @@ torch::Device ParseDevice(const std::string& device) {
 }
 
 absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
-                                                  torch::Device device, bool fused_kernels) {
+                                                  torch::Device device, Kernels kernels) {
   ModelOptions options;
   options.task = spec.task;
   options.num_labels = spec.task == Task::kCausalLm ? 0 : data.labels.num_labels;
@@ -136,7 +125,7 @@ absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const J
   options.device = device;
   options.frozen_dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
   options.seed = spec.seed;
-  options.fused_kernels = fused_kernels;
+  options.kernels = kernels;
   return LoadModel(spec.model_dir, options);
 }
 
@@ -219,7 +208,9 @@ class Run {
   absl::StatusOr<TrainResult> Execute() {
     torch::manual_seed(spec_.seed);
     ASSIGN_OR_RETURN(data_, SetupData(spec_));
-    ASSIGN_OR_RETURN(model_, SetupModel(spec_, data_, device_, options_.speed.fused_kernels));
+    ASSIGN_OR_RETURN(model_, SetupModel(spec_, data_, device_,
+                                           options_.speed.fused_kernels ? Kernels::kFused
+                                                                        : Kernels::kReference));
     params_ = model_->TrainableParameters();
     optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
     steps_per_epoch_ = (static_cast<int64_t>(data_.train.size()) + spec_.batch_size - 1) /
@@ -231,7 +222,7 @@ class Run {
       ASSIGN_OR_RETURN(start_step, Resume());
     }
     observer_->OnStart(SetupSummary(), start_step);
-    CountBatchShapes(start_step);
+    SetupStepGraphs(start_step);
     for (const std::string& warning : model_->warnings()) observer_->OnWarning(warning);
     model_->SetTraining(true);
 
@@ -325,7 +316,10 @@ class Run {
     const double multiplier =
         ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
     optimizer_->SetLrMultiplier(multiplier);
-    ASSIGN_OR_RETURN(std::optional<StepOutputs> graphed, GraphStep(batch));
+    std::optional<StepOutputs> graphed;
+    if (step_graphs_ != nullptr) {
+      ASSIGN_OR_RETURN(graphed, step_graphs_->Run(batch));
+    }
     const StepOutputs out = graphed.has_value() ? *graphed : StepBody(batch);
     PendingStep pending;
     pending.step = step;
@@ -344,10 +338,6 @@ class Run {
     if (due) RETURN_IF_ERROR(ReportSteps());
     return absl::OkStatus();
   }
-
-  struct StepOutputs {
-    torch::Tensor loss, grad_norm, finite;  // 0-dim, on the device
-  };
 
   // Forward, backward, clipping and the update (with the multiplier already set), all queued on
   // the device; an update whose loss or gradient is not finite is skipped there.
@@ -368,14 +358,11 @@ class Run {
     return out;
   }
 
-  // The shape a captured step depends on (the labels' shape follows from it and the task).
-  static BatchShape ShapeOfBatch(const Batch& batch) {
-    return {batch.input_ids.size(0), batch.input_ids.size(1), batch.attention_mask.defined()};
-  }
-
-  // SpeedOptions::cuda_graphs: how many of the steps from `start_step` on have each batch shape.
-  void CountBatchShapes(int64_t start_step) {
+  // SpeedOptions::cuda_graphs on CUDA: how many of the steps from `start_step` on have each
+  // batch shape, for StepGraphs.
+  void SetupStepGraphs(int64_t start_step) {
     if (!options_.speed.cuda_graphs || !device_.is_cuda()) return;
+    std::map<BatchShape, int64_t> steps_per_shape;
     std::vector<std::vector<int64_t>> batches;
     int64_t epoch = -1;
     for (int64_t step = start_step; step < total_steps_; ++step) {
@@ -383,75 +370,19 @@ class Run {
         epoch = step / steps_per_epoch_;
         batches = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
       }
-      ++shape_steps_left_[ShapeOf(data_.train, batches[step % steps_per_epoch_], MaskModeOf())];
+      ++steps_per_shape[ShapeOf(data_.train, batches[step % steps_per_epoch_], MaskModeOf())];
     }
+    step_graphs_ = std::make_unique<StepGraphs>(
+        device_, [this](const Batch& batch) { return StepBody(batch); },
+        std::move(steps_per_shape), [this](const std::string& message) {
+          optimizer_->ZeroGrad();
+          observer_->OnWarning(
+              absl::StrCat("CUDA graphs turned off for this job, steps run eagerly: ", message));
+        });
   }
 
   MaskMode MaskModeOf() const {
     return options_.speed.unmasked_attention ? MaskMode::kOmitWhenNoPadding : MaskMode::kAlways;
-  }
-
-  // SpeedOptions::cuda_graphs: the first call moves training to a side stream. A batch shape
-  // seen kGraphWarmupSteps times eagerly is captured on its next step when at least
-  // kGraphMinReplays steps of that shape remain (a capture costs far more than a step), up to
-  // kMaxGraphs shapes, all in one memory pool; every later batch of that shape replays its graph
-  // with its inputs copied into the captured ones. Before the first capture one eager step is
-  // timed with the device synchronised: when it takes longer than kGraphMaxEagerStepMs the
-  // device, not the host, bounds the step, and graphs stay off. A failed capture also turns
-  // graphs off for the rest of the run, with a warning; training goes on eagerly. Returns the
-  // step's outputs when it ran the step, nullopt when the caller is to run it eagerly.
-  absl::StatusOr<std::optional<StepOutputs>> GraphStep(const Batch& batch) {
-    if (!options_.speed.cuda_graphs || !device_.is_cuda() || graphs_off_) return std::nullopt;
-    if (side_stream_ == nullptr) {
-      ASSIGN_OR_RETURN(side_stream_, SideStream::Create(device_));
-    }
-    const BatchShape shape = ShapeOfBatch(batch);
-    const int64_t left = --shape_steps_left_[shape];  // steps of this shape after this one
-    auto it = graphs_.find(shape);
-    if (it == graphs_.end()) {
-      if (graphs_.size() >= kMaxGraphs) return std::nullopt;
-      it = graphs_.emplace(shape, GraphEntry{}).first;
-    }
-    GraphEntry& g = it->second;
-    if (g.step != nullptr) {
-      torch::NoGradGuard no_grad;
-      g.inputs.input_ids.copy_(batch.input_ids);
-      if (batch.attention_mask.defined()) g.inputs.attention_mask.copy_(batch.attention_mask);
-      g.inputs.labels.copy_(batch.labels);
-    } else {
-      ++g.eager_steps;
-      if (g.eager_steps < kGraphWarmupSteps || left + 1 < kGraphMinReplays) return std::nullopt;
-      if (g.eager_steps == kGraphWarmupSteps) {
-        if (first_graph_ != nullptr) return std::nullopt;
-        torch::cuda::synchronize(device_.index());
-        const auto start = std::chrono::steady_clock::now();
-        StepOutputs out = StepBody(batch);
-        torch::cuda::synchronize(device_.index());
-        const std::chrono::duration<double, std::milli> took =
-            std::chrono::steady_clock::now() - start;
-        if (took.count() > kGraphMaxEagerStepMs) graphs_off_ = true;
-        return out;
-      }
-      g.inputs = batch;
-      g.inputs.input_ids = batch.input_ids.clone();
-      if (batch.attention_mask.defined()) g.inputs.attention_mask = batch.attention_mask.clone();
-      g.inputs.labels = batch.labels.clone();
-      absl::StatusOr<std::unique_ptr<CapturedStep>> captured =
-          CapturedStep::Capture([this, &g] { g.outputs = StepBody(g.inputs); }, first_graph_);
-      if (!captured.ok()) {
-        graphs_off_ = true;
-        optimizer_->ZeroGrad();
-        observer_->OnWarning(absl::StrCat("CUDA graphs turned off for this job, steps run eagerly: ",
-                                          captured.status().message()));
-        return std::nullopt;
-      }
-      g.step = *std::move(captured);
-      if (first_graph_ == nullptr) first_graph_ = g.step.get();
-    }
-    g.step->Replay();
-    ++graph_replays_;
-    return StepOutputs{g.outputs.loss.clone(), g.outputs.grad_norm.clone(),
-                       g.outputs.finite.clone()};
   }
 
   // The training loss of `batch` (a 0-dim tensor on the device).
@@ -579,7 +510,7 @@ class Run {
     result.final_eval = last_eval_;
     result.final_checkpoint = last_checkpoint_;
     result.total_parameters = model_->TotalParameters();
-    result.graph_replays = graph_replays_;
+    result.graph_replays = step_graphs_ != nullptr ? step_graphs_->replays() : 0;
     for (const TrainableParam& p : params_) result.trainable_parameters += p.tensor.numel();
     return result;
   }
@@ -605,19 +536,7 @@ class Run {
     int64_t samples = 0;
   };
   std::vector<PendingStep> pending_;
-  // CUDA graphs (SpeedOptions::cuda_graphs); the stream outlives the graphs (declared first).
-  std::unique_ptr<SideStream> side_stream_;
-  struct GraphEntry {  // one batch shape
-    int eager_steps = 0;                  // steps of this shape run before the capture
-    Batch inputs;                         // the captured step's inputs
-    StepOutputs outputs;                  // its outputs, rewritten by each replay
-    std::unique_ptr<CapturedStep> step;   // null until captured
-  };
-  std::map<BatchShape, GraphEntry> graphs_;
-  std::map<BatchShape, int64_t> shape_steps_left_;  // CountBatchShapes, then counted down
-  const CapturedStep* first_graph_ = nullptr;  // owns the memory pool the others share
-  bool graphs_off_ = false;      // the device bounds the step, or a capture failed
-  int64_t graph_replays_ = 0;
+  std::unique_ptr<StepGraphs> step_graphs_;  // SpeedOptions::cuda_graphs on CUDA, else null
   std::chrono::steady_clock::time_point last_report_;
   std::vector<std::vector<int64_t>> batches_;
   int64_t batches_epoch_ = -1;

@@ -27,8 +27,7 @@ void SwigluBackward(ElementType type, const void* gate, const void* up, const vo
 // (i, i + head_dim / 2): out_i = x_i c - x_j s, out_j = x_j c + x_i s, with s = sign * sin
 // (sign -1 rotates back: the backward pass). out may alias x.
 void Rope(ElementType type, const void* x, const float* cos, const float* sin, void* out,
-          int64_t rows, int64_t heads, int64_t head_dim, int64_t seq_len, float sign,
-          void* stream);
+          int64_t rows, int64_t heads, int64_t head_dim, int64_t seq_len, float sign, void* stream);
 
 // The last CUDA error as text, cleared; empty when there was none.
 const char* LastError();

@@ -1,0 +1,82 @@
+#include "server/engine/step_graphs.h"
+
+#include <torch/cuda.h>
+
+#include <chrono>
+#include <utility>
+
+#include "server/common/status_macros.h"
+
+namespace attune::engine {
+
+namespace {
+
+BatchShape ShapeOfBatch(const Batch& batch) {
+  return {batch.input_ids.size(0), batch.input_ids.size(1), batch.attention_mask.defined()};
+}
+
+}  // namespace
+
+StepGraphs::StepGraphs(torch::Device device, std::function<StepOutputs(const Batch&)> body,
+                       std::map<BatchShape, int64_t> steps_per_shape,
+                       std::function<void(const std::string&)> on_capture_failure)
+    : device_(device),
+      body_(std::move(body)),
+      on_capture_failure_(std::move(on_capture_failure)),
+      steps_left_(std::move(steps_per_shape)) {}
+
+StepGraphs::~StepGraphs() = default;
+
+absl::StatusOr<std::optional<StepOutputs>> StepGraphs::Run(const Batch& batch) {
+  if (off_) return std::nullopt;
+  if (side_stream_ == nullptr) {
+    ASSIGN_OR_RETURN(side_stream_, SideStream::Create(device_));
+  }
+  const BatchShape key = ShapeOfBatch(batch);
+  const int64_t left = --steps_left_[key];  // steps of this shape after this one
+  auto it = shapes_.find(key);
+  if (it == shapes_.end()) {
+    if (shapes_.size() >= kMaxGraphs) return std::nullopt;
+    it = shapes_.emplace(key, Shape{}).first;
+  }
+  Shape& s = it->second;
+  if (s.step == nullptr) {
+    ++s.eager_steps;
+    if (s.eager_steps < kWarmupSteps || left + 1 < kMinReplays) return std::nullopt;
+    if (s.eager_steps == kWarmupSteps) {
+      if (first_graph_ != nullptr) return std::nullopt;
+      // Before the first capture: is the host or the device the bound?
+      torch::cuda::synchronize(device_.index());
+      const auto start = std::chrono::steady_clock::now();
+      StepOutputs out = body_(batch);
+      torch::cuda::synchronize(device_.index());
+      const std::chrono::duration<double, std::milli> took =
+          std::chrono::steady_clock::now() - start;
+      if (took.count() > kMaxEagerStepMs) off_ = true;
+      return out;
+    }
+    s.inputs = batch;
+    s.inputs.input_ids = batch.input_ids.clone();
+    if (batch.attention_mask.defined()) s.inputs.attention_mask = batch.attention_mask.clone();
+    s.inputs.labels = batch.labels.clone();
+    absl::StatusOr<std::unique_ptr<CapturedStep>> captured =
+        CapturedStep::Capture([this, &s] { s.outputs = body_(s.inputs); }, first_graph_);
+    if (!captured.ok()) {
+      off_ = true;
+      on_capture_failure_(std::string(captured.status().message()));
+      return std::nullopt;
+    }
+    s.step = *std::move(captured);
+    if (first_graph_ == nullptr) first_graph_ = s.step.get();
+  } else {
+    torch::NoGradGuard no_grad;
+    s.inputs.input_ids.copy_(batch.input_ids);
+    if (batch.attention_mask.defined()) s.inputs.attention_mask.copy_(batch.attention_mask);
+    s.inputs.labels.copy_(batch.labels);
+  }
+  s.step->Replay();
+  ++replays_;
+  return StepOutputs{s.outputs.loss.clone(), s.outputs.grad_norm.clone(), s.outputs.finite.clone()};
+}
+
+}  // namespace attune::engine
