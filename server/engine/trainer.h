@@ -113,11 +113,9 @@ struct SpeedOptions {
   bool chunked_lm_loss = true;
   // On CUDA, batches are built in pinned host memory and copied asynchronously.
   bool pinned_batches = true;
-  // CUDA: after a few eager steps of a batch shape, capture one whole step (forward, backward,
-  // clipping, update) in a CUDA graph and replay it for every later batch of that shape
-  // (cuda_graph_step.h). Removes the host's per-op dispatch, which bounds small models' steps;
-  // the trainer keeps steps eager when a timed eager step shows the device is the bound.
-  // Ignored on the CPU.
+  // CUDA: steps of a recurring batch shape run as CUDA graph replays (forward, backward,
+  // clipping and update captured once), when a timed eager step shows the host, not the device,
+  // bounds the step (step_graphs.h). Ignored on the CPU.
   bool cuda_graphs = true;
   // CUDA: the decoders' RMSNorm, rotary embedding and SwiGLU as fused kernels (fused_ops.h).
   bool fused_kernels = true;
