@@ -16,11 +16,9 @@
 #include <cmath>
 #include <limits>
 
-namespace attune::engine {
+#include "server/engine/torch_version.h"
 
-#define ATTUNE_TORCH_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) ||         \
-   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+namespace attune::engine {
 
 // An additive mask from a boolean one (true = may attend): 0 where allowed, the dtype's lowest
 // finite value elsewhere (finite, so a row with nothing allowed stays free of NaN).

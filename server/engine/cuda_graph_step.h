@@ -1,12 +1,13 @@
 // CUDA graphs for the training step: capture the whole step once, then replay it. Internal to
 // the engine.
 //
-// A small model's step (RoBERTa-base, batch 32 x 128) is bound by the host: some 1500 LibTorch
-// ops, each dispatched from the CPU, for about 3 ms of GPU work. A CUDA graph records the kernels
-// of one step (forward, backward, clipping, the optimizer update) and replays them with one launch.
-// The step must then read its inputs from fixed tensors and must not synchronise with the host,
-// which the trainer's step already does (metrics stay on the device; the learning-rate multiplier
-// is a device scalar, AdamW::SetLrMultiplier).
+// A small model's step is bound by the host, which dispatches every LibTorch op of it: on an H200
+// RoBERTa-base at batch 32 x 128 took 29 ms/step eagerly and 7 ms replayed. A CUDA graph records
+// the kernels of one step (forward, backward, clipping, the optimizer update) and replays them
+// with one launch. The step must then read its inputs from fixed tensors and must not
+// synchronise with the host, as the trainer's step does not (metrics stay on the device; the
+// learning-rate multiplier is a device scalar, AdamW::SetLrMultiplier). When to use a graph is
+// StepGraphs' decision (step_graphs.h).
 //
 // Capture needs a stream other than the default one: `SideStream` makes one current for the rest
 // of a run, so that every later op (batch copies, replays, evaluation) stays ordered on it.

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "server/engine/attention.h"  // ATTUNE_TORCH_AT_LEAST
+#include "server/engine/torch_version.h"
 
 #if defined(ATTUNE_CUDA_KERNELS)
 #include <c10/cuda/CUDAStream.h>

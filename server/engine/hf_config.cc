@@ -76,6 +76,17 @@ void ReadRope(const json& params, const std::string& source, RopeConfig* rope, R
   if (!r.status().ok()) top->Fail("rope_parameters", "an object of numbers and a rope_type");
 }
 
+// A token id that config.json may give as a number, a list (its first id counts) or null.
+std::optional<int64_t> TokenId(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return std::nullopt;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) {
+    return (*it)[0].get<int64_t>();
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string& source) {
@@ -104,9 +115,8 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
   c.type_vocab_size = r.Int("type_vocab_size", 2);
-  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) {
-    c.pad_token_id = j["pad_token_id"].get<int64_t>();
-  }
+  c.pad_token_id = TokenId(j, "pad_token_id");
+  c.eos_token_id = TokenId(j, "eos_token_id");
   const bool decoder = IsDecoderModelType(c.model_type);
   c.hidden_act = r.String("hidden_act", decoder ? "silu" : "gelu");
   c.layer_norm_eps = r.Number("layer_norm_eps", 1e-12);

@@ -37,7 +37,8 @@ struct HfConfig {
   int64_t intermediate_size = 0;
   int64_t max_position_embeddings = 0;
   int64_t type_vocab_size = 2;      // encoders
-  std::optional<int64_t> pad_token_id;
+  std::optional<int64_t> pad_token_id;  // a list in config.json: its first id
+  std::optional<int64_t> eos_token_id;  // likewise (Llama 3 lists several)
   std::string hidden_act = "gelu";  // encoders "gelu"; decoders "silu"
   double layer_norm_eps = 1e-12;    // encoders
   double rms_norm_eps = 1e-6;       // decoders
@@ -54,12 +55,12 @@ struct HfConfig {
   RopeConfig rope;
 };
 
-// Reads `model_dir`/config.json. INVALID_ARGUMENT naming the file and field for a missing or
-// malformed file, a missing "model_type", a required size that is absent or not positive, or a
-// rope type other than default, linear or llama3. Thread-safe.
 // True for the decoder families attune loads: "llama", "qwen2", "mistral".
 bool IsDecoderModelType(const std::string& model_type);
 
+// Reads `model_dir`/config.json. INVALID_ARGUMENT naming the file and field for a missing or
+// malformed file, a missing "model_type", a required size that is absent or not positive, or a
+// rope type other than default, linear or llama3. Thread-safe.
 absl::StatusOr<HfConfig> LoadHfConfig(const std::string& model_dir);
 
 // The same, from the JSON text (for tests). `source` names the text in error messages.

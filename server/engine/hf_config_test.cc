@@ -40,6 +40,24 @@ TEST(HfConfigTest, ReadsTransformers5RopeParametersAndLabels) {
   EXPECT_DOUBLE_EQ(c->rope.theta, 1000.0);
 }
 
+// Token ids come as a number, a list (Llama 3's eos_token_id; the first counts) or null.
+TEST(HfConfigTest, TokenIdsFromNumbersListsAndNull) {
+  auto c = ParseHfConfig(R"({"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
+      "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16,
+      "pad_token_id": null, "eos_token_id": [7, 9]})",
+                         "test");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->pad_token_id.has_value());
+  EXPECT_EQ(c->eos_token_id, 7);
+  auto d = ParseHfConfig(R"({"model_type": "roberta", "vocab_size": 10, "hidden_size": 8,
+      "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16,
+      "pad_token_id": 1, "eos_token_id": 2})",
+                         "test");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->pad_token_id, 1);
+  EXPECT_EQ(d->eos_token_id, 2);
+}
+
 TEST(HfConfigTest, ErrorsNameTheField) {
   auto missing = ParseHfConfig(R"({"model_type": "bert", "vocab_size": 10})", "x/config.json");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);

@@ -2,47 +2,21 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
 #include "server/common/status_macros.h"
 #include "server/engine/checkpoint.h"
+#include "server/engine/hf_config.h"
 
 namespace attune::engine {
-namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
-
-// Reads an integer token id from config.json, which may hold a number, a list, or null.
-int32_t ConfigTokenId(const json& config, const char* key) {
-  auto it = config.find(key);
-  if (it == config.end()) return -1;
-  if (it->is_number_integer()) return it->get<int32_t>();
-  if (it->is_array() && !it->empty() && (*it)[0].is_number_integer())
-    return (*it)[0].get<int32_t>();
-  return -1;
-}
-
-absl::StatusOr<json> ReadConfig(const std::string& model_dir) {
-  const std::string path = (fs::path(model_dir) / "config.json").string();
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("model: cannot read ", path));
-  json config = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (config.is_discarded() || !config.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat("model: ", path, " is not a JSON object"));
-  }
-  return config;
-}
-
-}  // namespace
 
 absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
   JobData data;
-  ASSIGN_OR_RETURN(json config, ReadConfig(spec.model_dir));
+  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir));
   const std::string tokenizer_path = (fs::path(spec.model_dir) / "tokenizer.json").string();
   auto tokenizer = Tokenizer::FromFile(tokenizer_path);
   if (!tokenizer.ok()) {
@@ -50,10 +24,13 @@ absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
         absl::StrCat("model: ", tokenizer_path, ": ", tokenizer.status().message()));
   }
   data.tokenizer = std::move(*tokenizer);
-  data.eos_id = ConfigTokenId(config, "eos_token_id");
-  std::optional<int32_t> pad = data.tokenizer->PadId();
-  int32_t config_pad = ConfigTokenId(config, "pad_token_id");
-  data.pad_id = pad.has_value() ? *pad : (config_pad >= 0 ? config_pad : std::max(0, data.eos_id));
+  data.eos_id = static_cast<int32_t>(config.eos_token_id.value_or(-1));
+  // The tokenizer's padding token, else config.json's, else end-of-sequence, else 0.
+  const std::optional<int32_t> pad = data.tokenizer->PadId();
+  const int64_t config_pad = config.pad_token_id.value_or(-1);
+  data.pad_id = pad.has_value()   ? *pad
+                : config_pad >= 0 ? static_cast<int32_t>(config_pad)
+                                  : std::max(0, data.eos_id);
 
   ASSIGN_OR_RETURN(std::vector<Record> train, ReadJsonl(spec.train_path, "train", spec.task));
   std::vector<Record> validation;

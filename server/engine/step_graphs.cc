@@ -27,6 +27,22 @@ StepGraphs::StepGraphs(torch::Device device, std::function<StepOutputs(const Bat
 
 StepGraphs::~StepGraphs() = default;
 
+StepGraphs::Action StepGraphs::Plan(int seen, int64_t steps_left, bool captured_any) {
+  if (seen < kWarmupSteps || steps_left + 1 < kMinReplays) return Action::kEager;
+  if (seen == kWarmupSteps) return captured_any ? Action::kEager : Action::kTimeEagerStep;
+  return Action::kCapture;
+}
+
+StepOutputs StepGraphs::TimedEagerStep(const Batch& batch) {
+  torch::cuda::synchronize(device_.index());
+  const auto start = std::chrono::steady_clock::now();
+  StepOutputs out = body_(batch);
+  torch::cuda::synchronize(device_.index());
+  const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+  if (took.count() > kMaxEagerStepMs) off_ = true;
+  return out;
+}
+
 absl::StatusOr<std::optional<StepOutputs>> StepGraphs::Run(const Batch& batch) {
   if (off_) return std::nullopt;
   if (side_stream_ == nullptr) {
@@ -41,19 +57,13 @@ absl::StatusOr<std::optional<StepOutputs>> StepGraphs::Run(const Batch& batch) {
   }
   Shape& s = it->second;
   if (s.step == nullptr) {
-    ++s.eager_steps;
-    if (s.eager_steps < kWarmupSteps || left + 1 < kMinReplays) return std::nullopt;
-    if (s.eager_steps == kWarmupSteps) {
-      if (first_graph_ != nullptr) return std::nullopt;
-      // Before the first capture: is the host or the device the bound?
-      torch::cuda::synchronize(device_.index());
-      const auto start = std::chrono::steady_clock::now();
-      StepOutputs out = body_(batch);
-      torch::cuda::synchronize(device_.index());
-      const std::chrono::duration<double, std::milli> took =
-          std::chrono::steady_clock::now() - start;
-      if (took.count() > kMaxEagerStepMs) off_ = true;
-      return out;
+    switch (Plan(++s.seen, left, first_graph_ != nullptr)) {
+      case Action::kEager:
+        return std::nullopt;
+      case Action::kTimeEagerStep:
+        return TimedEagerStep(batch);
+      case Action::kCapture:
+        break;
     }
     s.inputs = batch;
     s.inputs.input_ids = batch.input_ids.clone();

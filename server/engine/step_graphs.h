@@ -60,9 +60,22 @@ class StepGraphs {
 
   int64_t replays() const { return replays_; }
 
+  // What Run does with a step of a shape that has no graph yet, from the shape's steps so far
+  // (`seen`, this one included), its steps after this one, and whether any shape is captured.
+  enum class Action {
+    kEager,          // warming up, too few steps left to pay, or not the first shape timed
+    kTimeEagerStep,  // the step before the first capture: is the host the bound?
+    kCapture,
+  };
+  static Action Plan(int seen, int64_t steps_left, bool captured_any);
+
  private:
+  // Runs `body_` with the device synchronised at both ends; turns graphs off when it took longer
+  // than kMaxEagerStepMs.
+  StepOutputs TimedEagerStep(const Batch& batch);
+
   struct Shape {
-    int eager_steps = 0;                 // steps of this shape run before its capture
+    int seen = 0;                        // steps of this shape so far
     Batch inputs;                        // the captured step's inputs
     StepOutputs outputs;                 // its outputs, rewritten by each replay
     std::unique_ptr<CapturedStep> step;  // null until captured

@@ -16,4 +16,5 @@ set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/optimizer_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_format_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/step_graphs_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer_test.cc)
