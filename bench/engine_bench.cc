@@ -42,7 +42,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/engine/trainer.h"
 
 namespace attune::bench {

@@ -1,7 +1,5 @@
 #include "client/adapter_download.h"
 
-#include <openssl/evp.h>
-
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -11,8 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
-#include "server/common/remove_tree.h"
-#include "server/common/status_macros.h"
+#include "common/remove_tree.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace attune::client {
 namespace {
@@ -88,27 +87,9 @@ bool SafeRelativePath(const std::string& path) {
 }
 
 absl::StatusOr<std::string> Sha256OfFiles(const fs::path& dir, const std::vector<FileEntry>& files) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<char> buffer(1 << 20);
-  for (const FileEntry& f : files) {
-    std::ifstream in(dir / f.path, std::ios::binary);
-    if (!in) {
-      EVP_MD_CTX_free(ctx);
-      return absl::InternalError(absl::StrCat("download: cannot read ", (dir / f.path).string()));
-    }
-    while (in) {
-      in.read(buffer.data(), buffer.size());
-      EVP_DigestUpdate(ctx, buffer.data(), in.gcount());
-    }
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx, digest, &length);
-  EVP_MD_CTX_free(ctx);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) absl::StrAppendFormat(&hex, "%02x", digest[i]);
-  return hex;
+  std::vector<std::string> paths;
+  for (const FileEntry& f : files) paths.push_back((dir / f.path).string());
+  return Sha256Files(paths);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 namespace attune::client {

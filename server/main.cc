@@ -24,7 +24,7 @@
 #include "server/api/attune_service.h"
 #include "server/api/grpc_metrics.h"
 #include "server/api/data_roots.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/trainer.h"
 #include "server/http/http_server.h"
 #include "server/http/scheduler_jobs_source.h"

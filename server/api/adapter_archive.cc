@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/metrics.h"
 
 namespace attune::api {
 namespace {
@@ -44,8 +45,8 @@ absl::StatusOr<store::CheckpointRecord> SelectCheckpoint(
     const store::CheckpointRecord* best = nullptr;
     for (const store::CheckpointRecord& c : checkpoints) {
       if (!c.eval_metric) continue;
-      if (best == nullptr || *c.eval_metric > *best->eval_metric ||
-          (*c.eval_metric == *best->eval_metric && c.step > best->step)) {
+      if (best == nullptr ||
+          Outranks({c.step, *c.eval_metric}, {best->step, *best->eval_metric})) {
         best = &c;
       }
     }

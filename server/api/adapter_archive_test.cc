@@ -38,6 +38,14 @@ TEST(SelectCheckpointTest, Errors) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// The same rule as the engine's (common/metrics.h): the first checkpoint to reach a score stays
+// the best, so "best" downloads the checkpoint that pruning kept.
+TEST(SelectCheckpointTest, BestTieKeepsTheEarlierStep) {
+  std::vector<store::CheckpointRecord> records = Records();
+  records[2].eval_metric = 0.9;
+  EXPECT_EQ(SelectCheckpoint(records, "best")->step, 20);
+}
+
 TEST(SelectCheckpointTest, BestFallsBackToLatestWithoutMetrics) {
   std::vector<store::CheckpointRecord> records(2);
   records[0].step = 5;

@@ -1,7 +1,5 @@
 #include "server/api/attune_service.h"
 
-#include <openssl/evp.h>
-
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -12,7 +10,8 @@
 #include "server/api/adapter_archive.h"
 #include "server/api/grpc_status.h"
 #include "server/api/proto_convert.h"
-#include "server/common/status_macros.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace attune::api {
 namespace {
@@ -26,26 +25,6 @@ absl::Status RequireJobId(const std::string& job_id) {
   if (job_id.empty()) return absl::InvalidArgumentError("job_id: required");
   return absl::OkStatus();
 }
-
-// An incremental SHA-256 (OpenSSL EVP).
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
-    EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr);
-  }
-  void Update(const char* data, size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
-  std::string HexDigest() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(ctx_.get(), digest, &length);
-    std::string hex;
-    for (unsigned int i = 0; i < length; ++i) absl::StrAppendFormat(&hex, "%02x", digest[i]);
-    return hex;
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
-};
 
 }  // namespace
 
@@ -210,7 +189,7 @@ absl::Status AttuneService::DoDownloadAdapter(grpc::ServerContext* context,
       read_total += n;
     }
     if (file.relative_path == "adapter_model.safetensors" && !checkpoint.sha256.empty()) {
-      std::string actual = file_hash.HexDigest();
+      ASSIGN_OR_RETURN(std::string actual, file_hash.HexDigest());
       if (actual != checkpoint.sha256) {
         return absl::DataLossError(absl::StrCat(
             "checkpoint: step ", checkpoint.step, " adapter_model.safetensors is corrupt on the "
@@ -219,7 +198,8 @@ absl::Status AttuneService::DoDownloadAdapter(grpc::ServerContext* context,
     }
   }
   v1::AdapterChunk trailer;
-  trailer.mutable_trailer()->set_sha256(archive_hash.HexDigest());
+  ASSIGN_OR_RETURN(std::string archive_sha256, archive_hash.HexDigest());
+  trailer.mutable_trailer()->set_sha256(archive_sha256);
   return send(trailer);
 }
 

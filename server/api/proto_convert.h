@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "attune/v1/attune.pb.h"
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/store/records.h"
 
 namespace attune::api {

@@ -17,7 +17,7 @@
 #include <tuple>
 #include <vector>
 
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/engine/data.h"
 
 namespace attune::engine {

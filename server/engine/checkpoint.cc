@@ -1,7 +1,6 @@
 #include "server/engine/checkpoint.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,8 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/common/remove_tree.h"
-#include "server/common/status_macros.h"
+#include "common/remove_tree.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
 #include "server/engine/tensor_file.h"
 
 namespace attune::engine {
@@ -71,25 +71,6 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::string> Sha256File(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InternalError(absl::StrCat("sha256: cannot read ", path));
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(in.gcount()));
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx, digest, &length);
-  EVP_MD_CTX_free(ctx);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) hex += absl::StrFormat("%02x", digest[i]);
-  return hex;
-}
 
 absl::StatusOr<CheckpointInfo> WriteCheckpoint(const std::string& output_dir,
                                                const CheckpointContent& content,

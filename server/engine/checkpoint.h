@@ -70,9 +70,6 @@ std::vector<int64_t> ListCheckpointSteps(const std::string& output_dir);
 std::vector<int64_t> PruneCheckpoints(const std::string& output_dir, int keep_last,
                                       int64_t keep_step);
 
-// Hex sha256 of a file's bytes; INTERNAL if it cannot be read.
-absl::StatusOr<std::string> Sha256File(const std::string& path);
-
 }  // namespace attune::engine
 
 #endif  // ATTUNE_SERVER_ENGINE_CHECKPOINT_H_

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "common/sha256.h"
+
 namespace attune::engine {
 namespace {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/engine/tokenizer/tokenizer.h"
 
 namespace attune::engine {

@@ -81,6 +81,4 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
 }
 
 // Higher is better: accuracy for classification, minus the loss otherwise.
-double Score(const EvalMetrics& m) { return m.accuracy.has_value() ? *m.accuracy : -m.loss; }
-
 }  // namespace attune::engine

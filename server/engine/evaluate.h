@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/engine/data.h"
 #include "server/engine/model.h"
 #include "server/engine/trainer.h"
@@ -21,9 +21,6 @@ namespace attune::engine {
 EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const TrainSpec& spec,
                      int32_t pad_id, torch::Device device, int64_t step,
                      std::vector<double>* predictions_out);
-
-// Higher is better: accuracy for classification, minus the loss otherwise.
-double Score(const EvalMetrics& m);
 
 }  // namespace attune::engine
 

@@ -6,7 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/common/status_macros.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
 #include "server/engine/checkpoint.h"
 #include "server/engine/hf_config.h"
 

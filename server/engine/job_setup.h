@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/engine/data.h"
 #include "server/engine/fused_ops.h"
 #include "server/engine/model.h"

@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/lora.h"
 #include "server/engine/model.h"
 #include "server/engine/safetensors_torch.h"

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/attention.h"
 #include "server/engine/fused_ops.h"
 #include "server/engine/layers.h"

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/hf_config.h"
 #include "server/engine/llama.h"
 #include "server/engine/roberta.h"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/engine/fused_ops.h"
 
 namespace attune::engine {

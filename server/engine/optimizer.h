@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/engine/model.h"
 
 namespace attune::engine {

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 
 namespace attune::engine {
 namespace {

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <utility>
 
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 
 namespace attune::engine {
 

@@ -1,7 +1,7 @@
 #include "server/engine/tensor_file.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/safetensors.h"
 #include "server/engine/safetensors_torch.h"
 

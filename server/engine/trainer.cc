@@ -14,7 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
-#include "server/common/status_macros.h"
+#include "common/metrics.h"
+#include "common/status_macros.h"
 #include "server/engine/batches.h"
 #include "server/engine/checkpoint.h"
 #include "server/engine/data.h"
@@ -356,8 +357,8 @@ class Run {
     std::optional<double> metric;
     bool best = false;
     if (last_eval_.has_value() && last_eval_->step == step) {
-      metric = Score(*last_eval_);
-      if (*metric > best_score_) {
+      metric = RankingMetric(*last_eval_);
+      if (best_step_ < 0 || Outranks({step, *metric}, {best_step_, best_score_})) {
         best_score_ = *metric;
         best_step_ = step;
         best = true;

@@ -17,38 +17,15 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
+#include "common/metrics.h"
 
 namespace attune::engine {
 
-// Reported for every optimizer step (or skipped step), in order. On CUDA the engine reads
-// losses back from the device only now and then (SpeedOptions::metrics_every), so OnStep may
-// come for several steps at once; every field still describes its own step, except the rates,
-// which are averaged over the steps reported together.
-struct StepMetrics {
-  int64_t step = 0;         // 1-based count of steps taken so far
-  int64_t total_steps = 0;  // steps the job will take in all
-  double epoch = 0;         // fractional epoch, e.g. 1.5 = half way through the second epoch
-  double train_loss = 0;    // mean loss of this step's batch (exactly this step's)
-  std::map<std::string, double> learning_rates;  // group name ("v.lora_A", "head") -> lr now
-  double grad_norm = 0;          // global L2 norm before clipping; 0 when skipped
-  double tokens_per_second = 0;  // non-padding tokens; averaged over steps reported together
-  double samples_per_second = 0;
-  int64_t tokens = 0;   // non-padding tokens in this step's batch
-  int64_t samples = 0;  // examples in this step's batch
-  bool skipped = false;  // true when the loss or gradient was not finite: no update was made
-};
-
-// Reported after every evaluation on the validation set.
-struct EvalMetrics {
-  int64_t step = 0;
-  double loss = 0;
-  std::optional<double> accuracy;    // classification
-  std::optional<double> pearson;     // regression
-  std::optional<double> spearman;    // regression
-  std::optional<double> perplexity;  // causal LM
-  int64_t examples = 0;
-};
+// The step and evaluation metrics are the typed values every layer shares (common/metrics.h).
+using ::attune::DeviceMemory;
+using ::attune::EvalMetrics;
+using ::attune::StepMetrics;
 
 // A checkpoint that has been written completely (atomically) to disk.
 struct CheckpointInfo {

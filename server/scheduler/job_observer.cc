@@ -18,14 +18,6 @@ std::map<std::string, double> EvalMetricMap(const engine::EvalMetrics& eval) {
   return metrics;
 }
 
-// Higher is better: accuracy, else Spearman, else Pearson, else minus the loss.
-double EvalScore(const engine::EvalMetrics& eval) {
-  if (eval.accuracy) return *eval.accuracy;
-  if (eval.spearman) return *eval.spearman;
-  if (eval.pearson) return *eval.pearson;
-  return -eval.loss;
-}
-
 }  // namespace
 
 JobObserver::JobObserver(std::string job_id, std::function<int64_t()> now_us)
@@ -95,10 +87,6 @@ void JobObserver::OnCheckpoint(const engine::CheckpointInfo& checkpoint) {
   record.created_us = event.time_us;
   absl::MutexLock lock(&mu_);
   record.eval_metric = checkpoint.eval_metric;
-  if (!record.eval_metric.has_value() && last_eval_.has_value() &&
-      last_eval_->step == checkpoint.step) {
-    record.eval_metric = EvalScore(*last_eval_);
-  }
   for (int64_t step : checkpoint.deleted_steps) {
     progress_.deleted_checkpoint_steps.push_back(step);
   }

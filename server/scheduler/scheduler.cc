@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/scheduler/job_observer.h"
 
 namespace attune::scheduler {

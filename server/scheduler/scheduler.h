@@ -34,7 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 #include "server/scheduler/device_inventory.h"
 #include "server/scheduler/event_tail.h"
 #include "server/scheduler/job_runner.h"

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 
 namespace attune::store {
 

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/store/sqlite_statement.h"
 
 namespace attune::store {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 
 namespace attune::store {
 

@@ -8,7 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/store/job_row.h"
 #include "server/store/migrations.h"
 #include "server/store/sqlite_statement.h"

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/tokenizer/json_fields.h"
 #include "server/engine/tokenizer/regex.h"
 #include "server/engine/tokenizer/unicode_text.h"

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/tokenizer/byte_level.h"
 #include "server/engine/tokenizer/json_fields.h"
 #include "server/engine/tokenizer/regex.h"

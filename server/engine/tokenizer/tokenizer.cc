@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/tokenizer/added_vocabulary.h"
 #include "server/engine/tokenizer/byte_level.h"
 #include "server/engine/tokenizer/normalizer.h"

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "server/common/status_macros.h"
+#include "common/status_macros.h"
 #include "server/engine/tokenizer/json_fields.h"
 #include "server/engine/tokenizer/unicode_text.h"
 

@@ -1,6 +1,6 @@
 // RemoveTree: a nested tree goes, a missing path is fine, and a symlink inside the tree is
 // removed without touching what it points to.
-#include "server/common/remove_tree.h"
+#include "common/remove_tree.h"
 
 #include <unistd.h>
 

@@ -7,8 +7,8 @@
 //   ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::FromFile(path));
 //
 // Both evaluate their argument exactly once.
-#ifndef ATTUNE_SERVER_COMMON_STATUS_MACROS_H_
-#define ATTUNE_SERVER_COMMON_STATUS_MACROS_H_
+#ifndef ATTUNE_COMMON_STATUS_MACROS_H_
+#define ATTUNE_COMMON_STATUS_MACROS_H_
 
 #include <utility>
 
@@ -35,4 +35,4 @@
   if (!statusor.ok()) return std::move(statusor).status();  \
   lhs = std::move(statusor).value()
 
-#endif  // ATTUNE_SERVER_COMMON_STATUS_MACROS_H_
+#endif  // ATTUNE_COMMON_STATUS_MACROS_H_

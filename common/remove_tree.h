@@ -4,8 +4,8 @@
 // std::filesystem::remove_all jumped to a null address: attune-bench crashed at exit
 // (2026-11-29), and attuned crashed when it pruned a job's old checkpoints. This walks the tree
 // with POSIX nftw(3) and unlinks depth first instead.
-#ifndef ATTUNE_SERVER_COMMON_REMOVE_TREE_H_
-#define ATTUNE_SERVER_COMMON_REMOVE_TREE_H_
+#ifndef ATTUNE_COMMON_REMOVE_TREE_H_
+#define ATTUNE_COMMON_REMOVE_TREE_H_
 
 #include <string>
 
@@ -18,4 +18,4 @@ bool RemoveTree(const std::string& path, std::string* error = nullptr);
 
 }  // namespace attune
 
-#endif  // ATTUNE_SERVER_COMMON_REMOVE_TREE_H_
+#endif  // ATTUNE_COMMON_REMOVE_TREE_H_

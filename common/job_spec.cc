@@ -1,4 +1,4 @@
-#include "server/common/job_spec.h"
+#include "common/job_spec.h"
 
 #include <algorithm>
 #include <set>

@@ -4,8 +4,8 @@
 // needs (devices, priority, name, labels). The gRPC layer converts the proto `JobSpec` into these
 // structs, the store keeps them as JSON (`JobSpecToJson` / `JobSpecFromJson`), and the engine
 // trains from a `TrainSpec`. No proto or LibTorch types appear here.
-#ifndef ATTUNE_SERVER_COMMON_JOB_SPEC_H_
-#define ATTUNE_SERVER_COMMON_JOB_SPEC_H_
+#ifndef ATTUNE_COMMON_JOB_SPEC_H_
+#define ATTUNE_COMMON_JOB_SPEC_H_
 
 #include <cstdint>
 #include <map>
@@ -100,4 +100,4 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const std::string& json);
 
 }  // namespace attune
 
-#endif  // ATTUNE_SERVER_COMMON_JOB_SPEC_H_
+#endif  // ATTUNE_COMMON_JOB_SPEC_H_

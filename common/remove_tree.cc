@@ -1,4 +1,4 @@
-#include "server/common/remove_tree.h"
+#include "common/remove_tree.h"
 
 #include <ftw.h>
 #include <sys/stat.h>
