@@ -86,7 +86,6 @@ absl::Status AttuneService::DoWatchJob(grpc::ServerContext* context,
         absl::StrCat("from_sequence: ", request.from_sequence(), " must be >= 0"));
   }
   int64_t after = request.from_sequence();
-  int64_t total_steps = 0;  // known once the job has started; read again only until then
   while (!context->IsCancelled()) {
     ASSIGN_OR_RETURN(std::vector<store::JobEvent> events,
                      scheduler_->WaitForEvents(request.job_id(), after, /*max_events=*/256,
@@ -99,18 +98,8 @@ absl::Status AttuneService::DoWatchJob(grpc::ServerContext* context,
       if (after >= last) return absl::OkStatus();
       continue;
     }
-    // Step events do not repeat the job's step count; fill it in from the job.
-    if (total_steps == 0) {
-      ASSIGN_OR_RETURN(store::Job job, scheduler_->Get(request.job_id()));
-      total_steps = job.total_steps;
-    }
-    for (size_t i = 0; i < events.size(); ++i) {
-      const store::JobEvent& event = events[i];
-      v1::JobEvent proto = JobEventToProto(event);
-      if (proto.has_step() && proto.step().total_steps() == 0) {
-        proto.mutable_step()->set_total_steps(total_steps);
-      }
-      if (!writer->Write(proto)) {
+    for (const store::JobEvent& event : events) {
+      if (!writer->Write(JobEventToProto(event))) {
         return absl::CancelledError("WatchJob: the client went away");
       }
       after = event.sequence;

@@ -17,19 +17,56 @@ absl::Status UnknownEnum(const char* field, int value) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": unknown value ", value));
 }
 
-double MetricOr(const std::map<std::string, double>& metrics, const std::string& key,
-                double fallback) {
-  auto it = metrics.find(key);
-  return it == metrics.end() ? fallback : it->second;
+void StepToProto(const StepMetrics& m, v1::JobEvent::StepMetrics* p) {
+  p->set_step(m.step);
+  p->set_total_steps(m.total_steps);
+  p->set_epoch(m.epoch);
+  p->set_train_loss(m.train_loss);
+  for (const auto& [group, lr] : m.learning_rates) (*p->mutable_learning_rates())[group] = lr;
+  p->set_grad_norm(m.grad_norm);
+  p->set_tokens_per_second(m.tokens_per_second);
+  p->set_samples_per_second(m.samples_per_second);
+  p->set_skipped(m.skipped);
+  p->set_tokens(m.tokens);
+  p->set_samples(m.samples);
+  if (m.device_memory.has_value()) {
+    auto* memory = p->mutable_device_memory();
+    memory->set_allocated_bytes(m.device_memory->allocated_bytes);
+    memory->set_reserved_bytes(m.device_memory->reserved_bytes);
+    memory->set_peak_allocated_bytes(m.device_memory->peak_allocated_bytes);
+  }
 }
 
-// Evaluation metrics are stored as "eval_<name>"; accept the bare name too.
-std::optional<double> EvalMetric(const std::map<std::string, double>& metrics,
-                                 const std::string& name) {
-  auto it = metrics.find("eval_" + name);
-  if (it == metrics.end()) it = metrics.find(name);
-  if (it == metrics.end()) return std::nullopt;
-  return it->second;
+void EvalToProto(const EvalMetrics& m, v1::JobEvent::EvalMetrics* p) {
+  p->set_step(m.step);
+  p->set_loss(m.loss);
+  if (m.accuracy) p->set_accuracy(*m.accuracy);
+  if (m.pearson) p->set_pearson(*m.pearson);
+  if (m.spearman) p->set_spearman(*m.spearman);
+  if (m.perplexity) p->set_perplexity(*m.perplexity);
+  p->set_examples(m.examples);
+}
+
+// Job.metrics: the same values as latest_step and latest_eval, by name.
+void AddFlatMetrics(const store::Job& job, v1::Job* p) {
+  auto& metrics = *p->mutable_metrics();
+  if (job.latest_step.has_value()) {
+    const StepMetrics& m = *job.latest_step;
+    metrics["train_loss"] = m.train_loss;
+    metrics["epoch"] = m.epoch;
+    metrics["grad_norm"] = m.grad_norm;
+    metrics["tokens_per_second"] = m.tokens_per_second;
+    metrics["samples_per_second"] = m.samples_per_second;
+    for (const auto& [group, lr] : m.learning_rates) metrics["lr." + group] = lr;
+  }
+  if (job.latest_eval.has_value()) {
+    const EvalMetrics& m = *job.latest_eval;
+    metrics["eval_loss"] = m.loss;
+    if (m.accuracy) metrics["eval_accuracy"] = *m.accuracy;
+    if (m.pearson) metrics["eval_pearson"] = *m.pearson;
+    if (m.spearman) metrics["eval_spearman"] = *m.spearman;
+    if (m.perplexity) metrics["eval_perplexity"] = *m.perplexity;
+  }
 }
 
 }  // namespace
@@ -166,7 +203,9 @@ v1::Job JobToProto(const store::Job& job) {
   if (job.started_us > 0) *p.mutable_start_time() = FromMicros(job.started_us);
   if (job.finished_us > 0) *p.mutable_finish_time() = FromMicros(job.finished_us);
   for (const std::string& device : job.devices) p.add_devices(device);
-  p.mutable_metrics()->insert(job.latest_metrics.begin(), job.latest_metrics.end());
+  AddFlatMetrics(job, &p);
+  if (job.latest_step.has_value()) StepToProto(*job.latest_step, p.mutable_latest_step());
+  if (job.latest_eval.has_value()) EvalToProto(*job.latest_eval, p.mutable_latest_eval());
   p.set_current_step(job.last_step);
   p.set_total_steps(job.total_steps);
   p.set_trainable_parameters(job.trainable_parameters);
@@ -189,36 +228,19 @@ v1::JobEvent JobEventToProto(const store::JobEvent& e) {
       auto* sc = p.mutable_state_change();
       sc->set_state(JobStateToProto(e.state));
       sc->set_message(e.message);
+      for (const std::string& device : e.devices) sc->add_devices(device);
       break;
     }
     case store::EventType::kMetrics: {
-      auto* s = p.mutable_step();
-      s->set_step(e.step);
-      s->set_total_steps(static_cast<int64_t>(MetricOr(e.metrics, "total_steps", 0)));
-      s->set_epoch(MetricOr(e.metrics, "epoch", 0));
-      s->set_train_loss(MetricOr(e.metrics, "train_loss", 0));
-      s->set_grad_norm(MetricOr(e.metrics, "grad_norm", 0));
-      s->set_tokens_per_second(MetricOr(e.metrics, "tokens_per_second", 0));
-      s->set_samples_per_second(MetricOr(e.metrics, "samples_per_second", 0));
-      s->set_skipped(MetricOr(e.metrics, "skipped", 0) != 0);
-      for (const auto& [key, value] : e.metrics) {
-        for (const char* prefix : {"lr.", "lr/"}) {
-          if (absl::StartsWith(key, prefix)) {
-            (*s->mutable_learning_rates())[key.substr(3)] = value;
-          }
-        }
-      }
+      StepMetrics metrics = e.step_metrics.value_or(StepMetrics{});
+      metrics.step = e.step;
+      StepToProto(metrics, p.mutable_step());
       break;
     }
     case store::EventType::kEval: {
-      auto* ev = p.mutable_eval();
-      ev->set_step(e.step);
-      ev->set_loss(EvalMetric(e.metrics, "loss").value_or(0));
-      if (auto v = EvalMetric(e.metrics, "accuracy")) ev->set_accuracy(*v);
-      if (auto v = EvalMetric(e.metrics, "pearson")) ev->set_pearson(*v);
-      if (auto v = EvalMetric(e.metrics, "spearman")) ev->set_spearman(*v);
-      if (auto v = EvalMetric(e.metrics, "perplexity")) ev->set_perplexity(*v);
-      ev->set_examples(static_cast<int64_t>(EvalMetric(e.metrics, "examples").value_or(0)));
+      EvalMetrics metrics = e.eval.value_or(EvalMetrics{});
+      metrics.step = e.step;
+      EvalToProto(metrics, p.mutable_eval());
       break;
     }
     case store::EventType::kCheckpoint: {
@@ -226,6 +248,7 @@ v1::JobEvent JobEventToProto(const store::JobEvent& e) {
       c->set_step(e.step);
       c->set_adapter_bytes(e.bytes);
       c->set_sha256(e.sha256);
+      c->set_best(e.best);
       break;
     }
     case store::EventType::kWarning:

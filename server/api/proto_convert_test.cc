@@ -1,5 +1,6 @@
 #include "server/api/proto_convert.h"
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace attune::api {
@@ -81,7 +82,11 @@ TEST(JobEventToProtoTest, MapsMetricsAndTerminalState) {
   e.sequence = 4;
   e.type = store::EventType::kMetrics;
   e.step = 3;
-  e.metrics = {{"train_loss", 0.5}, {"lr.v.lora_A", 4e-4}, {"total_steps", 10}, {"epoch", 0.3}};
+  e.step_metrics = StepMetrics{};
+  e.step_metrics->train_loss = 0.5;
+  e.step_metrics->learning_rates = {{"v.lora_A", 4e-4}};
+  e.step_metrics->total_steps = 10;
+  e.step_metrics->epoch = 0.3;
   v1::JobEvent p = JobEventToProto(e);
   EXPECT_EQ(p.sequence(), 4);
   ASSERT_TRUE(p.has_step());
@@ -92,7 +97,9 @@ TEST(JobEventToProtoTest, MapsMetricsAndTerminalState) {
 
   store::JobEvent eval;
   eval.type = store::EventType::kEval;
-  eval.metrics = {{"eval_loss", 0.2}, {"eval_accuracy", 0.9}};
+  eval.eval = EvalMetrics{};
+  eval.eval->loss = 0.2;
+  eval.eval->accuracy = 0.9;
   v1::JobEvent pe = JobEventToProto(eval);
   EXPECT_DOUBLE_EQ(pe.eval().accuracy(), 0.9);
   EXPECT_FALSE(pe.eval().has_pearson());
@@ -101,6 +108,40 @@ TEST(JobEventToProtoTest, MapsMetricsAndTerminalState) {
   done.type = store::EventType::kStateChanged;
   done.state = store::JobState::kSucceeded;
   EXPECT_EQ(JobEventToProto(done).state_change().state(), v1::SUCCEEDED);
+
+  store::JobEvent running;
+  running.type = store::EventType::kStateChanged;
+  running.state = store::JobState::kRunning;
+  running.devices = {"cuda:1"};
+  EXPECT_THAT(JobEventToProto(running).state_change().devices(), testing::ElementsAre("cuda:1"));
+
+  store::JobEvent checkpoint;
+  checkpoint.type = store::EventType::kCheckpoint;
+  checkpoint.best = true;
+  EXPECT_TRUE(JobEventToProto(checkpoint).checkpoint().best());
+}
+
+// Job.metrics (the flat map) and latest_step/latest_eval come from the same typed values.
+TEST(JobToProtoTest, LatestMetricsTypedAndFlat) {
+  store::Job job;
+  job.last_step = 7;
+  job.latest_step = StepMetrics{};
+  job.latest_step->step = 7;
+  job.latest_step->train_loss = 0.25;
+  job.latest_step->learning_rates = {{"v.lora_B", 8e-4}};
+  job.latest_eval = EvalMetrics{};
+  job.latest_eval->step = 5;
+  job.latest_eval->loss = 0.5;
+  job.latest_eval->accuracy = 0.75;
+  v1::Job p = JobToProto(job);
+  EXPECT_EQ(p.latest_step().step(), 7);
+  EXPECT_DOUBLE_EQ(p.latest_step().train_loss(), 0.25);
+  EXPECT_EQ(p.latest_eval().step(), 5);
+  EXPECT_DOUBLE_EQ(p.latest_eval().accuracy(), 0.75);
+  EXPECT_DOUBLE_EQ(p.metrics().at("train_loss"), 0.25);
+  EXPECT_DOUBLE_EQ(p.metrics().at("lr.v.lora_B"), 8e-4);
+  EXPECT_DOUBLE_EQ(p.metrics().at("eval_accuracy"), 0.75);
+  EXPECT_FALSE(JobToProto(store::Job{}).has_latest_step());
 }
 
 }  // namespace

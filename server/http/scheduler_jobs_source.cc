@@ -10,42 +10,6 @@ namespace {
 
 constexpr int kMaxListedJobs = 1000;
 
-std::optional<double> Find(const std::map<std::string, double>& metrics, const std::string& key) {
-  auto it = metrics.find(key);
-  if (it == metrics.end()) return std::nullopt;
-  return it->second;
-}
-
-// A step's numbers from the metric names the scheduler uses ("train_loss", "lr.<group>", ...).
-engine::StepMetrics StepFromMetrics(int64_t step, int64_t total_steps,
-                                    const std::map<std::string, double>& metrics) {
-  engine::StepMetrics m;
-  m.step = step;
-  m.total_steps = total_steps;
-  m.epoch = Find(metrics, "epoch").value_or(0);
-  m.train_loss = Find(metrics, "train_loss").value_or(0);
-  m.grad_norm = Find(metrics, "grad_norm").value_or(0);
-  m.tokens_per_second = Find(metrics, "tokens_per_second").value_or(0);
-  m.samples_per_second = Find(metrics, "samples_per_second").value_or(0);
-  m.skipped = Find(metrics, "skipped").value_or(0) != 0;
-  for (const auto& [name, value] : metrics) {
-    if (absl::StartsWith(name, "lr.")) m.learning_rates[name.substr(3)] = value;
-  }
-  return m;
-}
-
-engine::EvalMetrics EvalFromMetrics(int64_t step, const std::map<std::string, double>& metrics) {
-  engine::EvalMetrics m;
-  m.step = step;
-  m.loss = Find(metrics, "eval_loss").value_or(0);
-  m.accuracy = Find(metrics, "eval_accuracy");
-  m.pearson = Find(metrics, "eval_pearson");
-  m.spearman = Find(metrics, "eval_spearman");
-  m.perplexity = Find(metrics, "eval_perplexity");
-  m.examples = static_cast<int64_t>(Find(metrics, "eval_examples").value_or(0));
-  return m;
-}
-
 int64_t Millis(int64_t unix_us) { return unix_us / 1000; }
 
 }  // namespace
@@ -60,12 +24,8 @@ JobView JobToView(const store::Job& job) {
   view.started_unix_ms = Millis(job.started_us);
   view.finished_unix_ms = Millis(job.finished_us);
   view.devices = job.devices;
-  if (job.last_step > 0 && job.latest_metrics.count("train_loss") > 0) {
-    view.latest_step = StepFromMetrics(job.last_step, job.total_steps, job.latest_metrics);
-  }
-  if (job.latest_metrics.count("eval_loss") > 0) {
-    view.latest_eval = EvalFromMetrics(job.last_step, job.latest_metrics);
-  }
+  view.latest_step = job.latest_step;
+  view.latest_eval = job.latest_eval;
   view.trainable_parameters = job.trainable_parameters;
   view.total_parameters = job.total_parameters;
   view.adapter_bytes = job.adapter_bytes;
@@ -86,11 +46,13 @@ JobEventView EventToView(const store::JobEvent& event) {
       break;
     case store::EventType::kMetrics:
       view.type = "step";
-      view.step = StepFromMetrics(event.step, 0, event.metrics);
+      view.step = event.step_metrics.value_or(StepMetrics{});
+      view.step->step = event.step;
       break;
     case store::EventType::kEval:
       view.type = "eval";
-      view.eval = EvalFromMetrics(event.step, event.metrics);
+      view.eval = event.eval.value_or(EvalMetrics{});
+      view.eval->step = event.step;
       break;
     case store::EventType::kCheckpoint: {
       view.type = "checkpoint";
@@ -99,7 +61,7 @@ JobEventView EventToView(const store::JobEvent& event) {
       checkpoint.dir = event.path;
       checkpoint.adapter_bytes = event.bytes;
       checkpoint.sha256 = event.sha256;
-      checkpoint.best = !event.message.empty();
+      checkpoint.best = event.best;
       view.checkpoint = std::move(checkpoint);
       break;
     }
@@ -158,10 +120,8 @@ ServiceStats SchedulerJobsSource::Stats() {
       RunningJobStats running;
       running.id = job.job_id;
       running.device = job.devices.empty() ? "" : job.devices.front();
-      if (job.last_step > 0 && job.latest_metrics.count("train_loss") > 0) {
-        running.step = StepFromMetrics(job.last_step, job.total_steps, job.latest_metrics);
-      }
-      running.eval_loss = Find(job.latest_metrics, "eval_loss");
+      running.step = job.latest_step;
+      if (job.latest_eval.has_value()) running.eval_loss = job.latest_eval->loss;
       out.running.push_back(std::move(running));
       checkpoint_cursors_.emplace(job.job_id, 0);
     }

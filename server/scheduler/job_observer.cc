@@ -5,21 +5,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace attune::scheduler {
-namespace {
-
-// The metrics of an evaluation, named as they appear in events and latest_metrics.
-std::map<std::string, double> EvalMetricMap(const engine::EvalMetrics& eval) {
-  std::map<std::string, double> metrics = {{"eval_loss", eval.loss},
-                                           {"eval_examples", static_cast<double>(eval.examples)}};
-  if (eval.accuracy) metrics["eval_accuracy"] = *eval.accuracy;
-  if (eval.pearson) metrics["eval_pearson"] = *eval.pearson;
-  if (eval.spearman) metrics["eval_spearman"] = *eval.spearman;
-  if (eval.perplexity) metrics["eval_perplexity"] = *eval.perplexity;
-  return metrics;
-}
-
-}  // namespace
-
 JobObserver::JobObserver(std::string job_id, std::function<int64_t()> now_us)
     : job_id_(std::move(job_id)), now_us_(std::move(now_us)) {}
 
@@ -47,15 +32,9 @@ void JobObserver::OnStart(const engine::SpecCheck& setup, int64_t resumed_from_s
 void JobObserver::OnStep(const engine::StepMetrics& step) {
   store::JobEvent event = NewEvent(store::EventType::kMetrics);
   event.step = step.step;
-  event.metrics = {{"train_loss", step.train_loss},
-                   {"epoch", step.epoch},
-                   {"grad_norm", step.grad_norm},
-                   {"tokens_per_second", step.tokens_per_second},
-                   {"samples_per_second", step.samples_per_second},
-                   {"skipped", step.skipped ? 1.0 : 0.0}};
-  for (const auto& [group, lr] : step.learning_rates) event.metrics["lr." + group] = lr;
+  event.step_metrics = step;
   absl::MutexLock lock(&mu_);
-  for (const auto& [name, value] : event.metrics) progress_.latest_metrics[name] = value;
+  progress_.latest_step = step;
   progress_.last_step = step.step;
   progress_.total_steps = step.total_steps;
   progress_.events.push_back(std::move(event));
@@ -64,10 +43,9 @@ void JobObserver::OnStep(const engine::StepMetrics& step) {
 void JobObserver::OnEval(const engine::EvalMetrics& eval) {
   store::JobEvent event = NewEvent(store::EventType::kEval);
   event.step = eval.step;
-  event.metrics = EvalMetricMap(eval);
+  event.eval = eval;
   absl::MutexLock lock(&mu_);
-  for (const auto& [name, value] : event.metrics) progress_.latest_metrics[name] = value;
-  last_eval_ = eval;
+  progress_.latest_eval = eval;
   progress_.events.push_back(std::move(event));
 }
 
@@ -77,6 +55,7 @@ void JobObserver::OnCheckpoint(const engine::CheckpointInfo& checkpoint) {
   event.path = checkpoint.dir;
   event.bytes = checkpoint.adapter_bytes;
   event.sha256 = checkpoint.sha256;
+  event.best = checkpoint.best;
   if (checkpoint.best) event.message = "best so far by the validation metric";
   store::CheckpointRecord record;
   record.job_id = job_id_;
@@ -119,7 +98,8 @@ JobProgress JobObserver::Drain() {
   progress_.events.clear();
   progress_.checkpoints.clear();
   progress_.deleted_checkpoint_steps.clear();
-  out.latest_metrics = progress_.latest_metrics;
+  out.latest_step = progress_.latest_step;
+  out.latest_eval = progress_.latest_eval;
   out.last_step = progress_.last_step;
   out.total_steps = progress_.total_steps;
   out.setup = progress_.setup;

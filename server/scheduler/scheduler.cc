@@ -52,7 +52,8 @@ JobEvent StateEvent(const Job& job, std::string message) {
 
 // Folds what the observer collected into the job record.
 void ApplyProgress(const JobProgress& progress, Job* job) {
-  for (const auto& [name, value] : progress.latest_metrics) job->latest_metrics[name] = value;
+  if (progress.latest_step.has_value()) job->latest_step = progress.latest_step;
+  if (progress.latest_eval.has_value()) job->latest_eval = progress.latest_eval;
   if (progress.last_step > 0) job->last_step = progress.last_step;
   if (progress.total_steps > 0) job->total_steps = progress.total_steps;
   if (progress.adapter_bytes > 0) job->adapter_bytes = progress.adapter_bytes;
@@ -512,7 +513,8 @@ absl::StatusOr<SchedulerStats> Scheduler::Stats() {
   for (const auto& [id, running] : running_) {
     stats.running.push_back(RunningJobStats{id, running->job.devices, running->job.started_us,
                                             running->job.last_step, running->job.total_steps,
-                                            running->job.latest_metrics});
+                                            running->job.latest_step,
+                                            running->job.latest_eval});
   }
   for (int slot = 0; slot < devices_.size(); ++slot) {
     stats.devices.push_back(

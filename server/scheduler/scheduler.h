@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,7 +63,8 @@ struct RunningJobStats {
   int64_t started_us = 0;
   int64_t last_step = 0;
   int64_t total_steps = 0;
-  std::map<std::string, double> latest_metrics;  // e.g. "train_loss", "tokens_per_second"
+  std::optional<StepMetrics> latest_step;  // none before the first step
+  std::optional<EvalMetrics> latest_eval;  // none before the first evaluation
 };
 
 struct DeviceStats {

@@ -425,11 +425,14 @@ TEST_F(SchedulerTest, EventsAreGaplessAndWatchersSeeEveryOne) {
   for (int step = 1; step <= 5; ++step) {
     EXPECT_EQ(all[1 + step].type, EventType::kMetrics);
     EXPECT_EQ(all[1 + step].step, step);
-    EXPECT_DOUBLE_EQ(all[1 + step].metrics.at("train_loss"), 1.0 / step);
-    EXPECT_DOUBLE_EQ(all[1 + step].metrics.at("lr.v.lora_A"), 4e-4);
+    ASSERT_TRUE(all[1 + step].step_metrics.has_value());
+    EXPECT_DOUBLE_EQ(all[1 + step].step_metrics->train_loss, 1.0 / step);
+    EXPECT_DOUBLE_EQ(all[1 + step].step_metrics->learning_rates.at("v.lora_A"), 4e-4);
+    EXPECT_EQ(all[1 + step].step_metrics->total_steps, 5);
   }
   EXPECT_EQ(all[7].type, EventType::kEval);
-  EXPECT_DOUBLE_EQ(all[7].metrics.at("eval_accuracy"), 0.95);
+  ASSERT_TRUE(all[7].eval.has_value());
+  EXPECT_DOUBLE_EQ(*all[7].eval->accuracy, 0.95);
   EXPECT_EQ(all[8].type, EventType::kCheckpoint);
   EXPECT_EQ(all[8].bytes, 1234);
   EXPECT_EQ(all[9].state, JobState::kSucceeded);
@@ -439,8 +442,10 @@ TEST_F(SchedulerTest, EventsAreGaplessAndWatchersSeeEveryOne) {
   EXPECT_EQ(job.total_steps, 5);
   EXPECT_EQ(job.adapter_bytes, 1234);
   EXPECT_EQ(job.trainable_parameters, 11);  // from OnStart, replacing the submit-time check
-  EXPECT_DOUBLE_EQ(job.latest_metrics.at("train_loss"), 0.2);
-  EXPECT_DOUBLE_EQ(job.latest_metrics.at("eval_accuracy"), 0.95);
+  ASSERT_TRUE(job.latest_step.has_value());
+  EXPECT_DOUBLE_EQ(job.latest_step->train_loss, 0.2);
+  ASSERT_TRUE(job.latest_eval.has_value());
+  EXPECT_DOUBLE_EQ(*job.latest_eval->accuracy, 0.95);
   std::vector<store::CheckpointRecord> checkpoints = store_->ListCheckpoints(id).value();
   ASSERT_EQ(checkpoints.size(), 1u);
   EXPECT_EQ(checkpoints[0].step, 5);
@@ -511,7 +516,8 @@ TEST_F(SchedulerTest, StatsCountStatesQueueAndRunningJobs) {
   ASSERT_EQ(stats.running.size(), 1u);
   EXPECT_EQ(stats.running[0].job_id, running);
   EXPECT_EQ(stats.running[0].last_step, 1);
-  EXPECT_DOUBLE_EQ(stats.running[0].latest_metrics.at("train_loss"), 1.0);
+  ASSERT_TRUE(stats.running[0].latest_step.has_value());
+  EXPECT_DOUBLE_EQ(stats.running[0].latest_step->train_loss, 1.0);
   EXPECT_EQ(stats.devices[0].busy, 1);
   runner_.Allow(running);
   runner_.Allow(queued);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "common/status_macros.h"
+#include "server/store/metrics_json.h"
 
 namespace attune::store {
 
@@ -26,22 +27,48 @@ std::string NewJobId() {
   return absl::StrFormat("j-%016x", (*rng)());
 }
 
-std::string MetricsToJson(const std::map<std::string, double>& metrics) {
+std::string LatestMetricsToJson(const Job& job) {
   json out = json::object();
-  for (const auto& [name, value] : metrics) {
-    if (std::isfinite(value)) out[name] = value;  // JSON has no NaN/Inf; drop them
-  }
+  if (job.latest_step.has_value()) AddStepJson(*job.latest_step, &out);
+  if (job.latest_eval.has_value()) AddEvalJson(*job.latest_eval, &out);
   return out.dump();
 }
 
-std::map<std::string, double> MetricsFromJson(const std::string& text) {
-  std::map<std::string, double> metrics;
+void LatestMetricsFromJson(const std::string& text, Job* job) {
   json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!parsed.is_object()) return metrics;
-  for (const auto& [name, value] : parsed.items()) {
-    if (value.is_number()) metrics[name] = value.get<double>();
+  job->latest_step = StepFromJson(parsed, job->last_step);
+  job->latest_eval = EvalFromJson(parsed, job->last_step);
+}
+
+std::string EventDetailsToJson(const JobEvent& event) {
+  json out = json::object();
+  if (event.step_metrics.has_value()) AddStepJson(*event.step_metrics, &out);
+  if (event.eval.has_value()) AddEvalJson(*event.eval, &out);
+  if (event.best) out["best"] = 1;
+  if (!event.devices.empty()) out["devices"] = event.devices;
+  return out.dump();
+}
+
+void EventDetailsFromJson(const std::string& text, JobEvent* event) {
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return;
+  switch (event->type) {
+    case EventType::kMetrics:
+      event->step_metrics = StepFromJson(parsed, event->step);
+      break;
+    case EventType::kEval:
+      event->eval = EvalFromJson(parsed, event->step);
+      break;
+    case EventType::kCheckpoint:
+      // Rows from before `best` was stored marked the best checkpoint with a message.
+      event->best = parsed.value("best", 0) != 0 || !event->message.empty();
+      break;
+    case EventType::kStateChanged:
+      if (parsed.contains("devices")) event->devices = DevicesFromJson(parsed["devices"].dump());
+      break;
+    default:
+      break;
   }
-  return metrics;
 }
 
 std::vector<std::string> DevicesFromJson(const std::string& text) {
@@ -70,7 +97,6 @@ absl::StatusOr<Job> ReadJob(const Statement& row) {
   job.started_us = row.Int(6);
   job.finished_us = row.Int(7);
   job.devices = DevicesFromJson(row.Text(8));
-  job.latest_metrics = MetricsFromJson(row.Text(9));
   job.trainable_parameters = row.Int(10);
   job.total_parameters = row.Int(11);
   job.adapter_bytes = row.Int(12);
@@ -79,6 +105,7 @@ absl::StatusOr<Job> ReadJob(const Statement& row) {
   job.last_step = row.Int(15);
   job.total_steps = row.Int(16);
   job.output_dir = row.Text(17);
+  LatestMetricsFromJson(row.Text(9), &job);
   return job;
 }
 

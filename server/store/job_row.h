@@ -1,7 +1,7 @@
 // How a store::Job maps onto a row of the `jobs` table, and the JSON columns' encodings.
 //
-// Internal to the store. Metrics are stored as a JSON object of numbers (non-finite values are
-// dropped: JSON has none), devices as a JSON array of strings, the spec as JobSpecToJson.
+// Internal to the store. Metrics are stored as in metrics_json.h, devices as a JSON array of
+// strings, the spec as JobSpecToJson.
 #ifndef ATTUNE_SERVER_STORE_JOB_ROW_H_
 #define ATTUNE_SERVER_STORE_JOB_ROW_H_
 
@@ -21,9 +21,18 @@ extern const char kJobColumns[];
 // A fresh job id, "j-" and 16 hex digits. Thread-safe.
 std::string NewJobId();
 
-std::string MetricsToJson(const std::map<std::string, double>& metrics);
-// Unreadable text or non-number values are skipped, never an error.
-std::map<std::string, double> MetricsFromJson(const std::string& text);
+// The jobs.latest_metrics_json column: the newest step's and evaluation's metrics in one object.
+std::string LatestMetricsToJson(const Job& job);
+// Sets job->latest_step and job->latest_eval (job->last_step must be set). Unreadable text is
+// skipped, never an error.
+void LatestMetricsFromJson(const std::string& text, Job* job);
+
+// The job_events.metrics_json column: the event's typed details (step or eval metrics, the
+// checkpoint's `best`, a state change's devices).
+std::string EventDetailsToJson(const JobEvent& event);
+// Sets the details of `event` (its type and step must be set). Unreadable text is skipped.
+void EventDetailsFromJson(const std::string& text, JobEvent* event);
+
 std::vector<std::string> DevicesFromJson(const std::string& text);
 
 // The job in the current row of a SELECT of kJobColumns. INTERNAL when the stored spec or state

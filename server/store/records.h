@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
+#include "common/metrics.h"
 
 namespace attune::store {
 
@@ -43,8 +44,8 @@ struct Job {
   int64_t started_us = 0;            // when it last started running
   int64_t finished_us = 0;           // when it reached a terminal state
   std::vector<std::string> devices;  // devices it runs (ran) on, e.g. {"cuda:0"}
-  std::map<std::string, double>
-      latest_metrics;  // newest values, e.g. "train_loss", "eval_accuracy"
+  std::optional<StepMetrics> latest_step;  // the newest step's metrics; none before the first
+  std::optional<EvalMetrics> latest_eval;  // the newest evaluation; none before the first
   int64_t trainable_parameters = 0;
   int64_t total_parameters = 0;
   int64_t adapter_bytes = 0;     // size of the newest checkpoint's adapter files
@@ -57,9 +58,9 @@ struct Job {
 
 enum class EventType {
   kStateChanged = 0,  // `state` and a `message` saying why
-  kMetrics,           // a training step: `step`, `metrics` (train_loss, lr.<group>, grad_norm, ...)
-  kEval,              // an evaluation: `step`, `metrics` (eval_loss, eval_accuracy, ...)
-  kCheckpoint,        // a complete checkpoint: `step`, `path`, `bytes`, `sha256`
+  kMetrics,           // a training step: `step`, `step_metrics`
+  kEval,              // an evaluation: `step`, `eval`
+  kCheckpoint,        // a complete checkpoint: `step`, `path`, `bytes`, `sha256`, `best`
   kWarning,           // `message`, e.g. a skipped non-finite step
   kError,             // `message`: why the job failed
 };
@@ -76,13 +77,17 @@ struct JobEvent {
   EventType type = EventType::kStateChanged;
   JobState state = JobState::kQueued;  // the job's state when the event was recorded
   std::string message;
-  std::map<std::string, double> metrics;
   // kMetrics, kEval and kCheckpoint:
   int64_t step = 0;
+  std::optional<StepMetrics> step_metrics;  // kMetrics only
+  std::optional<EvalMetrics> eval;          // kEval only
   // kCheckpoint only:
   std::string path;
   int64_t bytes = 0;
   std::string sha256;
+  bool best = false;  // the best checkpoint so far (common/metrics.h, Outranks)
+  // kStateChanged to RUNNING: the devices the job was given.
+  std::vector<std::string> devices;
 };
 
 // A complete checkpoint on disk, as the engine reported it.

@@ -60,7 +60,7 @@ absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
       .Bind(2, job.started_us)
       .Bind(3, job.finished_us)
       .Bind(4, json(job.devices).dump())
-      .Bind(5, MetricsToJson(job.latest_metrics))
+      .Bind(5, LatestMetricsToJson(job))
       .Bind(6, job.trainable_parameters)
       .Bind(7, job.total_parameters)
       .Bind(8, job.adapter_bytes)
@@ -103,7 +103,7 @@ absl::Status AppendEventLocked(sqlite3* db, JobEvent& event) {
       .Bind(4, EventTypeName(event.type))
       .Bind(5, JobStateName(event.state))
       .Bind(6, event.message)
-      .Bind(7, MetricsToJson(event.metrics))
+      .Bind(7, EventDetailsToJson(event))
       .Bind(8, event.step)
       .Bind(9, event.path)
       .Bind(10, event.bytes)
@@ -343,11 +343,11 @@ absl::StatusOr<std::vector<JobEvent>> Store::EventsAfter(const std::string& job_
     ASSIGN_OR_RETURN(event.type, ParseEventType(select.Text(2)));
     ASSIGN_OR_RETURN(event.state, ParseJobState(select.Text(3)));
     event.message = select.Text(4);
-    event.metrics = MetricsFromJson(select.Text(5));
     event.step = select.Int(6);
     event.path = select.Text(7);
     event.bytes = select.Int(8);
     event.sha256 = select.Text(9);
+    EventDetailsFromJson(select.Text(5), &event);
     events.push_back(std::move(event));
   }
   return events;

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -50,7 +51,10 @@ class StoreTest : public ::testing::Test {
     event.state = JobState::kRunning;
     event.step = step;
     event.time_us = 1000 + step;
-    event.metrics = {{"train_loss", 0.5 / (step + 1)}};
+    if (type == EventType::kMetrics) {
+      event.step_metrics = StepMetrics{};
+      event.step_metrics->train_loss = 0.5 / (step + 1);
+    }
     return event;
   }
 
@@ -110,7 +114,13 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   stored.started_us = 222;
   stored.finished_us = 333;
   stored.devices = {"cuda:0", "cuda:1"};
-  stored.latest_metrics = {{"train_loss", 0.25}, {"eval_accuracy", 0.9}};
+  stored.latest_step = StepMetrics{};
+  stored.latest_step->train_loss = 0.25;
+  stored.latest_step->learning_rates = {{"v.lora_A", 4e-4}};
+  stored.latest_eval = EvalMetrics{};
+  stored.latest_eval->step = 6;
+  stored.latest_eval->loss = 0.5;
+  stored.latest_eval->accuracy = 0.9;
   stored.trainable_parameters = 10;
   stored.total_parameters = 1000;
   stored.adapter_bytes = 40;
@@ -132,7 +142,14 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   EXPECT_EQ(got.started_us, 222);
   EXPECT_EQ(got.finished_us, 333);
   EXPECT_EQ(got.devices, stored.devices);
-  EXPECT_EQ(got.latest_metrics, stored.latest_metrics);
+  ASSERT_TRUE(got.latest_step.has_value());
+  EXPECT_EQ(got.latest_step->step, 7);  // the job's last_step
+  EXPECT_DOUBLE_EQ(got.latest_step->train_loss, 0.25);
+  EXPECT_EQ(got.latest_step->learning_rates, stored.latest_step->learning_rates);
+  ASSERT_TRUE(got.latest_eval.has_value());
+  EXPECT_EQ(got.latest_eval->step, 6);
+  EXPECT_DOUBLE_EQ(*got.latest_eval->accuracy, 0.9);
+  EXPECT_FALSE(got.latest_eval->pearson.has_value());
   EXPECT_EQ(got.trainable_parameters, 10);
   EXPECT_EQ(got.total_parameters, 1000);
   EXPECT_EQ(got.adapter_bytes, 40);
@@ -235,7 +252,8 @@ TEST_F(StoreTest, EventSequencesAreGaplessPerJobAndEventsAfterIsExact) {
   EXPECT_EQ(after[0].sequence, 4);
   EXPECT_EQ(after[0].type, EventType::kMetrics);
   EXPECT_EQ(after[0].step, 3);
-  EXPECT_DOUBLE_EQ(after[0].metrics.at("train_loss"), 0.125);
+  ASSERT_TRUE(after[0].step_metrics.has_value());
+  EXPECT_DOUBLE_EQ(after[0].step_metrics->train_loss, 0.125);
   EXPECT_EQ(after[1].sequence, 5);
   EXPECT_EQ(store->EventsAfter(a, 0, 0).value().size(), 6u);
   EXPECT_TRUE(store->EventsAfter(a, 6, 10).value().empty());
@@ -250,6 +268,51 @@ TEST_F(StoreTest, EventSequencesAreGaplessPerJobAndEventsAfterIsExact) {
   EXPECT_EQ(written[0].sequence, 7);
   EXPECT_EQ(store->GetJob(a).value().state, JobState::kSucceeded);
   EXPECT_EQ(store->EventsAfter(a, 6, 0).value()[0].message, "finished");
+}
+
+// Every typed detail of an event survives the store: step metrics (a skipped step's NaN loss
+// included), an evaluation, a checkpoint's `best` flag and a state change's devices.
+TEST_F(StoreTest, EventDetailsRoundTripTyped) {
+  std::unique_ptr<Store> store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  const std::string id = store->InsertJob(MakeJob("", 1)).value().id;
+  JobEvent step = MakeEvent(id, EventType::kMetrics, 4);
+  step.step_metrics->train_loss = std::nan("");
+  step.step_metrics->skipped = true;
+  step.step_metrics->total_steps = 40;
+  step.step_metrics->tokens = 321;
+  step.step_metrics->learning_rates = {{"v.lora_A", 4e-4}, {"head", 1e-4}};
+  step.step_metrics->device_memory = DeviceMemory{10, 20, 30};
+  JobEvent eval = MakeEvent(id, EventType::kEval, 4);
+  eval.eval = EvalMetrics{};
+  eval.eval->step = 4;
+  eval.eval->loss = 0.3;
+  eval.eval->spearman = 0.8;
+  eval.eval->examples = 50;
+  JobEvent checkpoint = MakeEvent(id, EventType::kCheckpoint, 4);
+  checkpoint.best = true;
+  JobEvent running = MakeEvent(id, EventType::kStateChanged, 0);
+  running.devices = {"cuda:0"};
+  ASSERT_TRUE(store->AppendEvents({step, eval, checkpoint, running}).ok());
+
+  std::vector<JobEvent> got = store->EventsAfter(id, 0, 0).value();
+  ASSERT_EQ(got.size(), 4u);
+  ASSERT_TRUE(got[0].step_metrics.has_value());
+  EXPECT_TRUE(std::isnan(got[0].step_metrics->train_loss));
+  EXPECT_TRUE(got[0].step_metrics->skipped);
+  EXPECT_EQ(got[0].step_metrics->step, 4);
+  EXPECT_EQ(got[0].step_metrics->total_steps, 40);
+  EXPECT_EQ(got[0].step_metrics->tokens, 321);
+  EXPECT_EQ(got[0].step_metrics->learning_rates, step.step_metrics->learning_rates);
+  ASSERT_TRUE(got[0].step_metrics->device_memory.has_value());
+  EXPECT_EQ(got[0].step_metrics->device_memory->peak_allocated_bytes, 30);
+  EXPECT_FALSE(got[0].eval.has_value());
+  ASSERT_TRUE(got[1].eval.has_value());
+  EXPECT_DOUBLE_EQ(*got[1].eval->spearman, 0.8);
+  EXPECT_FALSE(got[1].eval->accuracy.has_value());
+  EXPECT_EQ(got[1].eval->examples, 50);
+  EXPECT_TRUE(got[2].best);
+  EXPECT_EQ(got[3].devices, (std::vector<std::string>{"cuda:0"}));
 }
 
 TEST_F(StoreTest, ConcurrentAppendsStayGapless) {
