@@ -23,6 +23,15 @@ std::string ProjectionList() { return absl::StrJoin(AllProjections(), ","); }
 
 }  // namespace
 
+void ApplyJobSpecDefaults(JobSpec* spec) {
+  TrainSpec& t = spec->train;
+  const bool q_and_v = t.targets == std::vector<std::string>{"q", "v"} ||
+                       t.targets == std::vector<std::string>{"v", "q"};
+  if (t.method == Method::kLora && q_and_v && t.lr_ratios.empty()) {
+    t.lr_ratios["v"] = kDefaultValueLrRatio;
+  }
+}
+
 absl::Status ValidateJobSpecFields(const JobSpec& spec) {
   const TrainSpec& t = spec.train;
   if (t.model_dir.empty()) return Invalid("model: required; the path of a Hugging Face model directory");
@@ -101,8 +110,8 @@ absl::Status ValidateJobSpecFields(const JobSpec& spec) {
   if (t.keep_checkpoints < 1) {
     return Invalid(absl::StrCat("keep_checkpoints: ", t.keep_checkpoints, " must be >= 1"));
   }
-  if (spec.gpus < 0 || spec.gpus > 64) {
-    return Invalid(absl::StrCat("gpus: ", spec.gpus, " must be in 0..64"));
+  if (spec.gpus < -1 || spec.gpus > 64) {
+    return Invalid(absl::StrCat("gpus: ", spec.gpus, " must be in 0..64 (or unset)"));
   }
   return absl::OkStatus();
 }

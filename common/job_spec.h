@@ -77,9 +77,19 @@ struct JobSpec {
   TrainSpec train;
   std::string name;                           // free text for people
   std::map<std::string, std::string> labels;  // free key/value pairs
-  int gpus = 0;                               // GPUs wanted; 0 = one CPU slot
+  // GPUs wanted: -1 = not said (one GPU when the server has any, else a CPU slot; the scheduler
+  // resolves it at submission), 0 = one CPU slot, 1 = one GPU.
+  int gpus = -1;
   int priority = 0;                           // higher runs first
 };
+
+// The learning-rate ratio the seed paper recommends (Yao et al. 2024, arXiv 2410.02247): W_v at
+// lambda = 4 times W_q's rate when LoRA trains exactly W_q and W_v.
+inline constexpr double kDefaultValueLrRatio = 4.0;
+
+// Fills what a user left to the server: for LoRA on exactly {q, v} with no ratio given,
+// lr_ratios = {v: kDefaultValueLrRatio}. A user who sets any ratio (v: 1 included) keeps theirs.
+void ApplyJobSpecDefaults(JobSpec* spec);
 
 // Checks the values that need no file system: ranges, known targets and ratios. Messages name the
 // field and what is allowed, e.g. "targets: unknown projection 'x'; expected any of

@@ -32,9 +32,10 @@ class EventTail {
   // events in ascending order as one store transaction assigned them.
   void Add(const std::vector<store::JobEvent>& written);
 
-  // The job's events with sequence > `after`, at most `max_events` (> 0), when the tail can
-  // answer exactly: it holds the job and every sequence from after + 1 on. Otherwise nullopt
-  // (unknown job, finished job, or `after` older than the tail), and the caller asks the store.
+  // The job's events with sequence > `after`, at most `max_events` (<= 0 = no limit), when the
+  // tail can answer exactly: it holds the job and every sequence from after + 1 on. Otherwise
+  // nullopt (unknown job, finished job, or `after` older than the tail), and the caller asks the
+  // store.
   std::optional<std::vector<store::JobEvent>> After(const std::string& job_id, int64_t after,
                                                     int max_events) const;
 

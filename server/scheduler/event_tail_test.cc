@@ -44,6 +44,15 @@ TEST(EventTailTest, AnswersOnlyWhatItHoldsContiguously) {
   EXPECT_FALSE(tail.After("b", 0, 10).has_value());
 }
 
+// max_events <= 0 means "no limit", as the scheduler and the store document it (the metrics
+// exporter reads a job's whole tail that way).
+TEST(EventTailTest, ZeroOrNegativeMaxEventsMeansNoLimit) {
+  EventTail tail;
+  tail.Add(Range("a", 1, 5));
+  EXPECT_EQ(Sequences(tail.After("a", 2, 0)), (std::vector<int64_t>{3, 4, 5}));
+  EXPECT_EQ(Sequences(tail.After("a", 0, -1)), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+}
+
 // Batches written by two threads can be remembered out of order; the tail must never claim to
 // hold a range with a hole in it.
 TEST(EventTailTest, OutOfOrderBatchesNeverLeaveAHole) {

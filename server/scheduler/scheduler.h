@@ -3,29 +3,40 @@
 //
 // It owns the device inventory ("cpu" and/or "cuda:N", each with `slots_per_device` concurrent
 // slots). Queued jobs are started in order of priority (higher first), then submission time. A
-// job asking for n GPUs starts only when n distinct GPUs each have a free slot, all at once; a job
-// with gpus = 0 takes one slot on any device ("cpu" slots first). A queued job that cannot start
-// yet does not hold back later jobs that fit now (back-filling): a many-GPU job can wait behind a
-// stream of smaller ones.
+// job with gpus = 1 takes one slot of a GPU; a job with gpus = 0 takes one slot on any device
+// ("cpu" slots first). A job that does not say (gpus = -1) gets one GPU when the server has any,
+// else a CPU slot; the choice is stored with the job and named in its "queued" and "running on"
+// events. Training on several GPUs at once is not supported yet, so gpus > 1 is rejected. A
+// queued job that cannot start yet does not hold back later jobs that fit now (back-filling).
 //
 // Each running job has its own thread, which calls JobRunner::Run. Progress reaches the store
-// without slowing training: the training thread only appends to an in-memory buffer; a publisher
-// thread writes every buffered event (every step is kept) to SQLite in one transaction per
-// `event_flush_interval` and wakes the watchers (WaitForEvents), which read the store. A failing
-// or throwing job ends FAILED with its error; it never takes the process down.
+// without slowing training: the training thread only appends to an in-memory buffer
+// (JobObserver); a publisher thread writes every buffered event (every step is kept) to SQLite in
+// one transaction per `event_flush_interval`. Every write goes through one EventHub, which also
+// keeps the newest events in memory for watchers (WaitForEvents), so no event reaches the store
+// by a path that watchers do not see. A failing or throwing job ends FAILED with its error; it
+// never takes the process down.
+//
+// Store failures are never only logged. A queued job whose row cannot be read fails with the
+// reason; a job whose start cannot be recorded stays QUEUED and is retried after
+// `retry_interval`; a job whose end (or checkpoint record) cannot be recorded keeps its place in
+// memory and the write is retried on every flush, so the store never says RUNNING for a job
+// that is not known here. Each failure is logged with the job id.
 //
 // Restart and shutdown: `Create` first turns jobs left RUNNING (a crash) back into QUEUED, and
 // they resume from their newest checkpoint. `Shutdown` (the SIGTERM path) stops dispatching, asks
 // running jobs to stop after their current step, waits for them, and leaves them QUEUED.
 //
-// Thread safety: every public method is thread-safe.
+// Thread safety: every public method is thread-safe. Lock order: flush_mu_, then mu_, then the
+// EventHub's and the store's own mutexes. No store call is made while mu_ is held.
 #ifndef ATTUNE_SERVER_SCHEDULER_SCHEDULER_H_
 #define ATTUNE_SERVER_SCHEDULER_SCHEDULER_H_
 
 #include <cstdint>
+#include <list>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,8 +47,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/job_spec.h"
+#include "common/metrics.h"
+#include "server/scheduler/clock.h"
 #include "server/scheduler/device_inventory.h"
-#include "server/scheduler/event_tail.h"
+#include "server/scheduler/event_hub.h"
 #include "server/scheduler/job_runner.h"
 #include "server/store/records.h"
 #include "server/store/store.h"
@@ -53,8 +66,13 @@ struct SchedulerOptions {
   std::string artifacts_dir;
   // Submit returns RESOURCE_EXHAUSTED when this many jobs are already queued, >= 1.
   int max_queued = 1000;
-  // How often buffered training events are written to the store (and watchers woken).
+  // How often buffered training events are written to the store (and watchers woken); failed
+  // writes of finished jobs and checkpoint records are retried at the same pace. > 0.
   absl::Duration event_flush_interval = absl::Milliseconds(100);
+  // How long a queued job whose start could not be recorded waits before it is tried again. > 0.
+  absl::Duration retry_interval = absl::Seconds(1);
+  // Timestamps of jobs and events; nullptr = RealClock(). Not owned; must outlive the scheduler.
+  Clock* clock = nullptr;
 };
 
 struct RunningJobStats {
@@ -79,6 +97,11 @@ struct SchedulerStats {
   int64_t queue_length = 0;                          // jobs waiting in this process's queue
   std::vector<RunningJobStats> running;              // ordered by job id
   std::vector<DeviceStats> devices;                  // in inventory order
+  // True while the dispatcher waits with nothing to do: every submission and freed slot so far
+  // has been considered (a job still queued then could not start).
+  bool dispatcher_idle = false;
+  // Finished jobs whose end could not be written to the store yet (retried every flush).
+  int64_t unrecorded_jobs = 0;
 };
 
 class JobObserver;  // job_observer.h: buffers one running job's progress
@@ -88,7 +111,7 @@ class Scheduler {
  public:
   // Validates `options` (INVALID_ARGUMENT naming the field), requeues jobs left RUNNING in
   // `store` by a previous process, loads the queued jobs, and starts dispatching. `store` and
-  // `runner` are not owned and must outlive the scheduler. INTERNAL on store errors.
+  // `runner` are not owned and must outlive the scheduler. Store errors propagate.
   static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerOptions& options,
                                                            store::Store* store, JobRunner* runner);
 
@@ -97,12 +120,15 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Queues a job and returns it (state QUEUED). Checks, in order: the spec's fields
-  // (ValidateJobSpecFields) and that `spec.gpus` does not exceed the GPUs in the inventory, both
-  // INVALID_ARGUMENT naming the field; a job with the same non-empty (owner, request_id) already
-  // exists: that job is returned and nothing else happens; the runner's Check of the files
-  // (INVALID_ARGUMENT from it propagates); the queue is full: RESOURCE_EXHAUSTED; the scheduler
-  // is shutting down: UNAVAILABLE. Blocks while the runner reads the job's files.
+  // Queues a job and returns it (state QUEUED). First fills defaults (ApplyJobSpecDefaults, and
+  // gpus -1 = one GPU if the server has any, else 0), then checks, in order: the spec's fields
+  // (ValidateJobSpecFields), gpus > 1 (not supported yet) and gpus above the GPUs in the
+  // inventory, all INVALID_ARGUMENT naming the field; a job with the same non-empty (owner,
+  // request_id) already exists: that job is returned and nothing else happens; the runner's Check
+  // of the files (INVALID_ARGUMENT from it propagates; RESOURCE_EXHAUSTED when it runs out of
+  // memory, INTERNAL when it throws anything else); the queue is full: RESOURCE_EXHAUSTED; the
+  // scheduler is shutting down: UNAVAILABLE; store errors propagate (nothing is queued then).
+  // Blocks while the runner reads the job's files.
   absl::StatusOr<store::Job> Submit(const JobSpec& spec, const std::string& request_id,
                                     const std::string& owner);
 
@@ -114,14 +140,14 @@ class Scheduler {
 
   // Cancels a job and returns it. A QUEUED job becomes CANCELLED at once. A RUNNING job is asked
   // to stop and becomes CANCELLED after its current step; the job returned is still RUNNING
-  // then. NOT_FOUND for an unknown id; FAILED_PRECONDITION for a job that already finished.
+  // then. NOT_FOUND for an unknown id; FAILED_PRECONDITION for a job that already finished (also
+  // one whose end is not recorded yet); a store error when the cancellation cannot be recorded
+  // (the job stays queued).
   absl::StatusOr<store::Job> Cancel(const std::string& id);
 
-  // The job's events with sequence > after_sequence, ascending, at most `max_events` (<= 0 =
-  // no limit). If there are none yet, blocks until some are recorded or `timeout` passes (then
-  // returns an empty vector). Returns an empty vector at once when the job has reached a
-  // terminal state and every event has been read. NOT_FOUND for an unknown job; UNAVAILABLE once
-  // the scheduler is shutting down. Reads the store only; never delays a training thread.
+  // The job's events with sequence > after_sequence (EventHub::Wait): at most `max_events`
+  // (<= 0 = no limit), blocking up to `timeout` for new ones. NOT_FOUND for an unknown job;
+  // UNAVAILABLE once the scheduler is shutting down. Never delays a training thread.
   absl::StatusOr<std::vector<store::JobEvent>> WaitForEvents(const std::string& job_id,
                                                              int64_t after_sequence, int max_events,
                                                              absl::Duration timeout);
@@ -132,7 +158,7 @@ class Scheduler {
   void Shutdown();
 
   // Counts by state, the queue length, running jobs with their latest metrics, and device use.
-  // INTERNAL on store errors.
+  // Store errors propagate.
   absl::StatusOr<SchedulerStats> Stats();
 
   const SchedulerOptions& options() const { return options_; }
@@ -140,66 +166,109 @@ class Scheduler {
  private:
   struct QueuedJob {
     int priority = 0;
-    int64_t created_us = 0;
+    int64_t order = 0;  // submission order: from the store's order at start, then ascending
     std::string id;
     int gpus = 0;
+    absl::Time not_before = absl::InfinitePast();  // a failed start is retried after this
   };
+  // A job that holds devices. Owned by running_, then by finished_ until its thread is joined;
+  // only the dispatcher thread destroys it (after the join), so a raw pointer held by its own
+  // thread or under mu_ stays valid.
   struct RunningJob {
-    store::Job job;          // the job as last written (state RUNNING), with its progress
+    QueuedJob queued;        // what it was in the queue (to put it back if it cannot start)
+    store::Job job;          // as last written (state RUNNING), with its progress; under mu_
     std::vector<int> slots;  // from devices_.Acquire
     std::unique_ptr<JobObserver> observer;
     std::thread thread;
+    bool started = false;  // its thread runs; under mu_
+    // Store writes that failed, retried on each flush; under flush_mu_.
+    std::vector<store::JobEvent> unrecorded_events;
+    std::vector<store::CheckpointRecord> unrecorded_checkpoints;
+    std::vector<int64_t> unrecorded_deletions;
+  };
+  // A finished job whose end the store has not taken yet.
+  struct UnrecordedEnd {
+    store::Job job;
+    std::vector<store::JobEvent> events;
+    std::vector<store::CheckpointRecord> checkpoints;
+    std::vector<int64_t> deletions;
+    std::string error;  // the last write error
   };
 
   Scheduler(const SchedulerOptions& options, DeviceInventory devices, store::Store* store,
             JobRunner* runner);
 
+  int64_t NowUs() { return clock_->NowUs(); }
   absl::Status LoadQueue();
+  absl::Status ResolveDevices(JobSpec* spec) const;
+  absl::StatusOr<engine::SpecCheck> CheckFiles(const TrainSpec& spec);
+  absl::StatusOr<store::Job> InsertQueued(store::Job job);
+  absl::StatusOr<store::Job> CancelQueued(QueuedJob queued);
+
+  // scheduler_dispatch.cc
   void DispatchLoop();
-  void PublishLoop();
   // Starts every queued job that fits the free slots now.
   void DispatchOnce();
-  // Body of a job's thread: runs `job` (a copy of running->job) and records how it ended.
+  std::vector<RunningJob*> TakeStartable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits until a dispatch is due: a change, the earliest retry, or shutdown.
+  void AwaitDispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads the job and records it RUNNING; false (and the job failed or back in the queue) when
+  // the store does not let it start.
+  bool RecordStart(RunningJob* running);
+  // Frees what `running` took and retires it; with kRetry it goes back to the queue (or is
+  // cancelled there, if a cancel came meanwhile) to be tried after retry_interval.
+  enum class Requeue { kNo, kRetry };
+  void Unstart(RunningJob* running, Requeue requeue);
+  void FailUnreadable(RunningJob* running, const absl::Status& read_error);
+  // Body of a job's thread: runs `job` and records how it ended.
   void RunJob(RunningJob* running, store::Job job);
   void FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result);
-  // Writes every running job's buffered progress to the store. Caller holds flush_mu_.
+  // Moves `running` from running_ to finished_ and frees its devices. Caller holds mu_.
+  void RetireLocked(RunningJob* running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void JoinFinished();
+
+  // scheduler_progress.cc
+  void PublishLoop();
+  // Writes every running job's buffered progress to the store, and retries failed writes.
   void FlushProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
-  // Records new checkpoints and forgets the ones the engine pruned. Caller holds flush_mu_.
-  void RecordCheckpoints(const std::string& job_id, const JobProgress& progress)
+  // Records `running`'s new checkpoints and forgets the pruned ones; keeps what failed for the
+  // next flush and says so in a warning event. Returns the first error.
+  void RecordCheckpoints(RunningJob* running, const JobProgress& progress,
+                         std::vector<store::JobEvent>* events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
-  void NotifyWatchers();
-  // store_->UpdateJobAndAppendEvents, then remembers the written events for watchers.
-  absl::StatusOr<std::vector<store::JobEvent>> WriteJobAndEvents(
-      const store::Job& job, std::vector<store::JobEvent> events);
-  void JoinFinishedThreads();
+  // Writes an ended job's record; on failure keeps it in unrecorded_ for RetryUnrecorded.
+  void RecordEnd(UnrecordedEnd end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
+  absl::Status TryRecordEnd(UnrecordedEnd& end) ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
+  void RetryUnrecorded() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
 
   // Constant after construction.
   const SchedulerOptions options_;
+  Clock* const clock_;
   store::Store* const store_;
   JobRunner* const runner_;
+  const int gpu_count_;  // GPUs in the inventory
+  EventHub events_;      // thread-safe on its own
 
   // Held while writing a running job's row or events, so that a job's events reach the store in
-  // the order they happened. Acquired before mu_, never after.
+  // the order they happened.
   absl::Mutex flush_mu_;
+  std::map<std::string, UnrecordedEnd> unrecorded_ ABSL_GUARDED_BY(flush_mu_);
 
   absl::Mutex mu_ ABSL_ACQUIRED_AFTER(flush_mu_);
   absl::CondVar dispatch_cv_;  // signalled when the queue or the free slots change
   DeviceInventory devices_ ABSL_GUARDED_BY(mu_);
-  const int gpu_count_;  // GPUs in devices_, constant after construction
   std::vector<QueuedJob> queue_ ABSL_GUARDED_BY(mu_);
+  int pending_submits_ ABSL_GUARDED_BY(mu_) = 0;  // Submits between queue check and insert
+  int64_t next_order_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::unique_ptr<RunningJob>> running_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
+  std::list<std::unique_ptr<RunningJob>> finished_ ABSL_GUARDED_BY(mu_);  // to be joined
+  std::map<std::string, std::string> ending_ ABSL_GUARDED_BY(mu_);  // id -> end not recorded
+  bool dispatcher_idle_ ABSL_GUARDED_BY(mu_) = false;
   bool dispatch_pending_ ABSL_GUARDED_BY(mu_) = true;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   absl::CondVar publish_cv_;  // wakes the publisher early to stop
   bool publisher_stop_ ABSL_GUARDED_BY(mu_) = false;
-
-  absl::Mutex events_mu_;
-  absl::CondVar events_cv_;
-  int64_t events_epoch_ ABSL_GUARDED_BY(events_mu_) = 0;  // bumped after every event write
-  bool events_closed_ ABSL_GUARDED_BY(events_mu_) = false;
-  EventTail recent_events_ ABSL_GUARDED_BY(events_mu_);  // what watchers read first
 
   std::thread dispatcher_;
   std::thread publisher_;

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sqlite3.h>
+
 #include "gtest/gtest.h"
 
 namespace attune::scheduler {
@@ -104,6 +106,8 @@ class FakeRunner : public JobRunner {
     eval.accuracy = 0.95;
     observer->OnEval(eval);
     engine::CheckpointInfo checkpoint{total, output_dir + "/checkpoint", 1234, "cafe"};
+    checkpoint.eval_metric = RankingMetric(eval);  // as the engine reports it
+    checkpoint.best = true;
     observer->OnCheckpoint(checkpoint);
     result.outcome = engine::Outcome::kCompleted;
     result.steps = total;
@@ -160,7 +164,9 @@ class SchedulerTest : public ::testing::Test {
     char pattern[] = "/tmp/scheduler_test.XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
     dir_ = pattern;
-    store_ = store::Store::Open(dir_ + "/attune.db").value();
+    store::StoreOptions store_options;
+    store_options.busy_timeout = absl::Milliseconds(20);  // a locked database fails fast
+    store_ = store::Store::Open(dir_ + "/attune.db", store_options).value();
   }
   void TearDown() override {
     scheduler_.reset();
@@ -175,6 +181,8 @@ class SchedulerTest : public ::testing::Test {
     options.artifacts_dir = dir_;
     options.max_queued = max_queued;
     options.event_flush_interval = absl::Milliseconds(10);
+    options.retry_interval = absl::Milliseconds(20);
+    options.clock = &clock_;
     absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =
         Scheduler::Create(options, store_.get(), &runner_);
     ASSERT_TRUE(scheduler.ok()) << scheduler.status();
@@ -204,11 +212,55 @@ class SchedulerTest : public ::testing::Test {
 
   JobState StateOf(const std::string& id) { return store_->GetJob(id).value().state; }
 
+  // Waits until the dispatcher has considered every change so far (see
+  // SchedulerStats::dispatcher_idle): a job still queued then really could not start.
+  bool WaitForDispatcherIdle() {
+    return WaitUntil([&] { return scheduler_->Stats().value().dispatcher_idle; });
+  }
+
+  // Holds SQLite's write lock from a second connection, as another process would, so that every
+  // write of the scheduler's store fails (busy) until Unlock.
+  void LockDatabase() {
+    ASSERT_EQ(sqlite3_open((dir_ + "/attune.db").c_str(), &locker_), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(locker_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  void UnlockDatabase() {
+    ASSERT_EQ(sqlite3_exec(locker_, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(locker_);
+    locker_ = nullptr;
+  }
+  // Overwrites a column of a job's row behind the store's back.
+  void CorruptRow(const std::string& id, const std::string& assignment) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/attune.db").c_str(), &db), SQLITE_OK);
+    const std::string sql = "UPDATE jobs SET " + assignment + " WHERE id = '" + id + "'";
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  // The state column read directly (for a job whose row the store can no longer read).
+  std::string RawState(const std::string& id) {
+    sqlite3* db = nullptr;
+    sqlite3_open((dir_ + "/attune.db").c_str(), &db);
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, "SELECT state, error FROM jobs WHERE id = ?", -1, &stmt, nullptr);
+    sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    std::string state;
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      state = std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))) + ": " +
+              reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return state;
+  }
+
   bool WaitForState(const std::string& id, JobState state) {
     return WaitUntil([&] { return StateOf(id) == state; });
   }
 
   std::string dir_;
+  FakeClock clock_{1'700'000'000'000'000};
+  sqlite3* locker_ = nullptr;
   FakeRunner runner_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Scheduler> scheduler_;
@@ -278,7 +330,7 @@ TEST_F(SchedulerTest, OneSlotRunsJobsOneAfterTheOther) {
   std::string a = Submit(Spec());
   std::string b = Submit(Spec());
   ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(a); }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(WaitForDispatcherIdle());
   EXPECT_EQ(StateOf(b), JobState::kQueued);
   EXPECT_FALSE(runner_.IsRunning(b));
   runner_.Allow(a);
@@ -321,28 +373,87 @@ TEST_F(SchedulerTest, HigherPriorityStartsFirstThenSubmissionOrder) {
   EXPECT_EQ(runner_.starts(), (std::vector<std::string>{blocker, high, mid1, mid2, low}));
 }
 
-TEST_F(SchedulerTest, GpuJobStartsOnlyWhenAllItsGpusAreFree) {
+TEST_F(SchedulerTest, GpuJobsTakeOneFreeGpuEach) {
   Start({"cuda:0", "cuda:1"}, 1);
   std::string one = Submit(Spec(3, 0, 1));
   ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(one); }));
   EXPECT_EQ(runner_.devices(one), std::vector<std::string>{"cuda:0"});
-  std::string two = Submit(Spec(3, 0, 2));
-  std::string backfill = Submit(Spec(3, 0, 1));  // fits on cuda:1 now
-  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(backfill); }));
-  EXPECT_EQ(runner_.devices(backfill), std::vector<std::string>{"cuda:1"});
+  std::string two = Submit(Spec(3, 0, 1));
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(two); }));
+  EXPECT_EQ(runner_.devices(two), std::vector<std::string>{"cuda:1"});
+  std::string third = Submit(Spec(3, 0, 1));
+  ASSERT_TRUE(WaitForDispatcherIdle());
+  EXPECT_EQ(StateOf(third), JobState::kQueued);  // both GPUs busy
+  EXPECT_FALSE(runner_.IsRunning(third));
   runner_.Allow(one);
-  ASSERT_TRUE(WaitForState(one, JobState::kSucceeded));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  // cuda:0 is free but cuda:1 is not: no partial grab.
-  EXPECT_EQ(StateOf(two), JobState::kQueued);
-  EXPECT_FALSE(runner_.IsRunning(two));
-  runner_.Allow(backfill);
+  runner_.Allow(third);
+  ASSERT_TRUE(WaitForState(third, JobState::kSucceeded));
+  EXPECT_EQ(runner_.devices(third), std::vector<std::string>{"cuda:0"});
+  EXPECT_EQ(store_->GetJob(third).value().devices, std::vector<std::string>{"cuda:0"});
   runner_.Allow(two);
-  ASSERT_TRUE(WaitForState(two, JobState::kSucceeded));
-  EXPECT_EQ(runner_.devices(two), (std::vector<std::string>{"cuda:0", "cuda:1"}));
-  EXPECT_EQ(store_->GetJob(two).value().devices, (std::vector<std::string>{"cuda:0", "cuda:1"}));
-  EXPECT_EQ(scheduler_->Submit(Spec(3, 0, 3), "", "").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(WaitForState(two, JobState::kSucceeded));
+}
+
+// A job asking for N GPUs would reserve N devices and train on one; until multi-GPU training
+// exists, such a job is refused.
+TEST_F(SchedulerTest, MultiGpuJobsAreRejectedUntilSupported) {
+  Start({"cuda:0", "cuda:1"}, 1);
+  absl::Status status = scheduler_->Submit(Spec(3, 0, 2), "", "").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "gpus: 2 requested, but training on several GPUs at once is not supported yet; a job "
+            "trains on one device (gpus 1, or 0 for a CPU slot)");
+  EXPECT_TRUE(scheduler_->List({}).value().jobs.empty());
+}
+
+// gpus not given: one GPU on a server that has GPUs, a CPU slot on one that has none; the
+// choice is stored and said in the events.
+TEST_F(SchedulerTest, DefaultDeviceIsOneGpuWhenTheServerHasAny) {
+  Start({"cpu", "cuda:0"}, 1);
+  std::string id = Submit(Spec(1, 0, /*gpus=*/-1));
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(id); }));
+  EXPECT_EQ(runner_.devices(id), std::vector<std::string>{"cuda:0"});
+  runner_.Allow(id);
+  ASSERT_TRUE(WaitForState(id, JobState::kSucceeded));
+  Job job = store_->GetJob(id).value();
+  EXPECT_EQ(job.spec.gpus, 1);
+  std::vector<JobEvent> events = store_->EventsAfter(id, 0, 0).value();
+  EXPECT_EQ(events[0].message, "queued for one GPU");
+  EXPECT_EQ(events[1].message, "running on cuda:0");
+  EXPECT_EQ(events[1].devices, std::vector<std::string>{"cuda:0"});
+
+  scheduler_.reset();
+  Start({"cpu"}, 1);
+  std::string cpu = Submit(Spec(1, 0, /*gpus=*/-1));
+  runner_.Allow(cpu);
+  ASSERT_TRUE(WaitForState(cpu, JobState::kSucceeded));
+  EXPECT_EQ(store_->GetJob(cpu).value().spec.gpus, 0);
+  EXPECT_EQ(store_->EventsAfter(cpu, 0, 0).value()[0].message, "queued for a CPU slot");
+  EXPECT_EQ(runner_.devices(cpu), std::vector<std::string>{"cpu"});
+}
+
+// The seed paper's choice: LoRA on exactly q,v with no ratio given trains v at 4x q's rate.
+TEST_F(SchedulerTest, ValueRatioDefaultsToFourForLoraOnQandV) {
+  Start();
+  auto stored_ratios = [&](const JobSpec& spec) {
+    Job job = scheduler_->Submit(spec, "", "").value();
+    runner_.Allow(job.id);
+    return store_->GetJob(job.id).value().spec.train.lr_ratios;
+  };
+  JobSpec qv = Spec();
+  qv.train.lr_ratios.clear();
+  EXPECT_EQ(stored_ratios(qv), (std::map<std::string, double>{{"v", 4.0}}));
+  JobSpec explicit_one = Spec();
+  explicit_one.train.lr_ratios = {{"v", 1.0}};
+  EXPECT_EQ(stored_ratios(explicit_one), (std::map<std::string, double>{{"v", 1.0}}));
+  JobSpec qkv = Spec();
+  qkv.train.targets = {"k", "q", "v"};
+  qkv.train.lr_ratios.clear();
+  EXPECT_TRUE(stored_ratios(qkv).empty());
+  JobSpec full = Spec();
+  full.train.method = Method::kFull;
+  full.train.lr_ratios.clear();
+  EXPECT_TRUE(stored_ratios(full).empty());
 }
 
 TEST_F(SchedulerTest, CancelQueuedRunningAndFinishedJobs) {
@@ -403,9 +514,11 @@ TEST_F(SchedulerTest, EventsAreGaplessAndWatchersSeeEveryOne) {
   int64_t seen = store_->LastEventSequence(id).value();
   EXPECT_TRUE(scheduler_->WaitForEvents(id, seen, 100, absl::Milliseconds(30)).value().empty());
 
-  std::vector<JobEvent> all;
+  // The watcher reads the first event, then follows the in-memory tail from there.
+  std::vector<JobEvent> all = scheduler_->WaitForEvents(id, 0, 1, absl::Seconds(5)).value();
+  ASSERT_EQ(all.size(), 1u);
   std::thread watcher([&] {
-    int64_t after = 0;
+    int64_t after = 1;
     while (true) {
       std::vector<JobEvent> batch =
           scheduler_->WaitForEvents(id, after, 3, absl::Seconds(5)).value();
@@ -422,6 +535,8 @@ TEST_F(SchedulerTest, EventsAreGaplessAndWatchersSeeEveryOne) {
   EXPECT_EQ(all[0].state, JobState::kQueued);
   EXPECT_EQ(all[1].state, JobState::kRunning);
   EXPECT_EQ(all[1].message, "running on cpu");
+  EXPECT_EQ(all[1].devices, std::vector<std::string>{"cpu"});
+  EXPECT_EQ(all[0].time_us, clock_.NowUs());  // stamped by the scheduler's clock
   for (int step = 1; step <= 5; ++step) {
     EXPECT_EQ(all[1 + step].type, EventType::kMetrics);
     EXPECT_EQ(all[1 + step].step, step);
@@ -455,6 +570,99 @@ TEST_F(SchedulerTest, EventsAreGaplessAndWatchersSeeEveryOne) {
   EXPECT_TRUE(scheduler_->WaitForEvents(id, 10, 10, absl::Seconds(30)).value().empty());
   EXPECT_EQ(scheduler_->WaitForEvents("j-none", 0, 10, absl::Seconds(1)).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// Every event reaches watchers through one path: a watcher that has read "queued" sees "running
+// on cpu" as soon as the job starts, not at the first step's flush.
+TEST_F(SchedulerTest, RunningEventReachesAWatcherAtTheTailBeforeAnyStep) {
+  Start({"cpu"}, 1);
+  std::string id = Submit(Spec(5));  // no step is allowed until the end of the test
+  std::vector<JobEvent> first = scheduler_->WaitForEvents(id, 0, 0, absl::Seconds(5)).value();
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first[0].state, JobState::kQueued);
+  std::vector<JobEvent> next;
+  int64_t after = first.back().sequence;
+  for (int i = 0; i < 50 && next.empty() && after == 1; ++i) {
+    next = scheduler_->WaitForEvents(id, after, 0, absl::Milliseconds(100)).value();
+  }
+  if (after == 1) {
+    ASSERT_EQ(next.size(), 1u);
+    first.push_back(next[0]);
+  }
+  EXPECT_EQ(first[1].type, EventType::kStateChanged);
+  EXPECT_EQ(first[1].state, JobState::kRunning);
+  EXPECT_EQ(first[1].message, "running on cpu");
+  EXPECT_EQ(store_->GetJob(id).value().last_step, 0);  // really before any step
+  runner_.Allow(id);
+  EXPECT_TRUE(WaitForState(id, JobState::kSucceeded));
+}
+
+// Store writes that fail (here: another connection holds SQLite's write lock) are retried, never
+// only logged: the finished job's end, its checkpoint records and a running job's progress all
+// reach the store once it takes writes again, and a queued job whose start cannot be recorded
+// stays queued and starts later.
+TEST_F(SchedulerTest, FailedStoreWritesAreRetriedAndNothingIsLost) {
+  Start({"cpu"}, 1);
+  JobSpec spec = Spec(4);
+  spec.train.checkpoint_every = 2;
+  std::string a = Submit(spec);
+  std::string b = Submit(Spec(2));
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(a); }));
+  LockDatabase();
+  runner_.Allow(a);
+  // a ends, but the store cannot record it: it is not lost, and Cancel says what happened.
+  ASSERT_TRUE(WaitUntil([&] { return scheduler_->Stats()->unrecorded_jobs == 1; }));
+  absl::Status cancel = scheduler_->Cancel(a).status();
+  EXPECT_EQ(cancel.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(cancel.message().find("has already ended (SUCCEEDED) but the store has not recorded"),
+            std::string::npos)
+      << cancel;
+  // b's start cannot be recorded either: it stays queued and does not run.
+  ASSERT_TRUE(WaitForDispatcherIdle());
+  EXPECT_FALSE(runner_.IsRunning(b));
+  EXPECT_EQ(StateOf(b), JobState::kQueued);
+  runner_.Allow(b);
+  UnlockDatabase();
+
+  ASSERT_TRUE(WaitForState(a, JobState::kSucceeded));
+  ASSERT_TRUE(WaitForState(b, JobState::kSucceeded));
+  std::vector<JobEvent> events = store_->EventsAfter(a, 0, 0).value();
+  std::vector<int64_t> steps;
+  int terminal = 0;
+  for (const JobEvent& e : events) {
+    if (e.type == EventType::kMetrics) steps.push_back(e.step);
+    if (e.type == EventType::kStateChanged && store::IsTerminal(e.state)) ++terminal;
+  }
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4}));  // every step once, in order
+  EXPECT_EQ(terminal, 1);
+  EXPECT_EQ(events.back().state, JobState::kSucceeded);  // nothing after the terminal state
+  std::vector<store::CheckpointRecord> checkpoints = store_->ListCheckpoints(a).value();
+  ASSERT_EQ(checkpoints.size(), 2u);
+  EXPECT_EQ(checkpoints[0].step, 2);
+  EXPECT_EQ(checkpoints[1].step, 4);
+  EXPECT_EQ(scheduler_->Stats()->unrecorded_jobs, 0);
+}
+
+// A queued job whose stored row cannot be read is not dropped from the queue while the store
+// says QUEUED forever: it fails with the reason, and the next job runs.
+TEST_F(SchedulerTest, UnreadableQueuedJobFailsWithTheReason) {
+  Start({"cpu"}, 1);
+  std::string blocker = Submit(Spec());
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(blocker); }));
+  std::string broken = Submit(Spec());
+  std::string next = Submit(Spec());
+  CorruptRow(broken, "spec_json = 'not json'");
+  runner_.Allow(blocker);
+  runner_.Allow(next);
+  ASSERT_TRUE(WaitForState(next, JobState::kSucceeded));
+  EXPECT_EQ(RawState(broken).substr(0, 46), "FAILED: the job's stored record cannot be read");
+  std::vector<JobEvent> events = store_->EventsAfter(broken, 0, 0).value();
+  ASSERT_EQ(events.size(), 3u);  // queued, the error, failed
+  EXPECT_EQ(events[1].type, EventType::kError);
+  EXPECT_NE(events[1].message.find("stored spec is unreadable"), std::string::npos)
+      << events[1].message;
+  EXPECT_EQ(events[2].state, JobState::kFailed);
+  EXPECT_EQ(runner_.starts(), (std::vector<std::string>{blocker, next}));
 }
 
 TEST_F(SchedulerTest, ShutdownLeavesRunningJobQueuedAndTheNextStartResumesIt) {

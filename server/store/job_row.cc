@@ -10,6 +10,7 @@
 #include "nlohmann/json.hpp"
 #include "common/status_macros.h"
 #include "server/store/metrics_json.h"
+#include "server/store/store.h"
 
 namespace attune::store {
 

@@ -18,9 +18,6 @@ namespace attune::store {
 // The columns ReadJob expects, in order, for "SELECT <kJobColumns> FROM jobs".
 extern const char kJobColumns[];
 
-// A fresh job id, "j-" and 16 hex digits. Thread-safe.
-std::string NewJobId();
-
 // The jobs.latest_metrics_json column: the newest step's and evaluation's metrics in one object.
 std::string LatestMetricsToJson(const Job& job);
 // Sets job->latest_step and job->latest_eval (job->last_step must be set). Unreadable text is

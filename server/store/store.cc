@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "common/status_macros.h"
+#include "server/store/event_rows.h"
 #include "server/store/job_row.h"
 #include "server/store/migrations.h"
 #include "server/store/sqlite_statement.h"
@@ -40,14 +41,6 @@ absl::StatusOr<Job> GetJobLocked(sqlite3* db, const std::string& id) {
   return std::move(jobs[0]);
 }
 
-absl::Status CheckJobExists(sqlite3* db, const std::string& id) {
-  ASSIGN_OR_RETURN(Statement select, Statement::Prepare(db, "SELECT 1 FROM jobs WHERE id = ?"));
-  select.Bind(1, id);
-  ASSIGN_OR_RETURN(bool row, select.Step());
-  if (!row) return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
-  return absl::OkStatus();
-}
-
 absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
   ASSIGN_OR_RETURN(
       Statement update,
@@ -77,45 +70,12 @@ absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> LastSequenceLocked(sqlite3* db, const std::string& job_id) {
-  ASSIGN_OR_RETURN(Statement select,
-                   Statement::Prepare(db,
-                                      "SELECT COALESCE(MAX(sequence), 0) FROM job_events "
-                                      "WHERE job_id = ?"));
-  select.Bind(1, job_id);
-  ASSIGN_OR_RETURN(bool row, select.Step());
-  return row ? select.Int(0) : 0;
-}
-
-// Appends `event`, setting its sequence. The caller holds a transaction.
-absl::Status AppendEventLocked(sqlite3* db, JobEvent& event) {
-  RETURN_IF_ERROR(CheckJobExists(db, event.job_id));
-  ASSIGN_OR_RETURN(int64_t last, LastSequenceLocked(db, event.job_id));
-  event.sequence = last + 1;
-  ASSIGN_OR_RETURN(Statement insert,
-                   Statement::Prepare(db,
-                                      "INSERT INTO job_events (job_id, sequence, time_us, type, "
-                                      "state, message, metrics_json, step, path, bytes, sha256) "
-                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  insert.Bind(1, event.job_id)
-      .Bind(2, event.sequence)
-      .Bind(3, event.time_us)
-      .Bind(4, EventTypeName(event.type))
-      .Bind(5, JobStateName(event.state))
-      .Bind(6, event.message)
-      .Bind(7, EventDetailsToJson(event))
-      .Bind(8, event.step)
-      .Bind(9, event.path)
-      .Bind(10, event.bytes)
-      .Bind(11, event.sha256);
-  return insert.Run();
-}
-
 }  // namespace
 
 int Store::LatestSchemaVersion() { return LatestMigration(); }
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path,
+                                                   const StoreOptions& options) {
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(db_path.c_str(), &db,
@@ -126,7 +86,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path) {
     return absl::InternalError(status.message());
   }
   std::unique_ptr<Store> store(new Store(db));
-  sqlite3_busy_timeout(db, 5000);
+  sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
   RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode = WAL"));
   RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous = NORMAL"));
   RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON"));
@@ -143,7 +103,7 @@ absl::StatusOr<int> Store::SchemaVersion() {
   return CurrentSchemaVersion(db_);
 }
 
-absl::StatusOr<Job> Store::InsertJob(const Job& job) {
+absl::StatusOr<Job> Store::InsertJob(const Job& job, std::vector<JobEvent>* events) {
   absl::MutexLock lock(&mu_);
   Job stored = job;
   if (stored.id.empty()) stored.id = NewJobId();
@@ -181,6 +141,12 @@ absl::StatusOr<Job> Store::InsertJob(const Job& job) {
   }
   RETURN_IF_ERROR(inserted);
   RETURN_IF_ERROR(UpdateJobLocked(db_, stored));  // the remaining columns
+  if (events != nullptr) {
+    for (JobEvent& event : *events) {
+      event.job_id = stored.id;
+      RETURN_IF_ERROR(AppendEventLocked(db_, event));
+    }
+  }
   RETURN_IF_ERROR(transaction.Commit());
   return stored;
 }
@@ -279,6 +245,27 @@ absl::StatusOr<std::vector<JobEvent>> Store::UpdateJobAndAppendEvents(
   return events;
 }
 
+absl::StatusOr<std::vector<JobEvent>> Store::FailJobAndAppendEvents(const std::string& id,
+                                                                     const std::string& error,
+                                                                     int64_t finished_us,
+                                                                     std::vector<JobEvent> events) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
+  ASSIGN_OR_RETURN(Statement update,
+                   Statement::Prepare(db_,
+                                      "UPDATE jobs SET state = ?, error = ?, finished_us = ? "
+                                      "WHERE id = ?"));
+  RETURN_IF_ERROR(update.Bind(1, JobStateName(JobState::kFailed))
+                      .Bind(2, error)
+                      .Bind(3, finished_us)
+                      .Bind(4, id)
+                      .Run());
+  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
+  for (JobEvent& event : events) RETURN_IF_ERROR(AppendEventLocked(db_, event));
+  RETURN_IF_ERROR(transaction.Commit());
+  return events;
+}
+
 absl::StatusOr<std::vector<std::string>> Store::RequeueRunningJobs(const std::string& reason,
                                                                    int64_t now_us) {
   absl::MutexLock lock(&mu_);
@@ -326,28 +313,15 @@ absl::StatusOr<std::vector<JobEvent>> Store::EventsAfter(const std::string& job_
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(CheckJobExists(db_, job_id));
   ASSIGN_OR_RETURN(Statement select,
-                   Statement::Prepare(db_,
-                                      "SELECT sequence, time_us, type, state, message, "
-                                      "metrics_json, step, path, bytes, sha256 FROM job_events "
-                                      "WHERE job_id = ? AND sequence > ? ORDER BY sequence "
-                                      "LIMIT ?"));
+                   Statement::Prepare(db_, absl::StrCat("SELECT ", kEventColumns,
+                                                        " FROM job_events WHERE job_id = ? AND "
+                                                        "sequence > ? ORDER BY sequence LIMIT ?")));
   select.Bind(1, job_id).Bind(2, after_sequence).Bind(3, int64_t{limit > 0 ? limit : -1});
   std::vector<JobEvent> events;
   while (true) {
     ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
-    JobEvent event;
-    event.job_id = job_id;
-    event.sequence = select.Int(0);
-    event.time_us = select.Int(1);
-    ASSIGN_OR_RETURN(event.type, ParseEventType(select.Text(2)));
-    ASSIGN_OR_RETURN(event.state, ParseJobState(select.Text(3)));
-    event.message = select.Text(4);
-    event.step = select.Int(6);
-    event.path = select.Text(7);
-    event.bytes = select.Int(8);
-    event.sha256 = select.Text(9);
-    EventDetailsFromJson(select.Text(5), &event);
+    ASSIGN_OR_RETURN(JobEvent event, ReadEvent(select, job_id));
     events.push_back(std::move(event));
   }
   return events;

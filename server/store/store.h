@@ -29,11 +29,21 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/store/records.h"
 
 struct sqlite3;
 
 namespace attune::store {
+
+struct StoreOptions {
+  // How long a write waits for another connection's lock (another process holding the database)
+  // before it fails with UNAVAILABLE.
+  absl::Duration busy_timeout = absl::Seconds(5);
+};
+
+// A fresh job id, "j-" and 16 hex digits. Thread-safe.
+std::string NewJobId();
 
 struct ListJobsQuery {
   std::optional<JobState> state;     // only jobs in this state; nullopt = every state
@@ -53,7 +63,8 @@ class Store {
   // The parent directory must exist. Returns INTERNAL when SQLite cannot open or migrate the
   // file, FAILED_PRECONDITION when the database was written by a newer attune (its schema version
   // is higher than LatestSchemaVersion()).
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& db_path);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& db_path,
+                                                     const StoreOptions& options = {});
 
   // The schema version this binary migrates to.
   static int LatestSchemaVersion();
@@ -71,7 +82,9 @@ class Store {
   // Errors: ALREADY_EXISTS when job.request_id is non-empty and (owner, request_id) is taken; the
   // message then contains the existing job's id, and FindByRequestId returns it. ALREADY_EXISTS
   // also when job.id is taken.
-  absl::StatusOr<Job> InsertJob(const Job& job);
+  // With `events`, they are appended to the new job's log in the same transaction (their
+  // job_id is set to the job's, their sequences assigned in place).
+  absl::StatusOr<Job> InsertJob(const Job& job, std::vector<JobEvent>* events = nullptr);
 
   // The job with this id; NOT_FOUND when there is none.
   absl::StatusOr<Job> GetJob(const std::string& id);
@@ -97,6 +110,14 @@ class Store {
   // Returns the events with their sequences assigned.
   absl::StatusOr<std::vector<JobEvent>> UpdateJobAndAppendEvents(const Job& job,
                                                                  std::vector<JobEvent> events);
+
+  // Marks the job FAILED with `error` and `finished_us` without reading its row (for a job whose
+  // stored spec cannot be read), and appends `events` in the same transaction. Returns the
+  // events with their sequences. NOT_FOUND when the job is unknown.
+  absl::StatusOr<std::vector<JobEvent>> FailJobAndAppendEvents(const std::string& id,
+                                                               const std::string& error,
+                                                               int64_t finished_us,
+                                                               std::vector<JobEvent> events);
 
   // Start-up recovery after a crash or shutdown: every RUNNING job becomes QUEUED (started_us
   // and devices kept as they were), with a kStateChanged event saying `reason`. Returns the ids
@@ -138,7 +159,8 @@ class Store {
  private:
   explicit Store(sqlite3* db);
 
-  // Constant after construction; the connection itself is used only under mu_.
+  // Constant after construction; the connection itself is used only under mu_ (it is not
+  // annotated ABSL_GUARDED_BY because the pointer is read freely; what it points to is not).
   sqlite3* const db_;
   absl::Mutex mu_;
 };

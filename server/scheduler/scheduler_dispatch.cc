@@ -1,0 +1,264 @@
+// The scheduler's dispatcher and job threads: taking queued jobs that fit, recording their start,
+// running them, and recording how they ended.
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/scheduler/job_observer.h"
+#include "server/scheduler/scheduler.h"
+#include "server/scheduler/scheduler_events.h"
+
+namespace attune::scheduler {
+namespace {
+
+using store::EventType;
+using store::Job;
+using store::JobEvent;
+using store::JobState;
+
+// Sets `job`'s end from the runner's result and the reason it was asked to stop, adds an error
+// event for a failure, and returns the final state event's message.
+std::string EndJob(const absl::StatusOr<engine::TrainResult>& result, StopReason stop,
+                   int64_t now_us, Job* job, std::vector<JobEvent>* events) {
+  if (!result.ok()) {
+    job->state = JobState::kFailed;
+    job->error = std::string(result.status().message());
+    JobEvent error = StateEvent(*job, now_us, job->error);
+    error.type = EventType::kError;
+    events->push_back(std::move(error));
+    return absl::StrCat("failed: ", job->error);
+  }
+  if (result->total_parameters > 0) job->total_parameters = result->total_parameters;
+  if (result->trainable_parameters > 0) job->trainable_parameters = result->trainable_parameters;
+  if (result->steps > 0) job->last_step = result->steps;
+  if (result->final_checkpoint.has_value()) {
+    job->adapter_bytes = result->final_checkpoint->adapter_bytes;
+  }
+  if (result->outcome == engine::Outcome::kCompleted) {
+    job->state = JobState::kSucceeded;
+    return absl::StrCat("succeeded after ", job->last_step, " steps");
+  }
+  if (stop == StopReason::kShutdown) {
+    job->state = JobState::kQueued;
+    return "server shutting down; the job will resume from its last checkpoint";
+  }
+  if (stop == StopReason::kCancel) {
+    job->state = JobState::kCancelled;
+    return absl::StrCat("cancelled at step ", job->last_step);
+  }
+  job->state = JobState::kFailed;
+  job->error = "the engine stopped the job without being asked to";
+  return absl::StrCat("failed: ", job->error);
+}
+
+template <typename T>
+void Append(std::vector<T>* to, std::vector<T> from) {
+  to->insert(to->end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+
+}  // namespace
+
+void Scheduler::DispatchLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      AwaitDispatch();
+      if (shutting_down_) return;
+      dispatch_pending_ = false;
+    }
+    DispatchOnce();
+    JoinFinished();
+  }
+}
+
+void Scheduler::AwaitDispatch() {
+  dispatcher_idle_ = true;
+  while (!dispatch_pending_ && !shutting_down_) {
+    absl::Time retry = absl::InfiniteFuture();
+    for (const QueuedJob& queued : queue_) {
+      if (queued.not_before != absl::InfinitePast()) retry = std::min(retry, queued.not_before);
+    }
+    if (retry == absl::InfiniteFuture()) {
+      dispatch_cv_.Wait(&mu_);
+    } else if (absl::Now() >= retry) {
+      break;
+    } else {
+      dispatch_cv_.WaitWithDeadline(&mu_, retry);
+    }
+  }
+  dispatcher_idle_ = false;
+}
+
+void Scheduler::DispatchOnce() {
+  std::vector<RunningJob*> started;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) return;
+    started = TakeStartable();
+  }
+  for (RunningJob* running : started) {
+    if (!RecordStart(running)) continue;
+    absl::MutexLock lock(&mu_);  // FinishJob takes mu_ before touching `thread`
+    running->started = true;
+    running->thread = std::thread([this, running, job = running->job] { RunJob(running, job); });
+  }
+}
+
+std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable() {
+  std::stable_sort(queue_.begin(), queue_.end(), [](const QueuedJob& a, const QueuedJob& b) {
+    if (a.priority != b.priority) return a.priority > b.priority;
+    return a.order < b.order;
+  });
+  const absl::Time now = absl::Now();
+  std::vector<RunningJob*> started;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    std::vector<int> slots = it->not_before > now ? std::vector<int>{} : devices_.Acquire(it->gpus);
+    if (slots.empty()) {
+      ++it;
+      continue;
+    }
+    auto running = std::make_unique<RunningJob>();
+    running->queued = *it;
+    running->job.id = it->id;
+    running->slots = std::move(slots);
+    Clock* clock = clock_;
+    running->observer = std::make_unique<JobObserver>(it->id, [clock] { return clock->NowUs(); });
+    started.push_back(running.get());
+    running_[it->id] = std::move(running);
+    it = queue_.erase(it);
+  }
+  return started;
+}
+
+bool Scheduler::RecordStart(RunningJob* running) {
+  const std::string& id = running->queued.id;
+  absl::StatusOr<Job> job = store_->GetJob(id);
+  if (!job.ok()) {
+    FailUnreadable(running, job.status());
+    return false;
+  }
+  job->state = JobState::kRunning;
+  job->started_us = NowUs();
+  job->finished_us = 0;
+  job->error.clear();
+  job->devices.clear();
+  {
+    absl::MutexLock lock(&mu_);
+    for (int slot : running->slots) job->devices.push_back(devices_.name(slot));
+  }
+  JobEvent event =
+      StateEvent(*job, NowUs(), absl::StrCat("running on ", absl::StrJoin(job->devices, ",")));
+  event.devices = job->devices;
+  absl::Status written = events_.Record(*job, {std::move(event)}).status();
+  if (!written.ok()) {
+    LogJobError(id, absl::StrCat("could not record the start (the job stays queued and is tried "
+                                 "again in ",
+                                 absl::FormatDuration(options_.retry_interval),
+                                 "): ", written.ToString()));
+    Unstart(running, Requeue::kRetry);
+    return false;
+  }
+  absl::MutexLock lock(&mu_);
+  running->job = *std::move(job);
+  return true;
+}
+
+void Scheduler::FailUnreadable(RunningJob* running, const absl::Status& read_error) {
+  const std::string& id = running->queued.id;
+  const std::string error =
+      absl::StrCat("the job's stored record cannot be read: ", read_error.message());
+  LogJobError(id, error);
+  Job failed;
+  failed.id = id;
+  failed.state = JobState::kFailed;
+  JobEvent error_event = StateEvent(failed, NowUs(), error);
+  error_event.type = EventType::kError;
+  absl::Status written =
+      events_
+          .RecordFailure(id, error, NowUs(),
+                         {std::move(error_event), StateEvent(failed, NowUs(), "failed: " + error)})
+          .status();
+  if (!written.ok()) {
+    LogJobError(id, absl::StrCat("could not record the failure either: ", written.ToString()));
+  }
+  Unstart(running, written.ok() ? Requeue::kNo : Requeue::kRetry);
+}
+
+void Scheduler::Unstart(RunningJob* running, Requeue requeue) {
+  QueuedJob queued = running->queued;
+  const bool cancelled = running->observer->stop_reason() == StopReason::kCancel;
+  {
+    absl::MutexLock lock(&mu_);
+    devices_.Release(running->slots);
+    auto it = running_.find(queued.id);
+    finished_.push_back(std::move(it->second));  // destroyed by JoinFinished, on this thread
+    running_.erase(it);
+    if (requeue == Requeue::kRetry && !cancelled) {
+      queued.not_before = absl::Now() + options_.retry_interval;
+      queue_.push_back(queued);
+    }
+    dispatch_pending_ = true;  // the freed slots may fit another job
+    dispatch_cv_.SignalAll();  // Shutdown waits for running_ to empty
+  }
+  if (requeue == Requeue::kRetry && cancelled) (void)CancelQueued(std::move(queued));
+}
+
+void Scheduler::RunJob(RunningJob* running, Job job) {
+  absl::StatusOr<engine::TrainResult> result = absl::InternalError("the job runner did not return");
+  try {
+    result = runner_->Run(job, job.devices, job.output_dir, running->observer.get());
+  } catch (const std::exception& e) {
+    result = absl::InternalError(absl::StrCat("training crashed: ", e.what()));
+  } catch (...) {
+    result = absl::InternalError("training crashed with an unknown exception");
+  }
+  FinishJob(running, result);
+}
+
+void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result) {
+  absl::MutexLock flush_lock(&flush_mu_);
+  JobProgress progress = running->observer->Drain();
+  UnrecordedEnd end;
+  {
+    absl::MutexLock lock(&mu_);
+    ApplyProgress(progress, &running->job);
+    end.job = running->job;
+  }
+  end.events = std::move(running->unrecorded_events);
+  Append(&end.events, std::move(progress.events));
+  const std::string message =
+      EndJob(result, running->observer->stop_reason(), NowUs(), &end.job, &end.events);
+  if (store::IsTerminal(end.job.state)) end.job.finished_us = NowUs();
+  end.events.push_back(StateEvent(end.job, NowUs(), message));
+  end.checkpoints = std::move(running->unrecorded_checkpoints);
+  Append(&end.checkpoints, std::move(progress.checkpoints));
+  end.deletions = std::move(running->unrecorded_deletions);
+  Append(&end.deletions, std::move(progress.deleted_checkpoint_steps));
+  RecordEnd(std::move(end));
+  absl::MutexLock lock(&mu_);
+  RetireLocked(running);
+}
+
+void Scheduler::RetireLocked(RunningJob* running) {
+  devices_.Release(running->slots);
+  auto it = running_.find(running->queued.id);
+  finished_.push_back(std::move(it->second));  // joined and destroyed by the dispatcher
+  running_.erase(it);
+  dispatch_pending_ = true;
+  dispatch_cv_.SignalAll();
+}
+
+void Scheduler::JoinFinished() {
+  std::list<std::unique_ptr<RunningJob>> finished;
+  {
+    absl::MutexLock lock(&mu_);
+    finished.swap(finished_);
+  }
+  for (std::unique_ptr<RunningJob>& running : finished) {
+    if (running->thread.joinable()) running->thread.join();
+  }
+}
+
+}  // namespace attune::scheduler
