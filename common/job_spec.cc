@@ -1,6 +1,7 @@
 #include "common/job_spec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -32,13 +33,18 @@ void ApplyJobSpecDefaults(JobSpec* spec) {
   }
 }
 
-absl::Status ValidateJobSpecFields(const JobSpec& spec) {
-  const TrainSpec& t = spec.train;
+namespace {
+
+absl::Status CheckRequired(const TrainSpec& t) {
   if (t.model_dir.empty()) return Invalid("model: required; the path of a Hugging Face model directory");
   if (t.task == Task::kUnspecified) {
     return Invalid("task: required; expected one of classification, regression, causal-lm");
   }
   if (t.train_path.empty()) return Invalid("train: required; the path of a JSONL file");
+  return absl::OkStatus();
+}
+
+absl::Status CheckTargets(const TrainSpec& t) {
   if (t.targets.empty()) {
     return Invalid(absl::StrCat("targets: at least one projection required; expected any of ",
                                 ProjectionList()));
@@ -53,17 +59,24 @@ absl::Status ValidateJobSpecFields(const JobSpec& spec) {
       return Invalid(absl::StrCat("targets: projection '", target, "' given twice"));
     }
   }
-  if (t.method == Method::kLora) {
-    if (t.lora_rank < 1 || t.lora_rank > 4096) {
-      return Invalid(absl::StrCat("lora.rank: ", t.lora_rank, " is out of range; expected 1..4096"));
-    }
-    if (!(t.lora_alpha > 0)) {
-      return Invalid(absl::StrCat("lora.alpha: ", t.lora_alpha, " must be > 0"));
-    }
-    if (!(t.lora_dropout >= 0 && t.lora_dropout < 1)) {
-      return Invalid(absl::StrCat("lora.dropout: ", t.lora_dropout, " must be in [0, 1)"));
-    }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLora(const TrainSpec& t) {
+  if (t.method != Method::kLora) return absl::OkStatus();
+  if (t.lora_rank < 1 || t.lora_rank > 4096) {
+    return Invalid(absl::StrCat("lora.rank: ", t.lora_rank, " is out of range; expected 1..4096"));
   }
+  if (!(t.lora_alpha > 0) || !std::isfinite(t.lora_alpha)) {
+    return Invalid(absl::StrCat("lora.alpha: ", t.lora_alpha, " must be a finite number > 0"));
+  }
+  if (!(t.lora_dropout >= 0 && t.lora_dropout < 1)) {
+    return Invalid(absl::StrCat("lora.dropout: ", t.lora_dropout, " must be in [0, 1)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLearningRates(const TrainSpec& t) {
   if (!(t.learning_rate > 0) || t.learning_rate > 10) {
     return Invalid(absl::StrCat("learning_rate: ", t.learning_rate, " must be in (0, 10]"));
   }
@@ -72,7 +85,7 @@ absl::Status ValidateJobSpecFields(const JobSpec& spec) {
       return Invalid(absl::StrCat("lr_ratios: unknown projection '", projection,
                                   "'; expected any of ", ProjectionList()));
     }
-    if (seen.count(projection) == 0) {
+    if (std::find(t.targets.begin(), t.targets.end(), projection) == t.targets.end()) {
       return Invalid(absl::StrCat("lr_ratios: projection '", projection,
                                   "' is not among the targets (", absl::StrJoin(t.targets, ","),
                                   ")"));
@@ -86,6 +99,10 @@ absl::Status ValidateJobSpecFields(const JobSpec& spec) {
     return Invalid(absl::StrCat("loraplus_ratio: ", t.loraplus_ratio,
                                 " must be in (0, 1000]"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLengthAndBatch(const TrainSpec& t) {
   if (t.epochs < 1) return Invalid(absl::StrCat("epochs: ", t.epochs, " must be >= 1"));
   if (t.max_steps < 0) return Invalid(absl::StrCat("max_steps: ", t.max_steps, " must be >= 0"));
   if (t.batch_size < 1 || t.batch_size > 65536) {
@@ -97,18 +114,40 @@ absl::Status ValidateJobSpecFields(const JobSpec& spec) {
   if (t.warmup_steps < 0) {
     return Invalid(absl::StrCat("warmup_steps: ", t.warmup_steps, " must be >= 0"));
   }
-  if (!(t.weight_decay >= 0)) {
-    return Invalid(absl::StrCat("weight_decay: ", t.weight_decay, " must be >= 0"));
+  return absl::OkStatus();
+}
+
+absl::Status CheckRegularisation(const TrainSpec& t) {
+  if (!(t.weight_decay >= 0) || !std::isfinite(t.weight_decay)) {
+    return Invalid(absl::StrCat("weight_decay: ", t.weight_decay, " must be a finite number >= 0"));
   }
-  if (!(t.max_grad_norm >= 0)) {
-    return Invalid(absl::StrCat("max_grad_norm: ", t.max_grad_norm, " must be >= 0 (0 = off)"));
+  if (!(t.max_grad_norm >= 0) || !std::isfinite(t.max_grad_norm)) {
+    return Invalid(absl::StrCat("max_grad_norm: ", t.max_grad_norm,
+                                " must be a finite number >= 0 (0 = off)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCheckpointing(const TrainSpec& t) {
   if (t.eval_every < 0) return Invalid(absl::StrCat("eval_every: ", t.eval_every, " must be >= 0"));
   if (t.checkpoint_every < 0) {
     return Invalid(absl::StrCat("checkpoint_every: ", t.checkpoint_every, " must be >= 0"));
   }
   if (t.keep_checkpoints < 1) {
     return Invalid(absl::StrCat("keep_checkpoints: ", t.keep_checkpoints, " must be >= 1"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateJobSpecFields(const JobSpec& spec) {
+  const TrainSpec& t = spec.train;
+  for (absl::Status (*check)(const TrainSpec&) :
+       {CheckRequired, CheckTargets, CheckLora, CheckLearningRates, CheckLengthAndBatch,
+        CheckRegularisation, CheckCheckpointing}) {
+    absl::Status status = check(t);
+    if (!status.ok()) return status;
   }
   if (spec.gpus < -1 || spec.gpus > 64) {
     return Invalid(absl::StrCat("gpus: ", spec.gpus, " must be in 0..64 (or unset)"));
@@ -195,49 +234,62 @@ std::string JobSpecToJson(const JobSpec& spec) {
   return j.dump();
 }
 
+namespace {
+
+// Sets *out from j[key] when present, with `parse` (ParseTask, ParseMethod, ParseSchedule).
+template <typename T>
+absl::Status ReadEnum(const json& j, const char* key, absl::StatusOr<T> (*parse)(const std::string&),
+                      T* out) {
+  if (!j.contains(key)) return absl::OkStatus();
+  absl::StatusOr<T> value = parse(j[key].get<std::string>());
+  if (!value.ok()) return value.status();
+  *out = *value;
+  return absl::OkStatus();
+}
+
+// The TrainSpec fields of `j`; missing ones keep their defaults. Throws json::exception on a
+// value of the wrong type.
+absl::Status ReadTrainSpec(const json& j, TrainSpec& t) {
+  t.model_dir = j.value("model_dir", t.model_dir);
+  absl::Status task = ReadEnum(j, "task", ParseTask, &t.task);
+  if (!task.ok()) return task;
+  t.train_path = j.value("train_path", t.train_path);
+  t.validation_path = j.value("validation_path", t.validation_path);
+  t.targets = j.value("targets", t.targets);
+  absl::Status method = ReadEnum(j, "method", ParseMethod, &t.method);
+  if (!method.ok()) return method;
+  t.lora_rank = j.value("lora_rank", t.lora_rank);
+  t.lora_alpha = j.value("lora_alpha", t.lora_alpha);
+  t.lora_dropout = j.value("lora_dropout", t.lora_dropout);
+  t.use_rslora = j.value("use_rslora", t.use_rslora);
+  t.learning_rate = j.value("learning_rate", t.learning_rate);
+  t.lr_ratios = j.value("lr_ratios", t.lr_ratios);
+  t.loraplus_ratio = j.value("loraplus_ratio", t.loraplus_ratio);
+  t.epochs = j.value("epochs", t.epochs);
+  t.max_steps = j.value("max_steps", t.max_steps);
+  t.batch_size = j.value("batch_size", t.batch_size);
+  t.max_seq_len = j.value("max_seq_len", t.max_seq_len);
+  t.warmup_steps = j.value("warmup_steps", t.warmup_steps);
+  absl::Status schedule = ReadEnum(j, "schedule", ParseSchedule, &t.schedule);
+  if (!schedule.ok()) return schedule;
+  t.weight_decay = j.value("weight_decay", t.weight_decay);
+  t.max_grad_norm = j.value("max_grad_norm", t.max_grad_norm);
+  t.seed = j.value("seed", t.seed);
+  t.eval_every = j.value("eval_every", t.eval_every);
+  t.checkpoint_every = j.value("checkpoint_every", t.checkpoint_every);
+  t.keep_checkpoints = j.value("keep_checkpoints", t.keep_checkpoints);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<JobSpec> JobSpecFromJson(const std::string& text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Invalid("job spec: not a JSON object");
   JobSpec spec;
-  TrainSpec& t = spec.train;
   try {
-    t.model_dir = j.value("model_dir", t.model_dir);
-    if (j.contains("task")) {
-      auto task = ParseTask(j["task"].get<std::string>());
-      if (!task.ok()) return task.status();
-      t.task = *task;
-    }
-    t.train_path = j.value("train_path", t.train_path);
-    t.validation_path = j.value("validation_path", t.validation_path);
-    t.targets = j.value("targets", t.targets);
-    if (j.contains("method")) {
-      auto method = ParseMethod(j["method"].get<std::string>());
-      if (!method.ok()) return method.status();
-      t.method = *method;
-    }
-    t.lora_rank = j.value("lora_rank", t.lora_rank);
-    t.lora_alpha = j.value("lora_alpha", t.lora_alpha);
-    t.lora_dropout = j.value("lora_dropout", t.lora_dropout);
-    t.use_rslora = j.value("use_rslora", t.use_rslora);
-    t.learning_rate = j.value("learning_rate", t.learning_rate);
-    t.lr_ratios = j.value("lr_ratios", t.lr_ratios);
-    t.loraplus_ratio = j.value("loraplus_ratio", t.loraplus_ratio);
-    t.epochs = j.value("epochs", t.epochs);
-    t.max_steps = j.value("max_steps", t.max_steps);
-    t.batch_size = j.value("batch_size", t.batch_size);
-    t.max_seq_len = j.value("max_seq_len", t.max_seq_len);
-    t.warmup_steps = j.value("warmup_steps", t.warmup_steps);
-    if (j.contains("schedule")) {
-      auto schedule = ParseSchedule(j["schedule"].get<std::string>());
-      if (!schedule.ok()) return schedule.status();
-      t.schedule = *schedule;
-    }
-    t.weight_decay = j.value("weight_decay", t.weight_decay);
-    t.max_grad_norm = j.value("max_grad_norm", t.max_grad_norm);
-    t.seed = j.value("seed", t.seed);
-    t.eval_every = j.value("eval_every", t.eval_every);
-    t.checkpoint_every = j.value("checkpoint_every", t.checkpoint_every);
-    t.keep_checkpoints = j.value("keep_checkpoints", t.keep_checkpoints);
+    absl::Status train = ReadTrainSpec(j, spec.train);
+    if (!train.ok()) return train;
     spec.name = j.value("name", spec.name);
     spec.labels = j.value("labels", spec.labels);
     spec.gpus = j.value("gpus", spec.gpus);

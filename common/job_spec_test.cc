@@ -1,0 +1,122 @@
+#include "common/job_spec.h"
+
+#include <cmath>
+#include <limits>
+
+#include "gtest/gtest.h"
+
+namespace attune {
+namespace {
+
+JobSpec Valid() {
+  JobSpec spec;
+  spec.train.model_dir = "/models/tiny";
+  spec.train.task = Task::kSequenceClassification;
+  spec.train.train_path = "/data/train.jsonl";
+  spec.train.targets = {"q", "v"};
+  return spec;
+}
+
+TEST(JobSpecTest, JsonRoundTripKeepsEveryField) {
+  JobSpec spec = Valid();
+  TrainSpec& t = spec.train;
+  t.validation_path = "/data/val.jsonl";
+  t.method = Method::kFull;
+  t.lora_rank = 4;
+  t.lora_alpha = 8;
+  t.lora_dropout = 0.1;
+  t.use_rslora = true;
+  t.learning_rate = 3e-4;
+  t.lr_ratios = {{"v", 2}};
+  t.loraplus_ratio = 16;
+  t.epochs = 2;
+  t.max_steps = 7;
+  t.batch_size = 4;
+  t.max_seq_len = 64;
+  t.warmup_steps = 3;
+  t.schedule = Schedule::kCosine;
+  t.weight_decay = 0.01;
+  t.max_grad_norm = 0.5;
+  t.seed = 9;
+  t.eval_every = 5;
+  t.checkpoint_every = 6;
+  t.keep_checkpoints = 2;
+  spec.name = "n";
+  spec.labels = {{"k", "v"}};
+  spec.gpus = 1;
+  spec.priority = 3;
+  absl::StatusOr<JobSpec> back = JobSpecFromJson(JobSpecToJson(spec));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(JobSpecToJson(*back), JobSpecToJson(spec));
+  EXPECT_EQ(back->train.schedule, Schedule::kCosine);
+  EXPECT_EQ(back->gpus, 1);
+}
+
+TEST(JobSpecTest, JsonErrorsAreInvalidArgument) {
+  EXPECT_EQ(JobSpecFromJson("[1]").status().message(), "job spec: not a JSON object");
+  absl::Status bad_task = JobSpecFromJson(R"({"task": "translate"})").status();
+  EXPECT_EQ(bad_task.code(), absl::StatusCode::kInvalidArgument);
+  absl::Status wrong_type = JobSpecFromJson(R"({"epochs": "two"})").status();
+  EXPECT_EQ(wrong_type.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(wrong_type.message().substr(0, 10), "job spec: ");
+  // A spec stored without gpus (or by a client that did not say) leaves the choice open.
+  EXPECT_EQ(JobSpecFromJson("{}")->gpus, -1);
+}
+
+TEST(JobSpecTest, ValueRatioDefaultIsFourOnlyForLoraOnExactlyQandV) {
+  JobSpec qv = Valid();
+  ApplyJobSpecDefaults(&qv);
+  EXPECT_EQ(qv.train.lr_ratios, (std::map<std::string, double>{{"v", 4.0}}));
+  JobSpec own = Valid();
+  own.train.lr_ratios = {{"v", 1.0}};
+  ApplyJobSpecDefaults(&own);
+  EXPECT_EQ(own.train.lr_ratios, (std::map<std::string, double>{{"v", 1.0}}));
+  JobSpec qkv = Valid();
+  qkv.train.targets = {"q", "k", "v"};
+  ApplyJobSpecDefaults(&qkv);
+  EXPECT_TRUE(qkv.train.lr_ratios.empty());
+  JobSpec full = Valid();
+  full.train.method = Method::kFull;
+  ApplyJobSpecDefaults(&full);
+  EXPECT_TRUE(full.train.lr_ratios.empty());
+}
+
+// One case per check, each with its exact message.
+TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
+  EXPECT_TRUE(ValidateJobSpecFields(Valid()).ok());
+  struct Case {
+    void (*edit)(JobSpec&);
+    const char* message;
+  } cases[] = {
+      {[](JobSpec& s) { s.train.model_dir.clear(); },
+       "model: required; the path of a Hugging Face model directory"},
+      {[](JobSpec& s) { s.train.targets = {"q", "x"}; },
+       "targets: unknown projection 'x'; expected any of q,k,v,o,gate,up,down"},
+      {[](JobSpec& s) { s.train.targets = {"q", "q"}; }, "targets: projection 'q' given twice"},
+      {[](JobSpec& s) { s.train.lora_rank = 0; },
+       "lora.rank: 0 is out of range; expected 1..4096"},
+      {[](JobSpec& s) { s.train.lora_alpha = std::numeric_limits<double>::infinity(); },
+       "lora.alpha: inf must be a finite number > 0"},
+      {[](JobSpec& s) { s.train.lr_ratios = {{"k", 2}}; },
+       "lr_ratios: projection 'k' is not among the targets (q,v)"},
+      {[](JobSpec& s) { s.train.lr_ratios = {{"v", 0}}; },
+       "lr_ratios: ratio for 'v' is 0; expected a number in (0, 1000]"},
+      {[](JobSpec& s) { s.train.batch_size = 0; }, "batch_size: 0 must be in 1..65536"},
+      {[](JobSpec& s) { s.train.weight_decay = std::nan(""); },
+       "weight_decay: nan must be a finite number >= 0"},
+      {[](JobSpec& s) { s.train.max_grad_norm = std::numeric_limits<double>::infinity(); },
+       "max_grad_norm: inf must be a finite number >= 0 (0 = off)"},
+      {[](JobSpec& s) { s.train.keep_checkpoints = 0; }, "keep_checkpoints: 0 must be >= 1"},
+      {[](JobSpec& s) { s.gpus = -2; }, "gpus: -2 must be in 0..64 (or unset)"},
+  };
+  for (const Case& c : cases) {
+    JobSpec spec = Valid();
+    c.edit(spec);
+    absl::Status status = ValidateJobSpecFields(spec);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_EQ(status.message(), c.message);
+  }
+}
+
+}  // namespace
+}  // namespace attune
