@@ -70,6 +70,45 @@ absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
   return absl::OkStatus();
 }
 
+// ALREADY_EXISTS naming the job when (owner, request_id) is taken; OK for an empty request_id.
+absl::Status CheckRequestIdFree(sqlite3* db, const std::string& owner,
+                                const std::string& request_id) {
+  if (request_id.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Statement find,
+                   Statement::Prepare(db, "SELECT id FROM jobs WHERE owner = ? AND request_id = ?"));
+  find.Bind(1, owner).Bind(2, request_id);
+  ASSIGN_OR_RETURN(bool row, find.Step());
+  if (!row) return absl::OkStatus();
+  return absl::AlreadyExistsError(
+      absl::StrCat("request_id '", request_id, "' was already used for job ", find.Text(0)));
+}
+
+// Inserts a new row for `job` with every column. The caller holds a transaction.
+absl::Status InsertJobRowLocked(sqlite3* db, const Job& job) {
+  ASSIGN_OR_RETURN(Statement insert,
+                   Statement::Prepare(db,
+                                      "INSERT INTO jobs (id, owner, request_id, spec_json, "
+                                      "priority, gpus, state, created_us) "
+                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, job.id).Bind(2, job.owner);
+  if (job.request_id.empty()) {
+    insert.BindNull(3);
+  } else {
+    insert.Bind(3, job.request_id);
+  }
+  insert.Bind(4, JobSpecToJson(job.spec))
+      .Bind(5, int64_t{job.spec.priority})
+      .Bind(6, int64_t{job.spec.gpus})
+      .Bind(7, JobStateName(job.state))
+      .Bind(8, job.created_us);
+  absl::Status inserted = insert.Run();
+  if (absl::IsAlreadyExists(inserted)) {
+    return absl::AlreadyExistsError(absl::StrCat("job id '", job.id, "' is already taken"));
+  }
+  RETURN_IF_ERROR(inserted);
+  return UpdateJobLocked(db, job);  // the remaining columns
+}
+
 }  // namespace
 
 int Store::LatestSchemaVersion() { return LatestMigration(); }
@@ -107,40 +146,9 @@ absl::StatusOr<Job> Store::InsertJob(const Job& job, std::vector<JobEvent>* even
   absl::MutexLock lock(&mu_);
   Job stored = job;
   if (stored.id.empty()) stored.id = NewJobId();
-  if (!stored.request_id.empty()) {
-    ASSIGN_OR_RETURN(
-        Statement find,
-        Statement::Prepare(db_, "SELECT id FROM jobs WHERE owner = ? AND request_id = ?"));
-    find.Bind(1, stored.owner).Bind(2, stored.request_id);
-    ASSIGN_OR_RETURN(bool row, find.Step());
-    if (row) {
-      return absl::AlreadyExistsError(absl::StrCat("request_id '", stored.request_id,
-                                                   "' was already used for job ", find.Text(0)));
-    }
-  }
-  ASSIGN_OR_RETURN(Statement insert,
-                   Statement::Prepare(db_,
-                                      "INSERT INTO jobs (id, owner, request_id, spec_json, "
-                                      "priority, gpus, state, created_us) "
-                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
-  insert.Bind(1, stored.id).Bind(2, stored.owner);
-  if (stored.request_id.empty()) {
-    insert.BindNull(3);
-  } else {
-    insert.Bind(3, stored.request_id);
-  }
-  insert.Bind(4, JobSpecToJson(stored.spec))
-      .Bind(5, int64_t{stored.spec.priority})
-      .Bind(6, int64_t{stored.spec.gpus})
-      .Bind(7, JobStateName(stored.state))
-      .Bind(8, stored.created_us);
+  RETURN_IF_ERROR(CheckRequestIdFree(db_, stored.owner, stored.request_id));
   ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
-  absl::Status inserted = insert.Run();
-  if (absl::IsAlreadyExists(inserted)) {
-    return absl::AlreadyExistsError(absl::StrCat("job id '", stored.id, "' is already taken"));
-  }
-  RETURN_IF_ERROR(inserted);
-  RETURN_IF_ERROR(UpdateJobLocked(db_, stored));  // the remaining columns
+  RETURN_IF_ERROR(InsertJobRowLocked(db_, stored));
   if (events != nullptr) {
     for (JobEvent& event : *events) {
       event.job_id = stored.id;
