@@ -66,6 +66,24 @@ TEST_F(SchedulerTest, SubmitValidatesAndIsIdempotentPerRequestId) {
   EXPECT_TRUE(WaitForState(first.id, JobState::kSucceeded));
 }
 
+// Only a problem with the user's input is INVALID_ARGUMENT: running out of memory while reading
+// the files is RESOURCE_EXHAUSTED, any other exception INTERNAL, and none queues a job.
+TEST_F(SchedulerTest, CheckFailuresGetTheirOwnCodes) {
+  Start();
+  JobSpec huge = Spec();
+  huge.train.model_dir = "/huge";
+  absl::Status status = scheduler_->Submit(huge, "", "").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status.message(),
+            "checking the job's files ran out of memory; the model or data may be too large");
+  JobSpec bug = Spec();
+  bug.train.model_dir = "/bug";
+  status = scheduler_->Submit(bug, "", "").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(status.message(), "checking the job's files failed: vector::_M_range_check");
+  EXPECT_TRUE(scheduler_->List({}).value().jobs.empty());
+}
+
 TEST_F(SchedulerTest, QueueFullIsResourceExhausted) {
   Start({"cpu"}, 1, /*max_queued=*/1);
   std::string running = Submit(Spec());

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <new>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -41,6 +42,8 @@ class FakeRunner : public JobRunner {
     if (spec.model_dir == "/missing") {
       return absl::InvalidArgumentError("model: /missing: no such directory");
     }
+    if (spec.model_dir == "/huge") throw std::bad_alloc();
+    if (spec.model_dir == "/bug") throw std::logic_error("vector::_M_range_check");
     engine::SpecCheck check;
     check.total_parameters = 1000;
     check.trainable_parameters = 10;
