@@ -67,7 +67,7 @@ struct JobEventView {
 struct RunningJobStats {
   std::string id;
   std::string device;                       // first device the job runs on ("cpu", "cuda:0")
-  std::optional<StepMetrics> step;  // none before the first step
+  std::optional<StepMetrics> step;          // none before the first step
   std::optional<double> eval_loss;          // none before the first evaluation
 };
 

@@ -15,14 +15,14 @@ json StepToJson(const StepMetrics& m) {
   json lrs = json::object();
   for (const auto& [group, rate] : m.learning_rates) lrs[group] = Number(rate);
   json out = {{"step", m.step},
-          {"totalSteps", m.total_steps},
-          {"epoch", Number(m.epoch)},
-          {"trainLoss", Number(m.train_loss)},
-          {"learningRates", lrs},
-          {"gradNorm", Number(m.grad_norm)},
-          {"tokensPerSecond", Number(m.tokens_per_second)},
-          {"samplesPerSecond", Number(m.samples_per_second)},
-          {"skipped", m.skipped}};
+              {"totalSteps", m.total_steps},
+              {"epoch", Number(m.epoch)},
+              {"trainLoss", Number(m.train_loss)},
+              {"learningRates", lrs},
+              {"gradNorm", Number(m.grad_norm)},
+              {"tokensPerSecond", Number(m.tokens_per_second)},
+              {"samplesPerSecond", Number(m.samples_per_second)},
+              {"skipped", m.skipped}};
   if (m.device_memory) {
     out["deviceMemory"] = {{"allocatedBytes", m.device_memory->allocated_bytes},
                            {"reservedBytes", m.device_memory->reserved_bytes},

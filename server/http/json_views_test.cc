@@ -65,9 +65,8 @@ TEST(JsonViewsTest, StepEventCarriesTotalStepsAndDeviceMemoryWhenPresent) {
   EXPECT_EQ(json["step"], 2);
   EXPECT_EQ(json["totalSteps"], 100000);
   EXPECT_EQ(json["deviceMemory"],
-            nlohmann::json({{"allocatedBytes", 1000},
-                            {"reservedBytes", 4096},
-                            {"peakAllocatedBytes", 2000}}));
+            nlohmann::json(
+                {{"allocatedBytes", 1000}, {"reservedBytes", 4096}, {"peakAllocatedBytes", 2000}}));
 
   event.step->device_memory.reset();  // the CPU: no device memory, not zeros
   EXPECT_FALSE(EventToJson(event).contains("deviceMemory"));

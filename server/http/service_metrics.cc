@@ -98,16 +98,18 @@ void AddJobDeviceMemoryFamilies(const std::vector<RunningJobStats>& running,
   }
   std::sort(jobs.begin(), jobs.end(),
             [](const RunningJobStats* a, const RunningJobStats* b) { return a->id < b->id; });
-  auto allocated = Family("attune_job_device_memory_allocated_bytes",
-                          "Device memory held by a running job's live tensors after its latest step.",
-                          MetricType::Gauge);
+  auto allocated =
+      Family("attune_job_device_memory_allocated_bytes",
+             "Device memory held by a running job's live tensors after its latest step.",
+             MetricType::Gauge);
   auto reserved = Family("attune_job_device_memory_reserved_bytes",
                          "Device memory a running job's caching allocator holds (allocated and "
                          "cached) after its latest step.",
                          MetricType::Gauge);
-  auto peak = Family("attune_job_device_memory_peak_allocated_bytes",
-                     "The most device memory a running job's tensors held at once since it started.",
-                     MetricType::Gauge);
+  auto peak =
+      Family("attune_job_device_memory_peak_allocated_bytes",
+             "The most device memory a running job's tensors held at once since it started.",
+             MetricType::Gauge);
   for (const RunningJobStats* job : jobs) {
     const std::vector<ClientMetric::Label> labels = {{"device", job->device}, {"job_id", job->id}};
     const DeviceMemory& memory = *job->step->device_memory;

@@ -99,12 +99,10 @@ TEST(ServiceMetricsTest, ScrapeShowsEveryGpuNvmlReports) {
   const std::string text = metrics.Scrape();
   EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cpu\"} "));
   EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cuda:0\"} 3221225472\n"));
-  EXPECT_THAT(text,
-              HasSubstr("attune_device_memory_total_bytes{device=\"cuda:0\"} 85899345920\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_total_bytes{device=\"cuda:0\"} 85899345920\n"));
   EXPECT_THAT(text, HasSubstr("attune_device_utilization_ratio{device=\"cuda:0\"} 0.37\n"));
   EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cuda:1\"} 1073741824\n"));
-  EXPECT_THAT(text,
-              HasSubstr("attune_device_memory_total_bytes{device=\"cuda:1\"} 85899345920\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_total_bytes{device=\"cuda:1\"} 85899345920\n"));
   EXPECT_THAT(text, Not(HasSubstr("attune_device_utilization_ratio{device=\"cuda:1\"}")));
   EXPECT_THAT(text, Not(HasSubstr("cuda:2")));  // the lost GPU: absent, not zero
 }
