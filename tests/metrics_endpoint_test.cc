@@ -154,10 +154,11 @@ TEST_F(RunningJobTest, JsonEndpointsDescribeTheJob) {
     if (event["type"] == "step") {
       ++steps;
       EXPECT_TRUE(event["trainLoss"].is_number());
-      EXPECT_EQ(event["totalSteps"], kTotalSteps) << event;  // the real total, never 0
+      ASSERT_EQ(event["totalSteps"], kTotalSteps) << event;  // the real total, never 0
       const nlohmann::json& rates = event["learningRates"];
       ASSERT_TRUE(rates.contains("q.lora_A") && rates.contains("v.lora_A")) << event;
-      EXPECT_DOUBLE_EQ(rates["v.lora_A"].get<double>(), 4 * rates["q.lora_A"].get<double>());
+      ASSERT_DOUBLE_EQ(rates["v.lora_A"].get<double>(), 4 * rates["q.lora_A"].get<double>())
+          << event;
     }
   }
   EXPECT_GT(steps, 0);
