@@ -12,6 +12,10 @@
 //   nvmlDeviceGetUtilizationRates (nvmlUtilization_t {gpu, memory}, percent over the driver's
 //   last sample period).
 //
+// Checked against the real library on an H200 (driver's NVML, 2026-12-01): the declarations
+// match, total = nvidia-smi's total, and v1's `used` includes the memory the driver reserves
+// (about 615 MiB there, where nvidia-smi shows 0 MiB used), so an idle GPU is not at 0.
+//
 // Devices are labelled "cuda:N" with N = NVML's index, which is CUDA's index when
 // CUDA_DEVICE_ORDER=PCI_BUS_ID and CUDA_VISIBLE_DEVICES is unset (the usual setup of a GPU node;
 // NVML itself ignores CUDA_VISIBLE_DEVICES).
