@@ -27,6 +27,7 @@
 #include "common/status_macros.h"
 #include "server/engine/trainer.h"
 #include "server/http/http_server.h"
+#include "server/http/nvml_device_stats.h"
 #include "server/http/scheduler_jobs_source.h"
 #include "server/http/service_metrics.h"
 #include "server/scheduler/job_runner.h"
@@ -101,7 +102,11 @@ absl::Status Serve(const ServerOptions& options) {
 
   // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
   http::SchedulerJobsSource jobs_source(scheduler.get());
-  http::ServiceMetrics metrics(&jobs_source, http::ServiceMetrics::Options{});
+  // GPU series through NVML where the driver has it; only the cpu series otherwise.
+  http::ServiceMetrics::Options metrics_options;
+  metrics_options.device_stats =
+      http::ProcessAndGpuDeviceStats(http::NvmlDeviceStats::Create().value_or(nullptr));
+  http::ServiceMetrics metrics(&jobs_source, metrics_options);
 
   api::AttuneService service(scheduler.get(), store.get(), std::move(data_roots));
   grpc::EnableDefaultHealthCheckService(true);

@@ -29,13 +29,13 @@ void FakeJobsSource::SetState(const std::string& id, const std::string& state) {
   Append(id, "state").state = state;
 }
 
-void FakeJobsSource::AddStep(const std::string& id, const engine::StepMetrics& step) {
+void FakeJobsSource::AddStep(const std::string& id, const StepMetrics& step) {
   absl::MutexLock lock(&mu_);
   jobs_.at(id).latest_step = step;
   Append(id, "step").step = step;
 }
 
-void FakeJobsSource::AddEval(const std::string& id, const engine::EvalMetrics& eval) {
+void FakeJobsSource::AddEval(const std::string& id, const EvalMetrics& eval) {
   absl::MutexLock lock(&mu_);
   jobs_.at(id).latest_eval = eval;
   Append(id, "eval").eval = eval;

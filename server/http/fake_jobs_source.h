@@ -22,9 +22,9 @@ class FakeJobsSource : public JobsSource {
   // Sets a job's state and appends a "state" event. The job must exist.
   void SetState(const std::string& id, const std::string& state);
   // Appends a "step" event and makes it the job's latest step. The job must exist.
-  void AddStep(const std::string& id, const engine::StepMetrics& step);
+  void AddStep(const std::string& id, const StepMetrics& step);
   // Appends an "eval" event and makes it the job's latest evaluation.
-  void AddEval(const std::string& id, const engine::EvalMetrics& eval);
+  void AddEval(const std::string& id, const EvalMetrics& eval);
   void SetCheckpointBytes(int64_t bytes);
 
   absl::StatusOr<std::vector<JobView>> ListJobs() override;

@@ -24,7 +24,7 @@ class HttpServerTest : public ::testing::Test {
     source_.PutJob(job);
     source_.SetState("job-1", "RUNNING");
     for (int i = 1; i <= 3; ++i) {
-      engine::StepMetrics step;
+      StepMetrics step;
       step.step = i;
       step.total_steps = 10;
       step.train_loss = 1.0 / i;

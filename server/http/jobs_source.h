@@ -3,8 +3,10 @@
 //
 // The HTTP server never sees the scheduler, the store or gRPC types: it reads jobs through this
 // interface. `attuned` implements it with a small adapter over the Scheduler
-// (server/http/scheduler_jobs_source.h); tests implement it with a scripted fake. Every value
-// here is plain C++ and copied out, so a reader never holds a lock inside the scheduler.
+// (server/http/scheduler_jobs_source.h, the one file here that sees the scheduler); tests
+// implement it with a scripted fake. Every value here is plain C++ (metrics as the typed
+// StepMetrics/EvalMetrics of common/metrics.h, never engine types) and copied out, so a reader
+// never holds a lock inside the scheduler. CMake's http_layering_test keeps it that way.
 #ifndef ATTUNE_SERVER_HTTP_JOBS_SOURCE_H_
 #define ATTUNE_SERVER_HTTP_JOBS_SOURCE_H_
 
@@ -16,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
-#include "server/engine/trainer.h"
+#include "common/metrics.h"
 
 namespace attune::http {
 
@@ -30,13 +32,21 @@ struct JobView {
   int64_t started_unix_ms = 0;       // 0 = not started
   int64_t finished_unix_ms = 0;      // 0 = not finished
   std::vector<std::string> devices;  // e.g. {"cuda:0"} or {"cpu"}
-  std::optional<engine::StepMetrics> latest_step;
-  std::optional<engine::EvalMetrics> latest_eval;
+  std::optional<StepMetrics> latest_step;
+  std::optional<EvalMetrics> latest_eval;
   int64_t trainable_parameters = 0;  // 0 = not known yet
   int64_t total_parameters = 0;
   int64_t adapter_bytes = 0;     // of the latest checkpoint; 0 = none written yet
   int64_t base_model_bytes = 0;  // 0 = not known yet
   std::string error;             // why the job failed; empty otherwise
+};
+
+// A checkpoint as the dashboard shows it (a "checkpoint" event).
+struct CheckpointView {
+  int64_t step = 0;
+  int64_t adapter_bytes = 0;  // size of the adapter files a download carries
+  std::string sha256;         // of adapter_model.safetensors, lower-case hex
+  bool best = false;          // the best checkpoint so far (common/metrics.h's Outranks)
 };
 
 // One entry of a job's event log, in sequence order. Exactly one of the optional parts is set
@@ -48,16 +58,16 @@ struct JobEventView {
   std::string type;     // "state", "step", "eval", "checkpoint", "warning", "error"
   std::string state;    // for "state": the new state
   std::string message;  // for "warning" / "error" (and optionally "state")
-  std::optional<engine::StepMetrics> step;
-  std::optional<engine::EvalMetrics> eval;
-  std::optional<engine::CheckpointInfo> checkpoint;
+  std::optional<StepMetrics> step;
+  std::optional<EvalMetrics> eval;
+  std::optional<CheckpointView> checkpoint;
 };
 
 // The latest numbers of one running job, for the per-job Prometheus series.
 struct RunningJobStats {
   std::string id;
   std::string device;                       // first device the job runs on ("cpu", "cuda:0")
-  std::optional<engine::StepMetrics> step;  // none before the first step
+  std::optional<StepMetrics> step;          // none before the first step
   std::optional<double> eval_loss;          // none before the first evaluation
 };
 
@@ -67,7 +77,7 @@ struct ServiceStats {
   int64_t queue_length = 0;                      // jobs waiting for a device
   std::vector<RunningJobStats> running;
   // Monotonic since the process started: bytes of checkpoints written. Negative = the source
-  // does not count them (then `MetricsCollector::AddCheckpointBytes` feeds the counter).
+  // does not count them (then `ServiceMetrics::AddCheckpointBytes` feeds the counter).
   int64_t checkpoint_bytes_written = -1;
 };
 

@@ -11,21 +11,27 @@ using nlohmann::json;
 // JSON has no NaN or infinity: a non-finite loss (a skipped step) becomes null.
 json Number(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
 
-json StepToJson(const engine::StepMetrics& m) {
+json StepToJson(const StepMetrics& m) {
   json lrs = json::object();
   for (const auto& [group, rate] : m.learning_rates) lrs[group] = Number(rate);
-  return {{"step", m.step},
-          {"totalSteps", m.total_steps},
-          {"epoch", Number(m.epoch)},
-          {"trainLoss", Number(m.train_loss)},
-          {"learningRates", lrs},
-          {"gradNorm", Number(m.grad_norm)},
-          {"tokensPerSecond", Number(m.tokens_per_second)},
-          {"samplesPerSecond", Number(m.samples_per_second)},
-          {"skipped", m.skipped}};
+  json out = {{"step", m.step},
+              {"totalSteps", m.total_steps},
+              {"epoch", Number(m.epoch)},
+              {"trainLoss", Number(m.train_loss)},
+              {"learningRates", lrs},
+              {"gradNorm", Number(m.grad_norm)},
+              {"tokensPerSecond", Number(m.tokens_per_second)},
+              {"samplesPerSecond", Number(m.samples_per_second)},
+              {"skipped", m.skipped}};
+  if (m.device_memory) {
+    out["deviceMemory"] = {{"allocatedBytes", m.device_memory->allocated_bytes},
+                           {"reservedBytes", m.device_memory->reserved_bytes},
+                           {"peakAllocatedBytes", m.device_memory->peak_allocated_bytes}};
+  }
+  return out;
 }
 
-json EvalToJson(const engine::EvalMetrics& m) {
+json EvalToJson(const EvalMetrics& m) {
   json out = {{"step", m.step}, {"evalLoss", Number(m.loss)}, {"examples", m.examples}};
   if (m.accuracy) out["accuracy"] = Number(*m.accuracy);
   if (m.pearson) out["pearson"] = Number(*m.pearson);
@@ -109,6 +115,7 @@ json EventToJson(const JobEventView& event) {
   if (event.checkpoint) {
     out["step"] = event.checkpoint->step;
     out["adapterBytes"] = event.checkpoint->adapter_bytes;
+    out["sha256"] = event.checkpoint->sha256;
     out["best"] = event.checkpoint->best;
   }
   return out;

@@ -22,9 +22,12 @@ nlohmann::json JobSummaryToJson(const JobView& job);
 nlohmann::json JobDetailToJson(const JobView& job);
 
 // {sequence, timeMs, type, ...}: "step" events add {step, totalSteps, epoch, trainLoss,
-// learningRates, gradNorm, tokensPerSecond, samplesPerSecond, skipped}; "eval" events
-// {step, evalLoss, accuracy?, pearson?, spearman?, perplexity?}; "checkpoint" events
-// {step, adapterBytes, best}; "state" {state, message?}; "warning"/"error" {message}.
+// learningRates, gradNorm, tokensPerSecond, samplesPerSecond, skipped, deviceMemory?
+// {allocatedBytes, reservedBytes, peakAllocatedBytes} (CUDA jobs)}; "eval" events
+// {step, evalLoss, examples, accuracy?, pearson?, spearman?, perplexity?}; "checkpoint" events
+// {step, adapterBytes, sha256, best}; "state" {state, message?}; "warning"/"error" {message}.
+// This file is the one conversion from the typed views to JSON; latestStep and latestEval of
+// the detail use the same forms.
 nlohmann::json EventToJson(const JobEventView& event);
 
 // {"jobId": id, "events": [...], "nextAfter": last sequence (or `after` when empty)}.

@@ -16,7 +16,7 @@ TEST(JsonViewsTest, DetailCarriesSpecRatiosAndAdapterRatio) {
   job.spec.train.task = Task::kSequenceClassification;
   job.adapter_bytes = 50;
   job.base_model_bytes = 1000;
-  engine::StepMetrics step;
+  StepMetrics step;
   step.step = 3;
   step.total_steps = 10;
   step.train_loss = 0.25;
@@ -39,7 +39,7 @@ TEST(JsonViewsTest, NonFiniteLossBecomesNullAndEventsKeepSequence) {
   JobEventView event;
   event.sequence = 9;
   event.type = "step";
-  engine::StepMetrics step;
+  StepMetrics step;
   step.step = 4;
   step.train_loss = std::nan("");
   step.skipped = true;
@@ -50,6 +50,46 @@ TEST(JsonViewsTest, NonFiniteLossBecomesNullAndEventsKeepSequence) {
   EXPECT_TRUE(json["events"][0]["trainLoss"].is_null());
   EXPECT_EQ(json["events"][0]["skipped"], true);
   EXPECT_EQ(EventsToJson("j1", 8, {})["nextAfter"], 8);
+}
+
+TEST(JsonViewsTest, StepEventCarriesTotalStepsAndDeviceMemoryWhenPresent) {
+  JobEventView event;
+  event.sequence = 3;
+  event.type = "step";
+  StepMetrics step;
+  step.step = 2;
+  step.total_steps = 100000;
+  step.device_memory = DeviceMemory{1000, 4096, 2000};
+  event.step = step;
+  const nlohmann::json json = EventToJson(event);
+  EXPECT_EQ(json["step"], 2);
+  EXPECT_EQ(json["totalSteps"], 100000);
+  EXPECT_EQ(json["deviceMemory"],
+            nlohmann::json(
+                {{"allocatedBytes", 1000}, {"reservedBytes", 4096}, {"peakAllocatedBytes", 2000}}));
+
+  event.step->device_memory.reset();  // the CPU: no device memory, not zeros
+  EXPECT_FALSE(EventToJson(event).contains("deviceMemory"));
+}
+
+TEST(JsonViewsTest, CheckpointEventCarriesBytesHashAndBest) {
+  JobEventView event;
+  event.sequence = 4;
+  event.type = "checkpoint";
+  CheckpointView checkpoint;
+  checkpoint.step = 20;
+  checkpoint.adapter_bytes = 12345;
+  checkpoint.sha256 = std::string(64, 'a');
+  checkpoint.best = true;
+  event.checkpoint = checkpoint;
+  const nlohmann::json json = EventToJson(event);
+  EXPECT_EQ(json, nlohmann::json({{"sequence", 4},
+                                  {"timeMs", 0},
+                                  {"type", "checkpoint"},
+                                  {"step", 20},
+                                  {"adapterBytes", 12345},
+                                  {"sha256", std::string(64, 'a')},
+                                  {"best", true}}));
 }
 
 }  // namespace

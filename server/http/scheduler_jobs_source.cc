@@ -56,9 +56,8 @@ JobEventView EventToView(const store::JobEvent& event) {
       break;
     case store::EventType::kCheckpoint: {
       view.type = "checkpoint";
-      engine::CheckpointInfo checkpoint;
+      CheckpointView checkpoint;
       checkpoint.step = event.step;
-      checkpoint.dir = event.path;
       checkpoint.adapter_bytes = event.bytes;
       checkpoint.sha256 = event.sha256;
       checkpoint.best = event.best;

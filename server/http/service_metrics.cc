@@ -71,7 +71,7 @@ void AddRunningJobFamilies(const std::vector<RunningJobStats>& running,
     const std::vector<ClientMetric::Label> labels = {{"job_id", job->id}};
     if (job->eval_loss) AddGauge(eval_loss, labels, *job->eval_loss);
     if (!job->step) continue;
-    const engine::StepMetrics& m = *job->step;
+    const StepMetrics& m = *job->step;
     AddGauge(step, labels, static_cast<double>(m.step));
     AddGauge(total, labels, static_cast<double>(m.total_steps));
     AddGauge(epoch, labels, m.epoch);
@@ -87,6 +87,37 @@ void AddRunningJobFamilies(const std::vector<RunningJobStats>& running,
        {&step, &total, &epoch, &train_loss, &eval_loss, &lr, &grad_norm, &tokens, &samples}) {
     out.push_back(std::move(*family));
   }
+}
+
+// The CUDA caching allocator's figures of running jobs that report them (none on the CPU).
+void AddJobDeviceMemoryFamilies(const std::vector<RunningJobStats>& running,
+                                std::vector<MetricFamily>& out) {
+  std::vector<const RunningJobStats*> jobs;
+  for (const auto& job : running) {
+    if (job.step && job.step->device_memory) jobs.push_back(&job);
+  }
+  std::sort(jobs.begin(), jobs.end(),
+            [](const RunningJobStats* a, const RunningJobStats* b) { return a->id < b->id; });
+  auto allocated =
+      Family("attune_job_device_memory_allocated_bytes",
+             "Device memory held by a running job's live tensors after its latest step.",
+             MetricType::Gauge);
+  auto reserved = Family("attune_job_device_memory_reserved_bytes",
+                         "Device memory a running job's caching allocator holds (allocated and "
+                         "cached) after its latest step.",
+                         MetricType::Gauge);
+  auto peak =
+      Family("attune_job_device_memory_peak_allocated_bytes",
+             "The most device memory a running job's tensors held at once since it started.",
+             MetricType::Gauge);
+  for (const RunningJobStats* job : jobs) {
+    const std::vector<ClientMetric::Label> labels = {{"device", job->device}, {"job_id", job->id}};
+    const DeviceMemory& memory = *job->step->device_memory;
+    AddGauge(allocated, labels, static_cast<double>(memory.allocated_bytes));
+    AddGauge(reserved, labels, static_cast<double>(memory.reserved_bytes));
+    AddGauge(peak, labels, static_cast<double>(memory.peak_allocated_bytes));
+  }
+  for (auto* family : {&allocated, &reserved, &peak}) out.push_back(std::move(*family));
 }
 
 void AddDeviceFamilies(const std::vector<DeviceStats>& devices, std::vector<MetricFamily>& out) {
@@ -105,9 +136,7 @@ void AddDeviceFamilies(const std::vector<DeviceStats>& devices, std::vector<Metr
     }
     if (device.utilization) AddGauge(util, labels, *device.utilization);
   }
-  out.push_back(std::move(used));
-  if (!total.metric.empty()) out.push_back(std::move(total));
-  if (!util.metric.empty()) out.push_back(std::move(util));
+  for (auto* family : {&used, &total, &util}) out.push_back(std::move(*family));
 }
 
 }  // namespace
@@ -147,6 +176,7 @@ std::vector<MetricFamily> CollectServiceFamilies(const ServiceStats& stats,
   out.push_back(std::move(queue));
 
   AddRunningJobFamilies(stats.running, out);
+  AddJobDeviceMemoryFamilies(stats.running, out);
   AddDeviceFamilies(devices, out);
 
   auto checkpoint =

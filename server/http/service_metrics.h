@@ -8,7 +8,8 @@
 // (gRPC requests, see server/api/grpc_metrics.h) live as ordinary prometheus-cpp families in
 // `registry()`.
 //
-// Exposed series (all names start with attune_):
+// Exposed series (all names start with attune_). Every family is always declared (# HELP and
+// # TYPE lines); a series is absent, never zero, where its number is not known:
 //   attune_jobs{state}                               gauge, jobs in each state
 //   attune_queue_length                              gauge, jobs waiting for a device
 //   attune_job_step{job_id}                          gauge, steps taken
@@ -20,38 +21,31 @@
 //   attune_job_grad_norm{job_id}                     gauge, before clipping
 //   attune_job_tokens_per_second{job_id}             gauge
 //   attune_job_samples_per_second{job_id}            gauge
-//   attune_device_memory_used_bytes{device}          gauge
-//   attune_device_memory_total_bytes{device}         gauge, when known
-//   attune_device_utilization_ratio{device}          gauge in [0, 1], when known
+//   attune_job_device_memory_allocated_bytes{job_id,device}       gauge, CUDA jobs only: the
+//   attune_job_device_memory_reserved_bytes{job_id,device}        caching allocator's figures
+//   attune_job_device_memory_peak_allocated_bytes{job_id,device}  after the latest step
+//   attune_device_memory_used_bytes{device}          gauge; "cpu" = this process's resident memory,
+//                                                    "cuda:N" = the GPU's (NVML), every process's
+//   attune_device_memory_total_bytes{device}         gauge
+//   attune_device_utilization_ratio{device}          gauge in [0, 1], GPUs that report it (NVML)
 //   attune_checkpoint_written_bytes_total            counter
+// The cuda:N device series come from NvmlDeviceStats (nvml_device_stats.h) and are absent on a
+// machine without NVML.
 #ifndef ATTUNE_SERVER_HTTP_SERVICE_METRICS_H_
 #define ATTUNE_SERVER_HTTP_SERVICE_METRICS_H_
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "prometheus/metric_family.h"
 #include "prometheus/registry.h"
+#include "server/http/device_stats.h"
 #include "server/http/jobs_source.h"
 
 namespace attune::http {
-
-// Memory (and, where the platform tells, utilisation) of one device.
-struct DeviceStats {
-  std::string device;             // "cpu", "cuda:0", ...
-  int64_t memory_used_bytes = 0;  // for "cpu": this process's resident memory
-  std::optional<int64_t> memory_total_bytes;
-  std::optional<double> utilization;  // in [0, 1]
-};
-
-// Called at scrape time; must be thread-safe and cheap. The engine may provide a CUDA-aware one
-// later; `ProcessDeviceStats` is the default.
-using DeviceStatsFn = std::function<std::vector<DeviceStats>()>;
 
 // {"cpu": resident set size of this process from /proc/self/statm, total = physical memory}.
 // Never fails; reports 0 bytes used when /proc cannot be read.
@@ -66,7 +60,9 @@ std::vector<prometheus::MetricFamily> CollectServiceFamilies(
 class ServiceMetrics {
  public:
   struct Options {
-    DeviceStatsFn device_stats = ProcessDeviceStats;  // empty = no device series
+    // The CPU only by default; attuned adds the GPUs (ProcessAndGpuDeviceStats in
+    // nvml_device_stats.h). Empty = no device series.
+    DeviceStatsFn device_stats = ProcessDeviceStats;
   };
 
   // `source` is not owned and must outlive the returned object.

@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 
 #include "server/http/fake_jobs_source.h"
+#include "server/http/nvml_device_stats.h"
 
 namespace attune::http {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+constexpr char kFakeNvml[] = ATTUNE_FAKE_NVML;  // testdata/fake_nvml.cc, loaded as NVML
 
 JobView Job(const std::string& id, const std::string& state) {
   JobView job;
@@ -20,8 +23,8 @@ JobView Job(const std::string& id, const std::string& state) {
   return job;
 }
 
-engine::StepMetrics Step(int64_t step, double loss) {
-  engine::StepMetrics m;
+StepMetrics Step(int64_t step, double loss) {
+  StepMetrics m;
   m.step = step;
   m.total_steps = 100;
   m.epoch = step / 50.0;
@@ -54,20 +57,11 @@ TEST(ServiceMetricsTest, ScrapeShowsRunningJobAndDropsItWhenFinished) {
   source.PutJob(Job("j1", "RUNNING"));
   source.PutJob(Job("j2", "QUEUED"));
   source.AddStep("j1", Step(7, 0.6931));
-  engine::EvalMetrics eval;
+  EvalMetrics eval;
   eval.step = 5;
   eval.loss = 0.5;
   source.AddEval("j1", eval);
-  ServiceMetrics::Options options;
-  options.device_stats = [] {
-    DeviceStats d;
-    d.device = "cuda:0";
-    d.memory_used_bytes = 1024;
-    d.memory_total_bytes = 4096;
-    d.utilization = 0.25;
-    return std::vector<DeviceStats>{d};
-  };
-  ServiceMetrics metrics(&source, options);
+  ServiceMetrics metrics(&source, {});
   metrics.AddCheckpointBytes(1000);  // ignored: the fake source counts checkpoint bytes itself
   source.SetCheckpointBytes(2048);
 
@@ -83,9 +77,6 @@ TEST(ServiceMetricsTest, ScrapeShowsRunningJobAndDropsItWhenFinished) {
               HasSubstr("attune_job_learning_rate{group=\"v.lora_A\",job_id=\"j1\"} 0.0004\n"));
   EXPECT_THAT(text, HasSubstr("attune_job_tokens_per_second{job_id=\"j1\"} 1234\n"));
   EXPECT_THAT(text, HasSubstr("attune_job_samples_per_second{job_id=\"j1\"} 16\n"));
-  EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cuda:0\"} 1024\n"));
-  EXPECT_THAT(text, HasSubstr("attune_device_memory_total_bytes{device=\"cuda:0\"} 4096\n"));
-  EXPECT_THAT(text, HasSubstr("attune_device_utilization_ratio{device=\"cuda:0\"} 0.25\n"));
   EXPECT_THAT(text, HasSubstr("attune_checkpoint_written_bytes_total 2048\n"));
   EXPECT_THAT(text, Not(HasSubstr("job_id=\"j2\"")));  // queued jobs have no per-job series
 
@@ -94,6 +85,68 @@ TEST(ServiceMetricsTest, ScrapeShowsRunningJobAndDropsItWhenFinished) {
   EXPECT_THAT(after, Not(HasSubstr("job_id=\"j1\"")));
   EXPECT_THAT(after, HasSubstr("attune_jobs{state=\"succeeded\"} 1\n"));
   EXPECT_THAT(after, HasSubstr("attune_jobs{state=\"running\"} 0\n"));
+}
+
+// attuned's device series (ProcessAndGpuDeviceStats over NVML, as server/main.cc builds them)
+// with the fake NVML: the cpu entry and the two GPUs that answer, exactly.
+TEST(ServiceMetricsTest, ScrapeShowsEveryGpuNvmlReports) {
+  FakeJobsSource source;
+  ServiceMetrics::Options options;
+  options.device_stats =
+      ProcessAndGpuDeviceStats(NvmlDeviceStats::Create(kFakeNvml).value_or(nullptr));
+  ServiceMetrics metrics(&source, options);
+
+  const std::string text = metrics.Scrape();
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cpu\"} "));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cuda:0\"} 3221225472\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_total_bytes{device=\"cuda:0\"} 85899345920\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_utilization_ratio{device=\"cuda:0\"} 0.37\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cuda:1\"} 1073741824\n"));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_total_bytes{device=\"cuda:1\"} 85899345920\n"));
+  EXPECT_THAT(text, Not(HasSubstr("attune_device_utilization_ratio{device=\"cuda:1\"}")));
+  EXPECT_THAT(text, Not(HasSubstr("cuda:2")));  // the lost GPU: absent, not zero
+}
+
+// Without NVML (no driver) the GPU series are absent, not zero; the cpu series and the families'
+// declarations stay.
+TEST(ServiceMetricsTest, NoNvmlMeansNoGpuSeries) {
+  FakeJobsSource source;
+  ServiceMetrics::Options options;
+  options.device_stats = ProcessAndGpuDeviceStats(
+      NvmlDeviceStats::Create("/nonexistent/libnvidia-ml.so.1").value_or(nullptr));
+  ServiceMetrics metrics(&source, options);
+
+  const std::string text = metrics.Scrape();
+  EXPECT_THAT(text, Not(HasSubstr("cuda:")));
+  EXPECT_THAT(text, HasSubstr("attune_device_memory_used_bytes{device=\"cpu\"} "));
+  EXPECT_THAT(text, HasSubstr("# TYPE attune_device_utilization_ratio gauge\n"));
+  EXPECT_THAT(text, Not(HasSubstr("attune_device_utilization_ratio{")));
+}
+
+// The caching allocator's figures (StepMetrics::device_memory, filled by the engine on CUDA)
+// become per-job series; a job without them (the CPU) has none.
+TEST(ServiceMetricsTest, JobDeviceMemoryOnlyWhenReported) {
+  FakeJobsSource source;
+  JobView gpu_job = Job("g1", "RUNNING");
+  gpu_job.devices = {"cuda:1"};
+  source.PutJob(gpu_job);
+  source.PutJob(Job("c1", "RUNNING"));
+  StepMetrics step = Step(3, 0.5);
+  step.device_memory = DeviceMemory{1000, 4096, 2000};
+  source.AddStep("g1", step);
+  source.AddStep("c1", Step(3, 0.5));
+  ServiceMetrics metrics(&source, {});
+
+  const std::string text = metrics.Scrape();
+  EXPECT_THAT(text, HasSubstr("attune_job_device_memory_allocated_bytes{device=\"cuda:1\","
+                              "job_id=\"g1\"} 1000\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_device_memory_reserved_bytes{device=\"cuda:1\","
+                              "job_id=\"g1\"} 4096\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_device_memory_peak_allocated_bytes{device=\"cuda:1\","
+                              "job_id=\"g1\"} 2000\n"));
+  EXPECT_THAT(text, HasSubstr("attune_job_step{job_id=\"c1\"} 3\n"));
+  EXPECT_THAT(text, Not(HasSubstr("job_id=\"c1\"} 4096")));
+  EXPECT_THAT(text, Not(HasSubstr("device=\"cpu\",job_id=\"c1\"")));
 }
 
 TEST(ServiceMetricsTest, CheckpointCounterFedByCallsWhenSourceDoesNotCount) {

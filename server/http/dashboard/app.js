@@ -107,6 +107,11 @@ async function refreshJob() {
         job.totalParameters.toLocaleString() + ' parameters' : '—'],
     ['devices', (job.devices || []).join(', ') || '—'],
   ];
+  const memory = latest.deviceMemory;  // CUDA jobs only
+  if (memory) {
+    facts.push(['device memory', formatBytes(memory.allocatedBytes) + ' allocated, ' +
+        formatBytes(memory.reservedBytes) + ' reserved, peak ' + formatBytes(memory.peakAllocatedBytes)]);
+  }
   if (job.error) facts.push(['error', job.error]);
   const factsEl = document.getElementById('job-facts');
   factsEl.replaceChildren(...facts.map(([k, v]) =>
@@ -142,7 +147,8 @@ async function pollEvents() {
     if (ev.type !== 'step') {
       state.log.push('#' + ev.sequence + ' ' + ev.type + ' ' +
           (ev.state || ev.message || (ev.evalLoss !== undefined ? 'loss ' + fmt(ev.evalLoss) :
-          (ev.adapterBytes !== undefined ? formatBytes(ev.adapterBytes) + ' at step ' + ev.step : ''))));
+          (ev.adapterBytes !== undefined ? formatBytes(ev.adapterBytes) + ' at step ' + ev.step +
+              (ev.best ? ' (best)' : '') : ''))));
     }
   }
   redrawCharts();
