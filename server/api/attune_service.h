@@ -41,8 +41,11 @@ class AttuneService final : public v1::Attune::Service {
                                grpc::ServerWriter<v1::AdapterChunk>* writer) override;
 
  private:
-  // The bodies, returning absl::Status; the overrides above only convert.
+  // The bodies, returning absl::Status; the overrides above only convert (the download's
+  // streaming and hashing live in adapter_stream.h).
   absl::StatusOr<v1::Job> DoCreateJob(const v1::CreateJobRequest& request);
+  absl::StatusOr<v1::Job> DoGetJob(const v1::GetJobRequest& request);
+  absl::StatusOr<v1::Job> DoCancelJob(const v1::CancelJobRequest& request);
   absl::StatusOr<v1::ListJobsResponse> DoListJobs(const v1::ListJobsRequest& request);
   absl::Status DoWatchJob(grpc::ServerContext* context, const v1::WatchJobRequest& request,
                           grpc::ServerWriter<v1::JobEvent>* writer);
