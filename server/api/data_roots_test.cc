@@ -72,6 +72,16 @@ TEST_F(DataRootsTest, SystemFileIsRefused) {
                 "train: /etc/passwd is outside the data roots (" + Root() + ")");
 }
 
+// Outside is refused before existence is checked: the answer must not tell a client which
+// files exist elsewhere on the server.
+TEST_F(DataRootsTest, MissingPathOutsideIsOutsideNotMissing) {
+  auto roots = DataRoots::Create({(base_ / "root").string()});
+  ASSERT_TRUE(roots.ok());
+  const std::string path = (base_ / "outside" / "absent.jsonl").string();
+  ExpectInvalid(roots->Resolve("train", path, PathKind::kFile),
+                "train: " + path + " is outside the data roots (" + Root() + ")");
+}
+
 // A root must not match a sibling that merely shares its prefix ("/x/root" vs "/x/rootless").
 TEST_F(DataRootsTest, SiblingSharingThePrefixIsOutside) {
   auto roots = DataRoots::Create({(base_ / "root").string()});
