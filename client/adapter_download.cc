@@ -10,10 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "nlohmann/json.hpp"
 #include "common/remove_tree.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace attune::client {
 namespace {
@@ -123,7 +123,9 @@ class ChunkWriter {
  public:
   ChunkWriter(fs::path partial, const std::string& job_id, int64_t offset,
               std::function<void(int64_t, int64_t)> on_progress)
-      : partial_(std::move(partial)), offset_(offset), received_(offset),
+      : partial_(std::move(partial)),
+        offset_(offset),
+        received_(offset),
         on_progress_(std::move(on_progress)) {
     marker_.job_id = job_id;
   }
@@ -134,12 +136,15 @@ class ChunkWriter {
         marker_.step = chunk.info().step();
         marker_.total = chunk.info().total_size();
         return absl::OkStatus();
-      case v1::AdapterChunk::kFile: return StartFile(chunk.file());
-      case v1::AdapterChunk::kData: return WriteData(chunk.data());
+      case v1::AdapterChunk::kFile:
+        return StartFile(chunk.file());
+      case v1::AdapterChunk::kData:
+        return WriteData(chunk.data());
       case v1::AdapterChunk::kTrailer:
         server_sha_ = chunk.trailer().sha256();
         return absl::OkStatus();
-      case v1::AdapterChunk::CHUNK_NOT_SET: break;
+      case v1::AdapterChunk::CHUNK_NOT_SET:
+        break;
     }
     return absl::OkStatus();
   }
@@ -205,8 +210,7 @@ absl::StatusOr<std::string> VerifyArchive(const fs::path& partial, const ChunkWr
   if (local_sha != writer.server_sha()) {
     RemoveTree(partial.string());
     return absl::DataLossError(absl::StrCat("download: checksum mismatch: server sent sha256 ",
-                                            writer.server_sha(), ", the files hash to ",
-                                            local_sha,
+                                            writer.server_sha(), ", the files hash to ", local_sha,
                                             "; removed the partial download, run it again"));
   }
   return local_sha;

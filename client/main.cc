@@ -24,6 +24,7 @@
 #include "client/job_spec_input.h"
 #include "client/job_text.h"
 #include "client/progress_bar.h"
+#include "client/submit_command.h"
 #include "common/status_macros.h"
 
 namespace attune::client {
@@ -36,12 +37,17 @@ constexpr char kExitCodes[] =
 
 int ExitCodeFor(const absl::Status& status) {
   switch (status.code()) {
-    case absl::StatusCode::kOk: return 0;
-    case absl::StatusCode::kInvalidArgument: return 2;
-    case absl::StatusCode::kNotFound: return 3;
+    case absl::StatusCode::kOk:
+      return 0;
+    case absl::StatusCode::kInvalidArgument:
+      return 2;
+    case absl::StatusCode::kNotFound:
+      return 3;
     case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded: return 4;
-    default: return 1;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 4;
+    default:
+      return 1;
   }
 }
 
@@ -51,137 +57,11 @@ int Fail(const absl::Status& status) {
   return ExitCodeFor(status);
 }
 
-// The flags of `attune submit`, one per JobSpec field.
-struct SubmitFlags {
-  std::string config, model, train, validation, task, targets, method, schedule, name, request_id;
-  std::vector<std::string> lr_ratios, labels;
-  int rank = 0, epochs = 0, batch_size = 0, max_seq_len = 0, keep_checkpoints = 0, gpus = 0,
-      priority = 0;
-  double alpha = 0, dropout = 0, lr = 0, loraplus_ratio = 0, weight_decay = 0, max_grad_norm = 0;
-  bool rslora = false;
-  int64_t max_steps = 0, warmup_steps = 0, eval_every = 0, checkpoint_every = 0;
-  uint64_t seed = 0;
+// How results are printed (--output).
+enum class OutputFormat {
+  kText,  // for people; progress bars on a terminal
+  kJson,  // the proto3 JSON mapping, one object per line
 };
-
-void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
-  // A flag given twice keeps its last value (scripts append overrides); lists keep them all.
-  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--config", f->config, "YAML file with the job (flags override it)");
-  cmd->add_option("--model", f->model, "Hugging Face model directory");
-  cmd->add_option("--train", f->train, "training data, JSONL");
-  cmd->add_option("--validation", f->validation, "validation data, JSONL");
-  cmd->add_option("--task", f->task, "classification|regression|causal-lm");
-  cmd->add_option("--targets", f->targets, "projections to train, e.g. q,v (default q,v)");
-  cmd->add_option("--method", f->method, "lora|full (default lora)");
-  cmd->add_option("--rank", f->rank, "LoRA rank r (default 8)");
-  cmd->add_option("--alpha", f->alpha, "LoRA alpha (default 16)");
-  cmd->add_option("--dropout", f->dropout, "LoRA dropout in [0,1) (default 0)");
-  cmd->add_flag("--rslora", f->rslora, "rank-stabilised scaling alpha/sqrt(r)");
-  cmd->add_option("--lr", f->lr, "base learning rate (default 1e-4)");
-  cmd->add_option("--lr-ratio", f->lr_ratios, "projection=multiplier[,...], e.g. v=4")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--loraplus-ratio", f->loraplus_ratio, "lr(B)/lr(A) (default 1)");
-  cmd->add_option("--epochs", f->epochs, "passes over the data (default 1)");
-  cmd->add_option("--max-steps", f->max_steps, "steps in all; overrides --epochs");
-  cmd->add_option("--batch-size", f->batch_size, "examples per step (default 16)");
-  cmd->add_option("--max-seq-len", f->max_seq_len, "truncation length in tokens (default 128)");
-  cmd->add_option("--warmup-steps", f->warmup_steps, "linear warmup steps (default 0)");
-  cmd->add_option("--schedule", f->schedule, "linear|cosine|constant (default linear)");
-  cmd->add_option("--weight-decay", f->weight_decay, "AdamW weight decay (default 0)");
-  cmd->add_option("--max-grad-norm", f->max_grad_norm, "gradient clipping, 0 = off (default 1)");
-  cmd->add_option("--seed", f->seed, "random seed (default 42)");
-  cmd->add_option("--checkpoint-every", f->checkpoint_every, "steps between checkpoints");
-  cmd->add_option("--eval-every", f->eval_every, "steps between evaluations (0 = each epoch)");
-  cmd->add_option("--keep-checkpoints", f->keep_checkpoints, "recent checkpoints kept (default 3)");
-  cmd->add_option("--gpus", f->gpus,
-                  "GPUs wanted: 0 = a CPU slot, N = N GPUs (default: one GPU if the server "
-                  "has any, else a CPU slot)");
-  cmd->add_option("--priority", f->priority, "higher runs first (default 0)");
-  cmd->add_option("--name", f->name, "a name for people");
-  cmd->add_option("--label", f->labels, "key=value, repeatable")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--request-id", f->request_id, "idempotency key: a retry returns the same job");
-}
-
-// The enum-valued flags, parsed from their short names.
-absl::Status ApplyEnumFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSpec* spec) {
-  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
-  if (given("--task")) {
-    ASSIGN_OR_RETURN(v1::Task task, ParseTaskName(f.task));
-    spec->set_task(task);
-  }
-  if (given("--method")) {
-    ASSIGN_OR_RETURN(v1::Method method, ParseMethodName(f.method));
-    spec->set_method(method);
-  }
-  if (given("--schedule")) {
-    ASSIGN_OR_RETURN(v1::Schedule schedule, ParseScheduleName(f.schedule));
-    spec->set_schedule(schedule);
-  }
-  return absl::OkStatus();
-}
-
-// The LoRA and optimizer flags.
-absl::Status ApplyTrainingFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSpec* spec) {
-  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
-  if (given("--targets")) {
-    spec->clear_targets();
-    ParseTargets(f.targets, spec->mutable_targets());
-  }
-  if (given("--rank")) spec->mutable_lora()->set_rank(f.rank);
-  if (given("--alpha")) spec->mutable_lora()->set_alpha(f.alpha);
-  if (given("--dropout")) spec->mutable_lora()->set_dropout(f.dropout);
-  if (given("--rslora")) spec->mutable_lora()->set_use_rslora(f.rslora);
-  if (given("--lr")) spec->set_learning_rate(f.lr);
-  for (const std::string& item : f.lr_ratios) {
-    RETURN_IF_ERROR(ParseRatioList(item, spec->mutable_lr_ratios()));
-  }
-  if (given("--loraplus-ratio")) spec->set_loraplus_ratio(f.loraplus_ratio);
-  if (given("--weight-decay")) spec->set_weight_decay(f.weight_decay);
-  if (given("--max-grad-norm")) spec->set_max_grad_norm(f.max_grad_norm);
-  if (given("--seed")) spec->set_seed(f.seed);
-  return absl::OkStatus();
-}
-
-// How long the job runs, how often it evaluates and checkpoints, and where it runs.
-void ApplyScheduleFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSpec* spec) {
-  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
-  if (given("--epochs")) spec->set_epochs(f.epochs);
-  if (given("--max-steps")) spec->set_max_steps(f.max_steps);
-  if (given("--batch-size")) spec->set_batch_size(f.batch_size);
-  if (given("--max-seq-len")) spec->set_max_seq_len(f.max_seq_len);
-  if (given("--warmup-steps")) spec->set_warmup_steps(f.warmup_steps);
-  if (given("--checkpoint-every")) spec->set_checkpoint_every(f.checkpoint_every);
-  if (given("--eval-every")) spec->set_eval_every(f.eval_every);
-  if (given("--keep-checkpoints")) spec->set_keep_checkpoints(f.keep_checkpoints);
-  // Not given = unset, so that the server picks (one GPU when it has any, else a CPU slot).
-  if (given("--gpus")) spec->set_gpus(f.gpus);
-  if (given("--priority")) spec->set_priority(f.priority);
-}
-
-// The request `attune submit` sends: the --config file, if any, overridden by the flags given.
-absl::StatusOr<v1::CreateJobRequest> BuildCreateRequest(const CLI::App& cmd, const SubmitFlags& f) {
-  v1::JobSpec spec;
-  if (!f.config.empty()) {
-    ASSIGN_OR_RETURN(spec, JobSpecFromYamlFile(f.config));
-  }
-  const std::string cwd = std::filesystem::current_path().string();
-  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
-  if (given("--model")) spec.set_model(AbsolutePath(f.model, cwd));
-  if (given("--train")) spec.set_train(AbsolutePath(f.train, cwd));
-  if (given("--validation")) spec.set_validation(AbsolutePath(f.validation, cwd));
-  RETURN_IF_ERROR(ApplyEnumFlags(cmd, f, &spec));
-  RETURN_IF_ERROR(ApplyTrainingFlags(cmd, f, &spec));
-  ApplyScheduleFlags(cmd, f, &spec);
-  if (given("--name")) spec.set_name(f.name);
-  for (const std::string& label : f.labels) {
-    RETURN_IF_ERROR(ParseLabel(label, spec.mutable_labels()));
-  }
-  v1::CreateJobRequest request;
-  *request.mutable_spec() = std::move(spec);
-  request.set_request_id(f.request_id);
-  return request;
-}
 
 // The options of the commands other than submit and download (which have their own structs).
 struct ListOptions {
@@ -193,23 +73,24 @@ struct WatchOptions {
   int64_t from_sequence = 0;  // only events after this sequence
 };
 
-int RunSubmit(AttuneClient& client, const CLI::App& cmd, const SubmitFlags& flags, bool json) {
+int RunSubmit(AttuneClient& client, const CLI::App& cmd, const SubmitFlags& flags,
+              OutputFormat format) {
   absl::StatusOr<v1::CreateJobRequest> request = BuildCreateRequest(cmd, flags);
   if (!request.ok()) return Fail(request.status());
   absl::StatusOr<v1::Job> job = client.CreateJob(*request);
   if (!job.ok()) return Fail(job.status());
-  std::cout << (json ? ToJson(*job) : job->id()) << std::endl;
+  std::cout << (format == OutputFormat::kJson ? ToJson(*job) : job->id()) << std::endl;
   return 0;
 }
 
-int RunList(AttuneClient& client, const ListOptions& options, bool json) {
+int RunList(AttuneClient& client, const ListOptions& options, OutputFormat format) {
   v1::ListJobsRequest request;
   if (!options.state.empty()) {
     v1::JobState state;
     if (!v1::JobState_Parse(options.state, &state)) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat(
-          "--state: unknown state '", options.state,
-          "'; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED")));
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--state: unknown state '", options.state,
+                       "'; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED")));
     }
     request.set_state(state);
   }
@@ -218,7 +99,7 @@ int RunList(AttuneClient& client, const ListOptions& options, bool json) {
     absl::StatusOr<v1::ListJobsResponse> page = client.ListJobs(request);
     if (!page.ok()) return Fail(page.status());
     for (const v1::Job& job : page->jobs()) {
-      std::cout << (json ? ToJson(job) : JobListLine(job)) << "\n";
+      std::cout << (format == OutputFormat::kJson ? ToJson(job) : JobListLine(job)) << "\n";
     }
     request.set_page_token(page->next_page_token());
   } while (!request.page_token().empty());
@@ -226,17 +107,20 @@ int RunList(AttuneClient& client, const ListOptions& options, bool json) {
   return 0;
 }
 
-int RunGet(AttuneClient& client, const std::string& job_id, bool json) {
+int RunGet(AttuneClient& client, const std::string& job_id, OutputFormat format) {
   absl::StatusOr<v1::Job> job = client.GetJob(job_id);
   if (!job.ok()) return Fail(job.status());
-  std::cout << (json ? ToJson(*job) + "\n" : JobSummary(*job)) << std::flush;
+  std::cout << (format == OutputFormat::kJson ? ToJson(*job) + "\n" : JobSummary(*job))
+            << std::flush;
   return 0;
 }
 
-int RunCancel(AttuneClient& client, const std::string& job_id, bool json) {
+int RunCancel(AttuneClient& client, const std::string& job_id, OutputFormat format) {
   absl::StatusOr<v1::Job> job = client.CancelJob(job_id);
   if (!job.ok()) return Fail(job.status());
-  std::cout << (json ? ToJson(*job) : job->id() + " " + StateName(job->state())) << std::endl;
+  std::cout << (format == OutputFormat::kJson ? ToJson(*job)
+                                              : job->id() + " " + StateName(job->state()))
+            << std::endl;
   return 0;
 }
 
@@ -262,8 +146,9 @@ class EtaClock {
 
 // Prints one event of `attune watch`: JSON per line with --output json; on a terminal step
 // events move the progress bar and other events print a line below it; otherwise one line each.
-void PrintWatchEvent(const v1::JobEvent& event, bool json, ProgressBar* bar, EtaClock* eta) {
-  if (json) {
+void PrintWatchEvent(const v1::JobEvent& event, OutputFormat format, ProgressBar* bar,
+                     EtaClock* eta) {
+  if (format == OutputFormat::kJson) {
     std::cout << ToJson(event) << std::endl;
     return;
   }
@@ -278,15 +163,15 @@ void PrintWatchEvent(const v1::JobEvent& event, bool json, ProgressBar* bar, Eta
 }
 
 // Follows a job. Returns 0 when the job SUCCEEDED, 1 when it failed or was cancelled.
-int RunWatch(AttuneClient& client, const WatchOptions& options, bool json) {
-  const bool tty = !json && isatty(STDOUT_FILENO);
+int RunWatch(AttuneClient& client, const WatchOptions& options, OutputFormat format) {
+  const bool tty = format == OutputFormat::kText && isatty(STDOUT_FILENO);
   ProgressBar bar(&std::cout, tty ? BarOutput::kTerminal : BarOutput::kPlain);
   EtaClock eta;
   v1::JobState final_state = v1::JOB_STATE_UNSPECIFIED;
   absl::Status status =
       client.WatchJob(options.job_id, options.from_sequence, [&](const v1::JobEvent& event) {
         if (event.has_state_change()) final_state = event.state_change().state();
-        PrintWatchEvent(event, json, &bar, &eta);
+        PrintWatchEvent(event, format, &bar, &eta);
         return true;
       });
   bar.Finish();
@@ -301,9 +186,10 @@ int RunWatch(AttuneClient& client, const WatchOptions& options, bool json) {
   return final_state == v1::SUCCEEDED ? 0 : 1;
 }
 
-void PrintDownloadResult(const DownloadOptions& options, const DownloadResult& result, bool json) {
+void PrintDownloadResult(const DownloadOptions& options, const DownloadResult& result,
+                         OutputFormat format) {
   const std::string dir = std::filesystem::absolute(options.dir).string();
-  if (json) {
+  if (format == OutputFormat::kJson) {
     std::cout << absl::StrFormat(
                      R"({"jobId":"%s","step":"%d","dir":"%s","bytes":"%d","sha256":"%s"})",
                      options.job_id, result.step, dir, result.bytes, result.sha256)
@@ -311,13 +197,13 @@ void PrintDownloadResult(const DownloadOptions& options, const DownloadResult& r
     return;
   }
   std::cout << "downloaded step " << result.step << " of " << options.job_id << " to " << dir
-            << " (" << result.file_count << " files, " << HumanBytes(result.bytes)
-            << ", sha256 " << result.sha256 << ")" << std::endl;
+            << " (" << result.file_count << " files, " << HumanBytes(result.bytes) << ", sha256 "
+            << result.sha256 << ")" << std::endl;
 }
 
 // Downloads with a progress bar on stderr when it is a terminal (stdout keeps the result).
-int RunDownload(AttuneClient& client, DownloadOptions options, bool json) {
-  const bool tty = !json && isatty(STDERR_FILENO);
+int RunDownload(AttuneClient& client, DownloadOptions options, OutputFormat format) {
+  const bool tty = format == OutputFormat::kText && isatty(STDERR_FILENO);
   ProgressBar bar(&std::cerr, tty ? BarOutput::kTerminal : BarOutput::kPlain);
   options.on_progress = [&bar](int64_t done, int64_t total) {
     bar.Update(done, total, absl::StrCat(HumanBytes(done), " / ", HumanBytes(total)));
@@ -325,7 +211,7 @@ int RunDownload(AttuneClient& client, DownloadOptions options, bool json) {
   absl::StatusOr<DownloadResult> result = DownloadAdapterTo(client, options);
   bar.Finish();
   if (!result.ok()) return Fail(result.status());
-  PrintDownloadResult(options, *result, json);
+  PrintDownloadResult(options, *result, format);
   return 0;
 }
 
@@ -338,7 +224,7 @@ int RunHealth(AttuneClient& client, const std::string& service) {
 
 // Everything the command line says, filled by CLI11 in main.
 struct CommandLine {
-  std::string server;         // attuned address HOST:PORT
+  std::string server;           // attuned address HOST:PORT
   std::string output = "text";  // "text" or "json"
   SubmitFlags submit;
   ListOptions list;
@@ -382,8 +268,8 @@ void AddCommands(CLI::App* app, CommandLine* c) {
   c->submit_cmd = app->add_subcommand("submit", "create a job; prints its id");
   AddSubmitFlags(c->submit_cmd, &c->submit);
   AddQueryCommands(app, c);
-  c->download_cmd = app->add_subcommand(
-      "download", "download an adapter into DIR (verified, atomic, resumable)");
+  c->download_cmd =
+      app->add_subcommand("download", "download an adapter into DIR (verified, atomic, resumable)");
   c->download_cmd->add_option("ID", c->download.job_id, "job id")->required();
   c->download_cmd->add_option("-o,--output-dir", c->download.dir, "destination directory")
       ->required();
@@ -394,14 +280,14 @@ void AddCommands(CLI::App* app, CommandLine* c) {
 
 // Runs the one subcommand given. Returns the process's exit code.
 int Dispatch(const CommandLine& c) {
-  const bool json = c.output == "json";
+  const OutputFormat format = c.output == "json" ? OutputFormat::kJson : OutputFormat::kText;
   AttuneClient client(c.server);
-  if (*c.submit_cmd) return RunSubmit(client, *c.submit_cmd, c.submit, json);
-  if (*c.list_cmd) return RunList(client, c.list, json);
-  if (*c.get_cmd) return RunGet(client, c.job_id, json);
-  if (*c.watch_cmd) return RunWatch(client, c.watch, json);
-  if (*c.cancel_cmd) return RunCancel(client, c.job_id, json);
-  if (*c.download_cmd) return RunDownload(client, c.download, json);
+  if (*c.submit_cmd) return RunSubmit(client, *c.submit_cmd, c.submit, format);
+  if (*c.list_cmd) return RunList(client, c.list, format);
+  if (*c.get_cmd) return RunGet(client, c.job_id, format);
+  if (*c.watch_cmd) return RunWatch(client, c.watch, format);
+  if (*c.cancel_cmd) return RunCancel(client, c.job_id, format);
+  if (*c.download_cmd) return RunDownload(client, c.download, format);
   if (*c.health_cmd) return RunHealth(client, c.health_service);
   return 2;
 }
@@ -423,4 +309,3 @@ int main(int argc, char** argv) {
   }
   return attune::client::Dispatch(command_line);
 }
-

@@ -34,8 +34,8 @@ std::string ProgressBar::Render(int64_t done, int64_t total, int width, absl::st
     filled = static_cast<int>(std::floor(fraction * width));
     percent = absl::StrFormat("%3d%%", static_cast<int>(std::floor(fraction * 100)));
   }
-  std::string line = absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'),
-                                  "] ", percent);
+  std::string line =
+      absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'), "] ", percent);
   if (!detail.empty()) absl::StrAppend(&line, " ", detail);
   return line;
 }

@@ -37,8 +37,9 @@ class ApiValidationTest : public ::testing::Test {
 
   // `attune submit` with the example job plus `extra` flags (later flags win).
   CliResult Submit(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"submit", "--model", example_ + "/model", "--train",
-                                     example_ + "/train.jsonl", "--task", "classification"};
+    std::vector<std::string> args = {
+        "submit", "--model",       example_ + "/model", "--train", example_ + "/train.jsonl",
+        "--task", "classification"};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCli(server_->address(), args, /*timeout_s=*/30);
   }
@@ -133,7 +134,9 @@ TEST_F(ApiValidationTest, DropoutOne) {
   ExpectInvalid({"--dropout", "1"}, "lora.dropout: 1 must be in [0, 1)");
 }
 
-TEST_F(ApiValidationTest, EpochsZero) { ExpectInvalid({"--epochs", "0"}, "epochs: 0 must be >= 1"); }
+TEST_F(ApiValidationTest, EpochsZero) {
+  ExpectInvalid({"--epochs", "0"}, "epochs: 0 must be >= 1");
+}
 
 TEST_F(ApiValidationTest, BatchSizeZero) {
   ExpectInvalid({"--batch-size", "0"}, "batch_size: 0 must be in 1..65536");
@@ -197,8 +200,8 @@ TEST_F(ApiValidationTest, ModelIsAFile) {
 }
 
 TEST_F(ApiValidationTest, MissingModel) {
-  CliResult r = RunCli(server_->address(),
-                       {"submit", "--train", example_ + "/train.jsonl", "--task", "classification"});
+  CliResult r = RunCli(server_->address(), {"submit", "--train", example_ + "/train.jsonl",
+                                            "--task", "classification"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "attune: INVALID_ARGUMENT: model: required; the path of a Hugging Face model "
@@ -217,8 +220,8 @@ TEST_F(ApiValidationTest, MissingTask) {
 }
 
 TEST_F(ApiValidationTest, MissingTrain) {
-  CliResult r = RunCli(server_->address(), {"submit", "--model", example_ + "/model", "--task",
-                                            "classification"});
+  CliResult r = RunCli(server_->address(),
+                       {"submit", "--model", example_ + "/model", "--task", "classification"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "attune: INVALID_ARGUMENT: train: required; the path of a JSONL file\n");
   ExpectStillServes();

@@ -49,8 +49,8 @@ absl::StatusOr<std::string> SendFileBytes(const ArchiveFile& file, int64_t offse
     in.read(buffer.data(), want);
     std::streamsize n = in.gcount();
     if (n <= 0) {
-      return absl::DataLossError(absl::StrCat("checkpoint: ", file.absolute_path,
-                                              " is shorter than it was a moment ago"));
+      return absl::DataLossError(
+          absl::StrCat("checkpoint: ", file.absolute_path, " is shorter than it was a moment ago"));
     }
     archive_hash->Update(buffer.data(), n);
     file_hash.Update(buffer.data(), n);
@@ -65,7 +65,8 @@ absl::StatusOr<std::string> SendFileBytes(const ArchiveFile& file, int64_t offse
   return file_hash.HexDigest();
 }
 
-absl::Status CheckRecordedSha(const store::CheckpointRecord& checkpoint, const std::string& actual) {
+absl::Status CheckRecordedSha(const store::CheckpointRecord& checkpoint,
+                              const std::string& actual) {
   if (checkpoint.sha256.empty() || actual == checkpoint.sha256) return absl::OkStatus();
   return absl::DataLossError(absl::StrCat("checkpoint: step ", checkpoint.step, " ", kSafetensors,
                                           " is corrupt on the server (sha256 ", actual,
@@ -79,8 +80,8 @@ absl::Status StreamAdapter(const std::string& job_id, const store::CheckpointRec
                            const ChunkSink& sink, size_t chunk_bytes) {
   const int64_t total = ArchiveSize(files);
   if (offset < 0 || offset > total) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "offset: ", offset, " is out of range; the archive has ", total, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("offset: ", offset, " is out of range; the archive has ", total, " bytes"));
   }
   chunk_bytes = std::max<size_t>(1, chunk_bytes);
   RETURN_IF_ERROR(SendInfo(job_id, checkpoint, files, sink));

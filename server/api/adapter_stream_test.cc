@@ -27,9 +27,12 @@ std::string Describe(const v1::AdapterChunk& chunk) {
     case v1::AdapterChunk::kFile:
       return absl::StrCat("file ", chunk.file().path(), " ", chunk.file().size(), "@",
                           chunk.file().offset());
-    case v1::AdapterChunk::kData: return absl::StrCat("data ", chunk.data());
-    case v1::AdapterChunk::kTrailer: return absl::StrCat("trailer ", chunk.trailer().sha256());
-    case v1::AdapterChunk::CHUNK_NOT_SET: break;
+    case v1::AdapterChunk::kData:
+      return absl::StrCat("data ", chunk.data());
+    case v1::AdapterChunk::kTrailer:
+      return absl::StrCat("trailer ", chunk.trailer().sha256());
+    case v1::AdapterChunk::CHUNK_NOT_SET:
+      break;
   }
   return "empty";
 }
@@ -59,12 +62,13 @@ class AdapterStreamTest : public ::testing::Test {
 
   // Streams with 4-byte data chunks, collecting what the sink is given.
   absl::Status Stream(int64_t offset, std::vector<std::string>* chunks) {
-    return StreamAdapter("job-1", checkpoint_, Files(), offset,
-                         [chunks](const v1::AdapterChunk& chunk) {
-                           chunks->push_back(Describe(chunk));
-                           return absl::OkStatus();
-                         },
-                         /*chunk_bytes=*/4);
+    return StreamAdapter(
+        "job-1", checkpoint_, Files(), offset,
+        [chunks](const v1::AdapterChunk& chunk) {
+          chunks->push_back(Describe(chunk));
+          return absl::OkStatus();
+        },
+        /*chunk_bytes=*/4);
   }
 
   fs::path dir_;
@@ -160,10 +164,11 @@ TEST_F(AdapterStreamTest, FileThatShrinksWhileSentIsDataLoss) {
 TEST_F(AdapterStreamTest, PrunedFileIsNotFound) {
   std::vector<ArchiveFile> files = Files();
   fs::remove(dir_ / "attune.json");
-  absl::Status status = StreamAdapter(
-      "job-1", checkpoint_, files, 0, [](const v1::AdapterChunk&) { return absl::OkStatus(); });
+  absl::Status status = StreamAdapter("job-1", checkpoint_, files, 0,
+                                      [](const v1::AdapterChunk&) { return absl::OkStatus(); });
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(status.message(), absl::StrCat("checkpoint: cannot read ", (dir_ / "attune.json").string()));
+  EXPECT_EQ(status.message(),
+            absl::StrCat("checkpoint: cannot read ", (dir_ / "attune.json").string()));
 }
 
 TEST_F(AdapterStreamTest, SinkErrorEndsTheStream) {

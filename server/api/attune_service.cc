@@ -6,11 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "server/api/adapter_archive.h"
 #include "server/api/adapter_stream.h"
 #include "server/api/grpc_status.h"
 #include "server/api/proto_convert.h"
-#include "common/status_macros.h"
 
 namespace attune::api {
 namespace {

@@ -97,7 +97,8 @@ TEST_F(DataRootsTest, MissingFileDoesNotExist) {
   auto roots = DataRoots::Create({(base_ / "root").string()});
   ASSERT_TRUE(roots.ok());
   const std::string path = (base_ / "root" / "nope.jsonl").string();
-  ExpectInvalid(roots->Resolve("train", path, PathKind::kFile), "train: " + path + " does not exist");
+  ExpectInvalid(roots->Resolve("train", path, PathKind::kFile),
+                "train: " + path + " does not exist");
 }
 
 TEST_F(DataRootsTest, WrongKindSaysWhatWasExpected) {
@@ -123,7 +124,8 @@ TEST_F(DataRootsTest, CreateRejectsMissingRootFileRootAndNoRoots) {
   const std::string absent = (base_ / "absent").string();
   auto missing = DataRoots::Create({absent});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(missing.status().message(), "--data-roots: " + absent + " is not an existing directory");
+  EXPECT_EQ(missing.status().message(),
+            "--data-roots: " + absent + " is not an existing directory");
   const std::string file = (base_ / "root" / "train.jsonl").string();
   auto not_dir = DataRoots::Create({file});
   EXPECT_EQ(not_dir.status().code(), absl::StatusCode::kInvalidArgument);
