@@ -23,6 +23,26 @@ std::string TimeText(const google::protobuf::Timestamp& t) {
 
 std::string Number(double value) { return absl::StrFormat("%.4g", value); }
 
+// The job's spec for `attune get`: model, task, learning rates and data.
+void AppendSpecLines(const v1::JobSpec& spec, std::string* out_ptr) {
+  std::string& out = *out_ptr;
+  absl::StrAppend(&out, "  model     ", spec.model(), "\n");
+  absl::StrAppend(&out, "  task      ", TaskShortName(spec.task()), ", ",
+                  MethodShortName(spec.method()), " on ", absl::StrJoin(spec.targets(), ","));
+  if (spec.method() != v1::METHOD_FULL && spec.lora().has_rank()) {
+    absl::StrAppend(&out, ", rank ", spec.lora().rank());
+  }
+  absl::StrAppend(&out, "\n");
+  std::vector<std::string> ratios;
+  for (const auto& [k, v] : spec.lr_ratios()) ratios.push_back(absl::StrCat(k, "=", Number(v)));
+  std::sort(ratios.begin(), ratios.end());
+  absl::StrAppend(&out, "  lr        ",
+                  spec.has_learning_rate() ? Number(spec.learning_rate()) : "default",
+                  ratios.empty() ? "" : "  ratios " + absl::StrJoin(ratios, ","), "\n");
+  absl::StrAppend(&out, "  train     ", spec.train(), "\n");
+  if (!spec.validation().empty()) absl::StrAppend(&out, "  validate  ", spec.validation(), "\n");
+}
+
 }  // namespace
 
 std::string HumanBytes(int64_t bytes) {
@@ -60,21 +80,7 @@ std::string JobSummary(const v1::Job& job) {
   }
   absl::StrAppend(&out, "\n");
   if (!job.error().empty()) absl::StrAppend(&out, "  error     ", job.error(), "\n");
-  absl::StrAppend(&out, "  model     ", spec.model(), "\n");
-  absl::StrAppend(&out, "  task      ", TaskShortName(spec.task()), ", ",
-                  MethodShortName(spec.method()), " on ", absl::StrJoin(spec.targets(), ","));
-  if (spec.method() != v1::METHOD_FULL && spec.lora().has_rank()) {
-    absl::StrAppend(&out, ", rank ", spec.lora().rank());
-  }
-  absl::StrAppend(&out, "\n");
-  std::vector<std::string> ratios;
-  for (const auto& [k, v] : spec.lr_ratios()) ratios.push_back(absl::StrCat(k, "=", Number(v)));
-  std::sort(ratios.begin(), ratios.end());
-  absl::StrAppend(&out, "  lr        ",
-                  spec.has_learning_rate() ? Number(spec.learning_rate()) : "default",
-                  ratios.empty() ? "" : "  ratios " + absl::StrJoin(ratios, ","), "\n");
-  absl::StrAppend(&out, "  train     ", spec.train(), "\n");
-  if (!spec.validation().empty()) absl::StrAppend(&out, "  validate  ", spec.validation(), "\n");
+  AppendSpecLines(spec, &out);
   absl::StrAppend(&out, "  created   ", TimeText(job.create_time()), "\n");
   absl::StrAppend(&out, "  started   ", TimeText(job.start_time()), "\n");
   absl::StrAppend(&out, "  finished  ", TimeText(job.finish_time()), "\n");
