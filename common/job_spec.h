@@ -77,7 +77,7 @@ struct JobSpec {
   TrainSpec train;
   std::string name;                           // free text for people
   std::map<std::string, std::string> labels;  // free key/value pairs
-  int gpus = -1;  // GPUs wanted; -1 = not set (one GPU if any, else CPU); 0 = one CPU slot
+  int gpus = 0;                               // GPUs wanted; 0 = one CPU slot
   int priority = 0;                           // higher runs first
 };
 
