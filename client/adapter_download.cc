@@ -1,17 +1,19 @@
 #include "client/adapter_download.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "nlohmann/json.hpp"
 #include "common/remove_tree.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace attune::client {
 namespace {
@@ -92,96 +94,131 @@ absl::StatusOr<std::string> Sha256OfFiles(const fs::path& dir, const std::vector
   return Sha256Files(paths);
 }
 
-}  // namespace
-
-absl::StatusOr<DownloadResult> DownloadAdapterTo(AttuneClient& client,
-                                                 const DownloadOptions& options) {
-  const fs::path dest = fs::absolute(fs::path(options.dir)).lexically_normal();
-  const fs::path partial = fs::path(dest.string() + ".partial");
-  std::error_code ec;
-  if (fs::exists(dest) && !(fs::is_directory(dest) && fs::is_empty(dest))) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("download: ", dest.string(), " exists and is not empty"));
-  }
-
+// Step 1, the resume marker: builds the request, asking for the step and the byte offset a
+// broken attempt left in `partial`, or starts `partial` afresh. Sets result->resumed_from.
+absl::StatusOr<v1::DownloadAdapterRequest> PrepareRequest(const DownloadOptions& options,
+                                                          const fs::path& partial,
+                                                          DownloadResult* result) {
   v1::DownloadAdapterRequest request;
   request.set_job_id(options.job_id);
   request.set_checkpoint(options.checkpoint);
   request.set_include_resume_state(options.include_resume_state);
-  DownloadResult result;
-
   std::optional<Marker> previous = ReadMarker(partial);
   if (previous && previous->job_id == options.job_id && previous->step > 0) {
     request.set_checkpoint(absl::StrCat("step:", previous->step));
     request.set_offset(ContiguousBytes(partial, *previous));
-    result.resumed_from = request.offset();
-  } else {
-    RemoveTree(partial.string());
-    fs::create_directories(partial, ec);
-    if (ec) return absl::InternalError(absl::StrCat("download: cannot create ", partial.string()));
+    result->resumed_from = request.offset();
+    return request;
+  }
+  RemoveTree(partial.string());
+  std::error_code ec;
+  fs::create_directories(partial, ec);
+  if (ec) return absl::InternalError(absl::StrCat("download: cannot create ", partial.string()));
+  return request;
+}
+
+// Step 2, the stream: writes the chunks of one DownloadAdapter call into `partial`, keeping the
+// marker up to date so that a broken stream can resume. Not thread-safe.
+class ChunkWriter {
+ public:
+  ChunkWriter(fs::path partial, const std::string& job_id, int64_t offset,
+              std::function<void(int64_t, int64_t)> on_progress)
+      : partial_(std::move(partial)),
+        offset_(offset),
+        received_(offset),
+        on_progress_(std::move(on_progress)) {
+    marker_.job_id = job_id;
   }
 
-  Marker marker;
-  marker.job_id = options.job_id;
-  std::ofstream out;
-  int64_t received = request.offset();
-  std::string server_sha;
-  const int64_t offset = request.offset();
-
-  absl::Status status = client.DownloadAdapter(request, [&](const v1::AdapterChunk& chunk) -> absl::Status {
+  absl::Status Write(const v1::AdapterChunk& chunk) {
     switch (chunk.chunk_case()) {
       case v1::AdapterChunk::kInfo:
-        marker.step = chunk.info().step();
-        marker.total = chunk.info().total_size();
+        marker_.step = chunk.info().step();
+        marker_.total = chunk.info().total_size();
         return absl::OkStatus();
-      case v1::AdapterChunk::kFile: {
-        const auto& h = chunk.file();
-        if (!SafeRelativePath(h.path())) {
-          return absl::DataLossError(absl::StrCat("download: unsafe file path '", h.path(), "'"));
-        }
-        marker.files.push_back({h.path(), h.size(), h.offset()});
-        RETURN_IF_ERROR(WriteMarker(partial, marker));
-        if (out.is_open()) out.close();
-        fs::path path = partial / h.path();
-        fs::create_directories(path.parent_path());
-        if (h.offset() + h.size() <= offset) return absl::OkStatus();  // already complete
-        // Keep the bytes before `offset`; drop anything after it.
-        int64_t keep = std::max<int64_t>(0, offset - h.offset());
-        if (keep == 0) {
-          out.open(path, std::ios::binary | std::ios::trunc);
-        } else {
-          fs::resize_file(path, keep, ec);
-          out.open(path, std::ios::binary | std::ios::app);
-        }
-        if (!out) return absl::InternalError(absl::StrCat("download: cannot write ", path.string()));
-        return absl::OkStatus();
-      }
+      case v1::AdapterChunk::kFile:
+        return StartFile(chunk.file());
       case v1::AdapterChunk::kData:
-        if (!out.is_open()) return absl::DataLossError("download: data before a file header");
-        out.write(chunk.data().data(), chunk.data().size());
-        if (!out) return absl::InternalError("download: write failed");
-        received += static_cast<int64_t>(chunk.data().size());
-        if (options.on_progress) options.on_progress(received, marker.total);
-        return absl::OkStatus();
+        return WriteData(chunk.data());
       case v1::AdapterChunk::kTrailer:
-        server_sha = chunk.trailer().sha256();
+        server_sha_ = chunk.trailer().sha256();
         return absl::OkStatus();
       case v1::AdapterChunk::CHUNK_NOT_SET:
         break;
     }
     return absl::OkStatus();
-  });
-  if (out.is_open()) out.close();
-  RETURN_IF_ERROR(status);
-  if (server_sha.empty()) return absl::DataLossError("download: the stream ended without a trailer");
+  }
 
-  ASSIGN_OR_RETURN(std::string local_sha, Sha256OfFiles(partial, marker.files));
-  if (local_sha != server_sha) {
+  void Close() {
+    if (out_.is_open()) out_.close();
+  }
+  const Marker& marker() const { return marker_; }
+  // The trailer's sha256; empty when no trailer arrived.
+  const std::string& server_sha() const { return server_sha_; }
+
+ private:
+  absl::Status StartFile(const v1::AdapterChunk::FileHeader& h) {
+    if (!SafeRelativePath(h.path())) {
+      return absl::DataLossError(absl::StrCat("download: unsafe file path '", h.path(), "'"));
+    }
+    marker_.files.push_back({h.path(), h.size(), h.offset()});
+    RETURN_IF_ERROR(WriteMarker(partial_, marker_));
+    Close();
+    fs::path path = partial_ / h.path();
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (h.offset() + h.size() <= offset_) return absl::OkStatus();  // already complete
+    // Keep the bytes before the offset; drop anything after it.
+    int64_t keep = std::max<int64_t>(0, offset_ - h.offset());
+    if (keep == 0) {
+      out_.open(path, std::ios::binary | std::ios::trunc);
+    } else {
+      fs::resize_file(path, keep, ec);
+      out_.open(path, std::ios::binary | std::ios::app);
+    }
+    if (!out_) return absl::InternalError(absl::StrCat("download: cannot write ", path.string()));
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteData(const std::string& data) {
+    if (!out_.is_open()) return absl::DataLossError("download: data before a file header");
+    out_.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out_) return absl::InternalError("download: write failed");
+    received_ += static_cast<int64_t>(data.size());
+    if (on_progress_) on_progress_(received_, marker_.total);
+    return absl::OkStatus();
+  }
+
+  // Constant after construction.
+  const fs::path partial_;
+  const int64_t offset_;  // where this stream starts within the archive
+  const std::function<void(int64_t, int64_t)> on_progress_;
+
+  Marker marker_;
+  std::ofstream out_;  // the file being written, if any
+  int64_t received_;   // archive bytes on disk, contiguous from the start
+  std::string server_sha_;
+};
+
+// Step 3, verify: the local files' sha256 when it equals the server's; otherwise removes the
+// partial directory (the next attempt starts from scratch) and returns DATA_LOSS.
+absl::StatusOr<std::string> VerifyArchive(const fs::path& partial, const ChunkWriter& writer) {
+  if (writer.server_sha().empty()) {
+    return absl::DataLossError("download: the stream ended without a trailer");
+  }
+  ASSIGN_OR_RETURN(std::string local_sha, Sha256OfFiles(partial, writer.marker().files));
+  if (local_sha != writer.server_sha()) {
     RemoveTree(partial.string());
     return absl::DataLossError(absl::StrCat("download: checksum mismatch: server sent sha256 ",
-                                            server_sha, ", the files hash to ", local_sha,
+                                            writer.server_sha(), ", the files hash to ", local_sha,
                                             "; removed the partial download, run it again"));
   }
+  return local_sha;
+}
+
+// Step 4, commit: drops the marker and renames `partial` to `dest` (replacing an empty dir).
+absl::Status Commit(const fs::path& partial, const fs::path& dest) {
+  std::error_code ec;
   fs::remove(partial / kMarker, ec);
   if (fs::exists(dest)) fs::remove(dest, ec);  // an empty directory
   fs::rename(partial, dest, ec);
@@ -189,10 +226,31 @@ absl::StatusOr<DownloadResult> DownloadAdapterTo(AttuneClient& client,
     return absl::InternalError(absl::StrCat("download: cannot rename ", partial.string(), " to ",
                                             dest.string(), ": ", ec.message()));
   }
-  result.step = marker.step;
-  result.bytes = marker.total;
-  result.sha256 = local_sha;
-  result.file_count = static_cast<int>(marker.files.size());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<DownloadResult> DownloadAdapterTo(AttuneClient& client,
+                                                 const DownloadOptions& options) {
+  const fs::path dest = fs::absolute(fs::path(options.dir)).lexically_normal();
+  const fs::path partial = fs::path(dest.string() + ".partial");
+  if (fs::exists(dest) && !(fs::is_directory(dest) && fs::is_empty(dest))) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("download: ", dest.string(), " exists and is not empty"));
+  }
+  DownloadResult result;
+  ASSIGN_OR_RETURN(v1::DownloadAdapterRequest request, PrepareRequest(options, partial, &result));
+  ChunkWriter writer(partial, options.job_id, request.offset(), options.on_progress);
+  absl::Status status = client.DownloadAdapter(
+      request, [&writer](const v1::AdapterChunk& chunk) { return writer.Write(chunk); });
+  writer.Close();
+  RETURN_IF_ERROR(status);
+  ASSIGN_OR_RETURN(result.sha256, VerifyArchive(partial, writer));
+  RETURN_IF_ERROR(Commit(partial, dest));
+  result.step = writer.marker().step;
+  result.bytes = writer.marker().total;
+  result.file_count = static_cast<int>(writer.marker().files.size());
   return result;
 }
 

@@ -146,19 +146,11 @@ std::string AbsolutePath(const std::string& path, const std::string& base_dir) {
   return (fs::path(base_dir) / p).lexically_normal().string();
 }
 
-absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
-  } catch (const YAML::Exception& e) {
-    return Invalid(absl::StrCat("config: ", path, ": ", e.what()));
-  }
-  if (!root.IsMap()) return Invalid(absl::StrCat("config: ", path, ": expected a mapping"));
-  ASSIGN_OR_RETURN(json doc, NodeToJson(root, ""));
+namespace {
 
-  // People's conveniences -> proto field names and values.
+// People's conveniences in the YAML file -> proto field names and values, in `*doc_ptr`.
+absl::Status ApplyConveniences(json* doc_ptr) {
+  json& doc = *doc_ptr;
   if (doc.contains("lr")) {
     doc["learning_rate"] = doc["lr"];
     doc.erase("lr");
@@ -186,7 +178,24 @@ absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
     ASSIGN_OR_RETURN(v1::Schedule schedule, ParseScheduleName(doc["schedule"].get<std::string>()));
     doc["schedule"] = v1::Schedule_Name(schedule);
   }
+  return absl::OkStatus();
+}
 
+}  // namespace
+
+absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
+  } catch (const YAML::Exception& e) {
+    return Invalid(absl::StrCat("config: ", path, ": ", e.what()));
+  }
+  if (!root.IsMap()) return Invalid(absl::StrCat("config: ", path, ": expected a mapping"));
+  ASSIGN_OR_RETURN(json doc, NodeToJson(root, ""));
+
+  RETURN_IF_ERROR(ApplyConveniences(&doc));
   v1::JobSpec spec;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

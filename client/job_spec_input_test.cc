@@ -54,6 +54,22 @@ TEST(JobSpecFromYamlFileTest, ReadsFieldsAndConveniences) {
   std::remove(path.c_str());
 }
 
+// No `gpus:` key leaves the field unset (the server picks); `gpus: 0` asks for a CPU slot.
+TEST(JobSpecFromYamlFileTest, GpusUnsetUnlessGiven) {
+  std::string without = WriteTempYaml("model: m\n");
+  auto unset = JobSpecFromYamlFile(without);
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FALSE(unset->has_gpus());
+  std::remove(without.c_str());
+
+  std::string with_zero = WriteTempYaml("model: m\ngpus: 0\n");
+  auto zero = JobSpecFromYamlFile(with_zero);
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  ASSERT_TRUE(zero->has_gpus());
+  EXPECT_EQ(zero->gpus(), 0);
+  std::remove(with_zero.c_str());
+}
+
 TEST(JobSpecFromYamlFileTest, UnknownKeyIsInvalidArgument) {
   std::string path = WriteTempYaml("model: m\nbogus_field: 3\n");
   auto spec = JobSpecFromYamlFile(path);

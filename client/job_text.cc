@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/job_spec_input.h"
+#include "client/progress_bar.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -21,6 +22,26 @@ std::string TimeText(const google::protobuf::Timestamp& t) {
 }
 
 std::string Number(double value) { return absl::StrFormat("%.4g", value); }
+
+// The job's spec for `attune get`: model, task, learning rates and data.
+void AppendSpecLines(const v1::JobSpec& spec, std::string* out_ptr) {
+  std::string& out = *out_ptr;
+  absl::StrAppend(&out, "  model     ", spec.model(), "\n");
+  absl::StrAppend(&out, "  task      ", TaskShortName(spec.task()), ", ",
+                  MethodShortName(spec.method()), " on ", absl::StrJoin(spec.targets(), ","));
+  if (spec.method() != v1::METHOD_FULL && spec.lora().has_rank()) {
+    absl::StrAppend(&out, ", rank ", spec.lora().rank());
+  }
+  absl::StrAppend(&out, "\n");
+  std::vector<std::string> ratios;
+  for (const auto& [k, v] : spec.lr_ratios()) ratios.push_back(absl::StrCat(k, "=", Number(v)));
+  std::sort(ratios.begin(), ratios.end());
+  absl::StrAppend(&out, "  lr        ",
+                  spec.has_learning_rate() ? Number(spec.learning_rate()) : "default",
+                  ratios.empty() ? "" : "  ratios " + absl::StrJoin(ratios, ","), "\n");
+  absl::StrAppend(&out, "  train     ", spec.train(), "\n");
+  if (!spec.validation().empty()) absl::StrAppend(&out, "  validate  ", spec.validation(), "\n");
+}
 
 }  // namespace
 
@@ -59,26 +80,13 @@ std::string JobSummary(const v1::Job& job) {
   }
   absl::StrAppend(&out, "\n");
   if (!job.error().empty()) absl::StrAppend(&out, "  error     ", job.error(), "\n");
-  absl::StrAppend(&out, "  model     ", spec.model(), "\n");
-  absl::StrAppend(&out, "  task      ", TaskShortName(spec.task()), ", ",
-                  MethodShortName(spec.method()), " on ", absl::StrJoin(spec.targets(), ","));
-  if (spec.method() != v1::METHOD_FULL && spec.lora().has_rank()) {
-    absl::StrAppend(&out, ", rank ", spec.lora().rank());
-  }
-  absl::StrAppend(&out, "\n");
-  std::vector<std::string> ratios;
-  for (const auto& [k, v] : spec.lr_ratios()) ratios.push_back(absl::StrCat(k, "=", Number(v)));
-  std::sort(ratios.begin(), ratios.end());
-  absl::StrAppend(&out, "  lr        ",
-                  spec.has_learning_rate() ? Number(spec.learning_rate()) : "default",
-                  ratios.empty() ? "" : "  ratios " + absl::StrJoin(ratios, ","), "\n");
-  absl::StrAppend(&out, "  train     ", spec.train(), "\n");
-  if (!spec.validation().empty()) absl::StrAppend(&out, "  validate  ", spec.validation(), "\n");
+  AppendSpecLines(spec, &out);
   absl::StrAppend(&out, "  created   ", TimeText(job.create_time()), "\n");
   absl::StrAppend(&out, "  started   ", TimeText(job.start_time()), "\n");
   absl::StrAppend(&out, "  finished  ", TimeText(job.finish_time()), "\n");
   if (job.devices_size() > 0) {
-    absl::StrAppend(&out, "  devices   ", absl::StrJoin(job.devices(), ","), "\n");
+    absl::StrAppend(&out, "  devices   ", job.state() == v1::RUNNING ? "running on " : "ran on ",
+                    absl::StrJoin(job.devices(), ","), "\n");
   }
   if (job.total_parameters() > 0) {
     absl::StrAppend(&out, "  params    ", job.trainable_parameters(), " trainable of ",
@@ -144,18 +152,11 @@ std::string EventLine(const v1::JobEvent& event) {
   return absl::StrCat(head, "(empty event)");
 }
 
-std::string ProgressBar(int64_t step, int64_t total, double loss, double eta_seconds, int width) {
-  double fraction = total > 0 ? std::min(1.0, static_cast<double>(step) / total) : 0;
-  int filled = static_cast<int>(std::round(fraction * width));
-  std::string bar = absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'),
-                                 "] ", step, "/", total, " loss ", absl::StrFormat("%.4f", loss));
-  if (eta_seconds >= 0) {
-    int64_t s = static_cast<int64_t>(std::round(eta_seconds));
-    absl::StrAppend(&bar, " ETA ",
-                    s >= 3600 ? absl::StrFormat("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
-                              : absl::StrFormat("%d:%02d", s / 60, s % 60));
-  }
-  return bar;
+std::string StepProgressText(const v1::JobEvent::StepMetrics& step, double eta_seconds) {
+  std::string text = absl::StrCat(step.step(), "/", step.total_steps(), " loss ",
+                                  absl::StrFormat("%.4f", step.train_loss()));
+  if (eta_seconds >= 0) absl::StrAppend(&text, " ETA ", DurationText(eta_seconds));
+  return text;
 }
 
 std::string ToJson(const google::protobuf::Message& message) {

@@ -30,8 +30,9 @@ std::string JobListLine(const v1::Job& job);
 // One plain line per event for `attune watch` when stdout is not a terminal.
 std::string EventLine(const v1::JobEvent& event);
 
-// "[#######.....] 120/300 loss 0.4123 ETA 0:42" in `width` columns of bar; eta < 0 = unknown.
-std::string ProgressBar(int64_t step, int64_t total, double loss, double eta_seconds, int width);
+// The detail `attune watch` shows beside its progress bar: "120/300 loss 0.4123 ETA 0:42";
+// eta < 0 = unknown (no ETA).
+std::string StepProgressText(const v1::JobEvent::StepMetrics& step, double eta_seconds);
 
 // The message in the proto3 JSON mapping, on one line.
 std::string ToJson(const google::protobuf::Message& message);

@@ -74,7 +74,15 @@ std::string BoundAddress(const std::string& listen, int port) {
   return absl::StrCat(host, ":", port);
 }
 
-absl::Status Serve(const ServerOptions& options) {
+// The checked options: the data directory (created, then resolved), the data roots and the
+// devices.
+struct ResolvedOptions {
+  std::string data_dir;
+  api::DataRoots data_roots;
+  std::vector<std::string> devices;
+};
+
+absl::StatusOr<ResolvedOptions> ResolveOptions(const ServerOptions& options) {
   if (options.slots_per_device < 1) {
     return absl::InvalidArgumentError(absl::StrCat("--slots-per-device: ",
                                                    options.slots_per_device, " must be >= 1"));
@@ -90,60 +98,55 @@ absl::Status Serve(const ServerOptions& options) {
   if (roots.empty()) roots = {data_dir, fs::current_path().string()};
   ASSIGN_OR_RETURN(api::DataRoots data_roots, api::DataRoots::Create(roots));
   ASSIGN_OR_RETURN(std::vector<std::string> devices, ResolveDevices(options.devices));
+  return ResolvedOptions{data_dir, std::move(data_roots), std::move(devices)};
+}
 
-  ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::Store::Open(data_dir + "/attune.db"));
-  scheduler::EngineJobRunner runner;
+absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
+    const ServerOptions& options, const ResolvedOptions& resolved, store::Store* store,
+    scheduler::JobRunner* runner) {
   scheduler::SchedulerOptions scheduler_options;
-  scheduler_options.devices = devices;
+  scheduler_options.devices = resolved.devices;
   scheduler_options.slots_per_device = options.slots_per_device;
-  scheduler_options.artifacts_dir = data_dir;
-  ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
-                   scheduler::Scheduler::Create(scheduler_options, store.get(), &runner));
+  scheduler_options.artifacts_dir = resolved.data_dir;
+  return scheduler::Scheduler::Create(scheduler_options, store, runner);
+}
 
-  // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
-  http::SchedulerJobsSource jobs_source(scheduler.get());
-  // GPU series through NVML where the driver has it; only the cpu series otherwise.
-  http::ServiceMetrics::Options metrics_options;
-  metrics_options.device_stats =
-      http::ProcessAndGpuDeviceStats(http::NvmlDeviceStats::Create().value_or(nullptr));
-  http::ServiceMetrics metrics(&jobs_source, metrics_options);
-
-  api::AttuneService service(scheduler.get(), store.get(), std::move(data_roots));
+// Starts the gRPC server on `listen` with `service`, health checking, reflection and the call
+// metrics; sets *port to the bound port. UNAVAILABLE when it cannot listen.
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const std::string& listen,
+                                                        api::AttuneService* service,
+                                                        http::ServiceMetrics* metrics, int* port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
+  builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(api::MakeGrpcMetricsInterceptorFactory(metrics.shared_registry()));
+  interceptors.push_back(api::MakeGrpcMetricsInterceptorFactory(metrics->shared_registry()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    scheduler->Shutdown();
-    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", options.listen));
-  }
-  // The --http listener: /metrics, the dashboard and its JSON endpoints.
-  std::unique_ptr<http::HttpServer> http_server;
-  if (!options.http.empty()) {
-    absl::StatusOr<http::HttpServerOptions> http_options = http::ParseHttpAddress(options.http);
-    absl::StatusOr<std::unique_ptr<http::HttpServer>> started =
-        http_options.ok() ? http::HttpServer::Start(*http_options, &jobs_source, &metrics)
-                          : absl::StatusOr<std::unique_ptr<http::HttpServer>>(http_options.status());
-    if (!started.ok()) {
-      server->Shutdown();
-      scheduler->Shutdown();
-      return started.status();
-    }
-    http_server = std::move(*started);
-    std::cout << "attuned http on " << http_server->address() << std::endl;
+  if (server == nullptr || *port == 0) {
+    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", listen));
   }
   server->GetHealthCheckService()->SetServingStatus(v1::Attune::service_full_name(), true);
-  std::cout << "attuned listening on " << BoundAddress(options.listen, port) << std::endl;
-  std::cerr << "attuned: devices " << absl::StrJoin(devices, ",") << " x"
-            << options.slots_per_device << " slots; data dir " << data_dir << std::endl;
+  return server;
+}
 
-  // Signals were blocked in every thread before any started; wait for one here.
+// The --http listener (/metrics, the dashboard and its JSON endpoints); nullptr when `address`
+// is empty.
+absl::StatusOr<std::unique_ptr<http::HttpServer>> StartHttp(const std::string& address,
+                                                            http::SchedulerJobsSource* jobs,
+                                                            http::ServiceMetrics* metrics) {
+  if (address.empty()) return std::unique_ptr<http::HttpServer>();
+  ASSIGN_OR_RETURN(http::HttpServerOptions http_options, http::ParseHttpAddress(address));
+  ASSIGN_OR_RETURN(std::unique_ptr<http::HttpServer> server,
+                   http::HttpServer::Start(http_options, jobs, metrics));
+  std::cout << "attuned http on " << server->address() << std::endl;
+  return server;
+}
+
+// Signals were blocked in every thread before any started (see main); waits for one here.
+void WaitForShutdownSignal() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -151,14 +154,54 @@ absl::Status Serve(const ServerOptions& options) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::cerr << "attuned: signal " << signal_number << ", shutting down" << std::endl;
+}
 
-  // Stop accepting RPCs; open watches are cancelled after a short grace period and notice it
-  // within a second. Then let running jobs checkpoint; they stay QUEUED for the next start.
+// Stops accepting RPCs; open watches are cancelled after a short grace period and notice it
+// within a second. Then lets running jobs checkpoint; they stay QUEUED for the next start.
+void Shutdown(grpc::Server* server, http::HttpServer* http_server,
+              scheduler::Scheduler* scheduler) {
   server->GetHealthCheckService()->Shutdown();
   if (http_server != nullptr) http_server->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   scheduler->Shutdown();
   server->Wait();
+}
+
+// options -> store -> scheduler -> gRPC -> HTTP -> wait for a signal -> shut down.
+absl::Status Serve(const ServerOptions& options) {
+  ASSIGN_OR_RETURN(ResolvedOptions resolved, ResolveOptions(options));
+  ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
+                   store::Store::Open(resolved.data_dir + "/attune.db"));
+  scheduler::EngineJobRunner runner;
+  ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
+                   StartScheduler(options, resolved, store.get(), &runner));
+  // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
+  http::SchedulerJobsSource jobs_source(scheduler.get());
+  // GPU series through NVML where the driver has it; only the cpu series otherwise.
+  http::ServiceMetrics::Options metrics_options;
+  metrics_options.device_stats =
+      http::ProcessAndGpuDeviceStats(http::NvmlDeviceStats::Create().value_or(nullptr));
+  http::ServiceMetrics metrics(&jobs_source, metrics_options);
+  api::AttuneService service(scheduler.get(), store.get(), std::move(resolved.data_roots));
+  int port = 0;
+  absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+      StartGrpc(options.listen, &service, &metrics, &port);
+  if (!server.ok()) {
+    scheduler->Shutdown();
+    return server.status();
+  }
+  absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server =
+      StartHttp(options.http, &jobs_source, &metrics);
+  if (!http_server.ok()) {
+    (*server)->Shutdown();
+    scheduler->Shutdown();
+    return http_server.status();
+  }
+  std::cout << "attuned listening on " << BoundAddress(options.listen, port) << std::endl;
+  std::cerr << "attuned: devices " << absl::StrJoin(resolved.devices, ",") << " x"
+            << options.slots_per_device << " slots; data dir " << resolved.data_dir << std::endl;
+  WaitForShutdownSignal();
+  Shutdown(server->get(), http_server->get(), scheduler.get());
   return absl::OkStatus();
 }
 

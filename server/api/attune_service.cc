@@ -1,22 +1,20 @@
 #include "server/api/attune_service.h"
 
-#include <fstream>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "server/api/adapter_archive.h"
+#include "server/api/adapter_stream.h"
 #include "server/api/grpc_status.h"
 #include "server/api/proto_convert.h"
-#include "common/sha256.h"
-#include "common/status_macros.h"
 
 namespace attune::api {
 namespace {
 
-constexpr size_t kChunkBytes = 256 * 1024;
 constexpr int kMaxRequestIdLength = 128;
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
@@ -24,6 +22,14 @@ constexpr int kMaxPageSize = 1000;
 absl::Status RequireJobId(const std::string& job_id) {
   if (job_id.empty()) return absl::InvalidArgumentError("job_id: required");
   return absl::OkStatus();
+}
+
+// The one place a unary method's result becomes its gRPC answer.
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -122,110 +128,45 @@ absl::Status AttuneService::DoDownloadAdapter(grpc::ServerContext* context,
                    SelectCheckpoint(checkpoints, request.checkpoint()));
   ASSIGN_OR_RETURN(std::vector<ArchiveFile> files,
                    ListArchiveFiles(checkpoint.dir, request.include_resume_state()));
-  int64_t total = files.empty() ? 0 : files.back().offset + files.back().size;
-  if (request.offset() < 0 || request.offset() > total) {
-    return absl::InvalidArgumentError(absl::StrCat("offset: ", request.offset(),
-                                                   " is out of range; the archive has ", total,
-                                                   " bytes"));
-  }
+  return StreamAdapter(request.job_id(), checkpoint, files, request.offset(),
+                       [&](const v1::AdapterChunk& chunk) -> absl::Status {
+                         if (context->IsCancelled() || !writer->Write(chunk)) {
+                           return absl::CancelledError("DownloadAdapter: the client went away");
+                         }
+                         return absl::OkStatus();
+                       });
+}
 
-  auto send = [&](const v1::AdapterChunk& chunk) -> absl::Status {
-    if (context->IsCancelled() || !writer->Write(chunk)) {
-      return absl::CancelledError("DownloadAdapter: the client went away");
-    }
-    return absl::OkStatus();
-  };
-  v1::AdapterChunk info;
-  info.mutable_info()->set_job_id(request.job_id());
-  info.mutable_info()->set_step(checkpoint.step);
-  info.mutable_info()->set_total_size(total);
-  info.mutable_info()->set_file_count(static_cast<int>(files.size()));
-  RETURN_IF_ERROR(send(info));
+absl::StatusOr<v1::Job> AttuneService::DoGetJob(const v1::GetJobRequest& request) {
+  RETURN_IF_ERROR(RequireJobId(request.job_id()));
+  ASSIGN_OR_RETURN(store::Job job, scheduler_->Get(request.job_id()));
+  return JobToProto(job);
+}
 
-  Sha256 archive_hash;
-  std::vector<char> buffer(kChunkBytes);
-  for (const ArchiveFile& file : files) {
-    v1::AdapterChunk header;
-    header.mutable_file()->set_path(file.relative_path);
-    header.mutable_file()->set_size(file.size);
-    header.mutable_file()->set_offset(file.offset);
-    RETURN_IF_ERROR(send(header));
-    std::ifstream in(file.absolute_path, std::ios::binary);
-    if (!in) {
-      return absl::NotFoundError(absl::StrCat("checkpoint: cannot read ", file.absolute_path));
-    }
-    // Every byte is hashed (the trailer covers the whole archive); only bytes at or after the
-    // request's offset are sent.
-    Sha256 file_hash;
-    int64_t position = file.offset;
-    int64_t read_total = 0;
-    while (read_total < file.size) {
-      in.read(buffer.data(), std::min<int64_t>(buffer.size(), file.size - read_total));
-      std::streamsize n = in.gcount();
-      if (n <= 0) {
-        return absl::DataLossError(absl::StrCat("checkpoint: ", file.absolute_path,
-                                                " is shorter than it was a moment ago"));
-      }
-      archive_hash.Update(buffer.data(), n);
-      file_hash.Update(buffer.data(), n);
-      int64_t skip = std::max<int64_t>(0, request.offset() - position);
-      if (skip < n) {
-        v1::AdapterChunk data;
-        data.set_data(buffer.data() + skip, n - skip);
-        RETURN_IF_ERROR(send(data));
-      }
-      position += n;
-      read_total += n;
-    }
-    if (file.relative_path == "adapter_model.safetensors" && !checkpoint.sha256.empty()) {
-      ASSIGN_OR_RETURN(std::string actual, file_hash.HexDigest());
-      if (actual != checkpoint.sha256) {
-        return absl::DataLossError(absl::StrCat(
-            "checkpoint: step ", checkpoint.step, " adapter_model.safetensors is corrupt on the "
-            "server (sha256 ", actual, ", recorded ", checkpoint.sha256, ")"));
-      }
-    }
-  }
-  v1::AdapterChunk trailer;
-  ASSIGN_OR_RETURN(std::string archive_sha256, archive_hash.HexDigest());
-  trailer.mutable_trailer()->set_sha256(archive_sha256);
-  return send(trailer);
+absl::StatusOr<v1::Job> AttuneService::DoCancelJob(const v1::CancelJobRequest& request) {
+  RETURN_IF_ERROR(RequireJobId(request.job_id()));
+  ASSIGN_OR_RETURN(store::Job job, scheduler_->Cancel(request.job_id()));
+  return JobToProto(job);
 }
 
 grpc::Status AttuneService::CreateJob(grpc::ServerContext*, const v1::CreateJobRequest* request,
                                       v1::Job* response) {
-  absl::StatusOr<v1::Job> job = DoCreateJob(*request);
-  if (!job.ok()) return ToGrpcStatus(job.status());
-  *response = *std::move(job);
-  return grpc::Status::OK;
+  return Reply(DoCreateJob(*request), response);
 }
 
 grpc::Status AttuneService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
                                    v1::Job* response) {
-  absl::Status status = RequireJobId(request->job_id());
-  if (!status.ok()) return ToGrpcStatus(status);
-  absl::StatusOr<store::Job> job = scheduler_->Get(request->job_id());
-  if (!job.ok()) return ToGrpcStatus(job.status());
-  *response = JobToProto(*job);
-  return grpc::Status::OK;
+  return Reply(DoGetJob(*request), response);
 }
 
 grpc::Status AttuneService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
                                      v1::ListJobsResponse* response) {
-  absl::StatusOr<v1::ListJobsResponse> page = DoListJobs(*request);
-  if (!page.ok()) return ToGrpcStatus(page.status());
-  *response = *std::move(page);
-  return grpc::Status::OK;
+  return Reply(DoListJobs(*request), response);
 }
 
 grpc::Status AttuneService::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
                                       v1::Job* response) {
-  absl::Status status = RequireJobId(request->job_id());
-  if (!status.ok()) return ToGrpcStatus(status);
-  absl::StatusOr<store::Job> job = scheduler_->Cancel(request->job_id());
-  if (!job.ok()) return ToGrpcStatus(job.status());
-  *response = JobToProto(*job);
-  return grpc::Status::OK;
+  return Reply(DoCancelJob(*request), response);
 }
 
 grpc::Status AttuneService::WatchJob(grpc::ServerContext* context,

@@ -2,7 +2,8 @@
 //
 // Each method validates and converts its request (proto -> plain C++ records, paths checked
 // against the data roots), delegates to the scheduler or the store, converts the answer back,
-// and turns errors into gRPC statuses in one place (ToGrpcStatus). No training or SQL here.
+// and turns errors into gRPC statuses in one place (ToGrpcStatus). No training or SQL here, and
+// no file reading: DownloadAdapter's chunks and hashes come from StreamAdapter (adapter_stream.h).
 //
 // Uses gRPC's synchronous API: each call runs on a thread of gRPC's pool. WatchJob holds its
 // thread while it waits for events (in 1 s slices, so a cancelled client or a server shutdown
@@ -43,6 +44,8 @@ class AttuneService final : public v1::Attune::Service {
  private:
   // The bodies, returning absl::Status; the overrides above only convert.
   absl::StatusOr<v1::Job> DoCreateJob(const v1::CreateJobRequest& request);
+  absl::StatusOr<v1::Job> DoGetJob(const v1::GetJobRequest& request);
+  absl::StatusOr<v1::Job> DoCancelJob(const v1::CancelJobRequest& request);
   absl::StatusOr<v1::ListJobsResponse> DoListJobs(const v1::ListJobsRequest& request);
   absl::Status DoWatchJob(grpc::ServerContext* context, const v1::WatchJobRequest& request,
                           grpc::ServerWriter<v1::JobEvent>* writer);

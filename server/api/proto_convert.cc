@@ -118,7 +118,7 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
   t.eval_every = p.eval_every();
   t.checkpoint_every = p.checkpoint_every();
   if (p.has_keep_checkpoints()) t.keep_checkpoints = p.keep_checkpoints();
-  spec.gpus = p.gpus();
+  spec.gpus = p.has_gpus() ? p.gpus() : -1;  // -1 = not set; the scheduler picks
   spec.priority = p.priority();
   spec.name = p.name();
   spec.labels.insert(p.labels().begin(), p.labels().end());
@@ -162,7 +162,7 @@ v1::JobSpec JobSpecToProto(const JobSpec& spec) {
   p.set_eval_every(t.eval_every);
   p.set_checkpoint_every(t.checkpoint_every);
   p.set_keep_checkpoints(t.keep_checkpoints);
-  p.set_gpus(spec.gpus);
+  if (spec.gpus >= 0) p.set_gpus(spec.gpus);
   p.set_priority(spec.priority);
   p.set_name(spec.name);
   p.mutable_labels()->insert(spec.labels.begin(), spec.labels.end());

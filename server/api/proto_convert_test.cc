@@ -32,6 +32,29 @@ TEST(JobSpecFromProtoTest, ExplicitZeroIsKeptForValidation) {
   EXPECT_EQ(spec->train.learning_rate, 0);
 }
 
+// Unset gpus is -1 ("the scheduler picks"); an explicit 0 (a CPU slot) stays 0, and both
+// survive the way back to the proto.
+TEST(JobSpecFromProtoTest, GpusUnsetIsMinusOneAndExplicitZeroStays) {
+  v1::JobSpec unset;
+  auto from_unset = JobSpecFromProto(unset);
+  ASSERT_TRUE(from_unset.ok());
+  EXPECT_EQ(from_unset->gpus, -1);
+  EXPECT_FALSE(JobSpecToProto(*from_unset).has_gpus());
+
+  v1::JobSpec zero;
+  zero.set_gpus(0);
+  auto from_zero = JobSpecFromProto(zero);
+  ASSERT_TRUE(from_zero.ok());
+  EXPECT_EQ(from_zero->gpus, 0);
+  v1::JobSpec back = JobSpecToProto(*from_zero);
+  ASSERT_TRUE(back.has_gpus());
+  EXPECT_EQ(back.gpus(), 0);
+
+  v1::JobSpec one;
+  one.set_gpus(1);
+  EXPECT_EQ(JobSpecFromProto(one)->gpus, 1);
+}
+
 TEST(JobSpecFromProtoTest, UnknownEnumValueNamesTheField) {
   v1::JobSpec p;
   p.set_task(static_cast<v1::Task>(9));

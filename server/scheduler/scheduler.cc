@@ -102,8 +102,8 @@ absl::Status Scheduler::ResolveDevices(JobSpec* spec) const {
   if (spec->gpus > 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "gpus: ", spec->gpus,
-        " requested, but training on several GPUs at once is not supported yet; a job trains "
-        "on one device (gpus 1, or 0 for a CPU slot)"));
+        " requested, but multi-GPU training is not supported yet; a job trains on one "
+        "device (gpus 1, or 0 for a CPU slot)"));
   }
   if (spec->gpus > gpu_count_) {
     return absl::InvalidArgumentError(

@@ -173,8 +173,8 @@ TEST_F(SchedulerTest, MultiGpuJobsAreRejectedUntilSupported) {
   absl::Status status = scheduler_->Submit(Spec(3, 0, 2), "", "").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(),
-            "gpus: 2 requested, but training on several GPUs at once is not supported yet; a job "
-            "trains on one device (gpus 1, or 0 for a CPU slot)");
+            "gpus: 2 requested, but multi-GPU training is not supported yet; a job trains on one "
+            "device (gpus 1, or 0 for a CPU slot)");
   EXPECT_TRUE(scheduler_->List({}).value().jobs.empty());
 }
 

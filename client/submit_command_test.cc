@@ -1,0 +1,64 @@
+#include "client/submit_command.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace attune::client {
+namespace {
+
+// Parses `attune submit ARGS` the way main does and builds the request.
+absl::StatusOr<v1::CreateJobRequest> Build(std::vector<std::string> args) {
+  CLI::App app;
+  SubmitFlags flags;
+  CLI::App* submit = app.add_subcommand("submit");
+  AddSubmitFlags(submit, &flags);
+  args.insert(args.begin(), "submit");
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
+  app.parse(args);
+  return BuildCreateRequest(*submit, flags);
+}
+
+TEST(BuildCreateRequestTest, GpusUnsetWhenNotGiven) {
+  auto request = Build({"--model", "/m", "--rank", "4"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_FALSE(request->spec().has_gpus());
+  EXPECT_EQ(request->spec().lora().rank(), 4);
+}
+
+TEST(BuildCreateRequestTest, GpusZeroIsSentAsExplicitCpu) {
+  auto zero = Build({"--gpus", "0"});
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  ASSERT_TRUE(zero->spec().has_gpus());
+  EXPECT_EQ(zero->spec().gpus(), 0);
+  auto two = Build({"--gpus", "2"});
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(two->spec().gpus(), 2);
+}
+
+TEST(BuildCreateRequestTest, UnknownTaskNamesTheField) {
+  auto request = Build({"--task", "translation"});
+  EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(request.status().message(),
+            "task: unknown task 'translation'; expected one of classification, regression, "
+            "causal-lm");
+}
+
+TEST(BuildCreateRequestTest, FlagsGivenAreSetOthersLeftUnset) {
+  auto request = Build({"--lr", "0.001", "--lr-ratio", "v=4", "--max-steps", "30", "--label",
+                        "team=nlp", "--request-id", "r1"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  const v1::JobSpec& spec = request->spec();
+  EXPECT_DOUBLE_EQ(spec.learning_rate(), 0.001);
+  EXPECT_DOUBLE_EQ(spec.lr_ratios().at("v"), 4);
+  EXPECT_EQ(spec.max_steps(), 30);
+  EXPECT_EQ(spec.labels().at("team"), "nlp");
+  EXPECT_EQ(request->request_id(), "r1");
+  EXPECT_FALSE(spec.has_epochs());
+  EXPECT_FALSE(spec.lora().has_rank());
+}
+
+}  // namespace
+}  // namespace attune::client
