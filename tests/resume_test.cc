@@ -81,12 +81,12 @@ TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
   EXPECT_EQ(job.current_step(), 300);
   // It continued from a checkpoint rather than starting again: an event says from which.
   int64_t resumed_from = -1;
-  ASSERT_TRUE(client.WatchJob(id, 0, [&](const v1::JobEvent& e) {
+  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, [&](const v1::JobEvent& e) {
                       const std::string& m = e.state_change().message();
                       const std::string prefix = "resumed from the checkpoint at step ";
                       if (m.rfind(prefix, 0) == 0) resumed_from = std::stoll(m.substr(prefix.size()));
                       return true;
-                    }).ok());
+                    }, 120).ok());
   EXPECT_GE(resumed_from, 80);
   EXPECT_LE(resumed_from, step_at_kill);
   EXPECT_EQ(resumed_from % 40, 0);
@@ -105,20 +105,20 @@ TEST_F(ResumeTest, WatchReconnectsAcrossARestartWithNoGapAndNoRepeat) {
     client::AttuneClient client(server.address());
     id = Submit(server);
     // Follow the first part of the stream, then drop the connection.
-    ASSERT_TRUE(client.WatchJob(id, 0, [&](const v1::JobEvent& e) {
+    ASSERT_TRUE(WatchJobFor(server.address(), id, 0, [&](const v1::JobEvent& e) {
                         sequences.push_back(e.sequence());
                         return sequences.size() < 40;
-                      }).ok());
+                      }, 120).ok());
     ASSERT_EQ(server.StopWith(SIGKILL, 10), 128 + SIGKILL);
   }
   ASSERT_EQ(sequences.size(), 40u);
   AttunedProcess server(data, {"--data-roots", example_});
   client::AttuneClient client(server.address());
   std::vector<v1::JobEvent> rest;
-  ASSERT_TRUE(client.WatchJob(id, sequences.back(), [&](const v1::JobEvent& e) {
+  ASSERT_TRUE(WatchJobFor(server.address(), id, sequences.back(), [&](const v1::JobEvent& e) {
                       rest.push_back(e);
                       return true;
-                    }).ok());
+                    }, 120).ok());
   for (const v1::JobEvent& e : rest) sequences.push_back(e.sequence());
   for (size_t i = 0; i < sequences.size(); ++i) {
     ASSERT_EQ(sequences[i], static_cast<int64_t>(i) + 1) << "gap or repeat at position " << i;
@@ -129,10 +129,10 @@ TEST_F(ResumeTest, WatchReconnectsAcrossARestartWithNoGapAndNoRepeat) {
 
   // A second watcher from the same point sees exactly the same events.
   std::vector<int64_t> again;
-  ASSERT_TRUE(client.WatchJob(id, 40, [&](const v1::JobEvent& e) {
+  ASSERT_TRUE(WatchJobFor(server.address(), id, 40, [&](const v1::JobEvent& e) {
                       again.push_back(e.sequence());
                       return true;
-                    }).ok());
+                    }, 120).ok());
   EXPECT_EQ(again, std::vector<int64_t>(sequences.begin() + 40, sequences.end()));
 }
 
