@@ -105,7 +105,7 @@ absl::Status EnterSandbox() {
 void StartsServesAndStops(std::vector<std::string> argv, const std::string& runtime) {
   ASSERT_FALSE(argv.empty()) << runtime << " runs nothing";
   SCOPED_TRACE(absl::StrCat(runtime, " runs: ", absl::StrJoin(argv, " ")));
-  ASSERT_EQ(fs::path(argv[0]).filename(), "attuned");
+  ASSERT_EQ(fs::path(argv[0]).filename().string(), "attuned");
   argv[0] = ATTUNED_PATH;
   TempDir logs;
   std::unique_ptr<AttunedProcess> server =
