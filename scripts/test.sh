@@ -8,4 +8,5 @@ bash "$root/scripts/install-deps.sh" --with-test-tools
 bash "$root/scripts/check-format.sh"
 bash "$root/scripts/build.sh"
 cd "$root/build"
-ctest --output-on-failure --timeout 900 -j "$(nproc)" "$@"
+# --timeout: the default for tests without their own TIMEOUT (unit tests, a few seconds each).
+ctest --output-on-failure --timeout 60 -j "$(nproc)" "$@"

@@ -43,6 +43,21 @@ int MillisLeft(Clock::time_point deadline) {
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;
 }
 
+// Stdout and stderr appended to `path`.
+ChildOptions LogTo(const std::string& path) {
+  ChildOptions options;
+  options.stdout_path = path;
+  return options;
+}
+
+// attuned's stdout on a pipe (for its start lines), its stderr appended to `log_path`.
+ChildOptions AttunedOptions(const std::string& log_path) {
+  ChildOptions options;
+  options.pipe_stdout = true;
+  options.stderr_path = log_path;
+  return options;
+}
+
 // In the child, between fork and exec: only async-signal-safe calls.
 [[noreturn]] void ExecChild(char* const* argv, const ChildOptions& options, int stdin_read,
                             int stdout_write) {
@@ -76,7 +91,7 @@ TempDir::~TempDir() {
 }
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path)
-    : ChildProcess(argv, ChildOptions{log_path, "", false, false, {}}) {}
+    : ChildProcess(argv, LogTo(log_path)) {}
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const ChildOptions& options) {
   // The pipes are close-on-exec; the child's dup2 copies onto 0 and 1 are not.
@@ -138,7 +153,9 @@ int RunProgram(const std::vector<std::string>& argv, const std::string& stdin_te
   const std::string output_path = TempOutputPath("attune_run");
   int code = -1;
   {
-    ChildProcess child(argv, ChildOptions{output_path, "", false, true, {}});
+    ChildOptions options = LogTo(output_path);
+    options.pipe_stdin = true;
+    ChildProcess child(argv, options);
     // Small inputs (a scrape) fit the pipe buffer only partly: write as the child reads.
     fcntl(child.stdin_fd(), F_SETFL, O_NONBLOCK);
     const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
@@ -166,13 +183,13 @@ AttunedProcess::AttunedProcess(const std::string& data_dir,
   std::vector<std::string> args = {ATTUNED_PATH, "--listen",  "127.0.0.1:0", "--data-dir",
                                    data_dir,     "--devices", "cpu"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  child_ = std::make_unique<ChildProcess>(args, ChildOptions{"", log_path_, true, false, {}});
+  child_ = std::make_unique<ChildProcess>(args, AttunedOptions(log_path_));
   ReadStartLines();
 }
 
 AttunedProcess::AttunedProcess(const std::vector<std::string>& argv, std::string log_path)
     : log_path_(std::move(log_path)) {
-  child_ = std::make_unique<ChildProcess>(argv, ChildOptions{"", log_path_, true, false, {}});
+  child_ = std::make_unique<ChildProcess>(argv, AttunedOptions(log_path_));
   ReadStartLines();
 }
 
@@ -229,7 +246,9 @@ CliResult RunCli(const std::string& server, const std::vector<std::string>& args
   argv.insert(argv.end(), args.begin(), args.end());
   CliResult result;
   {
-    ChildProcess cli(argv, ChildOptions{base + ".out", base + ".err", false, false, {}});
+    ChildOptions options = LogTo(base + ".out");
+    options.stderr_path = base + ".err";
+    ChildProcess cli(argv, options);
     result.exit_code = cli.Wait(timeout_s);
   }  // on timeout the destructor stops it
   result.out = ReadFile(base + ".out");

@@ -77,13 +77,15 @@ TEST_F(RunningJobTest, DashboardChartGainsPointsWithoutReload) {
   ASSERT_EQ(pipe(to_browser), 0);
   ASSERT_EQ(pipe(from_browser), 0);
   const std::string url = absl::StrCat("http://", server_->http_address(), "/#job=", job_id_);
+  ChildOptions options;
+  options.stdout_path = dir_.path() + "/chromium.log";
+  options.extra_fds = {{3, to_browser[0]}, {4, from_browser[1]}};
   ChildProcess chromium(
       {"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
        "--no-first-run", "--disable-background-networking", "--disable-component-update",
        "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,900",
        "--user-data-dir=" + dir_.path() + "/chromium", "--remote-debugging-pipe", url},
-      ChildOptions{dir_.path() + "/chromium.log", "", false, false,
-                   {{3, to_browser[0]}, {4, from_browser[1]}}});
+      options);
   close(to_browser[0]);
   close(from_browser[1]);
   DevTools devtools(to_browser[1], from_browser[0]);

@@ -27,7 +27,7 @@ v1::Job WaitForJob(client::AttuneClient& client, const std::string& id,
 }
 
 absl::Status WatchJobFor(const std::string& address, const std::string& id, int64_t from_sequence,
-                         const std::function<bool(const v1::JobEvent&)>& on_event, int timeout_s) {
+                         int timeout_s, const std::function<bool(const v1::JobEvent&)>& on_event) {
   std::unique_ptr<v1::Attune::Stub> stub =
       v1::Attune::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;

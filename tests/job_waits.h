@@ -21,7 +21,7 @@ v1::Job WaitForJob(client::AttuneClient& client, const std::string& id,
 // sequence > `from_sequence` until the stream ends, `on_event` returns false (then OK), or
 // `timeout_s` passes (DEADLINE_EXCEEDED, and a test failure). Returns the RPC's status.
 absl::Status WatchJobFor(const std::string& address, const std::string& id, int64_t from_sequence,
-                         const std::function<bool(const v1::JobEvent&)>& on_event, int timeout_s);
+                         int timeout_s, const std::function<bool(const v1::JobEvent&)>& on_event);
 
 // SUCCEEDED, FAILED or CANCELLED.
 bool IsTerminal(const v1::Job& job);

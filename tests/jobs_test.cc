@@ -63,7 +63,7 @@ TEST_F(JobsTest, SubmitWatchSucceedDownload) {
   // A retry with the same request id is the same job.
   EXPECT_EQ(Submit(server, {"--name", "example", "--request-id", "e2e-1"}), id);
 
-  CliResult watch = RunCli(server.address(), {"watch", id}, 300);
+  CliResult watch = RunCli(server.address(), {"watch", id}, 120);
   EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err << server.Log();
   EXPECT_NE(watch.out.find("state RUNNING"), std::string::npos) << watch.out;
   EXPECT_NE(watch.out.find("state SUCCEEDED"), std::string::npos) << watch.out;
@@ -157,7 +157,7 @@ int64_t MakePartialDownload(const std::string& complete, const std::string& dest
 TEST_F(JobsTest, DownloadResumesAndDetectsCorruption) {
   AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_});
   std::string id = Submit(server, {"--max-steps", "4"});
-  ASSERT_EQ(RunCli(server.address(), {"watch", id}, 300).exit_code, 0);
+  ASSERT_EQ(RunCli(server.address(), {"watch", id}, 120).exit_code, 0);
   const std::string full = dir_.path() + "/full";
   ASSERT_EQ(RunCli(server.address(), {"download", id, "-o", full}).exit_code, 0);
   client::AttuneClient client(server.address());
@@ -226,12 +226,13 @@ TEST_F(JobsTest, KillNineWithQueuedAndRunningJobsThenRestart) {
   ASSERT_EQ(page->jobs_size(), 2);
   // The interrupted job was re-queued (an event says so) and runs again; nothing else runs.
   bool saw_requeue = false;
-  ASSERT_TRUE(WatchJobFor(server.address(), running_id, 0, [&](const v1::JobEvent& e) {
-    if (e.has_state_change() && e.state_change().state() == v1::QUEUED && e.sequence() > 2) {
-      saw_requeue = true;
-    }
-    return !saw_requeue;
-  }, 60).ok());
+  ASSERT_TRUE(WatchJobFor(server.address(), running_id, 0, 60, [&](const v1::JobEvent& e) {
+                if (e.has_state_change() && e.state_change().state() == v1::QUEUED &&
+                    e.sequence() > 2) {
+                  saw_requeue = true;
+                }
+                return !saw_requeue;
+              }).ok());
   EXPECT_TRUE(saw_requeue);
   // It really runs: its step count moves past what the killed process recorded.
   const int64_t step_at_restart = page->jobs(0).id() == running_id
@@ -256,7 +257,8 @@ std::vector<int64_t> CheckpointSteps(const std::string& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() == 13 && name.rfind("step-", 0) == 0) steps.push_back(std::stoll(name.substr(5)));
+    if (name.size() == 13 && name.rfind("step-", 0) == 0)
+      steps.push_back(std::stoll(name.substr(5)));
   }
   std::sort(steps.begin(), steps.end());
   return steps;
@@ -279,9 +281,9 @@ TEST_F(JobsTest, SigtermCheckpointsRequeuesAndTheRestartResumes) {
     ASSERT_FALSE(server.address().empty());
     id = Submit(server, {"--max-steps", absl::StrCat(kSteps)});
     client::AttuneClient client(server.address());
-    v1::Job running = WaitForJob(client, id, [](const v1::Job& j) {
-      return j.state() == v1::RUNNING && j.current_step() >= 3;
-    }, 60);
+    v1::Job running = WaitForJob(
+        client, id,
+        [](const v1::Job& j) { return j.state() == v1::RUNNING && j.current_step() >= 3; }, 60);
     ASSERT_EQ(running.state(), v1::RUNNING);
     seen_step = running.current_step();
     ASSERT_EQ(server.StopWith(SIGTERM, 30), 0) << server.Log();
@@ -301,10 +303,10 @@ TEST_F(JobsTest, SigtermCheckpointsRequeuesAndTheRestartResumes) {
   AttunedProcess server(data, {"--data-roots", example_});
   ASSERT_FALSE(server.address().empty());
   std::vector<v1::JobEvent> events;
-  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, [&](const v1::JobEvent& e) {
-    events.push_back(e);
-    return true;
-  }, 120).ok());
+  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
+                events.push_back(e);
+                return true;
+              }).ok());
   auto state_is = [](v1::JobState state) {
     return [state](const v1::JobEvent& e) {
       return e.has_state_change() && e.state_change().state() == state;
@@ -336,8 +338,8 @@ TEST_F(JobsTest, SigtermCheckpointsRequeuesAndTheRestartResumes) {
   ASSERT_LT(resumed, events.size());
   EXPECT_EQ(events[resumed].state_change().message(),
             absl::StrCat("resumed from the checkpoint at step ", stop_step));
-  const size_t next_step = FindEvent(events, requeued + 1,
-                                     [](const v1::JobEvent& e) { return e.has_step(); });
+  const size_t next_step =
+      FindEvent(events, requeued + 1, [](const v1::JobEvent& e) { return e.has_step(); });
   ASSERT_LT(next_step, events.size());
   EXPECT_EQ(events[next_step].step().step(), stop_step + 1);
   ASSERT_TRUE(events.back().has_state_change());
@@ -358,8 +360,8 @@ std::pair<v1::Job, v1::Job> RunTwo(const std::string& data,
   std::string a = submit(server);
   std::string b = submit(server);
   client::AttuneClient client(server.address());
-  v1::Job job_a = WaitForJob(client, a, IsTerminal, 300);
-  v1::Job job_b = WaitForJob(client, b, IsTerminal, 300);
+  v1::Job job_a = WaitForJob(client, a, IsTerminal, 60);
+  v1::Job job_b = WaitForJob(client, b, IsTerminal, 60);
   EXPECT_EQ(job_a.state(), v1::SUCCEEDED) << job_a.error();
   EXPECT_EQ(job_b.state(), v1::SUCCEEDED) << job_b.error();
   return {job_a, job_b};

@@ -65,12 +65,12 @@ void RunningJobTest::SetUp() {
   ASSERT_FALSE(job_id_.empty());
 
   const std::string loss_series = absl::StrCat("attune_job_train_loss{job_id=\"", job_id_, "\"}");
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     if (absl::StrContains(HttpGet(server_->http_address(), "/metrics"), loss_series)) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  FAIL() << "no " << loss_series << " on /metrics within 120 s; server log:\n" << server_->Log();
+  FAIL() << "no " << loss_series << " on /metrics within 30 s; server log:\n" << server_->Log();
 }
 
 void RunningJobTest::TearDown() {

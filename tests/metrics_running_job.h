@@ -23,7 +23,7 @@ std::string HttpGet(const std::string& host_port, const std::string& path, int* 
 class RunningJobTest : public ::testing::Test {
  protected:
   // Makes the example, starts attuned with --http, submits a 100000-step job evaluating every
-  // 5 steps and checkpointing every 20, and waits (up to 120 s) until /metrics shows its train
+  // 5 steps and checkpointing every 20, and waits (up to 30 s) until /metrics shows its train
   // loss.
   void SetUp() override;
   // Cancels the job (so the server stops quickly).
