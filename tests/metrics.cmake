@@ -19,7 +19,7 @@ foreach(name metrics_endpoint_test metrics_prometheus_test metrics_deploy_test
   target_compile_definitions(${name} PRIVATE ATTUNE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${name} COMMAND ${name})
-  # Each took 3 to 11 s with the whole suite on 2 cores.
+  # Each took 2 to 11 s with the whole suite on 2 shared cores.
   set_tests_properties(${name} PROPERTIES TIMEOUT 60 LABELS metrics)
 endforeach()
 
@@ -30,4 +30,4 @@ target_link_libraries(deploy_start_test PRIVATE metrics_running_job deploy_argv 
 target_compile_definitions(deploy_start_test PRIVATE ATTUNE_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 set_target_properties(deploy_start_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 add_test(NAME deploy_start_test COMMAND deploy_start_test)
-set_tests_properties(deploy_start_test PROPERTIES TIMEOUT 60 LABELS deploy)  # 6 s
+set_tests_properties(deploy_start_test PROPERTIES TIMEOUT 60 LABELS deploy)  # 2-6 s
