@@ -68,8 +68,8 @@ TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
     AttunedProcess server(data, {"--data-roots", example_});
     client::AttuneClient client(server.address());
     id = Submit(server);
-    v1::Job job = WaitForJob(client, id, [](const v1::Job& j) { return j.current_step() >= 100; },
-                             120);
+    v1::Job job = WaitForJob(
+        client, id, [](const v1::Job& j) { return j.current_step() >= 100; }, 120);
     step_at_kill = job.current_step();
     ASSERT_EQ(server.StopWith(SIGKILL, 10), 128 + SIGKILL);
   }
