@@ -1,6 +1,9 @@
 # attune on the CPU: Debian 12 with the same install steps as scripts/install-deps.sh.
 #   docker build -t attune .
 #   docker run -p 50051:50051 -p 8080:8080 -v attune-data:/data attune
+# The entrypoint is attuned alone and CMD holds its default flags, so arguments after the image
+# name (and docker-compose's `command`, Kubernetes' `args`) replace all of CMD: give every flag
+# you want, e.g. `docker run ... attune --listen 0.0.0.0:50051 --data-dir /data --devices cpu`.
 FROM debian:12 AS build
 WORKDIR /src
 COPY scripts/install-deps.sh scripts/install-deps.sh
@@ -17,4 +20,5 @@ RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq 
 COPY --from=build /src/build/bin/ /usr/local/bin/
 VOLUME /data
 EXPOSE 50051 8080
-ENTRYPOINT ["attuned", "--listen", "0.0.0.0:50051", "--http", "0.0.0.0:8080", "--data-dir", "/data", "--data-roots", "/data"]
+ENTRYPOINT ["attuned"]
+CMD ["--listen", "0.0.0.0:50051", "--http", "0.0.0.0:8080", "--data-dir", "/data", "--data-roots", "/data"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Makes the benchmark's models and data (issue 6), on the GPU machine, with transformers.
+"""Makes the benchmark's models and data, on the GPU machine, with transformers.
 
   python3 bench/make_bench_models.py OUT
 

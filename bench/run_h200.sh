@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Issue 6 in one device call: build attune, make the benchmark models, run the Hugging Face +
+# The H200 benchmark in one run: build attune, make the benchmark models, run the Hugging Face +
 # PEFT baseline and attune-bench on both shapes, run the RoBERTa job through attuned, and write
 # the results table.
 #
-#   device run (carry: [".gpu"]):  bash bench/run_h200.sh
+#   on the GPU machine, from the repository root:  bash bench/run_h200.sh
 #
+# It needs .gpu/device-env.sh (not in the repository; git ignores .gpu/): sourced first, it
+# unpacks Debian's gRPC, Protobuf, Abseil, ... packages from .gpu/debs/ into /tmp/deb and points
+# the compiler, CMake and the loader at them and at PyTorch's LibTorch (CUDA).
 # Writes under $OUT (default /tmp/bench-out): h200.md (the table, the first 50 losses of both
 # programs side by side, the commands), results.json (every program's JSON) and log.txt.
 # Copy h200.md to bench/results/<date>-h200.md. Env: CASES="llama roberta" picks the shapes;
@@ -87,7 +90,7 @@ for c in $cases; do
   printf '%s\n' "${hf[*]}" "${at[*]}" >>"$out/commands.txt"
   say "hf $c"; timeout 300 "${hf[@]}" >"$work/hf-$c.json" 2>>"$log" || tail -20 "$log"
   say "attune $c"; timeout 300 "${at[@]}" >"$work/attune-$c.json" 2>>"$log" || tail -20 "$log"
-  python3 -c "import json,sys;[print(f, {k: json.load(open(f)).get(k) for k in ('ms_per_step','tokens_per_s','peak_device_gib','mfu','graph_replays')}) for f in sys.argv[1:]]" \
+  python3 -c "import json,sys;[print(f, {k: json.load(open(f)).get(k) for k in ('ms_per_step','tokens_per_s','peak_device_gib','mfu_measured_peak','mfu_datasheet_peak','graph_replays')}) for f in sys.argv[1:]]" \
     "$work/hf-$c.json" "$work/attune-$c.json" 2>&1 | tee -a "$log"
 done
 

@@ -1,5 +1,5 @@
 // attune-watchers-bench: N concurrent WatchJob streams on one job, from one process, to measure
-// what watchers cost training (issue 5: 200 watchers must slow a job's steps/s by under 5%).
+// what watchers cost training (the target: 200 watchers slow a job's steps/s by under 5%).
 //
 //   attune-watchers-bench --server HOST:PORT --job ID --watchers N
 //

@@ -13,8 +13,9 @@ packages=(
   libssl-dev libcpp-httplib-dev python3
 )
 if [[ "${1:-}" == "--with-test-tools" ]]; then
-  # promtool and the Prometheus server for the metrics tests; Chromium for the dashboard test.
-  packages+=(prometheus chromium)
+  # promtool and the Prometheus server for the metrics tests; Chromium for the dashboard test;
+  # clang-format for scripts/check-format.sh.
+  packages+=(prometheus chromium clang-format)
 fi
 
 missing=()

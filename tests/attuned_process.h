@@ -1,5 +1,6 @@
-// Test helpers that run the real binaries: an `attuned` child process on a free port with its
-// own temporary data directory, and the `attune` CLI.
+// The one harness through which tests run other programs: ChildProcess (fork + execv, every wait
+// bounded), and on top of it an `attuned` child process on a free port with its own temporary
+// data directory, the `attune` CLI, and short-lived tools (promtool, attune-make-example).
 //
 // The paths of the binaries come from compile definitions set in tests/CMakeLists.txt
 // (ATTUNED_PATH, ATTUNE_CLI_PATH, ATTUNE_MAKE_EXAMPLE_PATH). Not thread-safe; one test thread.
@@ -8,7 +9,9 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace attune::testing {
@@ -24,6 +27,56 @@ class TempDir {
   std::string path_;
 };
 
+// Where a child's standard streams go.
+struct ChildOptions {
+  // Appended to; stderr_path "" = the same file as stdout.
+  std::string stdout_path = "/dev/null";
+  std::string stderr_path;
+  // Stdout to a pipe instead, read through ChildProcess::stdout_fd().
+  bool pipe_stdout = false;
+  // Stdin from a pipe, written through ChildProcess::stdin_fd(); else /dev/null.
+  bool pipe_stdin = false;
+  // {child fd, parent fd} pairs dup2'ed into the child (e.g. DevTools pipes).
+  std::vector<std::pair<int, int>> extra_fds;
+};
+
+// A program started with fork + execv(argv[0], argv). The destructor sends SIGTERM, then SIGKILL
+// after 10 s, and reaps it. An exec failure shows as exit code 127.
+class ChildProcess {
+ public:
+  // Stdout and stderr appended to `log_path`.
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  ChildProcess(const std::vector<std::string>& argv, const ChildOptions& options);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  // -1 when fork failed or after the process was reaped.
+  pid_t pid() const { return pid_; }
+  // The parent's ends of the pipes (-1 without them); owned by this object.
+  int stdout_fd() const { return stdout_fd_; }
+  int stdin_fd() const { return stdin_fd_; }
+  // Closes the stdin pipe (the child sees end of file).
+  void CloseStdin();
+
+  // Waits up to `timeout_s` for the process to exit. Returns its exit code (128 + signal when
+  // killed by one), or -1 on timeout (it keeps running) or when there is no process.
+  int Wait(int timeout_s);
+  // Sends `signal`, then Wait(timeout_s).
+  int StopWith(int signal, int timeout_s);
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  int stdin_fd_ = -1;
+};
+
+// Runs `argv` with `stdin_text` on its standard input and returns its exit code (or -1 when it
+// could not run or took longer than `timeout_s`, then it is killed); stdout and stderr together
+// go to `*output`.
+int RunProgram(const std::vector<std::string>& argv, const std::string& stdin_text,
+               std::string* output, int timeout_s = 60);
+
 class AttunedProcess {
  public:
   // Starts attuned with `--listen 127.0.0.1:0 --data-dir <data_dir> --devices cpu` plus
@@ -31,14 +84,18 @@ class AttunedProcess {
   // server's stderr goes to <data_dir>/../attuned-<n>.log. Aborts the test (ADD_FAILURE and
   // address() empty) when the line does not come.
   AttunedProcess(const std::string& data_dir, const std::vector<std::string>& extra_args);
+  // Starts exactly `argv` (argv[0] the attuned binary, nothing added) the same way, with its
+  // stderr appended to `log_path`: how the deploy tests run what a container runtime would.
+  static std::unique_ptr<AttunedProcess> StartExact(const std::vector<std::string>& argv,
+                                                    const std::string& log_path);
   // Sends SIGKILL if still running and reaps the process.
   ~AttunedProcess();
 
-  // "127.0.0.1:PORT" as printed; empty if the server did not start.
+  // HOST:PORT as printed ("127.0.0.1:PORT"); empty if the server did not start.
   const std::string& address() const { return address_; }
   // The --http address as printed ("attuned http on HOST:PORT"); empty without --http.
   const std::string& http_address() const { return http_address_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_->pid(); }
   // The server's stderr so far.
   std::string Log() const;
 
@@ -47,10 +104,14 @@ class AttunedProcess {
   int StopWith(int signal, int timeout_s);
 
  private:
-  pid_t pid_ = -1;
+  AttunedProcess(const std::vector<std::string>& argv, std::string log_path);
+  // Reads stdout up to the "attuned listening on" line (60 s at most) and parses it.
+  void ReadStartLines();
+
+  std::string log_path_;
+  std::unique_ptr<ChildProcess> child_;
   std::string address_;
   std::string http_address_;
-  std::string log_path_;
 };
 
 struct CliResult {

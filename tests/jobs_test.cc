@@ -3,6 +3,7 @@
 // SIGTERM with queued and running jobs, then a restart; one slot vs two slots per device.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "client/attune_client.h"
 #include "google/protobuf/util/json_util.h"
@@ -61,7 +63,7 @@ TEST_F(JobsTest, SubmitWatchSucceedDownload) {
   // A retry with the same request id is the same job.
   EXPECT_EQ(Submit(server, {"--name", "example", "--request-id", "e2e-1"}), id);
 
-  CliResult watch = RunCli(server.address(), {"watch", id}, 300);
+  CliResult watch = RunCli(server.address(), {"watch", id}, 120);
   EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err << server.Log();
   EXPECT_NE(watch.out.find("state RUNNING"), std::string::npos) << watch.out;
   EXPECT_NE(watch.out.find("state SUCCEEDED"), std::string::npos) << watch.out;
@@ -97,7 +99,7 @@ TEST_F(JobsTest, SubmitWatchSucceedDownload) {
   EXPECT_GT(job->adapter_bytes(), 0);
   EXPECT_GT(job->base_model_bytes(), 0);
   EXPECT_LE(job->adapter_bytes() * 20, job->base_model_bytes())
-      << "issue 4: the example adapter must be at most 5% of its base model";
+      << "the example adapter must be at most 5% of its base model";
   EXPECT_GT(job->trainable_parameters(), 0);
   EXPECT_LT(job->trainable_parameters(), job->total_parameters());
   CliResult get = RunCli(server.address(), {"get", id});
@@ -155,7 +157,7 @@ int64_t MakePartialDownload(const std::string& complete, const std::string& dest
 TEST_F(JobsTest, DownloadResumesAndDetectsCorruption) {
   AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_});
   std::string id = Submit(server, {"--max-steps", "4"});
-  ASSERT_EQ(RunCli(server.address(), {"watch", id}, 300).exit_code, 0);
+  ASSERT_EQ(RunCli(server.address(), {"watch", id}, 120).exit_code, 0);
   const std::string full = dir_.path() + "/full";
   ASSERT_EQ(RunCli(server.address(), {"download", id, "-o", full}).exit_code, 0);
   client::AttuneClient client(server.address());
@@ -224,12 +226,13 @@ TEST_F(JobsTest, KillNineWithQueuedAndRunningJobsThenRestart) {
   ASSERT_EQ(page->jobs_size(), 2);
   // The interrupted job was re-queued (an event says so) and runs again; nothing else runs.
   bool saw_requeue = false;
-  ASSERT_TRUE(client.WatchJob(running_id, 0, [&](const v1::JobEvent& e) {
-    if (e.has_state_change() && e.state_change().state() == v1::QUEUED && e.sequence() > 2) {
-      saw_requeue = true;
-    }
-    return !saw_requeue;
-  }).ok());
+  ASSERT_TRUE(WatchJobFor(server.address(), running_id, 0, 60, [&](const v1::JobEvent& e) {
+                if (e.has_state_change() && e.state_change().state() == v1::QUEUED &&
+                    e.sequence() > 2) {
+                  saw_requeue = true;
+                }
+                return !saw_requeue;
+              }).ok());
   EXPECT_TRUE(saw_requeue);
   // It really runs: its step count moves past what the killed process recorded.
   const int64_t step_at_restart = page->jobs(0).id() == running_id
@@ -248,24 +251,104 @@ TEST_F(JobsTest, KillNineWithQueuedAndRunningJobsThenRestart) {
   EXPECT_EQ(client.GetJob(queued_id)->state(), v1::CANCELLED);
 }
 
-TEST_F(JobsTest, SigtermExitsZeroAndRequeuesRunningJob) {
+// The steps of the checkpoint directories under `dir` ("step-00000012" -> 12), ascending.
+std::vector<int64_t> CheckpointSteps(const std::string& dir) {
+  std::vector<int64_t> steps;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == 13 && name.rfind("step-", 0) == 0)
+      steps.push_back(std::stoll(name.substr(5)));
+  }
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+// The index of the first event at or after `from` that satisfies `match`; events.size() if none.
+size_t FindEvent(const std::vector<v1::JobEvent>& events, size_t from,
+                 const std::function<bool(const v1::JobEvent&)>& match) {
+  while (from < events.size() && !match(events[from])) ++from;
+  return from;
+}
+
+TEST_F(JobsTest, SigtermCheckpointsRequeuesAndTheRestartResumes) {
   const std::string data = dir_.path() + "/data";
+  constexpr int64_t kSteps = 120;
   std::string id;
+  int64_t seen_step = 0;
   {
     AttunedProcess server(data, {"--data-roots", example_});
-    id = Submit(server, {"--max-steps", "100000"});
+    ASSERT_FALSE(server.address().empty());
+    id = Submit(server, {"--max-steps", absl::StrCat(kSteps)});
     client::AttuneClient client(server.address());
-    WaitForJob(client, id, [](const v1::Job& j) { return j.current_step() >= 2; }, 120);
-    EXPECT_EQ(server.StopWith(SIGTERM, 60), 0) << server.Log();
+    v1::Job running = WaitForJob(
+        client, id,
+        [](const v1::Job& j) { return j.state() == v1::RUNNING && j.current_step() >= 3; }, 60);
+    ASSERT_EQ(running.state(), v1::RUNNING);
+    seen_step = running.current_step();
+    ASSERT_EQ(server.StopWith(SIGTERM, 30), 0) << server.Log();
   }
+  // The job checkpointed where it stopped: the only checkpoint (checkpoint_every is 0), at or
+  // after the step seen running, before the end.
+  const std::string checkpoints = absl::StrCat(data, "/jobs/", id, "/checkpoints");
+  const std::vector<int64_t> steps = CheckpointSteps(checkpoints);
+  ASSERT_EQ(steps.size(), 1u) << checkpoints;
+  const int64_t stop_step = steps[0];
+  EXPECT_GE(stop_step, seen_step);
+  ASSERT_LT(stop_step, kSteps) << "the job finished before SIGTERM";
+  const std::string step_dir = absl::StrFormat("%s/step-%08d", checkpoints, stop_step);
+  EXPECT_TRUE(fs::is_regular_file(step_dir + "/adapter_model.safetensors"));
+  EXPECT_TRUE(fs::is_regular_file(step_dir + "/resume/state.json"));
+
   AttunedProcess server(data, {"--data-roots", example_});
+  ASSERT_FALSE(server.address().empty());
+  std::vector<v1::JobEvent> events;
+  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
+                events.push_back(e);
+                return true;
+              }).ok());
+  auto state_is = [](v1::JobState state) {
+    return [state](const v1::JobEvent& e) {
+      return e.has_state_change() && e.state_change().state() == state;
+    };
+  };
+  // Stored across the restart: RUNNING, steps up to stop_step, the checkpoint at stop_step,
+  // then QUEUED because of the shutdown (and no "server restarted" requeue: it was not RUNNING).
+  const size_t first_run = FindEvent(events, 0, state_is(v1::RUNNING));
+  ASSERT_LT(first_run, events.size());
+  const size_t requeued = FindEvent(events, first_run, state_is(v1::QUEUED));
+  ASSERT_LT(requeued, events.size());
+  EXPECT_EQ(events[requeued].state_change().message(),
+            "server shutting down; the job will resume from its last checkpoint");
+  EXPECT_EQ(FindEvent(events, requeued + 1, state_is(v1::QUEUED)), events.size());
+  int64_t last_step_before = 0;
+  bool checkpoint_event = false;
+  for (size_t i = first_run; i < requeued; ++i) {
+    if (events[i].has_step()) last_step_before = events[i].step().step();
+    checkpoint_event |= events[i].has_checkpoint() && events[i].checkpoint().step() == stop_step;
+  }
+  EXPECT_EQ(last_step_before, stop_step);
+  EXPECT_TRUE(checkpoint_event) << "no checkpoint event at step " << stop_step;
+  // The restart runs it again from that checkpoint: the next step is stop_step + 1.
+  const size_t rerun = FindEvent(events, requeued + 1, state_is(v1::RUNNING));
+  ASSERT_LT(rerun, events.size());
+  const size_t resumed = FindEvent(events, rerun, [](const v1::JobEvent& e) {
+    return e.has_state_change() && e.state_change().message().rfind("resumed", 0) == 0;
+  });
+  ASSERT_LT(resumed, events.size());
+  EXPECT_EQ(events[resumed].state_change().message(),
+            absl::StrCat("resumed from the checkpoint at step ", stop_step));
+  const size_t next_step =
+      FindEvent(events, requeued + 1, [](const v1::JobEvent& e) { return e.has_step(); });
+  ASSERT_LT(next_step, events.size());
+  EXPECT_EQ(events[next_step].step().step(), stop_step + 1);
+  ASSERT_TRUE(events.back().has_state_change());
+  EXPECT_EQ(events.back().state_change().state(), v1::SUCCEEDED);
   client::AttuneClient client(server.address());
-  v1::Job job = WaitForJob(client, id, [](const v1::Job& j) {
-    return j.state() == v1::RUNNING || j.state() == v1::QUEUED;
-  }, 30);
-  ASSERT_TRUE(client.CancelJob(id).ok());
-  v1::Job ended = WaitForJob(client, id, IsTerminal, 60);
-  EXPECT_EQ(ended.state(), v1::CANCELLED) << ended.error();
+  auto job = client.GetJob(id);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::SUCCEEDED) << job->error();
+  EXPECT_EQ(job->current_step(), kSteps);
 }
 
 // Runs two short jobs on a server with `slots` slots; returns them when both succeeded.
@@ -277,8 +360,8 @@ std::pair<v1::Job, v1::Job> RunTwo(const std::string& data,
   std::string a = submit(server);
   std::string b = submit(server);
   client::AttuneClient client(server.address());
-  v1::Job job_a = WaitForJob(client, a, IsTerminal, 300);
-  v1::Job job_b = WaitForJob(client, b, IsTerminal, 300);
+  v1::Job job_a = WaitForJob(client, a, IsTerminal, 60);
+  v1::Job job_b = WaitForJob(client, b, IsTerminal, 60);
   EXPECT_EQ(job_a.state(), v1::SUCCEEDED) << job_a.error();
   EXPECT_EQ(job_b.state(), v1::SUCCEEDED) << job_b.error();
   return {job_a, job_b};

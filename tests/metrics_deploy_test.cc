@@ -1,7 +1,9 @@
 // Consistency of deploy/: the Kubernetes manifests ask for a GPU, probe gRPC health on the port
 // attuned listens on, and mount the claimed volume as the data dir; docker-compose's Prometheus
 // scrapes the --http port; and every attune_ metric the Grafana dashboard queries is one that
-// a real attuned with a running job exports.
+// a real attuned with a running job exports. The flags are read from the argv each runtime
+// really runs (the image's ENTRYPOINT and CMD with the file's overrides, tests/deploy_argv.h);
+// deploy_start_test runs that argv.
 #include <fstream>
 #include <regex>
 #include <set>
@@ -12,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/deploy_argv.h"
 #include "tests/metrics_running_job.h"
 #include "yaml-cpp/yaml.h"
 
@@ -20,12 +23,28 @@ namespace {
 
 const std::string kDeploy = ATTUNE_SOURCE_DIR "/deploy/";
 
-// The value after `flag` in a container's args ("" when absent).
-std::string FlagValue(const YAML::Node& args, const std::string& flag) {
-  for (size_t i = 0; i + 1 < args.size(); ++i) {
-    if (args[i].as<std::string>() == flag) return args[i + 1].as<std::string>();
+// The value after `flag` in `argv` ("" when absent); a test failure when it appears twice
+// (attuned rejects that: "--listen: At Most 1 required but received 2").
+std::string FlagValue(const std::vector<std::string>& argv, const std::string& flag) {
+  std::string value;
+  int seen = 0;
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == flag) {
+      value = argv[i + 1];
+      ++seen;
+    }
   }
-  return "";
+  EXPECT_LE(seen, 1) << flag << " given " << seen << " times";
+  return value;
+}
+
+// The argv a runtime runs: the image's ENTRYPOINT and CMD with `override_of` applied.
+std::vector<std::string> RuntimeArgv(const absl::StatusOr<ContainerCommand>& override_of) {
+  absl::StatusOr<ContainerCommand> image = ReadDockerfile(ATTUNE_SOURCE_DIR "/Dockerfile");
+  EXPECT_TRUE(image.ok()) << image.status();
+  EXPECT_TRUE(override_of.ok()) << override_of.status();
+  if (!image.ok() || !override_of.ok()) return {};
+  return OverriddenArgv(*image, *override_of);
 }
 
 int PortOf(const std::string& address) { return std::stoi(address.substr(address.rfind(':') + 1)); }
@@ -47,7 +66,8 @@ TEST(DeployFilesTest, KubernetesDeploymentAsksForAGpuAndProbesGrpcHealth) {
   for (const auto& port : container["ports"]) {
     ports[port["name"].as<std::string>()] = port["containerPort"].as<int>();
   }
-  const YAML::Node args = container["args"];
+  const std::vector<std::string> args =
+      RuntimeArgv(ReadDeploymentContainer(kDeploy + "k8s/deployment.yaml", "attuned"));
   EXPECT_EQ(PortOf(FlagValue(args, "--listen")), ports["grpc"]);
   EXPECT_EQ(PortOf(FlagValue(args, "--http")), ports["http"]);
   for (const char* probe : {"startupProbe", "livenessProbe", "readinessProbe"}) {
@@ -81,7 +101,8 @@ TEST(DeployFilesTest, KubernetesDeploymentAsksForAGpuAndProbesGrpcHealth) {
 TEST(DeployFilesTest, ComposePrometheusScrapesTheHttpPort) {
   YAML::Node compose = YAML::LoadFile(kDeploy + "docker-compose.yml");
   YAML::Node prometheus = YAML::LoadFile(kDeploy + "prometheus.yml");
-  const std::string http = FlagValue(compose["services"]["attuned"]["command"], "--http");
+  const std::string http = FlagValue(
+      RuntimeArgv(ReadComposeService(kDeploy + "docker-compose.yml", "attuned")), "--http");
   const std::string target =
       prometheus["scrape_configs"][0]["static_configs"][0]["targets"][0].as<std::string>();
   EXPECT_EQ(target, absl::StrCat("attuned:", PortOf(http)));

@@ -45,7 +45,7 @@ TEST_F(RunningJobTest, PrometheusScrapesTheRunningJobsLoss) {
   const std::string query =
       absl::StrCat("/api/v1/query?query=attune_job_train_loss%7Bjob_id%3D%22", job_id_, "%22%7D");
   nlohmann::json answer;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     const std::string body = HttpGet(prometheus_address, query, &status);

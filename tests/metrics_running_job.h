@@ -1,13 +1,11 @@
 // Shared setup for the metrics and dashboard integration tests: the real `attuned` with
 // `--http 127.0.0.1:0`, the example model, and one long example job (targets q,v, v=4) that is
-// running and has reported steps. Also a child-process helper for the external programs the
-// tests drive (promtool, prometheus, chromium).
+// running and has reported steps. The tests run promtool, prometheus and chromium through
+// ChildProcess and RunProgram (tests/attuned_process.h).
 //
 // Not thread-safe; one test thread.
 #ifndef ATTUNE_TESTS_METRICS_RUNNING_JOB_H_
 #define ATTUNE_TESTS_METRICS_RUNNING_JOB_H_
-
-#include <sys/types.h>
 
 #include <memory>
 #include <string>
@@ -22,29 +20,10 @@ namespace attune::testing {
 // failed. `status` may be null.
 std::string HttpGet(const std::string& host_port, const std::string& path, int* status = nullptr);
 
-// Runs `argv` with `stdin_text` on its standard input and returns its exit code (or -1 when it
-// could not run or took longer than `timeout_s`); stdout and stderr together go to `*output`.
-int RunProgram(const std::vector<std::string>& argv, const std::string& stdin_text,
-               std::string* output, int timeout_s = 60);
-
-// A background program; killed (SIGTERM, then SIGKILL) and reaped by the destructor. Its stdout
-// and stderr go to `log_path`.
-class ChildProcess {
- public:
-  // `extra_fds` are {child fd, parent fd} pairs dup2'ed into the child (e.g. CDP pipes).
-  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path,
-               const std::vector<std::pair<int, int>>& extra_fds = {});
-  ~ChildProcess();
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
-
 class RunningJobTest : public ::testing::Test {
  protected:
   // Makes the example, starts attuned with --http, submits a 100000-step job evaluating every
-  // 5 steps and checkpointing every 20, and waits (up to 120 s) until /metrics shows its train
+  // 5 steps and checkpointing every 20, and waits (up to 30 s) until /metrics shows its train
   // loss.
   void SetUp() override;
   // Cancels the job (so the server stops quickly).

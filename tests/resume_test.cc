@@ -55,7 +55,7 @@ TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
     AttunedProcess server(dir_.path() + "/straight", {"--data-roots", example_});
     client::AttuneClient client(server.address());
     const std::string id = Submit(server);
-    v1::Job job = WaitForJob(client, id, IsTerminal, 300);
+    v1::Job job = WaitForJob(client, id, IsTerminal, 120);
     ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
     straight_adapter = DownloadAdapter(server, id, dir_.path() + "/straight-adapter");
   }
@@ -68,25 +68,25 @@ TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
     AttunedProcess server(data, {"--data-roots", example_});
     client::AttuneClient client(server.address());
     id = Submit(server);
-    v1::Job job = WaitForJob(client, id, [](const v1::Job& j) { return j.current_step() >= 100; },
-                             300);
+    v1::Job job = WaitForJob(
+        client, id, [](const v1::Job& j) { return j.current_step() >= 100; }, 120);
     step_at_kill = job.current_step();
     ASSERT_EQ(server.StopWith(SIGKILL, 10), 128 + SIGKILL);
   }
   ASSERT_LT(step_at_kill, 300) << "the job finished before it could be killed";
   AttunedProcess server(data, {"--data-roots", example_});
   client::AttuneClient client(server.address());
-  v1::Job job = WaitForJob(client, id, IsTerminal, 300);
+  v1::Job job = WaitForJob(client, id, IsTerminal, 120);
   ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
   EXPECT_EQ(job.current_step(), 300);
   // It continued from a checkpoint rather than starting again: an event says from which.
   int64_t resumed_from = -1;
-  ASSERT_TRUE(client.WatchJob(id, 0, [&](const v1::JobEvent& e) {
-                      const std::string& m = e.state_change().message();
-                      const std::string prefix = "resumed from the checkpoint at step ";
-                      if (m.rfind(prefix, 0) == 0) resumed_from = std::stoll(m.substr(prefix.size()));
-                      return true;
-                    }).ok());
+  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
+                const std::string& m = e.state_change().message();
+                const std::string prefix = "resumed from the checkpoint at step ";
+                if (m.rfind(prefix, 0) == 0) resumed_from = std::stoll(m.substr(prefix.size()));
+                return true;
+              }).ok());
   EXPECT_GE(resumed_from, 80);
   EXPECT_LE(resumed_from, step_at_kill);
   EXPECT_EQ(resumed_from % 40, 0);
@@ -102,23 +102,21 @@ TEST_F(ResumeTest, WatchReconnectsAcrossARestartWithNoGapAndNoRepeat) {
   std::string id;
   {
     AttunedProcess server(data, {"--data-roots", example_});
-    client::AttuneClient client(server.address());
     id = Submit(server);
     // Follow the first part of the stream, then drop the connection.
-    ASSERT_TRUE(client.WatchJob(id, 0, [&](const v1::JobEvent& e) {
-                        sequences.push_back(e.sequence());
-                        return sequences.size() < 40;
-                      }).ok());
+    ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
+                  sequences.push_back(e.sequence());
+                  return sequences.size() < 40;
+                }).ok());
     ASSERT_EQ(server.StopWith(SIGKILL, 10), 128 + SIGKILL);
   }
   ASSERT_EQ(sequences.size(), 40u);
   AttunedProcess server(data, {"--data-roots", example_});
-  client::AttuneClient client(server.address());
   std::vector<v1::JobEvent> rest;
-  ASSERT_TRUE(client.WatchJob(id, sequences.back(), [&](const v1::JobEvent& e) {
-                      rest.push_back(e);
-                      return true;
-                    }).ok());
+  ASSERT_TRUE(WatchJobFor(server.address(), id, sequences.back(), 120, [&](const v1::JobEvent& e) {
+                rest.push_back(e);
+                return true;
+              }).ok());
   for (const v1::JobEvent& e : rest) sequences.push_back(e.sequence());
   for (size_t i = 0; i < sequences.size(); ++i) {
     ASSERT_EQ(sequences[i], static_cast<int64_t>(i) + 1) << "gap or repeat at position " << i;
@@ -129,10 +127,10 @@ TEST_F(ResumeTest, WatchReconnectsAcrossARestartWithNoGapAndNoRepeat) {
 
   // A second watcher from the same point sees exactly the same events.
   std::vector<int64_t> again;
-  ASSERT_TRUE(client.WatchJob(id, 40, [&](const v1::JobEvent& e) {
-                      again.push_back(e.sequence());
-                      return true;
-                    }).ok());
+  ASSERT_TRUE(WatchJobFor(server.address(), id, 40, 120, [&](const v1::JobEvent& e) {
+                again.push_back(e.sequence());
+                return true;
+              }).ok());
   EXPECT_EQ(again, std::vector<int64_t>(sequences.begin() + 40, sequences.end()));
 }
 

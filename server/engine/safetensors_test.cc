@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/remove_tree.h"
+
 namespace attune::engine {
 namespace {
 
@@ -22,7 +24,7 @@ class SafetensorsTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  void TearDown() override { RemoveTree(dir_); }
 
   // Writes a file from a raw JSON header and `data_bytes` bytes of data.
   std::string WriteRaw(const std::string& name, const std::string& header, size_t data_bytes,

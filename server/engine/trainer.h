@@ -1,7 +1,8 @@
 // The training engine's public interface: check a job before it is queued, then train it.
 //
 // This header is plain C++: no LibTorch type appears here, so the gRPC and scheduler layers can
-// include it without seeing LibTorch's bundled protobuf headers (see shared/gpu/README.md).
+// include it without seeing LibTorch's bundled protobuf headers (PyTorch's LibTorch ships older
+// google/protobuf headers; a file that sees them and a generated .pb.h does not compile).
 //
 // A job runs as Setup (model, data, optimizer) -> Train (steps, evaluations, checkpoints) ->
 // SaveCheckpoint -> Cleanup. Progress is reported through a `TrainingObserver`, which is also

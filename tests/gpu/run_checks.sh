@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# The GPU machine's checks for issues 3, 4 and 6, in one device call:
+# The GPU machine's checks (parity with transformers, PEFT loading attune's adapters, the fused
+# kernels and CUDA graphs), in one run:
 #   1. attune-parity on cuda:0 in fp32 and bf16 against transformers' fp32 golden logits,
 #      and transformers' own bf16 error for context (the decoders run the fused kernels);
-#   2. an adapter trained by attune (on the CPU, carried in .gpucheck/) loaded by PEFT over the
+#   2. an adapter trained by attune (on the CPU, copied into .gpucheck/) loaded by PEFT over the
 #      same base model: its validation predictions must equal attune's own;
 #   3. fused_ops_test: the fused CUDA kernels against the LibTorch reference;
 #   4. the example job on cuda:0: attune-bench with CUDA graphs (its bucketed batches have
 #      several shapes) and without, and through attuned with a checkpoint every 10 steps and
 #      only the last one kept (pruning on the GPU machine).
-# Run on the GPU machine from the repo root with `.gpu` and `.gpucheck` carried; writes $OUT/*.
+# Run on the GPU machine from the repo root with .gpu/ (device-env.sh and the Debian packages
+# it unpacks; see bench/run_h200.sh) and .gpucheck/ (the example model, the adapter and
+# eval_predictions.jsonl from scripts/demo.sh) beside it, neither in the repository; writes
+# $OUT/*.
 # PARTS (default "parity peft fused example") picks the checks.
 set -uo pipefail
 out="${OUT:-/tmp/out}"
