@@ -23,9 +23,9 @@ namespace attune::engine {
 
 // PEFT's LoraConfig for a LoRA adapter (Method::kFull checkpoints have none).
 struct PeftLoraConfig {
-  std::string task_type;                     // "SEQ_CLS" or "CAUSAL_LM"
-  std::string base_model_name_or_path;       // the job's model directory
-  int r = 8;                                 // LoRA rank
+  std::string task_type;                // "SEQ_CLS" or "CAUSAL_LM"
+  std::string base_model_name_or_path;  // the job's model directory
+  int r = 8;                            // LoRA rank
   double lora_alpha = 16.0;
   double lora_dropout = 0.0;
   bool use_rslora = false;

@@ -103,7 +103,8 @@ absl::StatusOr<int64_t> AdapterBytes(const std::string& dir) {
     std::error_code ec;
     if (!fs::exists(p, ec)) continue;
     const uintmax_t size = fs::file_size(p, ec);
-    if (ec) return absl::InternalError(absl::StrCat("checkpoint: ", p.string(), ": ", ec.message()));
+    if (ec)
+      return absl::InternalError(absl::StrCat("checkpoint: ", p.string(), ": ", ec.message()));
     bytes += static_cast<int64_t>(size);
   }
   return bytes;
@@ -165,7 +166,9 @@ absl::StatusOr<CheckpointInfo> WriteCheckpoint(const std::string& output_dir,
     return absl::InternalError(absl::StrCat("checkpoint: cannot remove debris ", error));
   }
   fs::create_directories(fs::path(tmp_dir) / kResumeDir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("checkpoint: cannot create ", tmp_dir, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("checkpoint: cannot create ", tmp_dir, ": ", ec.message()));
 
   RETURN_IF_ERROR(WriteFiles(tmp_dir, content, fault_after_files));
   RETURN_IF_ERROR(FsyncPath((fs::path(tmp_dir) / kResumeDir).string(), O_RDONLY | O_DIRECTORY));
@@ -242,7 +245,8 @@ PruneResult PruneCheckpoints(const std::string& output_dir, int keep_last, int64
     if (remove((fs::path(parent) / StepDirName(step)).string(), &error)) {
       result.deleted.push_back(step);
     } else {
-      result.warnings.push_back(absl::StrCat("checkpoints: cannot remove step ", step, ": ", error));
+      result.warnings.push_back(
+          absl::StrCat("checkpoints: cannot remove step ", step, ": ", error));
     }
   }
   std::vector<std::string> debris;

@@ -165,9 +165,9 @@ TEST_F(CheckpointTest, KeeperWarnsAboutACheckpointItCannotPrune) {
   ASSERT_EQ(observer.checkpoints.size(), 3u);
   EXPECT_EQ(observer.checkpoints[1].deleted_steps, std::vector<int64_t>{});
   EXPECT_EQ(observer.checkpoints[2].deleted_steps, std::vector<int64_t>{20});
-  const std::string warning = "checkpoints: cannot remove step 10: " +
-                              (dir_ / "checkpoints" / "step-00000010").string() +
-                              ": Read-only file system";
+  const std::string warning =
+      "checkpoints: cannot remove step 10: " + (dir_ / "checkpoints" / "step-00000010").string() +
+      ": Read-only file system";
   EXPECT_EQ(observer.warnings, (std::vector<std::string>{warning, warning}));
   EXPECT_EQ(keeper.last_step(), 30);
 }

@@ -86,10 +86,8 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
   return metrics;
 }
 
-// Higher is better: accuracy for classification, minus the loss otherwise.
-absl::Status WritePredictions(const std::string& output_dir,
-                              const std::vector<double>& predictions, Task task,
-                              const std::vector<std::string>& label_names) {
+absl::Status WritePredictions(const std::string& output_dir, const std::vector<double>& predictions,
+                              Task task, const std::vector<std::string>& label_names) {
   if (predictions.empty()) return absl::OkStatus();
   const std::string path = (fs::path(output_dir) / "eval_predictions.jsonl").string();
   std::error_code ec;

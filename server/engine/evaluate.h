@@ -28,9 +28,8 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
 // validation example in file order: {"index", "prediction"} plus, for classification, the
 // "label" name from `label_names`. Lets people (and the PEFT cross-check) compare outputs. Does
 // nothing for no predictions; INTERNAL naming the path when the file cannot be written.
-absl::Status WritePredictions(const std::string& output_dir,
-                              const std::vector<double>& predictions, Task task,
-                              const std::vector<std::string>& label_names);
+absl::Status WritePredictions(const std::string& output_dir, const std::vector<double>& predictions,
+                              Task task, const std::vector<std::string>& label_names);
 
 }  // namespace attune::engine
 

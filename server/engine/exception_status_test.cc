@@ -38,9 +38,8 @@ TEST(ExceptionStatusTest, OutOfDeviceMemoryIsResourceExhausted) {
 }
 
 TEST(ExceptionStatusTest, LibTorchErrorIsInternal) {
-  absl::StatusOr<int> result = CatchExceptions("training", []() -> absl::StatusOr<int> {
-    throw c10::Error("shape mismatch", "backtrace");
-  });
+  absl::StatusOr<int> result = CatchExceptions(
+      "training", []() -> absl::StatusOr<int> { throw c10::Error("shape mismatch", "backtrace"); });
   EXPECT_EQ(result.status(), absl::InternalError("training: shape mismatch"));
 }
 

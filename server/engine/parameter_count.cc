@@ -71,10 +71,10 @@ class Counter {
           absl::StrCat("model '", spec_.model_dir, "': weights lack tensor '", key, "'"));
     }
     if (view->shape != shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "model '", spec_.model_dir, "': tensor '", key, "' has shape [",
-          absl::StrJoin(view->shape, ", "), "] but config.json implies [",
-          absl::StrJoin(shape, ", "), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model '", spec_.model_dir, "': tensor '", key, "' has shape [",
+                       absl::StrJoin(view->shape, ", "), "] but config.json implies [",
+                       absl::StrJoin(shape, ", "), "]"));
     }
     if (view->dtype != DType::kF32 && view->dtype != DType::kF16 && view->dtype != DType::kBF16 &&
         view->dtype != DType::kF64) {
@@ -161,9 +161,9 @@ absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_l
   ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir));
   const bool decoder = IsDecoderModelType(config.model_type);
   if (!decoder && config.model_type != "bert" && config.model_type != "roberta") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model: model_type '", config.model_type,
-        "' is not supported; expected one of bert, roberta, llama, qwen2, mistral"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: model_type '", config.model_type,
+                     "' is not supported; expected one of bert, roberta, llama, qwen2, mistral"));
   }
   if (spec.method == Method::kLora && spec.lora_rank < 1) {
     return absl::InvalidArgumentError("lora_rank: must be at least 1");

@@ -37,7 +37,8 @@ class StartObserver : public TrainingObserver {
 std::string WordLevelTokenizer(int vocab) {
   json v = {{"<pad>", 0}, {"<s>", 1}, {"</s>", 2}};
   for (int id = 3; id < vocab; ++id) v["w" + std::to_string(id)] = id;
-  return json{{"version", "1.0"}, {"added_tokens", json::array()},
+  return json{{"version", "1.0"},
+              {"added_tokens", json::array()},
               {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
               {"model", {{"type", "WordLevel"}, {"vocab", v}, {"unk_token", "<pad>"}}}}
       .dump();
@@ -76,8 +77,8 @@ class ParameterCountTest : public ::testing::Test {
 
   // CheckSpec's counts for `spec` equal those of the model RunTraining builds.
   static void ExpectCountsOfTheLoadedModel(const TrainSpec& spec) {
-    SCOPED_TRACE(spec.model_dir + " " + MethodName(spec.method) + " r=" +
-                 std::to_string(spec.lora_rank) + " targets=" + json(spec.targets).dump());
+    SCOPED_TRACE(spec.model_dir + " " + MethodName(spec.method) +
+                 " r=" + std::to_string(spec.lora_rank) + " targets=" + json(spec.targets).dump());
     auto check = CheckSpec(spec);
     ASSERT_TRUE(check.ok()) << check.status();
     StartObserver observer;
@@ -97,8 +98,7 @@ class ParameterCountTest : public ::testing::Test {
 
   // LoRA on q,v (r 8), on every projection (r 4), on o,down (r 2), and full q,v.
   static void ExpectCountsForTargetSets(TrainSpec spec, const std::vector<std::string>& all) {
-    for (const auto& [targets, rank] :
-         std::vector<std::pair<std::vector<std::string>, int>>{
+    for (const auto& [targets, rank] : std::vector<std::pair<std::vector<std::string>, int>>{
              {{"q", "v"}, 8}, {all, 4}, {{"down", "o"}, 2}}) {
       spec.method = Method::kLora;
       spec.targets = targets;
@@ -147,14 +147,12 @@ TEST_F(ParameterCountTest, BertRegression) {
 
 TEST_F(ParameterCountTest, LlamaClassifier) {
   ExpectCountsForTargetSets(
-      Spec(Fixture("llama_cls"), Task::kSequenceClassification, "classes.jsonl"),
-      kDecoderTargets);
+      Spec(Fixture("llama_cls"), Task::kSequenceClassification, "classes.jsonl"), kDecoderTargets);
 }
 
 TEST_F(ParameterCountTest, DecoderCausalLms) {
   for (const char* fixture : {"llama_causal", "mistral_causal", "qwen2_causal"}) {
-    ExpectCountsForTargetSets(Spec(Fixture(fixture), Task::kCausalLm, "lm.jsonl"),
-                              kDecoderTargets);
+    ExpectCountsForTargetSets(Spec(Fixture(fixture), Task::kCausalLm, "lm.jsonl"), kDecoderTargets);
   }
 }
 
@@ -187,9 +185,9 @@ TEST_F(ParameterCountTest, MissingTensorIsInvalidArgument) {
   spec.model_dir = broken.string();
   auto counts = CountParameters(spec, 3);
   EXPECT_EQ(counts.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(counts.status().message(),
-            "model '" + broken.string() + "': weights lack tensor 'model.layers." +
-                std::to_string(layers) + ".input_layernorm.weight'");
+  EXPECT_EQ(counts.status().message(), "model '" + broken.string() +
+                                           "': weights lack tensor 'model.layers." +
+                                           std::to_string(layers) + ".input_layernorm.weight'");
 }
 
 }  // namespace

@@ -345,8 +345,9 @@ std::vector<std::string> HfKeySpellings(const std::string& key, const std::strin
   const size_t n = out.size();
   for (size_t i = 0; i < n; ++i) {
     const std::string k = out[i];  // a copy: push_back below may reallocate
-    for (auto [from, to] : {std::pair<const char*, const char*>{"LayerNorm.weight", "LayerNorm.gamma"},
-                            {"LayerNorm.bias", "LayerNorm.beta"}}) {
+    for (auto [from, to] :
+         {std::pair<const char*, const char*>{"LayerNorm.weight", "LayerNorm.gamma"},
+          {"LayerNorm.bias", "LayerNorm.beta"}}) {
       const std::string f(from);
       if (k.size() >= f.size() && k.compare(k.size() - f.size(), f.size(), f) == 0) {
         out.push_back(k.substr(0, k.size() - f.size()) + to);

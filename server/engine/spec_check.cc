@@ -20,15 +20,15 @@ absl::Status CheckArchitecture(const TrainSpec& spec, const ModelDescription& de
   const auto& supported = description.supported_targets;
   for (const std::string& target : spec.targets) {
     if (std::find(supported.begin(), supported.end(), target) == supported.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "targets: projection '", target, "' does not exist in ", description.architecture,
-          "; it has ", absl::StrJoin(supported, ",")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("targets: projection '", target, "' does not exist in ",
+                       description.architecture, "; it has ", absl::StrJoin(supported, ",")));
     }
   }
   if (spec.task == Task::kCausalLm && !IsDecoderModelType(description.model_type)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "task: causal-lm needs a decoder model (llama, qwen2, mistral); ", spec.model_dir, " is ",
-        description.model_type));
+    return absl::InvalidArgumentError(
+        absl::StrCat("task: causal-lm needs a decoder model (llama, qwen2, mistral); ",
+                     spec.model_dir, " is ", description.model_type));
   }
   return absl::OkStatus();
 }

@@ -41,21 +41,20 @@ absl::Status StepReporter::Flush() {
   const auto read = host.accessor<double, 1>();
   const std::optional<DeviceMemory> memory = ReadDeviceMemory(device_);
   const auto now = std::chrono::steady_clock::now();
-  const double seconds = std::max(
-      std::chrono::duration<double>(now - last_report_).count() / pending_.size(), 1e-9);
+  const double seconds =
+      std::max(std::chrono::duration<double>(now - last_report_).count() / pending_.size(), 1e-9);
   last_report_ = now;
   std::vector<PendingStep> pending = std::move(pending_);
   pending_.clear();
   for (size_t i = 0; i < pending.size(); ++i) {
-    RETURN_IF_ERROR(Report(pending[i], read[3 * i], read[3 * i + 1], read[3 * i + 2] != 0,
-                           seconds, memory));
+    RETURN_IF_ERROR(
+        Report(pending[i], read[3 * i], read[3 * i + 1], read[3 * i + 2] != 0, seconds, memory));
   }
   return absl::OkStatus();
 }
 
-absl::Status StepReporter::Report(const PendingStep& p, double loss, double grad_norm,
-                                  bool finite, double seconds,
-                                  const std::optional<DeviceMemory>& memory) {
+absl::Status StepReporter::Report(const PendingStep& p, double loss, double grad_norm, bool finite,
+                                  double seconds, const std::optional<DeviceMemory>& memory) {
   StepMetrics metrics;
   metrics.step = p.step + 1;
   metrics.total_steps = total_steps_;
@@ -70,10 +69,10 @@ absl::Status StepReporter::Report(const PendingStep& p, double loss, double grad
   if (!finite) {
     metrics.skipped = true;
     if (++non_finite_in_a_row_ >= kMaxNonFiniteInARow) {
-      return absl::InternalError(absl::StrCat(
-          "training: the loss or gradient was not finite for ", kMaxNonFiniteInARow,
-          " steps in a row (last at step ", p.step + 1,
-          "); try a lower learning_rate or lr_ratios, or check the data"));
+      return absl::InternalError(
+          absl::StrCat("training: the loss or gradient was not finite for ", kMaxNonFiniteInARow,
+                       " steps in a row (last at step ", p.step + 1,
+                       "); try a lower learning_rate or lr_ratios, or check the data"));
     }
     observer_->OnWarning(
         absl::StrCat("step ", p.step + 1, ": loss or gradient is not finite; step skipped"));

@@ -260,8 +260,8 @@ TEST_F(TrainerTest, UnreadableCheckpointsDirectoryFailsTheJob) {
   RecordingObserver observer;
   auto result = RunTraining(spec, options, &observer);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
-  EXPECT_EQ(result.status().message(), "checkpoints: cannot list " + options.output_dir +
-                                           "/checkpoints: Not a directory");
+  EXPECT_EQ(result.status().message(),
+            "checkpoints: cannot list " + options.output_dir + "/checkpoints: Not a directory");
   EXPECT_TRUE(observer.steps.empty());
   EXPECT_EQ(observer.resumed_from_, -1);  // OnStart never came
 }

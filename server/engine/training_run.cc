@@ -35,8 +35,10 @@ TrainingRun::TrainingRun(const TrainSpec& spec, const RunOptions& options,
 TrainingRun::~TrainingRun() = default;
 
 absl::StatusOr<TrainResult> TrainingRun::Execute() {
-  ResetPeakDeviceMemory(device_);
   RETURN_IF_ERROR(Setup());
+  // After Setup: the allocator exists once the model is on the device, and the peak still
+  // counts the weights, which stay allocated.
+  ResetPeakDeviceMemory(device_);
   int64_t start_step = 0;
   if (options_.resume == ResumeMode::kFromLatest) {
     ASSIGN_OR_RETURN(start_step, Resume());
@@ -57,9 +59,9 @@ absl::StatusOr<TrainResult> TrainingRun::Execute() {
 absl::Status TrainingRun::Setup() {
   torch::manual_seed(spec_.seed);
   ASSIGN_OR_RETURN(data_, SetupData(spec_));
-  ASSIGN_OR_RETURN(model_, SetupModel(spec_, data_, device_,
-                                      options_.speed.fused_kernels ? Kernels::kFused
-                                                                   : Kernels::kReference));
+  ASSIGN_OR_RETURN(
+      model_, SetupModel(spec_, data_, device_,
+                         options_.speed.fused_kernels ? Kernels::kFused : Kernels::kReference));
   params_ = model_->TrainableParameters();
   optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
   steps_per_epoch_ =
@@ -67,8 +69,8 @@ absl::Status TrainingRun::Setup() {
   total_steps_ = spec_.max_steps > 0 ? spec_.max_steps : spec_.epochs * steps_per_epoch_;
   reporter_ = std::make_unique<StepReporter>(device_, options_.speed.metrics_every, total_steps_,
                                              steps_per_epoch_, observer_);
-  keeper_ = std::make_unique<CheckpointKeeper>(options_.output_dir, spec_.keep_checkpoints,
-                                               observer_);
+  keeper_ =
+      std::make_unique<CheckpointKeeper>(options_.output_dir, spec_.keep_checkpoints, observer_);
   return absl::OkStatus();
 }
 
@@ -85,8 +87,7 @@ absl::StatusOr<int64_t> TrainingRun::Resume() {
     }
     p.tensor.copy_(it->second);
   }
-  RETURN_IF_ERROR(
-      optimizer_->LoadState(checkpoint->optimizer_state, checkpoint->optimizer_steps));
+  RETURN_IF_ERROR(optimizer_->LoadState(checkpoint->optimizer_state, checkpoint->optimizer_steps));
   if (checkpoint->rng_state.defined()) SetCpuGeneratorState(checkpoint->rng_state);
   keeper_->Restore(*checkpoint);
   reporter_->set_last_train_loss(checkpoint->progress.train_loss);
@@ -106,8 +107,8 @@ void TrainingRun::SetupStepGraphs(int64_t start_step) {
     ++steps_per_shape[ShapeOf(data_.train, batches[step % steps_per_epoch_], MaskModeOf())];
   }
   step_graphs_ = std::make_unique<StepGraphs>(
-      device_, [this](const Batch& batch) { return StepBody(batch); },
-      std::move(steps_per_shape), [this](const std::string& message) {
+      device_, [this](const Batch& batch) { return StepBody(batch); }, std::move(steps_per_shape),
+      [this](const std::string& message) {
         optimizer_->ZeroGrad();
         observer_->OnWarning(
             absl::StrCat("CUDA graphs turned off for this job, steps run eagerly: ", message));
@@ -120,10 +121,10 @@ absl::Status TrainingRun::TrainStep(int64_t step) {
     batches_ = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
     batches_epoch_ = epoch;
   }
-  Batch batch = MakeBatch(data_.train, batches_[step % steps_per_epoch_], spec_.task,
-                          data_.pad_id, device_, MaskModeOf(),
-                          options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda
-                                                        : HostMemory::kPageable);
+  Batch batch =
+      MakeBatch(data_.train, batches_[step % steps_per_epoch_], spec_.task, data_.pad_id, device_,
+                MaskModeOf(),
+                options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda : HostMemory::kPageable);
   const double multiplier =
       ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
   optimizer_->SetLrMultiplier(multiplier);
@@ -169,8 +170,8 @@ torch::Tensor TrainingRun::StepLoss(const Batch& batch) {
 
 absl::Status TrainingRun::AfterStep(int64_t done) {
   const bool last = done == total_steps_;
-  const bool eval_due = spec_.eval_every > 0 ? done % spec_.eval_every == 0
-                                             : done % steps_per_epoch_ == 0;
+  const bool eval_due =
+      spec_.eval_every > 0 ? done % spec_.eval_every == 0 : done % steps_per_epoch_ == 0;
   if (!data_.validation.empty() && (eval_due || last)) RETURN_IF_ERROR(EvaluateAt(done, last));
   const bool checkpoint_due = spec_.checkpoint_every > 0 && done % spec_.checkpoint_every == 0;
   if (checkpoint_due || last) {
