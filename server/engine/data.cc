@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -43,6 +44,11 @@ void Shuffle(std::vector<T>& v, std::mt19937_64& rng) {
 
 absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std::string& field,
                                               Task task) {
+  // A directory opens (and then reads as empty) on Linux: say what it is instead.
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", path, " is a directory; expected a JSONL file"));
+  }
   std::ifstream in(path);
   if (!in) return absl::InvalidArgumentError(absl::StrCat(field, ": cannot open ", path));
   std::vector<Record> records;

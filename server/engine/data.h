@@ -35,8 +35,8 @@ struct Record {
 };
 
 // Reads every non-blank line of `path`. `field` names the spec field in messages.
-// Returns INVALID_ARGUMENT "field: path:line: reason" for a missing file, bad JSON, or a record
-// that fits none of the shapes above or not `task`.
+// Returns INVALID_ARGUMENT "field: path:line: reason" for a missing file (or a directory), bad
+// JSON, or a record that fits none of the shapes above or not `task`.
 absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std::string& field,
                                               Task task);
 

@@ -1,12 +1,18 @@
 #include "server/engine/evaluate.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "server/engine/batches.h"
 #include "server/engine/stats.h"
 
 namespace attune::engine {
 namespace {
+
+namespace fs = std::filesystem;
 
 constexpr int kEvalBatchSize = 64;
 
@@ -80,5 +86,26 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
   return metrics;
 }
 
-// Higher is better: accuracy for classification, minus the loss otherwise.
+absl::Status WritePredictions(const std::string& output_dir, const std::vector<double>& predictions,
+                              Task task, const std::vector<std::string>& label_names) {
+  if (predictions.empty()) return absl::OkStatus();
+  const std::string path = (fs::path(output_dir) / "eval_predictions.jsonl").string();
+  std::error_code ec;
+  fs::create_directories(output_dir, ec);
+  std::ofstream out(path, std::ios::trunc);
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    nlohmann::json line = {{"index", i}};
+    if (task == Task::kRegression) {
+      line["prediction"] = predictions[i];
+    } else {
+      const auto id = static_cast<int64_t>(predictions[i]);
+      line["prediction"] = id;
+      if (id >= 0 && id < static_cast<int64_t>(label_names.size())) line["label"] = label_names[id];
+    }
+    out << line.dump() << "\n";
+  }
+  if (!out) return absl::InternalError(absl::StrCat("training: cannot write ", path));
+  return absl::OkStatus();
+}
+
 }  // namespace attune::engine

@@ -15,6 +15,20 @@ namespace attune::engine {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The data file's sha256 for the checkpoint record; Sha256File's error (NOT_FOUND, INTERNAL)
+// with the spec field in front.
+absl::StatusOr<std::string> DataFileHash(const std::string& field, const std::string& path) {
+  absl::StatusOr<std::string> hash = Sha256File(path);
+  if (!hash.ok()) {
+    return absl::Status(hash.status().code(), absl::StrCat(field, ": ", hash.status().message()));
+  }
+  return hash;
+}
+
+}  // namespace
+
 absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
   JobData data;
   ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir));
@@ -49,9 +63,9 @@ absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
   ASSIGN_OR_RETURN(data.validation, TokenizeRecords(validation, *data.tokenizer, spec.task,
                                                     data.labels, spec.max_seq_len, data.eos_id,
                                                     "validation", spec.validation_path));
-  ASSIGN_OR_RETURN(data.train_sha256, Sha256File(spec.train_path));
+  ASSIGN_OR_RETURN(data.train_sha256, DataFileHash("train", spec.train_path));
   if (!spec.validation_path.empty()) {
-    ASSIGN_OR_RETURN(data.validation_sha256, Sha256File(spec.validation_path));
+    ASSIGN_OR_RETURN(data.validation_sha256, DataFileHash("validation", spec.validation_path));
   }
   return data;
 }

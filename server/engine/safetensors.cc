@@ -337,4 +337,24 @@ absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorE
   return absl::OkStatus();
 }
 
+std::vector<std::string> HfKeySpellings(const std::string& key, const std::string& base_prefix) {
+  std::vector<std::string> out = {key};
+  if (!base_prefix.empty() && key.rfind(base_prefix, 0) == 0) {
+    out.push_back(key.substr(base_prefix.size()));
+  }
+  const size_t n = out.size();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string k = out[i];  // a copy: push_back below may reallocate
+    for (auto [from, to] :
+         {std::pair<const char*, const char*>{"LayerNorm.weight", "LayerNorm.gamma"},
+          {"LayerNorm.bias", "LayerNorm.beta"}}) {
+      const std::string f(from);
+      if (k.size() >= f.size() && k.compare(k.size() - f.size(), f.size(), f) == 0) {
+        out.push_back(k.substr(0, k.size() - f.size()) + to);
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace attune::engine

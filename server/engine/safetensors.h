@@ -101,6 +101,12 @@ class SafetensorsModel {
   std::map<std::string, const TensorView*> index_;
 };
 
+// The spellings under which Hugging Face finds the tensor `key`, in the order to try them: the
+// key itself; without `base_prefix` ("roberta.", "model.") when it starts with it, as
+// transformers loads a base model into a model with a head; and for each, the old LayerNorm
+// "gamma"/"beta" names. An empty `base_prefix` strips nothing.
+std::vector<std::string> HfKeySpellings(const std::string& key, const std::string& base_prefix);
+
 // One tensor to write: `data` holds `byte_size` bytes in little-endian, row-major order, and must
 // equal product(shape) * DTypeSize(dtype). The caller owns the buffer.
 struct TensorEntry {

@@ -10,6 +10,14 @@ set(ATTUNE_TRAINER_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/optimizer.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/stats.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/tensor_file.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/adapter_files.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_keeper.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/device_memory.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/exception_status.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/parameter_count.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/spec_check.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/step_reporter.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/training_run.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer.cc)
 set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/data_test.cc
@@ -17,4 +25,6 @@ set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_format_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/step_graphs_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/exception_status_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/parameter_count_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer_test.cc)

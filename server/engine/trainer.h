@@ -4,9 +4,11 @@
 // include it without seeing LibTorch's bundled protobuf headers (PyTorch's LibTorch ships older
 // google/protobuf headers; a file that sees them and a generated .pb.h does not compile).
 //
-// A job runs as Setup (model, data, optimizer) -> Train (steps, evaluations, checkpoints) ->
-// SaveCheckpoint -> Cleanup. Progress is reported through a `TrainingObserver`, which is also
-// asked, once per step, whether to stop.
+// A job runs as Setup (data, model, optimizer) -> Resume (from its newest checkpoint, if any) ->
+// Train (steps, with evaluations and checkpoints when due) -> a last checkpoint when it completes
+// or is stopped (training_run.h). Nothing is left to clean up: the model and data go with the
+// call, and the checkpoints stay in the output directory. Progress is reported through a
+// `TrainingObserver`, which is also asked, once per step, whether to stop.
 #ifndef ATTUNE_SERVER_ENGINE_TRAINER_H_
 #define ATTUNE_SERVER_ENGINE_TRAINER_H_
 
@@ -49,6 +51,8 @@ class TrainingObserver {
   // Called once the model and data are set up, before the first step, with the real parameter
   // counts and sizes. `resumed_from_step` is > 0 when training continues from a checkpoint.
   virtual void OnStart(const SpecCheck& setup, int64_t resumed_from_step) {}
+  // metrics.device_memory is set on CUDA (the allocator's figures when the step was read back)
+  // and unset on the CPU.
   virtual void OnStep(const StepMetrics& metrics) = 0;
   virtual void OnEval(const EvalMetrics& metrics) = 0;
   virtual void OnCheckpoint(const CheckpointInfo& checkpoint) = 0;
@@ -68,10 +72,14 @@ struct SpecCheck {
   int64_t validation_examples = 0;
 };
 
-// Reads config.json, the tokenizer and the data files named by `spec` and checks that they
-// exist, parse, and fit the spec (targets present in the architecture, labels usable for the
-// task). Returns INVALID_ARGUMENT naming the field ("train: data/x.jsonl:7: missing 'label'")
-// on any problem. Thread-safe; loads no weights.
+// Reads config.json, the safetensors headers, the tokenizer and the data files named by `spec`
+// and checks that they exist, parse, and fit the spec (targets present in the architecture,
+// every weight the model needs present with its shape, labels usable for the task). Fills
+// every field; the parameter counts equal what RunTraining reports in OnStart
+// (parameter_count.h). Returns INVALID_ARGUMENT naming the field
+// ("train: data/x.jsonl:7: missing 'label'") for bad input, RESOURCE_EXHAUSTED when memory ran
+// out, INTERNAL for anything else unexpected (exception_status.h). Thread-safe; loads no
+// weights.
 absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec);
 
 enum class ResumeMode {
@@ -86,8 +94,9 @@ struct SpeedOptions {
   // A batch without padding goes to the model with no attention mask, so that SDPA can run
   // flash attention (causal for decoders).
   bool unmasked_attention = true;
-  // Causal LM: the loss is computed over chunks of the vocabulary projection and recomputed in
-  // the backward pass, never holding [batch, seq, vocab] logits.
+  // Causal LM: the loss is computed a block of positions at a time, never holding
+  // [batch, seq, vocab] logits; each block's gradient is formed in the forward pass while its
+  // logits are held, so the backward pass recomputes nothing (lm_loss.h).
   bool chunked_lm_loss = true;
   // On CUDA, batches are built in pinned host memory and copied asynchronously.
   bool pinned_batches = true;
@@ -127,8 +136,11 @@ struct TrainResult {
 };
 
 // Trains `spec` on `options.device`. Blocks until the job completes, is stopped, or fails.
-// Returns the result on completion or stop; on failure (bad data, out of memory, repeated
-// non-finite loss) returns a status whose message says what went wrong. Never throws.
+// Returns the result on completion or stop; on failure returns a status whose message says what
+// went wrong: INVALID_ARGUMENT for bad data or a checkpoint that cannot be resumed,
+// RESOURCE_EXHAUSTED when host or device memory ran out, INTERNAL for repeated non-finite losses,
+// I/O errors (an unreadable checkpoints directory included) and other failures. Never throws.
+// An old checkpoint that cannot be pruned is an OnWarning, not a failure.
 // `observer` must outlive the call.
 absl::StatusOr<TrainResult> RunTraining(const TrainSpec& spec, const RunOptions& options,
                                         TrainingObserver* observer);

@@ -207,7 +207,7 @@ TEST_F(TrainerTest, ResumedRunIsBitIdenticalToUninterrupted) {
   auto stopped = RunTraining(spec, resumable, &first);
   ASSERT_TRUE(stopped.ok()) << stopped.status();
   EXPECT_EQ(stopped->outcome, Outcome::kStopped);
-  EXPECT_EQ(ListCheckpointSteps(resumable.output_dir).back(), 17);
+  EXPECT_EQ(ListCheckpointSteps(resumable.output_dir)->back(), 17);
 
   RecordingObserver second;
   auto resumed = RunTraining(spec, resumable, &second);
@@ -248,6 +248,37 @@ TEST_F(TrainerTest, NonFiniteLossesSkipStepsThenFailTheJob) {
   EXPECT_EQ(non_finite_warnings, 4);
 }
 
+// A checkpoints directory that cannot be listed (here a file in its place) fails the job with
+// the reason, before the first step, instead of silently restarting it from step 0.
+TEST_F(TrainerTest, UnreadableCheckpointsDirectoryFailsTheJob) {
+  TrainSpec spec = ExampleSpec();
+  spec.max_steps = 3;
+  RunOptions options;
+  options.output_dir = OutputDir("unreadable");
+  fs::create_directories(options.output_dir);
+  std::ofstream(fs::path(options.output_dir) / "checkpoints") << "not a directory";
+  RecordingObserver observer;
+  auto result = RunTraining(spec, options, &observer);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(result.status().message(),
+            "checkpoints: cannot list " + options.output_dir + "/checkpoints: Not a directory");
+  EXPECT_TRUE(observer.steps.empty());
+  EXPECT_EQ(observer.resumed_from_, -1);  // OnStart never came
+}
+
+// StepMetrics::device_memory is CUDA's allocator figures: never set on the CPU.
+TEST_F(TrainerTest, CpuStepsCarryNoDeviceMemory) {
+  TrainSpec spec = ExampleSpec();
+  spec.max_steps = 3;
+  spec.validation_path.clear();
+  RecordingObserver observer;
+  RunOptions options;
+  options.output_dir = OutputDir("cpu_memory");
+  ASSERT_TRUE(RunTraining(spec, options, &observer).ok());
+  ASSERT_EQ(observer.steps.size(), 3u);
+  for (const StepMetrics& m : observer.steps) EXPECT_FALSE(m.device_memory.has_value());
+}
+
 TEST_F(TrainerTest, CheckSpecRejectsMissingTargetAndBadData) {
   TrainSpec spec = ExampleSpec();
   auto check = CheckSpec(spec);
@@ -273,6 +304,27 @@ TEST_F(TrainerTest, CheckSpecRejectsMissingTargetAndBadData) {
   auto run = RunTraining(spec, RunOptions{}, &observer);
   EXPECT_FALSE(run.ok());
   EXPECT_TRUE(observer.steps.empty());
+
+  // A directory where a data file should be is the user's mistake, not the server's: it used to
+  // read as an empty file and then fail hashing it as INTERNAL.
+  spec = ExampleSpec();
+  spec.validation_path = root_->string();
+  check = CheckSpec(spec);
+  EXPECT_EQ(check.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(check.status().message(),
+            "validation: " + root_->string() + " is a directory; expected a JSONL file");
+}
+
+// CheckSpec fills what a queued job shows: the parameter counts (parameter_count_test checks
+// them against the loaded model) and the weights' size.
+TEST_F(TrainerTest, CheckSpecCountsParameters) {
+  auto check = CheckSpec(ExampleSpec());
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_GT(check->trainable_parameters, 0);
+  EXPECT_LT(check->trainable_parameters, check->total_parameters / 5);
+  EXPECT_EQ(check->base_model_bytes,
+            static_cast<int64_t>(fs::file_size(*root_ / "model" / "model.safetensors")));
+  EXPECT_EQ(check->validation_examples, 300);
 }
 
 }  // namespace

@@ -1,0 +1,38 @@
+// How many parameters a job's model has, and how many of them train, found from config.json and
+// the safetensors headers alone: no weight is read, so CheckSpec can report the figures when a
+// job is created, long before it runs. Internal to the engine; plain C++ (no LibTorch).
+//
+// The count walks the tensors that LoadModel loads (roberta.cc, llama.cc), in the same way:
+//   frozen   every base tensor the architecture reads (embeddings, norms, projections; a tied
+//            lm_head counts once), less the target projections' own weights with Method::kFull
+//   trainable  LoRA: A [r, in] + B [out, r] per target projection; kFull: the target's weight
+//            and bias; plus the task head (classification, regression) in both methods
+//   total    frozen + trainable, as PEFT counts "all params"
+// trainer_test checks the figures against the loaded model's for several specs and models.
+#ifndef ATTUNE_SERVER_ENGINE_PARAMETER_COUNT_H_
+#define ATTUNE_SERVER_ENGINE_PARAMETER_COUNT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+
+namespace attune::engine {
+
+struct ParameterCounts {
+  int64_t total = 0;      // every parameter of the model as the job builds it
+  int64_t trainable = 0;  // adapters (or full target weights) and the head
+};
+
+// The counts for `spec` on its model (spec.model_dir), with `num_labels` classes for
+// classification (ignored for regression, which has one output, and causal LM).
+// INVALID_ARGUMENT naming the file or field when config.json or the weights cannot be read, a
+// tensor the architecture needs is missing, has another shape than config.json implies or is not
+// floating point, lora_rank is below 1 with LoRA, or num_labels is below 1. Targets the
+// architecture lacks are not counted (CheckSpec rejects them first). Thread-safe.
+absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_labels);
+
+}  // namespace attune::engine
+
+#endif  // ATTUNE_SERVER_ENGINE_PARAMETER_COUNT_H_

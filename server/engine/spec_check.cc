@@ -1,0 +1,58 @@
+// CheckSpec (trainer.h): a job's files read and checked when it is created, without training.
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "server/engine/exception_status.h"
+#include "server/engine/hf_config.h"
+#include "server/engine/job_setup.h"
+#include "server/engine/model.h"
+#include "server/engine/parameter_count.h"
+#include "server/engine/trainer.h"
+
+namespace attune::engine {
+namespace {
+
+// The targets exist in the architecture, and causal LM has a decoder.
+absl::Status CheckArchitecture(const TrainSpec& spec, const ModelDescription& description) {
+  const auto& supported = description.supported_targets;
+  for (const std::string& target : spec.targets) {
+    if (std::find(supported.begin(), supported.end(), target) == supported.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("targets: projection '", target, "' does not exist in ",
+                       description.architecture, "; it has ", absl::StrJoin(supported, ",")));
+    }
+  }
+  if (spec.task == Task::kCausalLm && !IsDecoderModelType(description.model_type)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task: causal-lm needs a decoder model (llama, qwen2, mistral); ",
+                     spec.model_dir, " is ", description.model_type));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SpecCheck> CheckFiles(const TrainSpec& spec) {
+  ASSIGN_OR_RETURN(ModelDescription description, DescribeModel(spec.model_dir));
+  RETURN_IF_ERROR(CheckArchitecture(spec, description));
+  ASSIGN_OR_RETURN(JobData data, SetupData(spec));
+  ASSIGN_OR_RETURN(ParameterCounts counts, CountParameters(spec, data.labels.num_labels));
+  SpecCheck check;
+  check.architecture = description.architecture;
+  check.total_parameters = counts.total;
+  check.trainable_parameters = counts.trainable;
+  check.base_model_bytes = WeightBytes(spec.model_dir);
+  check.num_labels = data.labels.num_labels;
+  check.train_examples = static_cast<int64_t>(data.train.size());
+  check.validation_examples = static_cast<int64_t>(data.validation.size());
+  return check;
+}
+
+}  // namespace
+
+absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec) {
+  return CatchExceptions("check", [&] { return CheckFiles(spec); });
+}
+
+}  // namespace attune::engine

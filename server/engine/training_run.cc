@@ -1,0 +1,270 @@
+#include "server/engine/training_run.h"
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/engine/device_memory.h"
+#include "server/engine/evaluate.h"
+
+namespace attune::engine {
+namespace {
+
+// The CPU generator's state (dropout draws), for bit-identical resumes.
+torch::Tensor CpuGeneratorState() {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void SetCpuGeneratorState(const torch::Tensor& state) {
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+}  // namespace
+
+TrainingRun::TrainingRun(const TrainSpec& spec, const RunOptions& options,
+                         TrainingObserver* observer)
+    : spec_(spec), options_(options), observer_(observer), device_(ParseDevice(options.device)) {}
+
+TrainingRun::~TrainingRun() = default;
+
+absl::StatusOr<TrainResult> TrainingRun::Execute() {
+  RETURN_IF_ERROR(Setup());
+  // After Setup: the allocator exists once the model is on the device, and the peak still
+  // counts the weights, which stay allocated.
+  ResetPeakDeviceMemory(device_);
+  int64_t start_step = 0;
+  if (options_.resume == ResumeMode::kFromLatest) {
+    ASSIGN_OR_RETURN(start_step, Resume());
+  }
+  observer_->OnStart(SetupSummary(), start_step);
+  SetupStepGraphs(start_step);
+  for (const std::string& warning : model_->warnings()) observer_->OnWarning(warning);
+  model_->SetTraining(true);
+  reporter_->Start();
+  for (int64_t step = start_step; step < total_steps_; ++step) {
+    if (observer_->StopRequested()) return Stop(step);
+    RETURN_IF_ERROR(TrainStep(step));
+    RETURN_IF_ERROR(AfterStep(step + 1));
+  }
+  return Finish(Outcome::kCompleted, total_steps_);
+}
+
+absl::Status TrainingRun::Setup() {
+  torch::manual_seed(spec_.seed);
+  ASSIGN_OR_RETURN(data_, SetupData(spec_));
+  ASSIGN_OR_RETURN(
+      model_, SetupModel(spec_, data_, device_,
+                         options_.speed.fused_kernels ? Kernels::kFused : Kernels::kReference));
+  params_ = model_->TrainableParameters();
+  optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
+  steps_per_epoch_ =
+      (static_cast<int64_t>(data_.train.size()) + spec_.batch_size - 1) / spec_.batch_size;
+  total_steps_ = spec_.max_steps > 0 ? spec_.max_steps : spec_.epochs * steps_per_epoch_;
+  reporter_ = std::make_unique<StepReporter>(device_, options_.speed.metrics_every, total_steps_,
+                                             steps_per_epoch_, observer_);
+  keeper_ =
+      std::make_unique<CheckpointKeeper>(options_.output_dir, spec_.keep_checkpoints, observer_);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> TrainingRun::Resume() {
+  ASSIGN_OR_RETURN(std::optional<LoadedCheckpoint> checkpoint,
+                   LoadLatestCheckpoint(options_.output_dir));
+  if (!checkpoint.has_value()) return 0;
+  torch::NoGradGuard no_grad;
+  for (TrainableParam& p : params_) {
+    auto it = checkpoint->adapter.find(p.name);
+    if (it == checkpoint->adapter.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("resume: checkpoint ", checkpoint->dir, " lacks ", p.name));
+    }
+    p.tensor.copy_(it->second);
+  }
+  RETURN_IF_ERROR(optimizer_->LoadState(checkpoint->optimizer_state, checkpoint->optimizer_steps));
+  if (checkpoint->rng_state.defined()) SetCpuGeneratorState(checkpoint->rng_state);
+  keeper_->Restore(*checkpoint);
+  reporter_->set_last_train_loss(checkpoint->progress.train_loss);
+  return checkpoint->step;
+}
+
+void TrainingRun::SetupStepGraphs(int64_t start_step) {
+  if (!options_.speed.cuda_graphs || !device_.is_cuda()) return;
+  std::map<BatchShape, int64_t> steps_per_shape;
+  std::vector<std::vector<int64_t>> batches;
+  int64_t epoch = -1;
+  for (int64_t step = start_step; step < total_steps_; ++step) {
+    if (step / steps_per_epoch_ != epoch) {
+      epoch = step / steps_per_epoch_;
+      batches = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
+    }
+    ++steps_per_shape[ShapeOf(data_.train, batches[step % steps_per_epoch_], MaskModeOf())];
+  }
+  step_graphs_ = std::make_unique<StepGraphs>(
+      device_, [this](const Batch& batch) { return StepBody(batch); }, std::move(steps_per_shape),
+      [this](const std::string& message) {
+        optimizer_->ZeroGrad();
+        observer_->OnWarning(
+            absl::StrCat("CUDA graphs turned off for this job, steps run eagerly: ", message));
+      });
+}
+
+absl::Status TrainingRun::TrainStep(int64_t step) {
+  const int64_t epoch = step / steps_per_epoch_;
+  if (epoch != batches_epoch_) {
+    batches_ = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
+    batches_epoch_ = epoch;
+  }
+  Batch batch =
+      MakeBatch(data_.train, batches_[step % steps_per_epoch_], spec_.task, data_.pad_id, device_,
+                MaskModeOf(),
+                options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda : HostMemory::kPageable);
+  const double multiplier =
+      ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
+  optimizer_->SetLrMultiplier(multiplier);
+  std::optional<StepOutputs> graphed;
+  if (step_graphs_ != nullptr) {
+    ASSIGN_OR_RETURN(graphed, step_graphs_->Run(batch));
+  }
+  const StepOutputs out = graphed.has_value() ? *graphed : StepBody(batch);
+  PendingStep pending;
+  pending.step = step;
+  pending.loss = out.loss;
+  pending.grad_norm = out.grad_norm;
+  pending.finite = out.finite;
+  pending.learning_rates = optimizer_->LearningRates(multiplier);
+  pending.tokens = batch.tokens;
+  pending.samples = batch.size;
+  return reporter_->Add(std::move(pending));
+}
+
+StepOutputs TrainingRun::StepBody(const Batch& batch) {
+  torch::Tensor loss;
+  {
+    AutocastGuard autocast(device_);
+    loss = StepLoss(batch);
+  }
+  loss.backward();
+  StepOutputs out;
+  out.loss = loss.detach();
+  out.grad_norm = optimizer_->GradNorm();
+  out.finite = torch::isfinite(out.loss).logical_and(torch::isfinite(out.grad_norm));
+  optimizer_->ClipGradients(out.grad_norm, spec_.max_grad_norm);
+  optimizer_->Update(out.finite);
+  optimizer_->ZeroGrad();
+  return out;
+}
+
+torch::Tensor TrainingRun::StepLoss(const Batch& batch) {
+  if (spec_.task == Task::kCausalLm && options_.speed.chunked_lm_loss) {
+    return model_->CausalLmLoss(batch.input_ids, batch.attention_mask, batch.labels);
+  }
+  return Loss(model_->Forward(batch.input_ids, batch.attention_mask), batch, spec_.task);
+}
+
+absl::Status TrainingRun::AfterStep(int64_t done) {
+  const bool last = done == total_steps_;
+  const bool eval_due =
+      spec_.eval_every > 0 ? done % spec_.eval_every == 0 : done % steps_per_epoch_ == 0;
+  if (!data_.validation.empty() && (eval_due || last)) RETURN_IF_ERROR(EvaluateAt(done, last));
+  const bool checkpoint_due = spec_.checkpoint_every > 0 && done % spec_.checkpoint_every == 0;
+  if (checkpoint_due || last) {
+    RETURN_IF_ERROR(reporter_->Flush());
+    RETURN_IF_ERROR(SaveCheckpoint(done));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainingRun::EvaluateAt(int64_t done, bool last) {
+  RETURN_IF_ERROR(reporter_->Flush());
+  std::vector<double> predictions;
+  last_eval_ = Evaluate(*model_, data_.validation, spec_, data_.pad_id, device_, done,
+                        last ? &predictions : nullptr);
+  observer_->OnEval(*last_eval_);
+  if (!last) return absl::OkStatus();
+  return WritePredictions(options_.output_dir, predictions, spec_.task, data_.labels.names);
+}
+
+absl::Status TrainingRun::SaveCheckpoint(int64_t step) {
+  CheckpointContent content;
+  content.step = step;
+  for (const TrainableParam& p : params_) {
+    content.adapter.emplace_back(p.name, p.tensor.detach().to(torch::kCPU).contiguous());
+  }
+  content.adapter_config = AdapterConfig();
+  CheckpointRecord& record = content.record;
+  record.spec = spec_;
+  record.step = step;
+  record.num_labels = data_.labels.num_labels;
+  record.label_names = data_.labels.names;
+  record.train_sha256 = data_.train_sha256;
+  record.validation_sha256 = data_.validation_sha256;
+  record.train_loss = reporter_->last_train_loss();
+  record.eval = last_eval_;
+  content.optimizer_state = optimizer_->StateTensors();
+  content.optimizer_steps = optimizer_->step_count();
+  content.rng_state = CpuGeneratorState();
+  content.progress.train_loss = reporter_->last_train_loss();
+  return keeper_->Save(std::move(content), last_eval_);
+}
+
+std::optional<PeftLoraConfig> TrainingRun::AdapterConfig() const {
+  if (spec_.method == Method::kFull) return std::nullopt;
+  PeftLoraConfig config;
+  config.task_type = model_->PeftTaskType();
+  config.base_model_name_or_path = spec_.model_dir;
+  config.r = spec_.lora_rank;
+  config.lora_alpha = spec_.lora_alpha;
+  config.lora_dropout = spec_.lora_dropout;
+  config.use_rslora = spec_.use_rslora;
+  config.target_modules = model_->TargetModuleNames();
+  config.modules_to_save = model_->ModulesToSave();
+  return config;
+}
+
+absl::StatusOr<TrainResult> TrainingRun::Stop(int64_t step) {
+  RETURN_IF_ERROR(reporter_->Flush());
+  if (step > keeper_->last_step()) RETURN_IF_ERROR(SaveCheckpoint(step));
+  return Finish(Outcome::kStopped, step);
+}
+
+TrainResult TrainingRun::Finish(Outcome outcome, int64_t steps) const {
+  TrainResult result;
+  result.outcome = outcome;
+  result.steps = steps;
+  result.final_eval = last_eval_;
+  result.final_checkpoint = keeper_->last();
+  result.total_parameters = model_->TotalParameters();
+  result.trainable_parameters = TrainableParameterCount();
+  result.graph_replays = step_graphs_ != nullptr ? step_graphs_->replays() : 0;
+  return result;
+}
+
+SpecCheck TrainingRun::SetupSummary() const {
+  SpecCheck s;
+  s.total_parameters = model_->TotalParameters();
+  s.trainable_parameters = TrainableParameterCount();
+  s.base_model_bytes = WeightBytes(spec_.model_dir);
+  s.num_labels = data_.labels.num_labels;
+  s.train_examples = static_cast<int64_t>(data_.train.size());
+  s.validation_examples = static_cast<int64_t>(data_.validation.size());
+  return s;
+}
+
+int64_t TrainingRun::TrainableParameterCount() const {
+  int64_t count = 0;
+  for (const TrainableParam& p : params_) count += p.tensor.numel();
+  return count;
+}
+
+MaskMode TrainingRun::MaskModeOf() const {
+  return options_.speed.unmasked_attention ? MaskMode::kOmitWhenNoPadding : MaskMode::kAlways;
+}
+
+}  // namespace attune::engine

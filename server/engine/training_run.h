@@ -1,0 +1,91 @@
+// One job's training, as RunTraining (trainer.h) runs it: Setup (data, model, optimizer) ->
+// Resume (from the newest checkpoint, if any) -> Train (steps, evaluations, checkpoints) -> a
+// final checkpoint when the job completes or is stopped. Internal to the engine (LibTorch).
+//
+// The step itself (forward, backward, clipping, update) is StepBody, queued on the device with
+// nothing read back; StepReporter reads the steps' losses back and reports them, and
+// CheckpointKeeper writes, ranks and prunes the checkpoints.
+//
+// Thread-compatible: one TrainingRun per job, used by that job's training thread only. It may
+// throw (LibTorch); RunTraining turns exceptions into statuses.
+#ifndef ATTUNE_SERVER_ENGINE_TRAINING_RUN_H_
+#define ATTUNE_SERVER_ENGINE_TRAINING_RUN_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/engine/batches.h"
+#include "server/engine/checkpoint_keeper.h"
+#include "server/engine/job_setup.h"
+#include "server/engine/model.h"
+#include "server/engine/optimizer.h"
+#include "server/engine/step_graphs.h"
+#include "server/engine/step_reporter.h"
+#include "server/engine/trainer.h"
+
+namespace attune::engine {
+
+class TrainingRun {
+ public:
+  // `observer` must outlive the run.
+  TrainingRun(const TrainSpec& spec, const RunOptions& options, TrainingObserver* observer);
+  ~TrainingRun();
+
+  // Runs the job to completion or until the observer asks to stop. Call once.
+  absl::StatusOr<TrainResult> Execute();
+
+ private:
+  absl::Status Setup();
+  // Restores the newest checkpoint, if any; returns the step to continue from.
+  absl::StatusOr<int64_t> Resume();
+  // SpeedOptions::cuda_graphs on CUDA: how many of the steps from `start_step` on have each
+  // batch shape, for StepGraphs.
+  void SetupStepGraphs(int64_t start_step);
+  // Queues one step on the device: forward, backward, clipping and the update (skipped on the
+  // device when the loss or gradient is not finite). Its metrics wait in the reporter.
+  absl::Status TrainStep(int64_t step);
+  // Forward, backward, clipping and the update (with the multiplier already set), all queued on
+  // the device.
+  StepOutputs StepBody(const Batch& batch);
+  // The training loss of `batch` (a 0-dim tensor on the device).
+  torch::Tensor StepLoss(const Batch& batch);
+  // After `done` steps: the evaluation and the checkpoint, when due.
+  absl::Status AfterStep(int64_t done);
+  absl::Status EvaluateAt(int64_t done, bool last);
+  absl::Status SaveCheckpoint(int64_t step);
+  absl::StatusOr<TrainResult> Stop(int64_t step);
+  TrainResult Finish(Outcome outcome, int64_t steps) const;
+  SpecCheck SetupSummary() const;
+  std::optional<PeftLoraConfig> AdapterConfig() const;
+  MaskMode MaskModeOf() const;
+  int64_t TrainableParameterCount() const;
+
+  // Constant after construction.
+  const TrainSpec spec_;
+  const RunOptions options_;
+  TrainingObserver* const observer_;
+  const torch::Device device_;
+  // Set up by Setup.
+  JobData data_;
+  std::unique_ptr<Model> model_;
+  std::vector<TrainableParam> params_;
+  std::unique_ptr<AdamW> optimizer_;
+  int64_t steps_per_epoch_ = 1;
+  int64_t total_steps_ = 0;
+  std::unique_ptr<StepReporter> reporter_;
+  std::unique_ptr<CheckpointKeeper> keeper_;
+  std::unique_ptr<StepGraphs> step_graphs_;  // SpeedOptions::cuda_graphs on CUDA, else null
+  // Progress.
+  std::vector<std::vector<int64_t>> batches_;  // this epoch's batches (example indices)
+  int64_t batches_epoch_ = -1;
+  std::optional<EvalMetrics> last_eval_;
+};
+
+}  // namespace attune::engine
+
+#endif  // ATTUNE_SERVER_ENGINE_TRAINING_RUN_H_
