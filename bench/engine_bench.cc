@@ -42,9 +42,12 @@
 #endif
 
 #include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "common/job_spec.h"
+#include "common/status_macros.h"
 #include "server/engine/trainer.h"
 
 namespace attune::bench {
@@ -160,12 +163,73 @@ json PeakDeviceGib(const std::string& device) {
   return json();
 }
 
+// The checkpoint directory: --output-dir, or /tmp/attune_bench_<pid>.
+std::string OutputDir(const BenchOptions& options) {
+  if (!options.output_dir.empty()) return options.output_dir;
+  return (fs::temp_directory_path() / ("attune_bench_" + std::to_string(::getpid()))).string();
+}
+
+json SpeedJson(const engine::SpeedOptions& speed) {
+  return {{"unmasked_attention", speed.unmasked_attention},
+          {"chunked_lm_loss", speed.chunked_lm_loss},
+          {"metrics_every", speed.metrics_every},
+          {"pinned_batches", speed.pinned_batches},
+          {"cuda_graphs", speed.cuda_graphs},
+          {"fused_kernels", speed.fused_kernels}};
+}
+
+// What was run: the job's settings and where it ran.
+json JobJson(const BenchOptions& options, const std::string& output_dir) {
+  return {
+      {"program", "attune-bench"},
+      {"label", options.label},
+      {"speed", SpeedJson(options.speed)},
+      {"device", options.device},
+      {"model_dir", options.spec.model_dir},
+      {"output_dir", output_dir},
+      {"task", TaskName(options.spec.task)},
+      {"batch_size", options.spec.batch_size},
+      {"max_seq_len", options.spec.max_seq_len},
+  };
+}
+
+// The timing window's rates and the model's size and FLOPs; see the file comment.
+json ThroughputJson(const BenchOptions& options, const BenchObserver& observer,
+                    const engine::TrainResult& result) {
+  const double window_s =
+      std::chrono::duration<double>(observer.window_end_ - observer.window_start_).count();
+  const double steps = static_cast<double>(observer.window_steps_);
+  const double flops_per_token =
+      4.0 * static_cast<double>(result.total_parameters) +
+      AttentionFlopsPerToken(options.spec.model_dir, options.spec.max_seq_len, options.spec.task);
+  const double tokens_per_s = window_s > 0 ? observer.window_tokens_ / window_s : 0;
+  return {
+      {"steps", observer.total_steps_},
+      {"timed_steps", observer.window_steps_},
+      {"ms_per_step", steps > 0 ? 1000.0 * window_s / steps : 0},
+      {"steps_per_s", window_s > 0 ? steps / window_s : 0},
+      {"tokens_per_s", tokens_per_s},
+      {"samples_per_s", window_s > 0 ? observer.window_samples_ / window_s : 0},
+      {"total_parameters", result.total_parameters},
+      {"trainable_parameters", result.trainable_parameters},
+      {"flops_per_token", flops_per_token},
+      {"mfu_measured_peak", flops_per_token * tokens_per_s / kMeasuredPeakBf16FlopsPerSecond},
+      {"mfu_datasheet_peak", flops_per_token * tokens_per_s / kDatasheetPeakBf16FlopsPerSecond},
+  };
+}
+
+// Every step's record, as the observer saw it.
+json StepsJson(const BenchObserver& observer, const engine::TrainResult& result) {
+  return {
+      {"skipped_steps", observer.skipped_}, {"graph_replays", result.graph_replays},
+      {"losses", observer.losses_},         {"grad_norms", observer.grad_norms_},
+      {"warnings", observer.warnings_},
+  };
+}
+
+// Trains the job once and prints the JSON object; 1 if training fails.
 int Run(const BenchOptions& options) {
-  std::string output_dir = options.output_dir;
-  if (output_dir.empty()) {
-    output_dir = (fs::temp_directory_path() / ("attune_bench_" + std::to_string(::getpid())))
-                     .string();
-  }
+  const std::string output_dir = OutputDir(options);
   engine::RunOptions run;
   run.device = options.device;
   run.output_dir = output_dir;
@@ -183,135 +247,134 @@ int Run(const BenchOptions& options) {
     return 1;
   }
   std::cerr << "attune-bench: trained; reading memory statistics" << std::endl;
-  const double window_s =
-      std::chrono::duration<double>(observer.window_end_ - observer.window_start_).count();
-  const double steps = static_cast<double>(observer.window_steps_);
-  const double flops_per_token =
-      4.0 * static_cast<double>(result->total_parameters) +
-      AttentionFlopsPerToken(options.spec.model_dir, options.spec.max_seq_len, options.spec.task);
-  const double tokens_per_s = window_s > 0 ? observer.window_tokens_ / window_s : 0;
-  json out = {
-      {"program", "attune-bench"},
-      {"label", options.label},
-      {"speed", {{"unmasked_attention", options.speed.unmasked_attention},
-                 {"chunked_lm_loss", options.speed.chunked_lm_loss},
-                 {"metrics_every", options.speed.metrics_every},
-                 {"pinned_batches", options.speed.pinned_batches},
-                 {"cuda_graphs", options.speed.cuda_graphs},
-                 {"fused_kernels", options.speed.fused_kernels}}},
-      {"device", options.device},
-      {"model_dir", options.spec.model_dir},
-      {"output_dir", output_dir},
-      {"task", TaskName(options.spec.task)},
-      {"batch_size", options.spec.batch_size},
-      {"max_seq_len", options.spec.max_seq_len},
-      {"steps", observer.total_steps_},
-      {"timed_steps", observer.window_steps_},
-      {"ms_per_step", steps > 0 ? 1000.0 * window_s / steps : 0},
-      {"steps_per_s", window_s > 0 ? steps / window_s : 0},
-      {"tokens_per_s", tokens_per_s},
-      {"samples_per_s", window_s > 0 ? observer.window_samples_ / window_s : 0},
-      {"total_parameters", result->total_parameters},
-      {"trainable_parameters", result->trainable_parameters},
-      {"flops_per_token", flops_per_token},
-      {"mfu_measured_peak", flops_per_token * tokens_per_s / kMeasuredPeakBf16FlopsPerSecond},
-      {"mfu_datasheet_peak", flops_per_token * tokens_per_s / kDatasheetPeakBf16FlopsPerSecond},
-      {"peak_device_gib", PeakDeviceGib(options.device)},
-      {"peak_rss_gib", PeakRssGib()},
-      {"setup_s", std::chrono::duration<double>(observer.started_ - started).count()},
-      {"total_s", total_s},
-      {"skipped_steps", observer.skipped_},
-      {"graph_replays", result->graph_replays},
-      {"losses", observer.losses_},
-      {"grad_norms", observer.grad_norms_},
-      {"warnings", observer.warnings_},
-  };
+  // json objects keep their keys sorted, so the pieces merge into one object as before.
+  json out = JobJson(options, output_dir);
+  out.update(ThroughputJson(options, observer, *result));
+  out["peak_device_gib"] = PeakDeviceGib(options.device);
+  out["peak_rss_gib"] = PeakRssGib();
+  out["setup_s"] = std::chrono::duration<double>(observer.started_ - started).count();
+  out["total_s"] = total_s;
+  out.update(StepsJson(observer, *result));
   std::cout << out.dump() << std::endl;
   return 0;
+}
+
+// Flags that main() turns into BenchOptions fields: names to parse and switches that turn a speed
+// measure off.
+struct Flags {
+  std::string task = "classification";
+  std::string targets = "q,v";
+  std::string schedule = "linear";
+  std::string method = "lora";
+  std::vector<std::string> lr_ratios;  // "projection=multiplier"
+  bool masked = false;
+  bool plain_loss = false;
+  bool no_graphs = false;
+  bool unfused = false;
+  bool pageable = false;
+};
+
+// The job's flags, into `spec` and `flags`.
+void AddJobFlags(CLI::App* app, TrainSpec* spec, Flags* flags) {
+  app->add_option("--model", spec->model_dir, "Hugging Face model directory")->required();
+  app->add_option("--train", spec->train_path, "training data, JSONL")->required();
+  app->add_option("--validation", spec->validation_path, "validation data (timed with the rest)");
+  app->add_option("--task", flags->task, "classification | regression | causal-lm");
+  app->add_option("--method", flags->method, "lora | full");
+  app->add_option("--targets", flags->targets,
+                  "comma-separated projections (q,k,v,o,gate,up,down)");
+  app->add_option("--rank", spec->lora_rank, "LoRA rank r");
+  app->add_option("--alpha", spec->lora_alpha, "LoRA alpha");
+  app->add_option("--lr", spec->learning_rate, "base learning rate");
+  app->add_option("--lr-ratio", flags->lr_ratios, "projection=multiplier, e.g. v=4 (repeatable)");
+  app->add_option("--batch", spec->batch_size, "examples per step");
+  app->add_option("--seq-len", spec->max_seq_len, "max sequence length (tokens)");
+  app->add_option("--steps", spec->max_steps, "steps (0 = --epochs epochs)");
+  app->add_option("--epochs", spec->epochs, "epochs when --steps is 0");
+  app->add_option("--warmup", spec->warmup_steps, "learning-rate warmup steps");
+  app->add_option("--schedule", flags->schedule, "linear | cosine | constant");
+  app->add_option("--max-grad-norm", spec->max_grad_norm, "gradient clipping (0 = off)");
+  app->add_option("--seed", spec->seed, "seed");
+}
+
+// Where and how the job runs, into `options` and `flags`.
+void AddRunFlags(CLI::App* app, BenchOptions* options, Flags* flags) {
+  app->add_option("--device", options->device, "cpu | cuda:N");
+  app->add_option("--timing-warmup", options->timing_warmup, "steps left out of the timing");
+  app->add_option("--output-dir", options->output_dir, "checkpoint directory (default: temporary)");
+  app->add_option("--label", options->label, "free text copied into the JSON");
+  app->add_flag("--masked-attention", flags->masked,
+                "always pass an attention mask (no flash attention)");
+  app->add_flag("--plain-lm-loss", flags->plain_loss,
+                "causal LM: full [B,T,V] logits, not chunked");
+  app->add_flag("--no-cuda-graphs", flags->no_graphs,
+                "CUDA: every step eager (no CUDA graph replays)");
+  app->add_flag(
+      "--unfused", flags->unfused,
+      "CUDA: decoders' RMSNorm, RoPE and SwiGLU as plain LibTorch ops, not fused kernels");
+  app->add_flag("--pageable-batches", flags->pageable,
+                "CUDA: batches in ordinary (not pinned) memory");
+  app->add_option("--metrics-every", options->speed.metrics_every,
+                  "steps between reading metrics back (0 = engine default; 1 = sync every step)");
+}
+
+// --lr-ratio items into `lr_ratios`; INVALID_ARGUMENT for one that is not projection=number.
+absl::Status ParseLrRatios(const std::vector<std::string>& items,
+                           std::map<std::string, double>* lr_ratios) {
+  for (const std::string& item : items) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+    char* end = nullptr;
+    const double ratio = std::strtod(kv.second.c_str(), &end);
+    if (kv.second.empty() || *end != '\0') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--lr-ratio: '", item, "' is not projection=number"));
+    }
+    (*lr_ratios)[kv.first] = ratio;
+  }
+  return absl::OkStatus();
+}
+
+// Completes `options` from the parsed `flags` and checks the job as the server would.
+absl::Status ApplyFlags(const Flags& flags, BenchOptions* options) {
+  auto parsed_task = ParseTask(flags.task);
+  auto parsed_schedule = ParseSchedule(flags.schedule);
+  auto parsed_method = ParseMethod(flags.method);
+  for (const absl::Status& s :
+       {parsed_task.status(), parsed_schedule.status(), parsed_method.status()}) {
+    RETURN_IF_ERROR(s);
+  }
+  options->speed.unmasked_attention = !flags.masked;
+  options->speed.chunked_lm_loss = !flags.plain_loss;
+  options->speed.pinned_batches = !flags.pageable;
+  options->speed.cuda_graphs = !flags.no_graphs;
+  options->speed.fused_kernels = !flags.unfused;
+  TrainSpec& spec = options->spec;
+  spec.task = *parsed_task;
+  spec.schedule = *parsed_schedule;
+  spec.method = *parsed_method;
+  for (absl::string_view t : absl::StrSplit(flags.targets, ',', absl::SkipEmpty())) {
+    spec.targets.emplace_back(t);
+  }
+  std::sort(spec.targets.begin(), spec.targets.end());
+  RETURN_IF_ERROR(ParseLrRatios(flags.lr_ratios, &spec.lr_ratios));
+  JobSpec job;
+  job.train = spec;
+  return ValidateJobSpecFields(job);
 }
 
 }  // namespace
 }  // namespace attune::bench
 
 int main(int argc, char** argv) {
-  using attune::bench::BenchOptions;
-  BenchOptions options;
-  attune::TrainSpec& spec = options.spec;
-  std::string task = "classification", targets = "q,v", schedule = "linear", method = "lora";
-  std::vector<std::string> lr_ratios;
-  spec.checkpoint_every = 0;
-  spec.keep_checkpoints = 1;
+  attune::bench::BenchOptions options;
+  options.spec.checkpoint_every = 0;
+  options.spec.keep_checkpoints = 1;
+  attune::bench::Flags flags;
   CLI::App app{"attune-bench: time the training engine on one job (no gRPC); prints JSON"};
-  app.add_option("--model", spec.model_dir, "Hugging Face model directory")->required();
-  app.add_option("--train", spec.train_path, "training data, JSONL")->required();
-  app.add_option("--validation", spec.validation_path, "validation data (timed with the rest)");
-  app.add_option("--task", task, "classification | regression | causal-lm");
-  app.add_option("--method", method, "lora | full");
-  app.add_option("--targets", targets, "comma-separated projections (q,k,v,o,gate,up,down)");
-  app.add_option("--rank", spec.lora_rank, "LoRA rank r");
-  app.add_option("--alpha", spec.lora_alpha, "LoRA alpha");
-  app.add_option("--lr", spec.learning_rate, "base learning rate");
-  app.add_option("--lr-ratio", lr_ratios, "projection=multiplier, e.g. v=4 (repeatable)");
-  app.add_option("--batch", spec.batch_size, "examples per step");
-  app.add_option("--seq-len", spec.max_seq_len, "max sequence length (tokens)");
-  app.add_option("--steps", spec.max_steps, "steps (0 = --epochs epochs)");
-  app.add_option("--epochs", spec.epochs, "epochs when --steps is 0");
-  app.add_option("--warmup", spec.warmup_steps, "learning-rate warmup steps");
-  app.add_option("--schedule", schedule, "linear | cosine | constant");
-  app.add_option("--max-grad-norm", spec.max_grad_norm, "gradient clipping (0 = off)");
-  app.add_option("--seed", spec.seed, "seed");
-  app.add_option("--device", options.device, "cpu | cuda:N");
-  app.add_option("--timing-warmup", options.timing_warmup, "steps left out of the timing");
-  app.add_option("--output-dir", options.output_dir, "checkpoint directory (default: temporary)");
-  app.add_option("--label", options.label, "free text copied into the JSON");
-  bool masked = false, plain_loss = false;
-  app.add_flag("--masked-attention", masked, "always pass an attention mask (no flash attention)");
-  app.add_flag("--plain-lm-loss", plain_loss, "causal LM: full [B,T,V] logits, not chunked");
-  bool no_graphs = false, unfused = false;
-  app.add_flag("--no-cuda-graphs", no_graphs, "CUDA: every step eager (no CUDA graph replays)");
-  app.add_flag("--unfused", unfused,
-               "CUDA: decoders' RMSNorm, RoPE and SwiGLU as plain LibTorch ops, not fused kernels");
-  bool pageable = false;
-  app.add_flag("--pageable-batches", pageable, "CUDA: batches in ordinary (not pinned) memory");
-  app.add_option("--metrics-every", options.speed.metrics_every,
-                 "steps between reading metrics back (0 = engine default; 1 = sync every step)");
+  attune::bench::AddJobFlags(&app, &options.spec, &flags);
+  attune::bench::AddRunFlags(&app, &options, &flags);
   CLI11_PARSE(app, argc, argv);
-
-  auto parsed_task = attune::ParseTask(task);
-  auto parsed_schedule = attune::ParseSchedule(schedule);
-  auto parsed_method = attune::ParseMethod(method);
-  for (const absl::Status& s :
-       {parsed_task.status(), parsed_schedule.status(), parsed_method.status()}) {
-    if (!s.ok()) {
-      std::cerr << "attune-bench: " << s.message() << "\n";
-      return 2;
-    }
-  }
-  options.speed.unmasked_attention = !masked;
-  options.speed.chunked_lm_loss = !plain_loss;
-  options.speed.pinned_batches = !pageable;
-  options.speed.cuda_graphs = !no_graphs;
-  options.speed.fused_kernels = !unfused;
-  spec.task = *parsed_task;
-  spec.schedule = *parsed_schedule;
-  spec.method = *parsed_method;
-  for (absl::string_view t : absl::StrSplit(targets, ',', absl::SkipEmpty())) {
-    spec.targets.emplace_back(t);
-  }
-  std::sort(spec.targets.begin(), spec.targets.end());
-  for (const std::string& item : lr_ratios) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
-    char* end = nullptr;
-    const double ratio = std::strtod(kv.second.c_str(), &end);
-    if (kv.second.empty() || *end != '\0') {
-      std::cerr << "attune-bench: --lr-ratio: '" << item << "' is not projection=number\n";
-      return 2;
-    }
-    spec.lr_ratios[kv.first] = ratio;
-  }
-  attune::JobSpec job;
-  job.train = spec;
-  if (absl::Status s = attune::ValidateJobSpecFields(job); !s.ok()) {
+  if (absl::Status s = attune::bench::ApplyFlags(flags, &options); !s.ok()) {
     std::cerr << "attune-bench: " << s.message() << "\n";
     return 2;
   }

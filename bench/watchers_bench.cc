@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <atomic>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -17,29 +19,50 @@
 #include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
 
-int main(int argc, char** argv) {
-  std::string server, job;
-  int watchers = 0;
+namespace {
+
+// Command-line options, read in main().
+struct Options {
+  std::string server;  // HOST:PORT of attuned
+  std::string job;     // the job to watch
+  int watchers = 0;    // concurrent WatchJob streams (0: one stream, only as the clock)
+};
+
+// Reads --server, --job and --watchers; nullopt when one is missing or --watchers is negative.
+std::optional<Options> ParseFlags(int argc, char** argv) {
+  Options options;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--server") server = argv[i + 1];
-    else if (flag == "--job") job = argv[i + 1];
-    else if (flag == "--watchers") watchers = std::stoi(argv[i + 1]);
+    if (flag == "--server") {
+      options.server = argv[i + 1];
+    } else if (flag == "--job") {
+      options.job = argv[i + 1];
+    } else if (flag == "--watchers") {
+      options.watchers = std::stoi(argv[i + 1]);
+    }
   }
-  if (server.empty() || job.empty() || watchers < 0) {
-    std::cerr << "usage: attune-watchers-bench --server HOST:PORT --job ID --watchers N\n";
-    return 2;
-  }
-  attune::client::AttuneClient client(server);
-  std::vector<int64_t> received(std::max(watchers, 1), 0);
+  if (options.server.empty() || options.job.empty() || options.watchers < 0) return std::nullopt;
+  return options;
+}
+
+// What the streams saw: the events each received and how many ended in an error.
+struct StreamCounts {
+  std::vector<int64_t> received;
+  int failed = 0;
+};
+
+// Follows the job from sequence 0 to its end on max(watchers, 1) concurrent streams, each with
+// its own client, and returns once every stream has ended.
+StreamCounts WatchToTheEnd(const Options& options) {
+  // With no watchers, one stream still waits for the end (it is the measurement's clock).
+  const int streams = std::max(options.watchers, 1);
+  std::vector<int64_t> received(streams, 0);
   std::atomic<int> failed{0};
   std::vector<std::thread> threads;
-  // With no watchers, one stream still waits for the end (it is the measurement's clock).
-  const int streams = std::max(watchers, 1);
   for (int w = 0; w < streams; ++w) {
     threads.emplace_back([&, w] {
-      attune::client::AttuneClient own(server);
-      absl::Status s = own.WatchJob(job, 0, [&](const attune::v1::JobEvent&) {
+      attune::client::AttuneClient own(options.server);
+      absl::Status s = own.WatchJob(options.job, 0, [&](const attune::v1::JobEvent&) {
         ++received[w];
         return true;
       });
@@ -50,24 +73,42 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& t : threads) t.join();
-  auto got = client.GetJob(job);
+  return {std::move(received), failed.load()};
+}
+
+// Prints the one JSON object (see the file comment) for the finished `job`.
+void PrintResult(const Options& options, const attune::v1::Job& job, const StreamCounts& counts) {
+  using google::protobuf::util::TimeUtil;
+  const double seconds =
+      TimeUtil::DurationToMicroseconds(job.finish_time() - job.start_time()) / 1e6;
+  auto [lo, hi] = std::minmax_element(counts.received.begin(), counts.received.end());
+  std::cout << nlohmann::json{{"watchers", options.watchers},
+                              {"state", attune::v1::JobState_Name(job.state())},
+                              {"steps", job.current_step()},
+                              {"seconds", seconds},
+                              {"steps_per_second", job.current_step() / seconds},
+                              {"events_min", *lo},
+                              {"events_max", *hi},
+                              {"failed_streams", counts.failed}}
+                   .dump()
+            << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::optional<Options> options = ParseFlags(argc, argv);
+  if (!options) {
+    std::cerr << "usage: attune-watchers-bench --server HOST:PORT --job ID --watchers N\n";
+    return 2;
+  }
+  attune::client::AttuneClient client(options->server);
+  const StreamCounts counts = WatchToTheEnd(*options);
+  auto got = client.GetJob(options->job);
   if (!got.ok()) {
     std::cerr << got.status() << "\n";
     return 1;
   }
-  using google::protobuf::util::TimeUtil;
-  const double seconds =
-      TimeUtil::DurationToMicroseconds(got->finish_time() - got->start_time()) / 1e6;
-  auto [lo, hi] = std::minmax_element(received.begin(), received.end());
-  std::cout << nlohmann::json{{"watchers", watchers},
-                              {"state", attune::v1::JobState_Name(got->state())},
-                              {"steps", got->current_step()},
-                              {"seconds", seconds},
-                              {"steps_per_second", got->current_step() / seconds},
-                              {"events_min", *lo},
-                              {"events_max", *hi},
-                              {"failed_streams", failed.load()}}
-                   .dump()
-            << std::endl;
-  return failed == 0 ? 0 : 1;
+  PrintResult(*options, *got, counts);
+  return counts.failed == 0 ? 0 : 1;
 }

@@ -87,22 +87,20 @@ std::optional<int64_t> TokenId(const json& j, const char* key) {
   return std::nullopt;
 }
 
-}  // namespace
+// The readers below fill `c` from config.json's object `j`, in order; `r` keeps the first error.
 
-absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string& source) {
-  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config.json (", source, "): not a JSON object"));
-  }
-  Reader r(j, source);
-  HfConfig c;
+// What the model is: "model_type" (required) and the first of "architectures".
+void ReadModelType(const json& j, Reader& r, HfConfig& c) {
   c.model_type = r.String("model_type", "");
   if (c.model_type.empty()) r.Fail("model_type", "a non-empty string such as \"roberta\" or \"llama\"");
   if (j.contains("architectures") && j["architectures"].is_array() &&
       !j["architectures"].empty() && j["architectures"][0].is_string()) {
     c.architecture = j["architectures"][0].get<std::string>();
   }
+}
+
+// Sizes, layer and head counts, and the special token ids.
+void ReadSizes(const json& j, Reader& r, HfConfig& c) {
   c.vocab_size = r.PositiveInt("vocab_size");
   c.hidden_size = r.PositiveInt("hidden_size");
   c.num_hidden_layers = r.PositiveInt("num_hidden_layers");
@@ -117,6 +115,10 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
   c.type_vocab_size = r.Int("type_vocab_size", 2);
   c.pad_token_id = TokenId(j, "pad_token_id");
   c.eos_token_id = TokenId(j, "eos_token_id");
+}
+
+// The activation, the norms' epsilons, dropout and the initialisation range.
+void ReadNormsAndDropout(const json& j, Reader& r, HfConfig& c) {
   const bool decoder = IsDecoderModelType(c.model_type);
   c.hidden_act = r.String("hidden_act", decoder ? "silu" : "gelu");
   c.layer_norm_eps = r.Number("layer_norm_eps", 1e-12);
@@ -128,6 +130,10 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
   }
   c.attention_dropout = r.Number("attention_dropout", 0.0);
   c.initializer_range = r.Number("initializer_range", 0.02);
+}
+
+// The label count, tied embeddings and the projections' biases.
+void ReadHeadAndBiases(const json& j, Reader& r, HfConfig& c) {
   if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
     c.num_labels = static_cast<int>(j["id2label"].size());
   }
@@ -136,7 +142,10 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
   c.attention_bias = r.Bool("attention_bias", false);
   c.qkv_bias = c.model_type == "qwen2";
   c.mlp_bias = r.Bool("mlp_bias", false);
+}
 
+// "rope_theta", then the rope_scaling (transformers 4) and rope_parameters (5) objects.
+void ReadRopeSettings(const json& j, const std::string& source, Reader& r, HfConfig& c) {
   c.rope.theta = r.Number("rope_theta", c.rope.theta);
   for (const char* key : {"rope_scaling", "rope_parameters"}) {
     auto it = j.find(key);
@@ -147,6 +156,10 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
     }
     ReadRope(*it, source, &c.rope, &r);
   }
+}
+
+// The rules between fields: a known rope type, a positive factor, whole KV-head groups.
+void CheckConsistency(const HfConfig& c, Reader& r) {
   if (c.rope.type != "default" && c.rope.type != "linear" && c.rope.type != "llama3") {
     r.Fail("rope_parameters.rope_type", "one of default, linear, llama3 (got \"" + c.rope.type + "\")");
   }
@@ -155,6 +168,24 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
       (c.num_attention_heads > 0 && c.num_attention_heads % c.num_key_value_heads != 0)) {
     r.Fail("num_key_value_heads", "a positive divisor of num_attention_heads");
   }
+}
+
+}  // namespace
+
+absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string& source) {
+  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.json (", source, "): not a JSON object"));
+  }
+  Reader r(j, source);
+  HfConfig c;
+  ReadModelType(j, r, c);
+  ReadSizes(j, r, c);
+  ReadNormsAndDropout(j, r, c);
+  ReadHeadAndBiases(j, r, c);
+  ReadRopeSettings(j, source, r, c);
+  CheckConsistency(c, r);
   if (!r.status().ok()) return r.status();
   return c;
 }

@@ -101,6 +101,138 @@ absl::StatusOr<std::pair<TensorView, std::pair<uint64_t, uint64_t>>> ParseEntry(
   return std::make_pair(std::move(view), std::make_pair(begin, end));
 }
 
+// A whole file mapped read-only; the caller unmaps it.
+struct Mapping {
+  void* addr;
+  size_t size;
+};
+
+// Maps `path`, which must hold at least the 8-byte header length.
+absl::StatusOr<Mapping> MapFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Invalid(path, absl::StrCat("cannot open: ", std::strerror(errno)));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Invalid(path, absl::StrCat("cannot stat: ", std::strerror(err)));
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    return Invalid(
+        path, absl::StrCat("truncated: ", size, " bytes, shorter than the 8-byte header length"));
+  }
+  void* addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  int map_errno = errno;
+  ::close(fd);
+  if (addr == MAP_FAILED) {
+    return Invalid(path, absl::StrCat("cannot map: ", std::strerror(map_errno)));
+  }
+  return Mapping{addr, size};
+}
+
+// The header length that the first 8 bytes of the `size`-byte file at `bytes` give, checked
+// against the limit and the bytes that follow.
+absl::StatusOr<uint64_t> HeaderLength(const std::string& path, const uint8_t* bytes, size_t size) {
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  if (header_len > kMaxHeaderBytes) {
+    return Invalid(path, absl::StrCat("header length ", header_len, " is larger than the limit ",
+                                      kMaxHeaderBytes));
+  }
+  if (header_len > size - 8) {
+    return Invalid(path, absl::StrCat("truncated: header length ", header_len, " but only ",
+                                      size - 8, " bytes follow"));
+  }
+  return header_len;
+}
+
+// Copies the "__metadata__" object, which must hold only strings, into `metadata`.
+absl::Status ReadMetadata(const std::string& path, const json& value,
+                          std::map<std::string, std::string>* metadata) {
+  if (!value.is_object()) return Invalid(path, "'__metadata__' must be an object of strings");
+  for (auto m = value.begin(); m != value.end(); ++m) {
+    if (!m->is_string()) {
+      return Invalid(path, absl::StrCat("'__metadata__' value '", m.key(), "' is not a string"));
+    }
+    (*metadata)[m.key()] = m->get<std::string>();
+  }
+  return absl::OkStatus();
+}
+
+// A tensor's [begin, end) byte range in the data section, and its name.
+using NamedRange = std::pair<std::pair<uint64_t, uint64_t>, std::string>;
+
+// An error naming the first two tensors whose byte ranges overlap, if any do.
+absl::Status CheckNoOverlap(const std::string& path, std::vector<NamedRange> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    const auto& prev = ranges[i - 1];
+    const auto& cur = ranges[i];
+    if (cur.first.first < prev.first.second) {
+      return Invalid(path, absl::StrCat("tensors '", prev.second, "' [", prev.first.first, ", ",
+                                        prev.first.second, ") and '", cur.second, "' [",
+                                        cur.first.first, ", ", cur.first.second, ") overlap"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Reads the entries of the parsed `header` into `tensors` (their views point into `data`, the
+// `data_size`-byte data section) and `metadata`, checking each and that no two overlap.
+absl::Status ReadEntries(const std::string& path, const json& header, const uint8_t* data,
+                         uint64_t data_size, std::map<std::string, TensorView>* tensors,
+                         std::map<std::string, std::string>* metadata) {
+  std::vector<NamedRange> ranges;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      RETURN_IF_ERROR(ReadMetadata(path, *it, metadata));
+      continue;
+    }
+    auto parsed = ParseEntry(it.key(), *it, data_size);
+    if (!parsed.ok()) {
+      return Invalid(path, absl::StrCat("tensor '", it.key(), "': ", parsed.status().message()));
+    }
+    parsed->first.data = data + parsed->second.first;
+    ranges.push_back({parsed->second, it.key()});
+    tensors->emplace(it.key(), std::move(parsed->first));
+  }
+  return CheckNoOverlap(path, std::move(ranges));
+}
+
+// The "weight_map" object of a sharded model's index file.
+absl::StatusOr<json> ReadWeightMap(const std::string& model_dir, const std::string& index_path) {
+  std::ifstream in(index_path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model_dir,
+                     "': neither model.safetensors nor model.safetensors.index.json found"));
+  }
+  json index = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
+      !index["weight_map"].is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", index_path, "': expected a JSON object with a 'weight_map' object"));
+  }
+  return std::move(index["weight_map"]);
+}
+
+// The shard that the weight_map entry `tensor`: `value` names: a file name in the model directory.
+absl::StatusOr<std::string> ShardOf(const std::string& index_path, const std::string& tensor,
+                                    const json& value) {
+  if (!value.is_string()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", index_path, "': weight_map['", tensor, "'] is not a file name"));
+  }
+  std::string shard = value.get<std::string>();
+  if (shard.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("'", index_path, "': shard '", shard,
+                                                   "' must be a file name in the model directory"));
+  }
+  return shard;
+}
+
 }  // namespace
 
 const char* DTypeName(DType dtype) {
@@ -136,78 +268,20 @@ SafetensorsFile::~SafetensorsFile() {
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Invalid(path, absl::StrCat("cannot open: ", std::strerror(errno)));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Invalid(path, absl::StrCat("cannot stat: ", std::strerror(err)));
-  }
+  ASSIGN_OR_RETURN(Mapping mapping, MapFile(path));
   auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
   file->path_ = path;
-  file->size_ = static_cast<size_t>(st.st_size);
-  if (file->size_ < 8) {
-    ::close(fd);
-    return Invalid(path, absl::StrCat("truncated: ", file->size_,
-                                      " bytes, shorter than the 8-byte header length"));
-  }
-  void* mapping = mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  int map_errno = errno;
-  ::close(fd);
-  if (mapping == MAP_FAILED) {
-    return Invalid(path, absl::StrCat("cannot map: ", std::strerror(map_errno)));
-  }
-  file->mapping_ = mapping;
-  const auto* bytes = static_cast<const uint8_t*>(mapping);
-
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
-  if (header_len > kMaxHeaderBytes) {
-    return Invalid(path, absl::StrCat("header length ", header_len, " is larger than the limit ",
-                                      kMaxHeaderBytes));
-  }
-  if (header_len > file->size_ - 8) {
-    return Invalid(path, absl::StrCat("truncated: header length ", header_len, " but only ",
-                                      file->size_ - 8, " bytes follow"));
-  }
+  file->size_ = mapping.size;
+  file->mapping_ = mapping.addr;
+  const auto* bytes = static_cast<const uint8_t*>(mapping.addr);
+  ASSIGN_OR_RETURN(uint64_t header_len, HeaderLength(path, bytes, file->size_));
   json header = json::parse(bytes + 8, bytes + 8 + header_len, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) {
     return Invalid(path, "header is not a JSON object");
   }
   const uint8_t* data = bytes + 8 + header_len;
   const uint64_t data_size = file->size_ - 8 - header_len;
-
-  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> ranges;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") {
-      if (!it->is_object()) return Invalid(path, "'__metadata__' must be an object of strings");
-      for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) {
-          return Invalid(path, absl::StrCat("'__metadata__' value '", m.key(), "' is not a string"));
-        }
-        file->metadata_[m.key()] = m->get<std::string>();
-      }
-      continue;
-    }
-    auto parsed = ParseEntry(it.key(), *it, data_size);
-    if (!parsed.ok()) {
-      return Invalid(path, absl::StrCat("tensor '", it.key(), "': ", parsed.status().message()));
-    }
-    parsed->first.data = data + parsed->second.first;
-    ranges.push_back({parsed->second, it.key()});
-    file->tensors_.emplace(it.key(), std::move(parsed->first));
-  }
-  std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 1; i < ranges.size(); ++i) {
-    const auto& prev = ranges[i - 1];
-    const auto& cur = ranges[i];
-    if (cur.first.first < prev.first.second) {
-      return Invalid(path, absl::StrCat("tensors '", prev.second, "' [", prev.first.first, ", ",
-                                        prev.first.second, ") and '", cur.second, "' [",
-                                        cur.first.first, ", ", cur.first.second, ") overlap"));
-    }
-  }
+  RETURN_IF_ERROR(ReadEntries(path, header, data, data_size, &file->tensors_, &file->metadata_));
   return file;
 }
 
@@ -234,28 +308,10 @@ absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
     model->files_.push_back(std::move(file));
     return model;
   }
-  std::ifstream in(index_path);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model '", model_dir, "': neither model.safetensors nor model.safetensors.index.json found"));
-  }
-  json index = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
-      !index["weight_map"].is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", index_path, "': expected a JSON object with a 'weight_map' object"));
-  }
+  ASSIGN_OR_RETURN(json weight_map, ReadWeightMap(model_dir, index_path));
   std::map<std::string, SafetensorsFile*> shards;
-  for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-    if (!it->is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", index_path, "': weight_map['", it.key(), "'] is not a file name"));
-    }
-    const std::string shard = it->get<std::string>();
-    if (shard.find('/') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", index_path, "': shard '", shard, "' must be a file name in the model directory"));
-    }
+  for (auto it = weight_map.begin(); it != weight_map.end(); ++it) {
+    ASSIGN_OR_RETURN(std::string shard, ShardOf(index_path, it.key(), *it));
     if (!shards.count(shard)) {
       ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(model_dir + "/" + shard));
       shards[shard] = file.get();

@@ -194,5 +194,24 @@ TEST_F(SafetensorsTest, ModelDirectoryWithoutWeightsIsInvalid) {
   EXPECT_THAT(model.status().message(), HasSubstr("neither model.safetensors"));
 }
 
+TEST_F(SafetensorsTest, MetadataMustHoldOnlyStrings) {
+  auto path = WriteRaw("m.safetensors", R"({"__metadata__":{"format":"pt","n":1}})", 0);
+  auto file = SafetensorsFile::Open(path);
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(file.status().message(),
+            "safetensors '" + path + "': '__metadata__' value 'n' is not a string");
+}
+
+TEST_F(SafetensorsTest, IndexMustNameShardsInsideTheModelDirectory) {
+  std::ofstream(dir_ + "/model.safetensors.index.json")
+      << R"({"weight_map":{"x.weight":"../elsewhere.safetensors"}})";
+  auto model = SafetensorsModel::Open(dir_);
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(model.status().message(),
+            "'" + dir_ +
+                "/model.safetensors.index.json': shard '../elsewhere.safetensors' must "
+                "be a file name in the model directory");
+}
+
 }  // namespace
 }  // namespace attune::engine

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/model.h"
 #include "server/engine/safetensors.h"
@@ -60,76 +61,111 @@ void TaskFor(const nlohmann::json& config, Task* task, int* num_labels) {
                                             : config.value("num_labels", 2);
 }
 
+// Reads the flags into `options`; false on an unknown flag.
+bool ParseFlags(int argc, char** argv, Options* options) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--device" && i + 1 < argc) {
+      options->device = argv[++i];
+    } else if (arg == "--dtype" && i + 1 < argc) {
+      options->dtype = argv[++i];
+    } else if (arg.rfind("--", 0) == 0) {
+      return false;
+    } else {
+      options->fixtures.push_back(arg);
+    }
+  }
+  return true;
+}
+
+// The golden tensor `key` ("input_ids", "attention_mask" or "logits") on `device`.
+torch::Tensor Golden(const SafetensorsFile& golden, const char* key, const torch::Device& device) {
+  const TensorView* view = golden.Find(key);
+  return TensorFromView(*view, TorchDtype(view->dtype), device);
+}
+
+// The model's logits for the fixture's inputs, in eval mode; bf16 on CUDA runs under autocast.
+torch::Tensor Logits(Model& model, const SafetensorsFile& golden, const Options& options,
+                     const torch::Device& device) {
+  const bool bf16 = options.dtype == "bfloat16";
+  model.SetTraining(false);
+#if TORCH_VERSION_MAJOR >= 2
+  if (bf16 && device.is_cuda()) {
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  }
+#endif
+  torch::Tensor logits =
+      model.Forward(Golden(golden, "input_ids", device), Golden(golden, "attention_mask", device));
+#if TORCH_VERSION_MAJOR >= 2
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+  at::autocast::clear_cache();
+#endif
+  return logits;
+}
+
+// max |logits - transformers| / max |transformers|, in fp32.
+double RelativeError(const torch::Tensor& logits, const SafetensorsFile& golden,
+                     const torch::Device& device) {
+  torch::Tensor want = Golden(golden, "logits", device).to(torch::kFloat32);
+  // Padding positions of causal-LM logits are not compared: transformers computes them too,
+  // but they depend on the padding implementation, not on the model.
+  torch::Tensor got = logits.to(torch::kFloat32);
+  if (got.dim() == 3) {
+    torch::Tensor mask = Golden(golden, "attention_mask", device).unsqueeze(-1).to(torch::kBool);
+    got = got.masked_fill(~mask, 0);
+    want = want.masked_fill(~mask, 0);
+  }
+  return (got - want).abs().max().item<double>() / want.abs().max().item<double>();
+}
+
+// The fixture's name: the last component of its directory.
+std::string FixtureName(const std::string& dir) {
+  fs::path name = fs::path(dir).lexically_normal();
+  if (name.filename().empty()) name = name.parent_path();
+  return name.filename().string();
+}
+
+// Runs one fixture directory and prints its JSON line; the error if the model or the golden
+// outputs cannot be loaded.
+absl::Status RunFixture(const std::string& dir, const Options& options,
+                        const torch::Device& device) {
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(fs::path(dir) / "config.json"));
+  ModelOptions model_options;
+  TaskFor(config, &model_options.task, &model_options.num_labels);
+  model_options.device = device;
+  model_options.frozen_dtype = options.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
+  auto model = LoadModel(dir, model_options);
+  auto golden = SafetensorsFile::Open((fs::path(dir) / "golden.safetensors").string());
+  if (!model.ok()) return model.status();
+  if (!golden.ok()) return golden.status();
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits = Logits(**model, **golden, options, device);
+  const double error = RelativeError(logits, **golden, device);
+  std::cout << nlohmann::json{{"fixture", FixtureName(dir)},
+                              {"device", options.device},
+                              {"dtype", options.dtype},
+                              {"relative_error", error}}
+                   .dump()
+            << std::endl;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--device" && i + 1 < argc) {
-      options.device = argv[++i];
-    } else if (arg == "--dtype" && i + 1 < argc) {
-      options.dtype = argv[++i];
-    } else if (arg.rfind("--", 0) == 0) {
-      return Usage();
-    } else {
-      options.fixtures.push_back(arg);
-    }
-  }
+  if (!ParseFlags(argc, argv, &options)) return Usage();
   if (options.fixtures.empty() || (options.dtype != "float32" && options.dtype != "bfloat16")) {
     return Usage();
   }
   const torch::Device device(options.device);
-  const bool bf16 = options.dtype == "bfloat16";
   int failures = 0;
   for (const std::string& dir : options.fixtures) {
-    nlohmann::json config = nlohmann::json::parse(std::ifstream(fs::path(dir) / "config.json"));
-    ModelOptions model_options;
-    TaskFor(config, &model_options.task, &model_options.num_labels);
-    model_options.device = device;
-    model_options.frozen_dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
-    auto model = LoadModel(dir, model_options);
-    auto golden = SafetensorsFile::Open((fs::path(dir) / "golden.safetensors").string());
-    if (!model.ok() || !golden.ok()) {
-      std::cerr << dir << ": " << (model.ok() ? golden.status() : model.status()) << "\n";
+    if (absl::Status status = RunFixture(dir, options, device); !status.ok()) {
+      std::cerr << dir << ": " << status << "\n";
       ++failures;
-      continue;
     }
-    auto get = [&](const char* key) {
-      const TensorView* view = (*golden)->Find(key);
-      return TensorFromView(*view, TorchDtype(view->dtype), device);
-    };
-    torch::NoGradGuard no_grad;
-    (*model)->SetTraining(false);
-#if TORCH_VERSION_MAJOR >= 2
-    if (bf16 && device.is_cuda()) {
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    }
-#endif
-    torch::Tensor logits = (*model)->Forward(get("input_ids"), get("attention_mask"));
-#if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-#endif
-    torch::Tensor want = get("logits").to(torch::kFloat32);
-    // Padding positions of causal-LM logits are not compared: transformers computes them too,
-    // but they depend on the padding implementation, not on the model.
-    torch::Tensor got = logits.to(torch::kFloat32);
-    if (got.dim() == 3) {
-      torch::Tensor mask = get("attention_mask").unsqueeze(-1).to(torch::kBool);
-      got = got.masked_fill(~mask, 0);
-      want = want.masked_fill(~mask, 0);
-    }
-    const double error = (got - want).abs().max().item<double>() / want.abs().max().item<double>();
-    fs::path name = fs::path(dir).lexically_normal();
-    if (name.filename().empty()) name = name.parent_path();
-    std::cout << nlohmann::json{{"fixture", name.filename().string()},
-                                {"device", options.device},
-                                {"dtype", options.dtype},
-                                {"relative_error", error}}
-                     .dump()
-              << std::endl;
   }
   return failures == 0 ? 0 : 1;
 }

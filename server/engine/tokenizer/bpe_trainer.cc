@@ -80,16 +80,18 @@ class PairTable {
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<int>> where_;
 };
 
-}  // namespace
+using ojson = nlohmann::ordered_json;
 
-std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vocab_size) {
-  // Vocabulary: specials, then the byte alphabet in byte order.
+// The starting vocabulary: the specials, then the byte alphabet in byte order.
+std::vector<std::string> InitialTokens() {
   std::vector<std::string> tokens(kSpecials, kSpecials + kNumSpecials);
-  absl::flat_hash_map<std::string, int32_t> ids;
   for (int b = 0; b < 256; ++b) tokens.push_back(ByteToSymbol(static_cast<unsigned char>(b)));
-  for (size_t i = 0; i < tokens.size(); ++i) ids[tokens[i]] = static_cast<int32_t>(i);
+  return tokens;
+}
 
-  // Words: ByteLevel pre-tokenization (GPT-2 regex, no prefix space), counted, in sorted order.
+// Words: ByteLevel pre-tokenization (GPT-2 regex, no prefix space), counted, in sorted order, each
+// spelled in the byte symbols' ids.
+std::vector<Word> CountWords(const std::vector<std::string>& corpus) {
   auto regex = tokenization::Regex::Create(tokenization::kGpt2SplitRegex);
   std::map<std::string, int64_t> word_counts;
   for (const std::string& line : corpus) {
@@ -103,45 +105,54 @@ std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vo
     for (unsigned char c : text) w.symbols.push_back(kNumSpecials + c);
     words.push_back(std::move(w));
   }
+  return words;
+}
+
+// Replaces each occurrence of the pair (left, right) in `w`, scanning left to right, by `merged`.
+void MergePair(int32_t left, int32_t right, int32_t merged, Word* w) {
+  std::vector<int32_t> out;
+  for (size_t i = 0; i < w->symbols.size(); ++i) {
+    if (i + 1 < w->symbols.size() && w->symbols[i] == left && w->symbols[i + 1] == right) {
+      out.push_back(merged);
+      ++i;
+    } else {
+      out.push_back(w->symbols[i]);
+    }
+  }
+  w->symbols = std::move(out);
+}
+
+// Learns merges on `words` until `tokens` holds `vocab_size` tokens or no pair is frequent enough;
+// appends each new merged token to `tokens` and returns the merges, in the order learned.
+std::vector<std::pair<int32_t, int32_t>> LearnMerges(std::vector<Word> words, int vocab_size,
+                                                     std::vector<std::string>* tokens) {
+  absl::flat_hash_map<std::string, int32_t> ids;
+  for (size_t i = 0; i < tokens->size(); ++i) ids[(*tokens)[i]] = static_cast<int32_t>(i);
   PairTable pairs;
   for (size_t i = 0; i < words.size(); ++i) pairs.Add(words[i], static_cast<int>(i), +1);
 
   std::vector<std::pair<int32_t, int32_t>> merges;
-  while (static_cast<int>(tokens.size()) < vocab_size) {
-    std::optional<uint64_t> best = pairs.Best(tokens);
+  while (static_cast<int>(tokens->size()) < vocab_size) {
+    std::optional<uint64_t> best = pairs.Best(*tokens);
     if (!best) break;
     int32_t left = static_cast<int32_t>(*best >> 32);
     int32_t right = static_cast<int32_t>(*best & 0xFFFFFFFFu);
-    std::string merged = tokens[left] + tokens[right];
-    int32_t new_id;
-    auto it = ids.find(merged);
-    if (it != ids.end()) {
-      new_id = it->second;
-    } else {
-      new_id = static_cast<int32_t>(tokens.size());
-      tokens.push_back(merged);
-      ids[merged] = new_id;
-    }
+    std::string merged = (*tokens)[left] + (*tokens)[right];
+    auto [it, inserted] = ids.try_emplace(merged, static_cast<int32_t>(tokens->size()));
+    if (inserted) tokens->push_back(merged);
     merges.emplace_back(left, right);
     for (int wi : pairs.WordsWith(*best)) {
-      Word& w = words[wi];
-      pairs.Add(w, wi, -1);
-      std::vector<int32_t> out;
-      for (size_t i = 0; i < w.symbols.size(); ++i) {
-        if (i + 1 < w.symbols.size() && w.symbols[i] == left && w.symbols[i + 1] == right) {
-          out.push_back(new_id);
-          ++i;
-        } else {
-          out.push_back(w.symbols[i]);
-        }
-      }
-      w.symbols = std::move(out);
-      pairs.Add(w, wi, +1);
+      pairs.Add(words[wi], wi, -1);
+      MergePair(left, right, it->second, &words[wi]);
+      pairs.Add(words[wi], wi, +1);
     }
     pairs.Erase(*best);
   }
+  return merges;
+}
 
-  using ojson = nlohmann::ordered_json;
+// The added_tokens list: the specials, as RoBERTa's tokenizer.json has them.
+ojson AddedTokensJson() {
   ojson added = ojson::array();
   for (int i = 0; i < kNumSpecials; ++i) {
     added.push_back({{"id", i},
@@ -152,10 +163,33 @@ std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vo
                      {"normalized", false},
                      {"special", true}});
   }
+  return added;
+}
+
+// The "model" object: a BPE with `tokens` as its vocabulary (ids in order) and `merges`.
+ojson BpeModelJson(const std::vector<std::string>& tokens,
+                   const std::vector<std::pair<int32_t, int32_t>>& merges) {
   ojson vocab = ojson::object();
   for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = i;
   ojson merge_list = ojson::array();
   for (const auto& [a, b] : merges) merge_list.push_back(tokens[a] + " " + tokens[b]);
+  return {{"type", "BPE"},
+          {"dropout", nullptr},
+          {"unk_token", nullptr},
+          {"continuing_subword_prefix", nullptr},
+          {"end_of_word_suffix", nullptr},
+          {"fuse_unk", false},
+          {"byte_fallback", false},
+          {"vocab", vocab},
+          {"merges", merge_list}};
+}
+
+}  // namespace
+
+std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vocab_size) {
+  std::vector<std::string> tokens = InitialTokens();
+  std::vector<std::pair<int32_t, int32_t>> merges =
+      LearnMerges(CountWords(corpus), vocab_size, &tokens);
   ojson byte_level = {{"type", "ByteLevel"},
                       {"add_prefix_space", false},
                       {"trim_offsets", true},
@@ -164,7 +198,7 @@ std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vo
       {"version", "1.0"},
       {"truncation", nullptr},
       {"padding", nullptr},
-      {"added_tokens", added},
+      {"added_tokens", AddedTokensJson()},
       {"normalizer", nullptr},
       {"pre_tokenizer", byte_level},
       {"post_processor",
@@ -174,16 +208,7 @@ std::string TrainByteLevelBpeJson(const std::vector<std::string>& corpus, int vo
         {"trim_offsets", true},
         {"add_prefix_space", false}}},
       {"decoder", byte_level},
-      {"model",
-       {{"type", "BPE"},
-        {"dropout", nullptr},
-        {"unk_token", nullptr},
-        {"continuing_subword_prefix", nullptr},
-        {"end_of_word_suffix", nullptr},
-        {"fuse_unk", false},
-        {"byte_fallback", false},
-        {"vocab", vocab},
-        {"merges", merge_list}}},
+      {"model", BpeModelJson(tokens, merges)},
   };
   return root.dump(1);
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/engine/tokenizer/json_fields.h"
 #include "server/engine/tokenizer/regex.h"
@@ -150,52 +151,86 @@ class StripNormalizer : public Normalizer {
   bool left_, right_;
 };
 
+using NormalizerOr = absl::StatusOr<std::unique_ptr<Normalizer>>;
+
+NormalizerOr SequenceFromJson(const json& config) {
+  ASSIGN_OR_RETURN(const json* list, ArrayField(config, "normalizers", "normalizer Sequence"));
+  std::vector<std::unique_ptr<Normalizer>> parts;
+  for (const json& item : *list) {
+    ASSIGN_OR_RETURN(auto part, NormalizerFromJson(item));
+    if (part != nullptr) parts.push_back(std::move(part));
+  }
+  return std::make_unique<SequenceNormalizer>(std::move(parts));
+}
+
+template <NormalForm form>
+NormalizerOr UnicodeFromJson(const json&) {
+  return std::make_unique<UnicodeNormalizer>(form);
+}
+
+// A normalizer without settings.
+template <typename T>
+NormalizerOr PlainFromJson(const json&) {
+  return std::make_unique<T>();
+}
+
+NormalizerOr BertFromJson(const json& config) {
+  bool lowercase = BoolField(config, "lowercase", true);
+  bool strip = config.contains("strip_accents") && !config["strip_accents"].is_null()
+                   ? config["strip_accents"].get<bool>()
+                   : lowercase;
+  return std::make_unique<BertNormalizer>(BoolField(config, "clean_text", true),
+                                          BoolField(config, "handle_chinese_chars", true), strip,
+                                          lowercase);
+}
+
+NormalizerOr PrependFromJson(const json& config) {
+  ASSIGN_OR_RETURN(std::string prefix, StringField(config, "prepend", "normalizer Prepend"));
+  return std::make_unique<PrependNormalizer>(std::move(prefix));
+}
+
+NormalizerOr ReplaceFromJson(const json& config) {
+  ASSIGN_OR_RETURN(auto regex, PatternField(config, "normalizer Replace"));
+  ASSIGN_OR_RETURN(std::string content, StringField(config, "content", "normalizer Replace"));
+  return std::make_unique<ReplaceNormalizer>(std::move(regex), std::move(content));
+}
+
+NormalizerOr StripFromJson(const json& config) {
+  return std::make_unique<StripNormalizer>(BoolField(config, "strip_left", true),
+                                           BoolField(config, "strip_right", true));
+}
+
+// Each supported "type", with the function that builds it from its JSON object.
+struct NormalizerType {
+  const char* name;
+  NormalizerOr (*from_json)(const json& config);
+};
+constexpr NormalizerType kNormalizerTypes[] = {
+    {"Sequence", SequenceFromJson},
+    {"NFC", UnicodeFromJson<NormalForm::kNfc>},
+    {"NFD", UnicodeFromJson<NormalForm::kNfd>},
+    {"NFKC", UnicodeFromJson<NormalForm::kNfkc>},
+    {"NFKD", UnicodeFromJson<NormalForm::kNfkd>},
+    {"Lowercase", PlainFromJson<LowercaseNormalizer>},
+    {"StripAccents", PlainFromJson<StripAccentsNormalizer>},
+    {"BertNormalizer", BertFromJson},
+    {"Prepend", PrependFromJson},
+    {"Replace", ReplaceFromJson},
+    {"Strip", StripFromJson},
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Normalizer>> NormalizerFromJson(const json& config) {
   if (config.is_null()) return nullptr;
   ASSIGN_OR_RETURN(std::string type, TypeOf(config, "normalizer"));
-  if (type == "Sequence") {
-    ASSIGN_OR_RETURN(const json* list, ArrayField(config, "normalizers", "normalizer Sequence"));
-    std::vector<std::unique_ptr<Normalizer>> parts;
-    for (const json& item : *list) {
-      ASSIGN_OR_RETURN(auto part, NormalizerFromJson(item));
-      if (part != nullptr) parts.push_back(std::move(part));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(parts));
-  }
-  if (type == "NFC") return std::make_unique<UnicodeNormalizer>(NormalForm::kNfc);
-  if (type == "NFD") return std::make_unique<UnicodeNormalizer>(NormalForm::kNfd);
-  if (type == "NFKC") return std::make_unique<UnicodeNormalizer>(NormalForm::kNfkc);
-  if (type == "NFKD") return std::make_unique<UnicodeNormalizer>(NormalForm::kNfkd);
-  if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
-  if (type == "StripAccents") return std::make_unique<StripAccentsNormalizer>();
-  if (type == "BertNormalizer") {
-    bool lowercase = BoolField(config, "lowercase", true);
-    bool strip = config.contains("strip_accents") && !config["strip_accents"].is_null()
-                     ? config["strip_accents"].get<bool>()
-                     : lowercase;
-    return std::make_unique<BertNormalizer>(BoolField(config, "clean_text", true),
-                                            BoolField(config, "handle_chinese_chars", true), strip,
-                                            lowercase);
-  }
-  if (type == "Prepend") {
-    ASSIGN_OR_RETURN(std::string prefix, StringField(config, "prepend", "normalizer Prepend"));
-    return std::make_unique<PrependNormalizer>(std::move(prefix));
-  }
-  if (type == "Replace") {
-    ASSIGN_OR_RETURN(auto regex, PatternField(config, "normalizer Replace"));
-    ASSIGN_OR_RETURN(std::string content, StringField(config, "content", "normalizer Replace"));
-    return std::make_unique<ReplaceNormalizer>(std::move(regex), std::move(content));
-  }
-  if (type == "Strip") {
-    return std::make_unique<StripNormalizer>(BoolField(config, "strip_left", true),
-                                             BoolField(config, "strip_right", true));
+  for (const NormalizerType& t : kNormalizerTypes) {
+    if (type == t.name) return t.from_json(config);
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "normalizer: unsupported type '", type,
-      "'; supported: Sequence, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, BertNormalizer, "
-      "Prepend, Replace, Strip"));
+      "normalizer: unsupported type '", type, "'; supported: ",
+      absl::StrJoin(kNormalizerTypes, ", ",
+                    [](std::string* out, const NormalizerType& t) { out->append(t.name); })));
 }
 
 }  // namespace attune::engine::tokenization

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/engine/tokenizer/byte_level.h"
 #include "server/engine/tokenizer/json_fields.h"
@@ -27,6 +28,52 @@ struct Span {
   bool is_match;
 };
 
+// kContiguous: each run of matches, and each run of non-matches, becomes one part.
+std::vector<Span> MergeContiguous(const std::vector<Span>& spans) {
+  std::vector<Span> parts;
+  bool previous_match = false;
+  for (const Span& s : spans) {
+    if (s.is_match == previous_match && !parts.empty()) {
+      parts.back().end = s.end;
+    } else {
+      parts.push_back({s.start, s.end, false});
+    }
+    previous_match = s.is_match;
+  }
+  return parts;
+}
+
+// kMergedWithPrevious: a match joins the part before it (unless that part ends in a match).
+std::vector<Span> MergeWithPrevious(const std::vector<Span>& spans) {
+  std::vector<Span> parts;
+  bool previous_match = false;
+  for (const Span& s : spans) {
+    if (s.is_match && !previous_match && !parts.empty()) {
+      parts.back().end = s.end;
+    } else {
+      parts.push_back({s.start, s.end, false});
+    }
+    previous_match = s.is_match;
+  }
+  return parts;
+}
+
+// kMergedWithNext: a match joins the part after it (unless that part starts with a match).
+std::vector<Span> MergeWithNext(const std::vector<Span>& spans) {
+  std::vector<Span> parts;
+  bool previous_match = false;
+  for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+    if (it->is_match && !previous_match && !parts.empty()) {
+      parts.back().start = it->start;
+    } else {
+      parts.push_back({it->start, it->end, false});
+    }
+    previous_match = it->is_match;
+  }
+  std::reverse(parts.begin(), parts.end());
+  return parts;
+}
+
 // Turns the delimiter matches into the pieces kept, following Hugging Face's
 // NormalizedString::split: `spans` cover the whole text in order.
 void SplitBySpans(std::string_view text, std::vector<Span> spans, SplitBehavior behavior,
@@ -35,7 +82,6 @@ void SplitBySpans(std::string_view text, std::vector<Span> spans, SplitBehavior 
     for (Span& s : spans) s.is_match = !s.is_match;
   }
   std::vector<Span> parts;  // is_match here means "remove"
-  bool previous_match = false;
   switch (behavior) {
     case SplitBehavior::kRemoved:
       parts = std::move(spans);
@@ -45,35 +91,13 @@ void SplitBySpans(std::string_view text, std::vector<Span> spans, SplitBehavior 
       for (Span& s : parts) s.is_match = false;
       break;
     case SplitBehavior::kContiguous:
-      for (const Span& s : spans) {
-        if (s.is_match == previous_match && !parts.empty()) {
-          parts.back().end = s.end;
-        } else {
-          parts.push_back({s.start, s.end, false});
-        }
-        previous_match = s.is_match;
-      }
+      parts = MergeContiguous(spans);
       break;
     case SplitBehavior::kMergedWithPrevious:
-      for (const Span& s : spans) {
-        if (s.is_match && !previous_match && !parts.empty()) {
-          parts.back().end = s.end;
-        } else {
-          parts.push_back({s.start, s.end, false});
-        }
-        previous_match = s.is_match;
-      }
+      parts = MergeWithPrevious(spans);
       break;
     case SplitBehavior::kMergedWithNext:
-      for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
-        if (it->is_match && !previous_match && !parts.empty()) {
-          parts.back().start = it->start;
-        } else {
-          parts.push_back({it->start, it->end, false});
-        }
-        previous_match = it->is_match;
-      }
-      std::reverse(parts.begin(), parts.end());
+      parts = MergeWithNext(spans);
       break;
   }
   for (const Span& p : parts) {
@@ -252,88 +276,112 @@ constexpr std::string_view kWhitespaceRegex =
     "[^\\p{L}\\p{Nl}\\p{Nd}\\p{M}\\p{Pc}\\x{200C}\\x{200D}\\t\\n\\x0B\\f\\r \\x{85}\\x{A0}"
     "\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}]+";
 
+using PreTokenizerOr = absl::StatusOr<std::unique_ptr<PreTokenizer>>;
+
+PreTokenizerOr SequenceFromJson(const json& config) {
+  ASSIGN_OR_RETURN(const json* list, ArrayField(config, "pretokenizers", "pre_tokenizer Sequence"));
+  std::vector<std::unique_ptr<PreTokenizer>> parts;
+  for (const json& item : *list) {
+    ASSIGN_OR_RETURN(auto part, PreTokenizerFromJson(item));
+    if (part != nullptr) parts.push_back(std::move(part));
+  }
+  return std::make_unique<SequencePreTokenizer>(std::move(parts));
+}
+
+// Metaspace's "prepend_scheme"; absent, it follows the older "add_prefix_space" (default true).
+absl::StatusOr<MetaspacePreTokenizer::Prepend> PrependOf(const json& config) {
+  std::string scheme =
+      config.value("prepend_scheme",
+                   std::string(BoolField(config, "add_prefix_space", true) ? "always" : "never"));
+  if (scheme == "always") return MetaspacePreTokenizer::Prepend::kAlways;
+  if (scheme == "first") return MetaspacePreTokenizer::Prepend::kFirst;
+  if (scheme == "never") return MetaspacePreTokenizer::Prepend::kNever;
+  return absl::InvalidArgumentError(
+      absl::StrCat("pre_tokenizer Metaspace: unknown prepend_scheme '", scheme,
+                   "'; expected always, first or never"));
+}
+
+PreTokenizerOr MetaspaceFromJson(const json& config) {
+  std::string replacement = config.value("replacement", std::string("\xE2\x96\x81"));
+  ASSIGN_OR_RETURN(MetaspacePreTokenizer::Prepend prepend, PrependOf(config));
+  if (replacement.empty()) {
+    return absl::InvalidArgumentError("pre_tokenizer Metaspace: replacement must not be empty");
+  }
+  return std::make_unique<MetaspacePreTokenizer>(std::move(replacement), prepend,
+                                                 BoolField(config, "split", true));
+}
+
+PreTokenizerOr ByteLevelFromJson(const json& config) {
+  std::unique_ptr<Regex> regex;
+  if (BoolField(config, "use_regex", true)) {
+    ASSIGN_OR_RETURN(regex, Regex::Create(kGpt2SplitRegex));
+  }
+  return std::make_unique<ByteLevelPreTokenizer>(BoolField(config, "add_prefix_space", true),
+                                                 std::move(regex));
+}
+
+PreTokenizerOr SplitFromJson(const json& config) {
+  ASSIGN_OR_RETURN(auto regex, PatternField(config, "pre_tokenizer Split"));
+  ASSIGN_OR_RETURN(SplitBehavior behavior,
+                   BehaviorOf(config, "pre_tokenizer Split", SplitBehavior::kIsolated));
+  return std::make_unique<RegexSplit>(std::move(regex), behavior,
+                                      BoolField(config, "invert", false));
+}
+
+PreTokenizerOr WhitespaceFromJson(const json&) {
+  ASSIGN_OR_RETURN(auto regex, Regex::Create(kWhitespaceRegex));
+  return std::make_unique<RegexSplit>(std::move(regex), SplitBehavior::kRemoved,
+                                      /*invert=*/true);
+}
+
+PreTokenizerOr WhitespaceSplitFromJson(const json&) {
+  return std::make_unique<CharSplit>(IsWhitespace, SplitBehavior::kRemoved);
+}
+
+PreTokenizerOr BertFromJson(const json&) {
+  std::vector<std::unique_ptr<PreTokenizer>> parts;
+  parts.push_back(std::make_unique<CharSplit>(IsWhitespace, SplitBehavior::kRemoved));
+  parts.push_back(std::make_unique<CharSplit>(IsBertPunctuation, SplitBehavior::kIsolated));
+  return std::make_unique<SequencePreTokenizer>(std::move(parts));
+}
+
+PreTokenizerOr PunctuationFromJson(const json& config) {
+  ASSIGN_OR_RETURN(SplitBehavior behavior,
+                   BehaviorOf(config, "pre_tokenizer Punctuation", SplitBehavior::kIsolated));
+  return std::make_unique<CharSplit>(IsBertPunctuation, behavior);
+}
+
+PreTokenizerOr DigitsFromJson(const json& config) {
+  return std::make_unique<CharSplit>(IsNumeric, BoolField(config, "individual_digits", false)
+                                                    ? SplitBehavior::kIsolated
+                                                    : SplitBehavior::kContiguous);
+}
+
+// Each supported "type", with the function that builds it from its JSON object.
+struct PreTokenizerType {
+  const char* name;
+  PreTokenizerOr (*from_json)(const json& config);
+};
+constexpr PreTokenizerType kPreTokenizerTypes[] = {
+    {"Sequence", SequenceFromJson},     {"ByteLevel", ByteLevelFromJson},
+    {"Metaspace", MetaspaceFromJson},   {"Split", SplitFromJson},
+    {"Whitespace", WhitespaceFromJson}, {"WhitespaceSplit", WhitespaceSplitFromJson},
+    {"BertPreTokenizer", BertFromJson}, {"Punctuation", PunctuationFromJson},
+    {"Digits", DigitsFromJson},
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PreTokenizer>> PreTokenizerFromJson(const json& config) {
   if (config.is_null()) return nullptr;
   ASSIGN_OR_RETURN(std::string type, TypeOf(config, "pre_tokenizer"));
-  if (type == "Sequence") {
-    ASSIGN_OR_RETURN(const json* list,
-                     ArrayField(config, "pretokenizers", "pre_tokenizer Sequence"));
-    std::vector<std::unique_ptr<PreTokenizer>> parts;
-    for (const json& item : *list) {
-      ASSIGN_OR_RETURN(auto part, PreTokenizerFromJson(item));
-      if (part != nullptr) parts.push_back(std::move(part));
-    }
-    return std::make_unique<SequencePreTokenizer>(std::move(parts));
+  for (const PreTokenizerType& t : kPreTokenizerTypes) {
+    if (type == t.name) return t.from_json(config);
   }
-  if (type == "Metaspace") {
-    std::string replacement = config.value("replacement", std::string("\xE2\x96\x81"));
-    std::string scheme =
-        config.value("prepend_scheme",
-                     std::string(BoolField(config, "add_prefix_space", true) ? "always" : "never"));
-    MetaspacePreTokenizer::Prepend prepend;
-    if (scheme == "always") {
-      prepend = MetaspacePreTokenizer::Prepend::kAlways;
-    } else if (scheme == "first") {
-      prepend = MetaspacePreTokenizer::Prepend::kFirst;
-    } else if (scheme == "never") {
-      prepend = MetaspacePreTokenizer::Prepend::kNever;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("pre_tokenizer Metaspace: unknown prepend_scheme '", scheme,
-                       "'; expected always, first or never"));
-    }
-    if (replacement.empty()) {
-      return absl::InvalidArgumentError("pre_tokenizer Metaspace: replacement must not be empty");
-    }
-    return std::make_unique<MetaspacePreTokenizer>(std::move(replacement), prepend,
-                                                   BoolField(config, "split", true));
-  }
-  if (type == "ByteLevel") {
-    std::unique_ptr<Regex> regex;
-    if (BoolField(config, "use_regex", true)) {
-      ASSIGN_OR_RETURN(regex, Regex::Create(kGpt2SplitRegex));
-    }
-    return std::make_unique<ByteLevelPreTokenizer>(BoolField(config, "add_prefix_space", true),
-                                                   std::move(regex));
-  }
-  if (type == "Split") {
-    ASSIGN_OR_RETURN(auto regex, PatternField(config, "pre_tokenizer Split"));
-    ASSIGN_OR_RETURN(SplitBehavior behavior,
-                     BehaviorOf(config, "pre_tokenizer Split", SplitBehavior::kIsolated));
-    return std::make_unique<RegexSplit>(std::move(regex), behavior,
-                                        BoolField(config, "invert", false));
-  }
-  if (type == "Whitespace") {
-    ASSIGN_OR_RETURN(auto regex, Regex::Create(kWhitespaceRegex));
-    return std::make_unique<RegexSplit>(std::move(regex), SplitBehavior::kRemoved,
-                                        /*invert=*/true);
-  }
-  if (type == "WhitespaceSplit") {
-    return std::make_unique<CharSplit>(IsWhitespace, SplitBehavior::kRemoved);
-  }
-  if (type == "BertPreTokenizer") {
-    std::vector<std::unique_ptr<PreTokenizer>> parts;
-    parts.push_back(std::make_unique<CharSplit>(IsWhitespace, SplitBehavior::kRemoved));
-    parts.push_back(std::make_unique<CharSplit>(IsBertPunctuation, SplitBehavior::kIsolated));
-    return std::make_unique<SequencePreTokenizer>(std::move(parts));
-  }
-  if (type == "Punctuation") {
-    ASSIGN_OR_RETURN(SplitBehavior behavior,
-                     BehaviorOf(config, "pre_tokenizer Punctuation", SplitBehavior::kIsolated));
-    return std::make_unique<CharSplit>(IsBertPunctuation, behavior);
-  }
-  if (type == "Digits") {
-    return std::make_unique<CharSplit>(IsNumeric, BoolField(config, "individual_digits", false)
-                                                      ? SplitBehavior::kIsolated
-                                                      : SplitBehavior::kContiguous);
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("pre_tokenizer: unsupported type '", type,
-                   "'; supported: Sequence, ByteLevel, Metaspace, Split, Whitespace, "
-                   "WhitespaceSplit, BertPreTokenizer, "
-                   "Punctuation, Digits"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "pre_tokenizer: unsupported type '", type, "'; supported: ",
+      absl::StrJoin(kPreTokenizerTypes, ", ",
+                    [](std::string* out, const PreTokenizerType& t) { out->append(t.name); })));
 }
 
 }  // namespace attune::engine::tokenization

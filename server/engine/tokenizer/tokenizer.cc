@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
 #include "server/engine/tokenizer/added_vocabulary.h"
@@ -55,6 +56,52 @@ absl::StatusOr<std::vector<AddedToken>> ParseAddedTokens(const json& root) {
     tokens.push_back(std::move(a));
   }
   return tokens;
+}
+
+// The tokens that `ids` stand for: an added token's content (special ones left out with kOmit),
+// else the model's token; unknown ids are skipped.
+std::vector<std::string> TokensOf(const std::vector<int32_t>& ids,
+                                  const tokenization::AddedVocabulary& added_vocabulary,
+                                  const tokenization::VocabModel& model, SpecialTokens special) {
+  std::vector<std::string> tokens;
+  for (int32_t id : ids) {
+    const AddedToken* added = nullptr;
+    for (const AddedToken& a : added_vocabulary.tokens()) {
+      if (a.id == id) added = &a;
+    }
+    if (added != nullptr) {
+      if (added->special && special == SpecialTokens::kOmit) continue;
+      tokens.push_back(added->content);
+    } else if (const std::string* t = model.IdToToken(id)) {
+      tokens.push_back(*t);
+    }
+  }
+  return tokens;
+}
+
+// WordPiece's decoder: a token starting with `prefix` continues the previous one, the others are
+// joined by spaces; then the spaces before punctuation and English contractions are removed.
+std::string JoinWordPieces(const std::vector<std::string>& tokens, const std::string& prefix) {
+  std::string out;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::string& t = tokens[i];
+    if (i > 0 && t.compare(0, prefix.size(), prefix) == 0) {
+      out += t.substr(prefix.size());
+    } else {
+      if (i > 0) out += " ";
+      out += t;
+    }
+  }
+  return absl::StrReplaceAll(out, {{" .", "."},
+                                   {" ?", "?"},
+                                   {" !", "!"},
+                                   {" ,", ","},
+                                   {" ' ", "'"},
+                                   {" n't", "n't"},
+                                   {" 'm", "'m"},
+                                   {" 's", "'s"},
+                                   {" 've", "'ve"},
+                                   {" 're", "'re"}});
 }
 
 }  // namespace
@@ -155,52 +202,16 @@ Encoding Tokenizer::EncodePair(std::string_view a, std::string_view b,
 }
 
 std::string Tokenizer::Decode(const std::vector<int32_t>& ids, SpecialTokens special) const {
-  std::vector<std::string> tokens;
-  for (int32_t id : ids) {
-    const AddedToken* added = nullptr;
-    for (const AddedToken& a : added_->tokens()) {
-      if (a.id == id) added = &a;
-    }
-    if (added != nullptr) {
-      if (added->special && special == SpecialTokens::kOmit) continue;
-      tokens.push_back(added->content);
-    } else if (const std::string* t = model_->IdToToken(id)) {
-      tokens.push_back(*t);
-    }
-  }
-  std::string out;
+  std::vector<std::string> tokens = TokensOf(ids, *added_, *model_, special);
   switch (decoder_) {
     case DecoderKind::kByteLevel:
-      for (const std::string& t : tokens) out += t;
-      return tokenization::SymbolsToBytes(out);
+      return tokenization::SymbolsToBytes(absl::StrJoin(tokens, ""));
     case DecoderKind::kWordPiece:
-      for (size_t i = 0; i < tokens.size(); ++i) {
-        const std::string& t = tokens[i];
-        if (i > 0 && t.compare(0, wordpiece_prefix_.size(), wordpiece_prefix_) == 0) {
-          out += t.substr(wordpiece_prefix_.size());
-        } else {
-          if (i > 0) out += " ";
-          out += t;
-        }
-      }
-      return absl::StrReplaceAll(out, {{" .", "."},
-                                       {" ?", "?"},
-                                       {" !", "!"},
-                                       {" ,", ","},
-                                       {" ' ", "'"},
-                                       {" n't", "n't"},
-                                       {" 'm", "'m"},
-                                       {" 's", "'s"},
-                                       {" 've", "'ve"},
-                                       {" 're", "'re"}});
+      return JoinWordPieces(tokens, wordpiece_prefix_);
     case DecoderKind::kJoin:
       break;
   }
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (i > 0) out += " ";
-    out += tokens[i];
-  }
-  return out;
+  return absl::StrJoin(tokens, " ");
 }
 
 std::optional<int32_t> Tokenizer::TokenToId(std::string_view token) const {

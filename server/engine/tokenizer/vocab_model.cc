@@ -33,6 +33,24 @@ std::optional<std::string> OptionalString(const json& config, const std::string&
   return it->get<std::string>();
 }
 
+// The two tokens of merge number `rank`: "a b", or ["a", "b"] as newer files write it.
+absl::StatusOr<std::pair<std::string, std::string>> MergePair(const json& m, int32_t rank) {
+  if (m.is_string()) {
+    const std::string& line = m.get_ref<const std::string&>();
+    size_t space = line.find(' ');
+    if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model BPE: merge ", rank, " '", line, "' is not \"a b\""));
+    }
+    return std::make_pair(line.substr(0, space), line.substr(space + 1));
+  }
+  if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+    return std::make_pair(m[0].get<std::string>(), m[1].get<std::string>());
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("model BPE: merge ", rank, " must be \"a b\" or [\"a\", \"b\"]"));
+}
+
 class BpeModel : public VocabModel {
  public:
   static absl::StatusOr<std::unique_ptr<BpeModel>> Create(const json& config) {
@@ -103,26 +121,17 @@ class BpeModel : public VocabModel {
       unk_id_ = *id;
     }
     ASSIGN_OR_RETURN(const json* merges, ArrayField(config, "merges", "model BPE"));
-    merges_.reserve(merges->size());
+    return LoadMerges(*merges);
+  }
+
+  // Reads the merges list; each merge's tokens, and what they merge into, must be in the
+  // vocabulary.
+  absl::Status LoadMerges(const json& merges) {
+    merges_.reserve(merges.size());
     int32_t rank = 0;
-    for (const json& m : *merges) {
-      std::string a, b;
-      if (m.is_string()) {
-        const std::string& line = m.get_ref<const std::string&>();
-        size_t space = line.find(' ');
-        if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("model BPE: merge ", rank, " '", line, "' is not \"a b\""));
-        }
-        a = line.substr(0, space);
-        b = line.substr(space + 1);
-      } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-        a = m[0].get<std::string>();
-        b = m[1].get<std::string>();
-      } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat("model BPE: merge ", rank, " must be \"a b\" or [\"a\", \"b\"]"));
-      }
+    for (const json& m : merges) {
+      ASSIGN_OR_RETURN(auto pair, MergePair(m, rank));
+      const auto& [a, b] = pair;
       std::string merged = a;
       if (!prefix_.empty() && b.compare(0, prefix_.size(), prefix_) == 0) {
         merged += b.substr(prefix_.size());
@@ -152,7 +161,9 @@ class BpeModel : public VocabModel {
     return true;
   }
 
-  std::vector<int32_t> MergeWord(std::string_view word) const {
+  // The symbols of `word` before any merge: its characters' tokens (with the subword prefix and
+  // word suffix), byte tokens or the unknown token for those not in the vocabulary.
+  std::vector<Symbol> InitialSymbols(std::string_view word) const {
     std::vector<Symbol> symbols;
     std::optional<int32_t> pending_unk;
     auto add = [&symbols](int32_t id) {
@@ -179,30 +190,40 @@ class BpeModel : public VocabModel {
       }
     }
     if (pending_unk) add(*pending_unk);
+    return symbols;
+  }
 
+  // Merges neighbouring symbols, the pair with the lowest merge rank first (the leftmost among
+  // equals), until no pair has a merge. Merged-away symbols stay in `symbols`, marked not alive.
+  void ApplyMerges(std::vector<Symbol>* symbols) const {
     std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
     auto consider = [&](int pos) {
-      int next = symbols[pos].next;
+      int next = (*symbols)[pos].next;
       if (next < 0) return;
-      auto it = merges_.find(PairKey(symbols[pos].id, symbols[next].id));
+      auto it = merges_.find(PairKey((*symbols)[pos].id, (*symbols)[next].id));
       if (it != merges_.end()) heap.push({it->second.rank, pos, it->second.new_id});
     };
-    for (int i = 0; i + 1 < static_cast<int>(symbols.size()); ++i) consider(i);
+    for (int i = 0; i + 1 < static_cast<int>(symbols->size()); ++i) consider(i);
     while (!heap.empty()) {
       Candidate top = heap.top();
       heap.pop();
-      Symbol& left = symbols[top.pos];
+      Symbol& left = (*symbols)[top.pos];
       if (!left.alive || left.next < 0) continue;
-      Symbol& right = symbols[left.next];
+      Symbol& right = (*symbols)[left.next];
       auto it = merges_.find(PairKey(left.id, right.id));
       if (it == merges_.end() || it->second.new_id != top.new_id) continue;
       left.id = top.new_id;
       right.alive = false;
       left.next = right.next;
-      if (left.next >= 0) symbols[left.next].prev = top.pos;
+      if (left.next >= 0) (*symbols)[left.next].prev = top.pos;
       if (left.prev >= 0) consider(left.prev);
       consider(top.pos);
     }
+  }
+
+  std::vector<int32_t> MergeWord(std::string_view word) const {
+    std::vector<Symbol> symbols = InitialSymbols(word);
+    ApplyMerges(&symbols);
     std::vector<int32_t> ids;
     for (const Symbol& s : symbols) {
       if (s.alive) ids.push_back(s.id);
