@@ -45,9 +45,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "nlohmann/json.hpp"
 #include "common/job_spec.h"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 #include "server/engine/trainer.h"
 
 namespace attune::bench {
@@ -63,12 +63,12 @@ constexpr double kDatasheetPeakBf16FlopsPerSecond = 989e12;
 
 // Command-line options, gathered in main().
 struct BenchOptions {
-  TrainSpec spec;                  // the job
-  std::string device = "cpu";      // "cpu" or "cuda:N"
-  int64_t timing_warmup = 5;       // steps left out of the timing window
-  std::string output_dir;          // checkpoints; /tmp/attune_bench_<pid> when empty (kept)
-  std::string label;               // free text copied into the JSON
-  engine::SpeedOptions speed;      // the engine's speed switches (all on by default)
+  TrainSpec spec;              // the job
+  std::string device = "cpu";  // "cpu" or "cuda:N"
+  int64_t timing_warmup = 5;   // steps left out of the timing window
+  std::string output_dir;      // checkpoints; /tmp/attune_bench_<pid> when empty (kept)
+  std::string label;           // free text copied into the JSON
+  engine::SpeedOptions speed;  // the engine's speed switches (all on by default)
 };
 
 void SyncDevice(const std::string& device) {

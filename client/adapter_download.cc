@@ -45,7 +45,9 @@ absl::Status WriteMarker(const fs::path& partial, const Marker& marker) {
   }
   std::ofstream out(partial / kMarker, std::ios::trunc);
   out << doc.dump();
-  if (!out.good()) return absl::InternalError(absl::StrCat("download: cannot write ", (partial / kMarker).string()));
+  if (!out.good())
+    return absl::InternalError(
+        absl::StrCat("download: cannot write ", (partial / kMarker).string()));
   return absl::OkStatus();
 }
 
@@ -59,8 +61,8 @@ std::optional<Marker> ReadMarker(const fs::path& partial) {
   marker.step = doc.value("step", int64_t{0});
   marker.total = doc.value("total", int64_t{0});
   for (const json& f : doc.value("files", json::array())) {
-    marker.files.push_back({f.value("path", ""), f.value("size", int64_t{0}),
-                            f.value("offset", int64_t{0})});
+    marker.files.push_back(
+        {f.value("path", ""), f.value("size", int64_t{0}), f.value("offset", int64_t{0})});
   }
   return marker;
 }
@@ -88,7 +90,8 @@ bool SafeRelativePath(const std::string& path) {
   return true;
 }
 
-absl::StatusOr<std::string> Sha256OfFiles(const fs::path& dir, const std::vector<FileEntry>& files) {
+absl::StatusOr<std::string> Sha256OfFiles(const fs::path& dir,
+                                          const std::vector<FileEntry>& files) {
   std::vector<std::string> paths;
   for (const FileEntry& f : files) paths.push_back((dir / f.path).string());
   return Sha256Files(paths);

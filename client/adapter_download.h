@@ -21,19 +21,19 @@
 namespace attune::client {
 
 struct DownloadOptions {
-  std::string job_id;                  // required
-  std::string checkpoint = "latest";   // "latest", "best" or "step:N"
-  std::string dir;                     // destination directory, required
-  bool include_resume_state = false;   // also fetch resume/ (optimizer state etc.)
+  std::string job_id;                 // required
+  std::string checkpoint = "latest";  // "latest", "best" or "step:N"
+  std::string dir;                    // destination directory, required
+  bool include_resume_state = false;  // also fetch resume/ (optimizer state etc.)
   // Called after every chunk with (bytes so far, total bytes); may be empty.
   std::function<void(int64_t, int64_t)> on_progress;
 };
 
 struct DownloadResult {
-  int64_t step = 0;           // the checkpoint downloaded
-  int64_t bytes = 0;          // total size of the files
-  int64_t resumed_from = 0;   // bytes that were already there from a broken attempt
-  std::string sha256;         // verified archive checksum
+  int64_t step = 0;          // the checkpoint downloaded
+  int64_t bytes = 0;         // total size of the files
+  int64_t resumed_from = 0;  // bytes that were already there from a broken attempt
+  std::string sha256;        // verified archive checksum
   int file_count = 0;
 };
 

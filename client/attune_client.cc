@@ -119,10 +119,14 @@ std::string EncodeHealthRequest(const std::string& service) {
 
 std::string HealthStatusName(int value) {
   switch (value) {
-    case 1: return "SERVING";
-    case 2: return "NOT_SERVING";
-    case 3: return "SERVICE_UNKNOWN";
-    default: return "UNKNOWN";
+    case 1:
+      return "SERVING";
+    case 2:
+      return "NOT_SERVING";
+    case 3:
+      return "SERVICE_UNKNOWN";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -155,7 +159,8 @@ absl::StatusOr<std::string> AttuneClient::CheckHealth(const std::string& service
   std::vector<grpc::Slice> slices;
   if (!response.Dump(&slices).ok()) return absl::InternalError("health: unreadable response");
   std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   // An empty message means status = 0 (UNKNOWN); otherwise expect tag 0x08 then a varint.
   if (bytes.size() >= 2 && bytes[0] == 0x08) return HealthStatusName(bytes[1]);
   return HealthStatusName(0);

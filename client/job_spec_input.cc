@@ -7,9 +7,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
-#include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
 namespace attune::client {
@@ -88,10 +88,14 @@ absl::StatusOr<v1::Schedule> ParseScheduleName(const std::string& name) {
 
 std::string TaskShortName(v1::Task task) {
   switch (task) {
-    case v1::TASK_SEQUENCE_CLASSIFICATION: return "classification";
-    case v1::TASK_REGRESSION: return "regression";
-    case v1::TASK_CAUSAL_LM: return "causal-lm";
-    default: return "unspecified";
+    case v1::TASK_SEQUENCE_CLASSIFICATION:
+      return "classification";
+    case v1::TASK_REGRESSION:
+      return "regression";
+    case v1::TASK_CAUSAL_LM:
+      return "causal-lm";
+    default:
+      return "unspecified";
   }
 }
 
@@ -101,9 +105,12 @@ std::string MethodShortName(v1::Method method) {
 
 std::string ScheduleShortName(v1::Schedule schedule) {
   switch (schedule) {
-    case v1::SCHEDULE_COSINE: return "cosine";
-    case v1::SCHEDULE_CONSTANT: return "constant";
-    default: return "linear";
+    case v1::SCHEDULE_COSINE:
+      return "cosine";
+    case v1::SCHEDULE_CONSTANT:
+      return "constant";
+    default:
+      return "linear";
   }
 }
 
@@ -114,8 +121,7 @@ absl::Status ParseRatioList(const std::string& text,
     std::string key(absl::StripAsciiWhitespace(kv.first));
     double value = 0;
     if (key.empty() || !absl::SimpleAtod(absl::StripAsciiWhitespace(kv.second), &value)) {
-      return Invalid(absl::StrCat("lr_ratios: '", item,
-                                  "' is not projection=number (e.g. v=4)"));
+      return Invalid(absl::StrCat("lr_ratios: '", item, "' is not projection=number (e.g. v=4)"));
     }
     (*ratios)[key] = value;
   }

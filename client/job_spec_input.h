@@ -31,13 +31,16 @@ std::string ScheduleShortName(v1::Schedule schedule);
 
 // Parses "v=4,k=2" into `ratios` (merging; later keys win). INVALID_ARGUMENT on a malformed
 // pair or a value that is not a number; the range is the server's to check.
-absl::Status ParseRatioList(const std::string& text, google::protobuf::Map<std::string, double>* ratios);
+absl::Status ParseRatioList(const std::string& text,
+                            google::protobuf::Map<std::string, double>* ratios);
 
 // Parses "key=value" into `labels`. INVALID_ARGUMENT when there is no '='.
-absl::Status ParseLabel(const std::string& text, google::protobuf::Map<std::string, std::string>* labels);
+absl::Status ParseLabel(const std::string& text,
+                        google::protobuf::Map<std::string, std::string>* labels);
 
 // Splits "q,v" into targets, trimming spaces and skipping empty items.
-void ParseTargets(const std::string& text, google::protobuf::RepeatedPtrField<std::string>* targets);
+void ParseTargets(const std::string& text,
+                  google::protobuf::RepeatedPtrField<std::string>* targets);
 
 // Returns `path` made absolute against `base_dir` (no symlink resolution; the server does
 // that). Empty stays empty.

@@ -63,10 +63,10 @@ std::string StateName(v1::JobState state) { return v1::JobState_Name(state); }
 std::string StorageSummary(const v1::Job& job) {
   if (job.adapter_bytes() <= 0 || job.base_model_bytes() <= 0) return "";
   double percent = 100.0 * job.adapter_bytes() / job.base_model_bytes();
-  return absl::StrFormat("adapter %s, %s%% of the %s base model", HumanBytes(job.adapter_bytes()),
-                         percent < 10 ? absl::StrFormat("%.2f", percent)
-                                      : absl::StrFormat("%.1f", percent),
-                         HumanBytes(job.base_model_bytes()));
+  return absl::StrFormat(
+      "adapter %s, %s%% of the %s base model", HumanBytes(job.adapter_bytes()),
+      percent < 10 ? absl::StrFormat("%.2f", percent) : absl::StrFormat("%.1f", percent),
+      HumanBytes(job.base_model_bytes()));
 }
 
 std::string JobSummary(const v1::Job& job) {
@@ -89,11 +89,10 @@ std::string JobSummary(const v1::Job& job) {
                     absl::StrJoin(job.devices(), ","), "\n");
   }
   if (job.total_parameters() > 0) {
-    absl::StrAppend(&out, "  params    ", job.trainable_parameters(), " trainable of ",
-                    job.total_parameters(),
-                    absl::StrFormat(" (%.2f%%)", 100.0 * job.trainable_parameters() /
-                                                     job.total_parameters()),
-                    "\n");
+    absl::StrAppend(
+        &out, "  params    ", job.trainable_parameters(), " trainable of ", job.total_parameters(),
+        absl::StrFormat(" (%.2f%%)", 100.0 * job.trainable_parameters() / job.total_parameters()),
+        "\n");
   }
   std::string storage = StorageSummary(job);
   if (!storage.empty()) absl::StrAppend(&out, "  storage   ", storage, "\n");

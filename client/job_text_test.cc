@@ -20,7 +20,7 @@ TEST(HumanBytesTest, BinaryUnits) {
 TEST(StorageSummaryTest, SaysRatioInWords) {
   v1::Job job;
   EXPECT_EQ(StorageSummary(job), "");
-  job.set_adapter_bytes(1258291);               // 1.2 MiB
+  job.set_adapter_bytes(1258291);                 // 1.2 MiB
   job.set_base_model_bytes(476LL * 1024 * 1024);  // 476 MiB
   EXPECT_EQ(StorageSummary(job), "adapter 1.2 MiB, 0.25% of the 476 MiB base model");
 }

@@ -36,7 +36,8 @@ void ApplyJobSpecDefaults(JobSpec* spec) {
 namespace {
 
 absl::Status CheckRequired(const TrainSpec& t) {
-  if (t.model_dir.empty()) return Invalid("model: required; the path of a Hugging Face model directory");
+  if (t.model_dir.empty())
+    return Invalid("model: required; the path of a Hugging Face model directory");
   if (t.task == Task::kUnspecified) {
     return Invalid("task: required; expected one of classification, regression, causal-lm");
   }
@@ -96,8 +97,7 @@ absl::Status CheckLearningRates(const TrainSpec& t) {
     }
   }
   if (!(t.loraplus_ratio > 0) || t.loraplus_ratio > 1000) {
-    return Invalid(absl::StrCat("loraplus_ratio: ", t.loraplus_ratio,
-                                " must be in (0, 1000]"));
+    return Invalid(absl::StrCat("loraplus_ratio: ", t.loraplus_ratio, " must be in (0, 1000]"));
   }
   return absl::OkStatus();
 }
@@ -157,10 +157,14 @@ absl::Status ValidateJobSpecFields(const JobSpec& spec) {
 
 std::string TaskName(Task task) {
   switch (task) {
-    case Task::kSequenceClassification: return "classification";
-    case Task::kRegression: return "regression";
-    case Task::kCausalLm: return "causal-lm";
-    case Task::kUnspecified: break;
+    case Task::kSequenceClassification:
+      return "classification";
+    case Task::kRegression:
+      return "regression";
+    case Task::kCausalLm:
+      return "causal-lm";
+    case Task::kUnspecified:
+      break;
   }
   return "unspecified";
 }
@@ -183,9 +187,12 @@ absl::StatusOr<Method> ParseMethod(const std::string& name) {
 
 std::string ScheduleName(Schedule schedule) {
   switch (schedule) {
-    case Schedule::kLinear: return "linear";
-    case Schedule::kCosine: return "cosine";
-    case Schedule::kConstant: return "constant";
+    case Schedule::kLinear:
+      return "linear";
+    case Schedule::kCosine:
+      return "cosine";
+    case Schedule::kConstant:
+      return "constant";
   }
   return "linear";
 }
@@ -238,8 +245,8 @@ namespace {
 
 // Sets *out from j[key] when present, with `parse` (ParseTask, ParseMethod, ParseSchedule).
 template <typename T>
-absl::Status ReadEnum(const json& j, const char* key, absl::StatusOr<T> (*parse)(const std::string&),
-                      T* out) {
+absl::Status ReadEnum(const json& j, const char* key,
+                      absl::StatusOr<T> (*parse)(const std::string&), T* out) {
   if (!j.contains(key)) return absl::OkStatus();
   absl::StatusOr<T> value = parse(j[key].get<std::string>());
   if (!value.ok()) return value.status();

@@ -37,36 +37,35 @@ enum class Schedule {
 
 // The projections a job may train. Every architecture maps these to its own module names.
 inline const std::vector<std::string>& AllProjections() {
-  static const auto* kAll =
-      new std::vector<std::string>{"q", "k", "v", "o", "gate", "up", "down"};
+  static const auto* kAll = new std::vector<std::string>{"q", "k", "v", "o", "gate", "up", "down"};
   return *kAll;
 }
 
 struct TrainSpec {
-  std::string model_dir;        // Hugging Face model directory (config.json, safetensors, tokenizer.json)
+  std::string model_dir;  // Hugging Face model directory (config.json, safetensors, tokenizer.json)
   Task task = Task::kUnspecified;
   std::string train_path;       // JSONL file
   std::string validation_path;  // JSONL file; empty = no evaluation
 
   std::vector<std::string> targets;  // subset of AllProjections(), sorted, no duplicates
   Method method = Method::kLora;
-  int lora_rank = 8;             // r, >= 1
-  double lora_alpha = 16.0;      // scale = alpha / r (alpha / sqrt(r) with rsLoRA)
-  double lora_dropout = 0.0;     // on the adapter input, in [0, 1)
+  int lora_rank = 8;          // r, >= 1
+  double lora_alpha = 16.0;   // scale = alpha / r (alpha / sqrt(r) with rsLoRA)
+  double lora_dropout = 0.0;  // on the adapter input, in [0, 1)
   bool use_rslora = false;
 
-  double learning_rate = 1e-4;                // base learning rate, > 0
-  std::map<std::string, double> lr_ratios;    // projection -> multiplier (> 0); missing = 1
-  double loraplus_ratio = 1.0;                // lr(B) / lr(A), > 0
+  double learning_rate = 1e-4;              // base learning rate, > 0
+  std::map<std::string, double> lr_ratios;  // projection -> multiplier (> 0); missing = 1
+  double loraplus_ratio = 1.0;              // lr(B) / lr(A), > 0
 
-  int epochs = 1;                // >= 1; ignored when max_steps > 0
-  int64_t max_steps = 0;         // 0 = run `epochs` epochs
-  int batch_size = 16;           // examples per step, >= 1
-  int max_seq_len = 128;         // tokens, truncation length, >= 8
-  int64_t warmup_steps = 0;      // linear warmup from 0, >= 0
+  int epochs = 1;            // >= 1; ignored when max_steps > 0
+  int64_t max_steps = 0;     // 0 = run `epochs` epochs
+  int batch_size = 16;       // examples per step, >= 1
+  int max_seq_len = 128;     // tokens, truncation length, >= 8
+  int64_t warmup_steps = 0;  // linear warmup from 0, >= 0
   Schedule schedule = Schedule::kLinear;
-  double weight_decay = 0.0;     // AdamW decoupled decay; not on biases and norms
-  double max_grad_norm = 1.0;    // gradient-norm clipping; 0 = off
+  double weight_decay = 0.0;   // AdamW decoupled decay; not on biases and norms
+  double max_grad_norm = 1.0;  // gradient-norm clipping; 0 = off
   uint64_t seed = 42;
   int64_t eval_every = 0;        // steps between evaluations; 0 = at the end of each epoch
   int64_t checkpoint_every = 0;  // steps between checkpoints; 0 = only at the end
@@ -80,7 +79,7 @@ struct JobSpec {
   // GPUs wanted: -1 = not said (one GPU when the server has any, else a CPU slot; the scheduler
   // resolves it at submission), 0 = one CPU slot, 1 = one GPU.
   int gpus = -1;
-  int priority = 0;                           // higher runs first
+  int priority = 0;  // higher runs first
 };
 
 // The learning-rate ratio the seed paper recommends (Yao et al. 2024, arXiv 2410.02247): W_v at
@@ -96,9 +95,9 @@ void ApplyJobSpecDefaults(JobSpec* spec);
 // q,k,v,o,gate,up,down". Returns INVALID_ARGUMENT on the first problem found.
 absl::Status ValidateJobSpecFields(const JobSpec& spec);
 
-std::string TaskName(Task task);          // "classification", "regression", "causal-lm"
+std::string TaskName(Task task);  // "classification", "regression", "causal-lm"
 absl::StatusOr<Task> ParseTask(const std::string& name);
-std::string MethodName(Method method);    // "lora", "full"
+std::string MethodName(Method method);  // "lora", "full"
 absl::StatusOr<Method> ParseMethod(const std::string& name);
 std::string ScheduleName(Schedule schedule);  // "linear", "cosine", "constant"
 absl::StatusOr<Schedule> ParseSchedule(const std::string& name);

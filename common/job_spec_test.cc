@@ -90,16 +90,24 @@ TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
   } cases[] = {
       {[](JobSpec& s) { s.train.model_dir.clear(); },
        "model: required; the path of a Hugging Face model directory"},
-      {[](JobSpec& s) { s.train.targets = {"q", "x"}; },
+      {[](JobSpec& s) {
+         s.train.targets = {"q", "x"};
+       },
        "targets: unknown projection 'x'; expected any of q,k,v,o,gate,up,down"},
-      {[](JobSpec& s) { s.train.targets = {"q", "q"}; }, "targets: projection 'q' given twice"},
-      {[](JobSpec& s) { s.train.lora_rank = 0; },
-       "lora.rank: 0 is out of range; expected 1..4096"},
+      {[](JobSpec& s) {
+         s.train.targets = {"q", "q"};
+       },
+       "targets: projection 'q' given twice"},
+      {[](JobSpec& s) { s.train.lora_rank = 0; }, "lora.rank: 0 is out of range; expected 1..4096"},
       {[](JobSpec& s) { s.train.lora_alpha = std::numeric_limits<double>::infinity(); },
        "lora.alpha: inf must be a finite number > 0"},
-      {[](JobSpec& s) { s.train.lr_ratios = {{"k", 2}}; },
+      {[](JobSpec& s) {
+         s.train.lr_ratios = {{"k", 2}};
+       },
        "lr_ratios: projection 'k' is not among the targets (q,v)"},
-      {[](JobSpec& s) { s.train.lr_ratios = {{"v", 0}}; },
+      {[](JobSpec& s) {
+         s.train.lr_ratios = {{"v", 0}};
+       },
        "lr_ratios: ratio for 'v' is 0; expected a number in (0, 1000]"},
       {[](JobSpec& s) { s.train.batch_size = 0; }, "batch_size: 0 must be in 1..65536"},
       {[](JobSpec& s) { s.train.weight_decay = std::nan(""); },

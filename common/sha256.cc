@@ -16,17 +16,20 @@ absl::Status AddFile(const std::string& path, Sha256* digest) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     const int error = errno;
-    const std::string message = absl::StrCat("sha256: cannot open ", path, ": ", std::strerror(error));
+    const std::string message =
+        absl::StrCat("sha256: cannot open ", path, ": ", std::strerror(error));
     return error == ENOENT ? absl::NotFoundError(message) : absl::InternalError(message);
   }
   std::vector<char> buffer(1 << 20);
   size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) digest->Update(buffer.data(), n);
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), file)) > 0)
+    digest->Update(buffer.data(), n);
   const bool failed = std::ferror(file) != 0;
   const int error = errno;
   std::fclose(file);
   if (failed) {
-    return absl::InternalError(absl::StrCat("sha256: cannot read ", path, ": ", std::strerror(error)));
+    return absl::InternalError(
+        absl::StrCat("sha256: cannot read ", path, ": ", std::strerror(error)));
   }
   return digest->status();
 }
@@ -61,9 +64,7 @@ absl::StatusOr<std::string> Sha256::HexDigest() {
   return hex;
 }
 
-absl::StatusOr<std::string> Sha256File(const std::string& path) {
-  return Sha256Files({path});
-}
+absl::StatusOr<std::string> Sha256File(const std::string& path) { return Sha256Files({path}); }
 
 absl::StatusOr<std::string> Sha256Files(const std::vector<std::string>& paths) {
   Sha256 digest;

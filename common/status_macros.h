@@ -19,9 +19,9 @@
 #define ATTUNE_CONCAT_(a, b) ATTUNE_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                       \
-  do {                                              \
-    ::absl::Status attune_status_ = (expr);         \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status attune_status_ = (expr);          \
     if (!attune_status_.ok()) return attune_status_; \
   } while (0)
 

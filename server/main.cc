@@ -18,13 +18,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/api/attune_service.h"
-#include "server/api/grpc_metrics.h"
 #include "server/api/data_roots.h"
-#include "common/status_macros.h"
+#include "server/api/grpc_metrics.h"
 #include "server/engine/trainer.h"
 #include "server/http/http_server.h"
 #include "server/http/nvml_device_stats.h"
@@ -84,14 +84,14 @@ struct ResolvedOptions {
 
 absl::StatusOr<ResolvedOptions> ResolveOptions(const ServerOptions& options) {
   if (options.slots_per_device < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("--slots-per-device: ",
-                                                   options.slots_per_device, " must be >= 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--slots-per-device: ", options.slots_per_device, " must be >= 1"));
   }
   std::error_code ec;
   fs::create_directories(options.data_dir, ec);
   if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat("--data-dir: cannot create ", options.data_dir,
-                                                   ": ", ec.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--data-dir: cannot create ", options.data_dir, ": ", ec.message()));
   }
   const std::string data_dir = fs::canonical(options.data_dir).string();
   std::vector<std::string> roots = options.data_roots;

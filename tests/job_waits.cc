@@ -53,8 +53,7 @@ absl::Status WatchJobFor(const std::string& address, const std::string& id, int6
 }
 
 bool IsTerminal(const v1::Job& job) {
-  return job.state() == v1::SUCCEEDED || job.state() == v1::FAILED ||
-         job.state() == v1::CANCELLED;
+  return job.state() == v1::SUCCEEDED || job.state() == v1::FAILED || job.state() == v1::CANCELLED;
 }
 
 }  // namespace attune::testing

@@ -36,10 +36,21 @@ class JobsTest : public ::testing::Test {
   }
 
   std::vector<std::string> SubmitArgs(const std::vector<std::string>& extra) const {
-    std::vector<std::string> args = {
-        "submit", "--model", example_ + "/model", "--train", example_ + "/train.jsonl",
-        "--validation", example_ + "/validation.jsonl", "--task", "classification",
-        "--targets", "q,v", "--lr-ratio", "v=4", "--seed", "7"};
+    std::vector<std::string> args = {"submit",
+                                     "--model",
+                                     example_ + "/model",
+                                     "--train",
+                                     example_ + "/train.jsonl",
+                                     "--validation",
+                                     example_ + "/validation.jsonl",
+                                     "--task",
+                                     "classification",
+                                     "--targets",
+                                     "q,v",
+                                     "--lr-ratio",
+                                     "v=4",
+                                     "--seed",
+                                     "7"};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -82,8 +93,8 @@ TEST_F(JobsTest, SubmitWatchSucceedDownload) {
   }
   EXPECT_EQ(last.state_change().state(), v1::SUCCEEDED);
   // Reconnecting from a sequence continues without gaps or repeats.
-  CliResult tail = RunCli(server.address(), {"--output", "json", "watch", id,
-                                             "--from-sequence", absl::StrCat(expected - 3)});
+  CliResult tail = RunCli(server.address(), {"--output", "json", "watch", id, "--from-sequence",
+                                             absl::StrCat(expected - 3)});
   EXPECT_EQ(tail.exit_code, 0);
   std::vector<std::string> tail_lines = absl::StrSplit(tail.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(tail_lines.size(), 2u);
@@ -162,21 +173,25 @@ TEST_F(JobsTest, DownloadResumesAndDetectsCorruption) {
   ASSERT_EQ(RunCli(server.address(), {"download", id, "-o", full}).exit_code, 0);
   client::AttuneClient client(server.address());
   int64_t step = 0;
-  ASSERT_TRUE(client.DownloadAdapter(v1::DownloadAdapterRequest(), [](const v1::AdapterChunk&) {
-    return absl::OkStatus();
-  }).code() == absl::StatusCode::kInvalidArgument);  // job_id required
+  ASSERT_TRUE(client
+                  .DownloadAdapter(v1::DownloadAdapterRequest(),
+                                   [](const v1::AdapterChunk&) { return absl::OkStatus(); })
+                  .code() == absl::StatusCode::kInvalidArgument);  // job_id required
   v1::DownloadAdapterRequest request;
   request.set_job_id(id);
   request.set_offset(10);
   int64_t data_bytes = 0, total = 0;
-  ASSERT_TRUE(client.DownloadAdapter(request, [&](const v1::AdapterChunk& chunk) {
-    if (chunk.has_info()) {
-      step = chunk.info().step();
-      total = chunk.info().total_size();
-    }
-    data_bytes += static_cast<int64_t>(chunk.data().size());
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(client
+                  .DownloadAdapter(request,
+                                   [&](const v1::AdapterChunk& chunk) {
+                                     if (chunk.has_info()) {
+                                       step = chunk.info().step();
+                                       total = chunk.info().total_size();
+                                     }
+                                     data_bytes += static_cast<int64_t>(chunk.data().size());
+                                     return absl::OkStatus();
+                                   })
+                  .ok());
   EXPECT_EQ(data_bytes, total - 10);  // only the bytes from the offset on
 
   // Resume: half the archive already on disk; the CLI fetches the rest and verifies.
@@ -211,9 +226,9 @@ TEST_F(JobsTest, KillNineWithQueuedAndRunningJobsThenRestart) {
     running_id = Submit(server, {"--max-steps", "100000", "--checkpoint-every", "2"});
     queued_id = Submit(server, {"--max-steps", "100000"});
     client::AttuneClient client(server.address());
-    WaitForJob(client, running_id,
-               [](const v1::Job& j) { return j.state() == v1::RUNNING && j.current_step() >= 3; },
-               120);
+    WaitForJob(
+        client, running_id,
+        [](const v1::Job& j) { return j.state() == v1::RUNNING && j.current_step() >= 3; }, 120);
     EXPECT_EQ(client.GetJob(queued_id)->state(), v1::QUEUED);
     EXPECT_EQ(server.StopWith(SIGKILL, 10), 128 + SIGKILL);
   }
@@ -235,12 +250,14 @@ TEST_F(JobsTest, KillNineWithQueuedAndRunningJobsThenRestart) {
               }).ok());
   EXPECT_TRUE(saw_requeue);
   // It really runs: its step count moves past what the killed process recorded.
-  const int64_t step_at_restart = page->jobs(0).id() == running_id
-                                      ? page->jobs(0).current_step()
-                                      : page->jobs(1).current_step();
-  v1::Job resumed = WaitForJob(client, running_id, [&](const v1::Job& j) {
-    return j.state() == v1::RUNNING && j.current_step() > step_at_restart;
-  }, 120);
+  const int64_t step_at_restart = page->jobs(0).id() == running_id ? page->jobs(0).current_step()
+                                                                   : page->jobs(1).current_step();
+  v1::Job resumed = WaitForJob(
+      client, running_id,
+      [&](const v1::Job& j) {
+        return j.state() == v1::RUNNING && j.current_step() > step_at_restart;
+      },
+      120);
   EXPECT_EQ(resumed.state(), v1::RUNNING) << resumed.error();
   EXPECT_EQ(client.GetJob(queued_id)->state(), v1::QUEUED);
   // Both cancel cleanly.
@@ -352,11 +369,10 @@ TEST_F(JobsTest, SigtermCheckpointsRequeuesAndTheRestartResumes) {
 }
 
 // Runs two short jobs on a server with `slots` slots; returns them when both succeeded.
-std::pair<v1::Job, v1::Job> RunTwo(const std::string& data,
-                                   const std::string& example, int slots,
-                                   const std::function<std::string(const AttunedProcess&)>& submit) {
-  AttunedProcess server(data, {"--data-roots", example, "--slots-per-device",
-                               absl::StrCat(slots)});
+std::pair<v1::Job, v1::Job> RunTwo(
+    const std::string& data, const std::string& example, int slots,
+    const std::function<std::string(const AttunedProcess&)>& submit) {
+  AttunedProcess server(data, {"--data-roots", example, "--slots-per-device", absl::StrCat(slots)});
   std::string a = submit(server);
   std::string b = submit(server);
   client::AttuneClient client(server.address());

@@ -45,8 +45,7 @@ absl::StatusOr<store::CheckpointRecord> SelectCheckpoint(
     const store::CheckpointRecord* best = nullptr;
     for (const store::CheckpointRecord& c : checkpoints) {
       if (!c.eval_metric) continue;
-      if (best == nullptr ||
-          Outranks({c.step, *c.eval_metric}, {best->step, *best->eval_metric})) {
+      if (best == nullptr || Outranks({c.step, *c.eval_metric}, {best->step, *best->eval_metric})) {
         best = &c;
       }
     }

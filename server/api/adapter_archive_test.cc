@@ -31,11 +31,11 @@ TEST(SelectCheckpointTest, LatestBestAndStep) {
 TEST(SelectCheckpointTest, Errors) {
   auto missing = SelectCheckpoint(Records(), "step:15");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(missing.status().message(), "checkpoint: no checkpoint at step 15; available steps: 10, 20, 30");
+  EXPECT_EQ(missing.status().message(),
+            "checkpoint: no checkpoint at step 15; available steps: 10, 20, 30");
   EXPECT_EQ(SelectCheckpoint(Records(), "newest").status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(SelectCheckpoint({}, "latest").status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(SelectCheckpoint({}, "latest").status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 // The same rule as the engine's (common/metrics.h): the first checkpoint to reach a score stays
@@ -61,7 +61,7 @@ TEST(ListArchiveFilesTest, TopLevelFilesSortedThenResumeState) {
   std::ofstream(dir / "adapter_model.safetensors") << "12345";  // 5 bytes
   std::ofstream(dir / "adapter_config.json") << "abc";          // 3 bytes
   std::ofstream(dir / "x.tmp") << "debris";
-  std::ofstream(dir / "resume" / "state.json") << "1234";        // 4 bytes
+  std::ofstream(dir / "resume" / "state.json") << "1234";  // 4 bytes
 
   auto files = ListArchiveFiles(dir.string(), false);
   ASSERT_TRUE(files.ok());

@@ -52,15 +52,14 @@ absl::Status AttuneService::ConfinePaths(JobSpec* spec) const {
 absl::StatusOr<v1::Job> AttuneService::DoCreateJob(const v1::CreateJobRequest& request) {
   if (request.request_id().size() > kMaxRequestIdLength) {
     return absl::InvalidArgumentError(absl::StrCat("request_id: ", request.request_id().size(),
-                                                   " characters; at most ",
-                                                   kMaxRequestIdLength, " allowed"));
+                                                   " characters; at most ", kMaxRequestIdLength,
+                                                   " allowed"));
   }
   ASSIGN_OR_RETURN(JobSpec spec, JobSpecFromProto(request.spec()));
   // Field ranges first, so that "lora.rank: 0 ..." wins over a file problem; then the files.
   RETURN_IF_ERROR(ValidateJobSpecFields(spec));
   RETURN_IF_ERROR(ConfinePaths(&spec));
-  ASSIGN_OR_RETURN(store::Job job,
-                   scheduler_->Submit(spec, request.request_id(), /*owner=*/""));
+  ASSIGN_OR_RETURN(store::Job job, scheduler_->Submit(spec, request.request_id(), /*owner=*/""));
   return JobToProto(job);
 }
 
@@ -71,8 +70,8 @@ absl::StatusOr<v1::ListJobsResponse> AttuneService::DoListJobs(const v1::ListJob
   }
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat("page_size: ", request.page_size(),
-                                                   " is out of range; expected 0..",
-                                                   kMaxPageSize, " (0 = ", kDefaultPageSize, ")"));
+                                                   " is out of range; expected 0..", kMaxPageSize,
+                                                   " (0 = ", kDefaultPageSize, ")"));
   }
   query.page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   query.page_token = request.page_token();
@@ -93,9 +92,9 @@ absl::Status AttuneService::DoWatchJob(grpc::ServerContext* context,
   }
   int64_t after = request.from_sequence();
   while (!context->IsCancelled()) {
-    ASSIGN_OR_RETURN(std::vector<store::JobEvent> events,
-                     scheduler_->WaitForEvents(request.job_id(), after, /*max_events=*/256,
-                                               absl::Seconds(1)));
+    ASSIGN_OR_RETURN(
+        std::vector<store::JobEvent> events,
+        scheduler_->WaitForEvents(request.job_id(), after, /*max_events=*/256, absl::Seconds(1)));
     if (events.empty()) {
       // Either the wait timed out, or the job is over and every event has been read.
       ASSIGN_OR_RETURN(store::Job job, scheduler_->Get(request.job_id()));

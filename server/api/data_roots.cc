@@ -24,7 +24,8 @@ bool IsInside(const fs::path& path, const fs::path& root) {
 }  // namespace
 
 absl::StatusOr<DataRoots> DataRoots::Create(const std::vector<std::string>& roots) {
-  if (roots.empty()) return absl::InvalidArgumentError("--data-roots: at least one directory required");
+  if (roots.empty())
+    return absl::InvalidArgumentError("--data-roots: at least one directory required");
   std::vector<std::string> resolved;
   for (const std::string& root : roots) {
     std::error_code ec;
@@ -54,9 +55,8 @@ absl::StatusOr<std::string> DataRoots::Resolve(const std::string& field, const s
   bool inside = false;
   for (const std::string& root : roots_) inside = inside || IsInside(resolved, fs::path(root));
   if (!inside) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": ", path,
-                                                   " is outside the data roots (",
-                                                   absl::StrJoin(roots_, ", "), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": ", path, " is outside the data roots (", absl::StrJoin(roots_, ", "), ")"));
   }
   fs::file_status status = fs::status(resolved, ec);
   if (ec || !fs::exists(status)) {

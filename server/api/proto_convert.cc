@@ -76,11 +76,20 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
   TrainSpec& t = spec.train;
   t.model_dir = p.model();
   switch (p.task()) {
-    case v1::TASK_UNSPECIFIED: t.task = Task::kUnspecified; break;
-    case v1::TASK_SEQUENCE_CLASSIFICATION: t.task = Task::kSequenceClassification; break;
-    case v1::TASK_REGRESSION: t.task = Task::kRegression; break;
-    case v1::TASK_CAUSAL_LM: t.task = Task::kCausalLm; break;
-    default: return UnknownEnum("task", p.task());
+    case v1::TASK_UNSPECIFIED:
+      t.task = Task::kUnspecified;
+      break;
+    case v1::TASK_SEQUENCE_CLASSIFICATION:
+      t.task = Task::kSequenceClassification;
+      break;
+    case v1::TASK_REGRESSION:
+      t.task = Task::kRegression;
+      break;
+    case v1::TASK_CAUSAL_LM:
+      t.task = Task::kCausalLm;
+      break;
+    default:
+      return UnknownEnum("task", p.task());
   }
   t.train_path = p.train();
   t.validation_path = p.validation();
@@ -89,9 +98,14 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
   std::sort(t.targets.begin(), t.targets.end());
   switch (p.method()) {
     case v1::METHOD_UNSPECIFIED:
-    case v1::METHOD_LORA: t.method = Method::kLora; break;
-    case v1::METHOD_FULL: t.method = Method::kFull; break;
-    default: return UnknownEnum("method", p.method());
+    case v1::METHOD_LORA:
+      t.method = Method::kLora;
+      break;
+    case v1::METHOD_FULL:
+      t.method = Method::kFull;
+      break;
+    default:
+      return UnknownEnum("method", p.method());
   }
   if (p.lora().has_rank()) t.lora_rank = p.lora().rank();
   if (p.lora().has_alpha()) t.lora_alpha = p.lora().alpha();
@@ -107,10 +121,17 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
   t.warmup_steps = p.warmup_steps();
   switch (p.schedule()) {
     case v1::SCHEDULE_UNSPECIFIED:
-    case v1::SCHEDULE_LINEAR: t.schedule = Schedule::kLinear; break;
-    case v1::SCHEDULE_COSINE: t.schedule = Schedule::kCosine; break;
-    case v1::SCHEDULE_CONSTANT: t.schedule = Schedule::kConstant; break;
-    default: return UnknownEnum("schedule", p.schedule());
+    case v1::SCHEDULE_LINEAR:
+      t.schedule = Schedule::kLinear;
+      break;
+    case v1::SCHEDULE_COSINE:
+      t.schedule = Schedule::kCosine;
+      break;
+    case v1::SCHEDULE_CONSTANT:
+      t.schedule = Schedule::kConstant;
+      break;
+    default:
+      return UnknownEnum("schedule", p.schedule());
   }
   t.weight_decay = p.weight_decay();
   if (p.has_max_grad_norm()) t.max_grad_norm = p.max_grad_norm();
@@ -130,10 +151,18 @@ v1::JobSpec JobSpecToProto(const JobSpec& spec) {
   v1::JobSpec p;
   p.set_model(t.model_dir);
   switch (t.task) {
-    case Task::kSequenceClassification: p.set_task(v1::TASK_SEQUENCE_CLASSIFICATION); break;
-    case Task::kRegression: p.set_task(v1::TASK_REGRESSION); break;
-    case Task::kCausalLm: p.set_task(v1::TASK_CAUSAL_LM); break;
-    case Task::kUnspecified: p.set_task(v1::TASK_UNSPECIFIED); break;
+    case Task::kSequenceClassification:
+      p.set_task(v1::TASK_SEQUENCE_CLASSIFICATION);
+      break;
+    case Task::kRegression:
+      p.set_task(v1::TASK_REGRESSION);
+      break;
+    case Task::kCausalLm:
+      p.set_task(v1::TASK_CAUSAL_LM);
+      break;
+    case Task::kUnspecified:
+      p.set_task(v1::TASK_UNSPECIFIED);
+      break;
   }
   p.set_train(t.train_path);
   p.set_validation(t.validation_path);
@@ -152,9 +181,15 @@ v1::JobSpec JobSpecToProto(const JobSpec& spec) {
   p.set_max_seq_len(t.max_seq_len);
   p.set_warmup_steps(t.warmup_steps);
   switch (t.schedule) {
-    case Schedule::kLinear: p.set_schedule(v1::SCHEDULE_LINEAR); break;
-    case Schedule::kCosine: p.set_schedule(v1::SCHEDULE_COSINE); break;
-    case Schedule::kConstant: p.set_schedule(v1::SCHEDULE_CONSTANT); break;
+    case Schedule::kLinear:
+      p.set_schedule(v1::SCHEDULE_LINEAR);
+      break;
+    case Schedule::kCosine:
+      p.set_schedule(v1::SCHEDULE_COSINE);
+      break;
+    case Schedule::kConstant:
+      p.set_schedule(v1::SCHEDULE_CONSTANT);
+      break;
   }
   p.set_weight_decay(t.weight_decay);
   p.set_max_grad_norm(t.max_grad_norm);
@@ -171,26 +206,36 @@ v1::JobSpec JobSpecToProto(const JobSpec& spec) {
 
 v1::JobState JobStateToProto(store::JobState state) {
   switch (state) {
-    case store::JobState::kQueued: return v1::QUEUED;
-    case store::JobState::kRunning: return v1::RUNNING;
-    case store::JobState::kSucceeded: return v1::SUCCEEDED;
-    case store::JobState::kFailed: return v1::FAILED;
-    case store::JobState::kCancelled: return v1::CANCELLED;
+    case store::JobState::kQueued:
+      return v1::QUEUED;
+    case store::JobState::kRunning:
+      return v1::RUNNING;
+    case store::JobState::kSucceeded:
+      return v1::SUCCEEDED;
+    case store::JobState::kFailed:
+      return v1::FAILED;
+    case store::JobState::kCancelled:
+      return v1::CANCELLED;
   }
   return v1::JOB_STATE_UNSPECIFIED;
 }
 
 absl::StatusOr<store::JobState> JobStateFromProto(v1::JobState state) {
   switch (state) {
-    case v1::QUEUED: return store::JobState::kQueued;
-    case v1::RUNNING: return store::JobState::kRunning;
-    case v1::SUCCEEDED: return store::JobState::kSucceeded;
-    case v1::FAILED: return store::JobState::kFailed;
-    case v1::CANCELLED: return store::JobState::kCancelled;
+    case v1::QUEUED:
+      return store::JobState::kQueued;
+    case v1::RUNNING:
+      return store::JobState::kRunning;
+    case v1::SUCCEEDED:
+      return store::JobState::kSucceeded;
+    case v1::FAILED:
+      return store::JobState::kFailed;
+    case v1::CANCELLED:
+      return store::JobState::kCancelled;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "state: unknown value ", state,
-          "; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("state: unknown value ", state,
+                       "; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED"));
   }
 }
 

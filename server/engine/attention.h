@@ -23,10 +23,11 @@ namespace attune::engine {
 // An additive mask from a boolean one (true = may attend): 0 where allowed, the dtype's lowest
 // finite value elsewhere (finite, so a row with nothing allowed stays free of NaN).
 inline torch::Tensor AdditiveMask(const torch::Tensor& allowed, torch::Dtype dtype) {
-  const double lowest =
-      dtype == torch::kFloat16    ? static_cast<double>(std::numeric_limits<c10::Half>::lowest())
-      : dtype == torch::kBFloat16 ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
-                                  : static_cast<double>(std::numeric_limits<float>::lowest());
+  const double lowest = dtype == torch::kFloat16
+                            ? static_cast<double>(std::numeric_limits<c10::Half>::lowest())
+                        : dtype == torch::kBFloat16
+                            ? static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest())
+                            : static_cast<double>(std::numeric_limits<float>::lowest());
   return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(allowed.device()))
       .masked_fill(allowed.logical_not(), lowest);
 }
@@ -58,8 +59,8 @@ inline torch::Tensor DotProductAttention(const torch::Tensor& q, const torch::Te
                                           /*scale=*/c10::nullopt,
                                           /*enable_gqa=*/kk.size(1) != heads);
 #elif TORCH_VERSION_MAJOR >= 2
-  return at::scaled_dot_product_attention(q, RepeatKvHeads(kk, heads), RepeatKvHeads(vv, heads),
-                                          m, dropout_p, is_causal);
+  return at::scaled_dot_product_attention(q, RepeatKvHeads(kk, heads), RepeatKvHeads(vv, heads), m,
+                                          dropout_p, is_causal);
 #else
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   torch::Tensor scores = torch::matmul(q, RepeatKvHeads(kk, heads).transpose(-2, -1)) * scale;

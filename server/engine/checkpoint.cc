@@ -49,7 +49,8 @@ int64_t ParseStepDir(const std::string& name) {
 
 absl::Status FsyncPath(const std::string& path, int flags) {
   int fd = ::open(path.c_str(), flags);
-  if (fd < 0) return absl::InternalError(absl::StrCat("checkpoint: cannot open ", path, " to sync"));
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("checkpoint: cannot open ", path, " to sync"));
   int rc = ::fsync(fd);
   ::close(fd);
   if (rc != 0) return absl::InternalError(absl::StrCat("checkpoint: fsync failed for ", path));
@@ -70,7 +71,8 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::InvalidArgumentError(absl::StrCat("checkpoint: cannot read ", path));
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat("checkpoint: bad JSON in ", path));
+  if (j.is_discarded())
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint: bad JSON in ", path));
   return j;
 }
 
@@ -146,7 +148,8 @@ absl::Status WriteFiles(const std::string& tmp_dir, const CheckpointContent& con
   nlohmann::json state = {{"step", content.step},
                           {"optimizer_steps", content.optimizer_steps},
                           {"progress", ProgressJson(content.progress)}};
-  RETURN_IF_ERROR(WriteTextFile((fs::path(tmp_dir) / kResumeDir / kStateFile).string(), state.dump(2)));
+  RETURN_IF_ERROR(
+      WriteTextFile((fs::path(tmp_dir) / kResumeDir / kStateFile).string(), state.dump(2)));
   RETURN_IF_ERROR(fault());
   return absl::OkStatus();
 }
@@ -178,7 +181,9 @@ absl::StatusOr<CheckpointInfo> WriteCheckpoint(const std::string& output_dir,
     return absl::InternalError(absl::StrCat("checkpoint: cannot replace ", error));
   }
   fs::rename(tmp_dir, final_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("checkpoint: rename to ", final_dir, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("checkpoint: rename to ", final_dir, ": ", ec.message()));
   RETURN_IF_ERROR(FsyncPath(parent, O_RDONLY | O_DIRECTORY));
 
   CheckpointInfo info;
@@ -207,7 +212,8 @@ absl::StatusOr<std::vector<int64_t>> ListCheckpointSteps(const std::string& outp
   return steps;
 }
 
-absl::StatusOr<std::optional<LoadedCheckpoint>> LoadLatestCheckpoint(const std::string& output_dir) {
+absl::StatusOr<std::optional<LoadedCheckpoint>> LoadLatestCheckpoint(
+    const std::string& output_dir) {
   ASSIGN_OR_RETURN(std::vector<int64_t> steps, ListCheckpointSteps(output_dir));
   if (steps.empty()) return std::optional<LoadedCheckpoint>();
   LoadedCheckpoint loaded;

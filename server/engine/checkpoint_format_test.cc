@@ -76,14 +76,24 @@ std::string WordLevelTokenizer(int vocab) {
   json v = {{"<pad>", 0}, {"<s>", 1}, {"</s>", 2}};
   json added = json::array();
   for (int id = 0; id < 3; ++id) {
-    added.push_back({{"id", id}, {"content", id == 0 ? "<pad>" : id == 1 ? "<s>" : "</s>"},
-                     {"single_word", false}, {"lstrip", false}, {"rstrip", false},
-                     {"normalized", false}, {"special", true}});
+    added.push_back({{"id", id},
+                     {"content", id == 0   ? "<pad>"
+                                 : id == 1 ? "<s>"
+                                           : "</s>"},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
   }
   for (int id = 3; id < vocab; ++id) v["w" + std::to_string(id)] = id;
-  return json{{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr},
-              {"added_tokens", added}, {"normalizer", nullptr},
-              {"pre_tokenizer", {{"type", "WhitespaceSplit"}}}, {"post_processor", nullptr},
+  return json{{"version", "1.0"},
+              {"truncation", nullptr},
+              {"padding", nullptr},
+              {"added_tokens", added},
+              {"normalizer", nullptr},
+              {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
+              {"post_processor", nullptr},
               {"decoder", nullptr},
               {"model", {{"type", "WordLevel"}, {"vocab", v}, {"unk_token", "<pad>"}}}}
       .dump();

@@ -32,7 +32,8 @@ class CheckpointTest : public ::testing::Test {
     c.adapter_config = PeftLoraConfig{};
     c.adapter_config->r = 2;
     c.record.step = step;
-    c.optimizer_state = {{"base_model.model.x.lora_A.weight.exp_avg", torch::full({2, 3}, value / 2)}};
+    c.optimizer_state = {
+        {"base_model.model.x.lora_A.weight.exp_avg", torch::full({2, 3}, value / 2)}};
     c.optimizer_steps = step;
     c.rng_state = torch::arange(8, torch::kUInt8);
     c.progress.best_step = -1;
@@ -51,7 +52,8 @@ TEST_F(CheckpointTest, WritesPeftFilesAndLoadsTheLatest) {
   EXPECT_TRUE(fs::exists(fs::path(info->dir) / "adapter_config.json"));
   EXPECT_TRUE(fs::exists(fs::path(info->dir) / "attune.json"));
   EXPECT_EQ(info->sha256.size(), 64u);
-  EXPECT_EQ(*Sha256File((fs::path(info->dir) / "adapter_model.safetensors").string()), info->sha256);
+  EXPECT_EQ(*Sha256File((fs::path(info->dir) / "adapter_model.safetensors").string()),
+            info->sha256);
 
   auto loaded = LoadLatestCheckpoint(dir_.string());
   ASSERT_TRUE(loaded.ok()) << loaded.status();

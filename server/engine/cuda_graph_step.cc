@@ -86,8 +86,8 @@ SideStream::SideStream(std::unique_ptr<State> state) : state_(std::move(state)) 
 SideStream::~SideStream() = default;
 
 struct CapturedStep::State {};
-absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(
-    const std::function<void()>&, const CapturedStep*) {
+absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(const std::function<void()>&,
+                                                                    const CapturedStep*) {
   return absl::FailedPreconditionError("CUDA graphs: this build has no CUDA LibTorch >= 2");
 }
 CapturedStep::CapturedStep(std::unique_ptr<State> state) : state_(std::move(state)) {}

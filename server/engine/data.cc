@@ -26,7 +26,8 @@ absl::Status ReadString(const json& object, const char* key, std::string* out, b
   auto it = object.find(key);
   *present = it != object.end();
   if (!*present) return absl::OkStatus();
-  if (!it->is_string()) return absl::InvalidArgumentError(absl::StrCat("'", key, "' must be a string"));
+  if (!it->is_string())
+    return absl::InvalidArgumentError(absl::StrCat("'", key, "' must be a string"));
   *out = it->get<std::string>();
   return absl::OkStatus();
 }
@@ -95,8 +96,9 @@ absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std
       case Task::kSequenceClassification:
       case Task::kRegression:
         if (!has_first) {
-          return LineError(field, path, line_no,
-                           "missing 'text' (or 'text_a'); expected {\"text\": ..., \"label\": ...}");
+          return LineError(
+              field, path, line_no,
+              "missing 'text' (or 'text_a'); expected {\"text\": ..., \"label\": ...}");
         }
         if (!r.has_label) return LineError(field, path, line_no, "missing 'label'");
         if (task == Task::kRegression && r.label_is_string) {
@@ -132,8 +134,8 @@ absl::StatusOr<LabelMap> BuildLabelMap(const std::vector<Record>& train, const s
   int64_t max_id = -1;
   for (const Record& r : train) {
     if (r.label_is_string != strings) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ": line ", r.line, ": labels mix strings and numbers; use one kind"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": line ", r.line, ": labels mix strings and numbers; use one kind"));
     }
     if (strings) {
       names.insert(r.label_string);
@@ -181,7 +183,8 @@ absl::StatusOr<std::vector<Example>> TokenizeRecords(const std::vector<Record>& 
         Encoding prompt = tokenizer.Encode(r.prompt, SpecialTokens::kAdd);
         // The post-processor may append EOS to the prompt; the completion continues after the
         // prompt's own tokens, so drop a trailing EOS there.
-        if (eos_id >= 0 && !prompt.ids.empty() && prompt.ids.back() == eos_id) prompt.ids.pop_back();
+        if (eos_id >= 0 && !prompt.ids.empty() && prompt.ids.back() == eos_id)
+          prompt.ids.pop_back();
         Encoding completion = tokenizer.Encode(r.completion, SpecialTokens::kOmit);
         e.ids = prompt.ids;
         e.loss_mask.assign(prompt.ids.size(), 0);
@@ -206,9 +209,9 @@ absl::StatusOr<std::vector<Example>> TokenizeRecords(const std::vector<Record>& 
       bool any = false;
       for (size_t i = 1; i < e.loss_mask.size(); ++i) any = any || e.loss_mask[i];
       if (!any) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            field, ": ", path, ":", r.line, ": no completion tokens left within max_seq_len ",
-            max_seq_len));
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ": ", path, ":", r.line,
+                         ": no completion tokens left within max_seq_len ", max_seq_len));
       }
     } else {
       Encoding enc = r.text_b.empty() ? tokenizer.Encode(r.text, SpecialTokens::kAdd)
@@ -236,8 +239,8 @@ absl::StatusOr<std::vector<Example>> TokenizeRecords(const std::vector<Record>& 
         }
         e.label = it - labels.names.begin();
       } else {
-        if (!labels.names.empty() || r.label_number < 0 ||
-            r.label_number >= labels.num_labels || r.label_number != std::floor(r.label_number)) {
+        if (!labels.names.empty() || r.label_number < 0 || r.label_number >= labels.num_labels ||
+            r.label_number != std::floor(r.label_number)) {
           return absl::InvalidArgumentError(
               absl::StrCat(field, ": ", path, ":", r.line, ": label ", r.label_number,
                            " is not one of the training labels 0..", labels.num_labels - 1));
@@ -250,8 +253,8 @@ absl::StatusOr<std::vector<Example>> TokenizeRecords(const std::vector<Record>& 
   return examples;
 }
 
-std::vector<std::vector<int64_t>> EpochBatches(const std::vector<Example>& examples,
-                                               int batch_size, uint64_t seed, int64_t epoch) {
+std::vector<std::vector<int64_t>> EpochBatches(const std::vector<Example>& examples, int batch_size,
+                                               uint64_t seed, int64_t epoch) {
   std::mt19937_64 rng(seed * 1000003ULL + static_cast<uint64_t>(epoch));
   std::vector<int64_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);

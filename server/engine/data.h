@@ -23,11 +23,11 @@ namespace attune::engine {
 
 // One parsed line of a JSONL file, before tokenization.
 struct Record {
-  int64_t line = 0;          // 1-based line number in its file
-  std::string text;          // "text" or "text_a"
-  std::string text_b;        // "text_b"; empty when absent
-  std::string prompt;        // "prompt"
-  std::string completion;    // "completion"
+  int64_t line = 0;        // 1-based line number in its file
+  std::string text;        // "text" or "text_a"
+  std::string text_b;      // "text_b"; empty when absent
+  std::string prompt;      // "prompt"
+  std::string completion;  // "completion"
   bool has_label = false;
   bool label_is_string = false;
   std::string label_string;  // when the label is a string
@@ -70,8 +70,8 @@ absl::StatusOr<std::vector<Example>> TokenizeRecords(const std::vector<Record>& 
 // The order in which examples are visited. Each epoch shuffles with a generator seeded by
 // (seed, epoch), groups examples of similar length into batches (length bucketing, which keeps
 // padding small), then shuffles the batch order. Same seed, same batches, on any machine.
-std::vector<std::vector<int64_t>> EpochBatches(const std::vector<Example>& examples,
-                                               int batch_size, uint64_t seed, int64_t epoch);
+std::vector<std::vector<int64_t>> EpochBatches(const std::vector<Example>& examples, int batch_size,
+                                               uint64_t seed, int64_t epoch);
 
 // Batches for evaluation: in file order, `batch_size` at a time.
 std::vector<std::vector<int64_t>> SequentialBatches(int64_t num_examples, int batch_size);

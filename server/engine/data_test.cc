@@ -12,7 +12,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string WriteFile(const std::string& name, const std::string& text) {
-  fs::path path = fs::temp_directory_path() / ("attune_data_test_" + std::to_string(::getpid()) + name);
+  fs::path path =
+      fs::temp_directory_path() / ("attune_data_test_" + std::to_string(::getpid()) + name);
   std::ofstream(path) << text;
   return path.string();
 }

@@ -92,9 +92,10 @@ std::optional<int64_t> TokenId(const json& j, const char* key) {
 // What the model is: "model_type" (required) and the first of "architectures".
 void ReadModelType(const json& j, Reader& r, HfConfig& c) {
   c.model_type = r.String("model_type", "");
-  if (c.model_type.empty()) r.Fail("model_type", "a non-empty string such as \"roberta\" or \"llama\"");
-  if (j.contains("architectures") && j["architectures"].is_array() &&
-      !j["architectures"].empty() && j["architectures"][0].is_string()) {
+  if (c.model_type.empty())
+    r.Fail("model_type", "a non-empty string such as \"roberta\" or \"llama\"");
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+      j["architectures"][0].is_string()) {
     c.architecture = j["architectures"][0].get<std::string>();
   }
 }
@@ -161,7 +162,8 @@ void ReadRopeSettings(const json& j, const std::string& source, Reader& r, HfCon
 // The rules between fields: a known rope type, a positive factor, whole KV-head groups.
 void CheckConsistency(const HfConfig& c, Reader& r) {
   if (c.rope.type != "default" && c.rope.type != "linear" && c.rope.type != "llama3") {
-    r.Fail("rope_parameters.rope_type", "one of default, linear, llama3 (got \"" + c.rope.type + "\")");
+    r.Fail("rope_parameters.rope_type",
+           "one of default, linear, llama3 (got \"" + c.rope.type + "\")");
   }
   if (c.rope.factor <= 0) r.Fail("rope_parameters.factor", "positive");
   if (c.num_key_value_heads <= 0 ||

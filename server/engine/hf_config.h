@@ -18,10 +18,10 @@ namespace attune::engine {
 
 struct RopeConfig {
   double theta = 10000.0;
-  std::string type = "default";  // "default", "linear" or "llama3"
-  double factor = 1.0;           // linear and llama3
-  double low_freq_factor = 1.0;  // llama3
-  double high_freq_factor = 4.0;  // llama3
+  std::string type = "default";                     // "default", "linear" or "llama3"
+  double factor = 1.0;                              // linear and llama3
+  double low_freq_factor = 1.0;                     // llama3
+  double high_freq_factor = 4.0;                    // llama3
   int64_t original_max_position_embeddings = 8192;  // llama3
 };
 
@@ -36,22 +36,22 @@ struct HfConfig {
   int64_t head_dim = 0;             // = hidden_size / num_attention_heads when absent
   int64_t intermediate_size = 0;
   int64_t max_position_embeddings = 0;
-  int64_t type_vocab_size = 2;      // encoders
-  std::optional<int64_t> pad_token_id;  // a list in config.json: its first id
-  std::optional<int64_t> eos_token_id;  // likewise (Llama 3 lists several)
-  std::string hidden_act = "gelu";  // encoders "gelu"; decoders "silu"
-  double layer_norm_eps = 1e-12;    // encoders
-  double rms_norm_eps = 1e-6;       // decoders
-  double hidden_dropout_prob = 0.1;            // encoders
-  double attention_probs_dropout_prob = 0.1;   // encoders
-  std::optional<double> classifier_dropout;    // encoders; hidden_dropout_prob when absent
-  double attention_dropout = 0.0;              // decoders
+  int64_t type_vocab_size = 2;                // encoders
+  std::optional<int64_t> pad_token_id;        // a list in config.json: its first id
+  std::optional<int64_t> eos_token_id;        // likewise (Llama 3 lists several)
+  std::string hidden_act = "gelu";            // encoders "gelu"; decoders "silu"
+  double layer_norm_eps = 1e-12;              // encoders
+  double rms_norm_eps = 1e-6;                 // decoders
+  double hidden_dropout_prob = 0.1;           // encoders
+  double attention_probs_dropout_prob = 0.1;  // encoders
+  std::optional<double> classifier_dropout;   // encoders; hidden_dropout_prob when absent
+  double attention_dropout = 0.0;             // decoders
   double initializer_range = 0.02;
-  int num_labels = 2;               // from "num_labels" or the size of "id2label"
+  int num_labels = 2;                // from "num_labels" or the size of "id2label"
   bool tie_word_embeddings = false;  // decoders
-  bool attention_bias = false;      // q/k/v/o biases (Llama "attention_bias")
-  bool qkv_bias = false;            // q/k/v biases only (Qwen2)
-  bool mlp_bias = false;            // Llama "mlp_bias"
+  bool attention_bias = false;       // q/k/v/o biases (Llama "attention_bias")
+  bool qkv_bias = false;             // q/k/v biases only (Qwen2)
+  bool mlp_bias = false;             // Llama "mlp_bias"
   RopeConfig rope;
 };
 

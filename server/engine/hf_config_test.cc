@@ -65,13 +65,16 @@ TEST(HfConfigTest, ErrorsNameTheField) {
               HasSubstr("config.json (x/config.json): 'hidden_size' must be a positive integer"));
   auto rope = ParseHfConfig(R"({"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
       "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16,
-      "rope_scaling": {"type": "yarn", "factor": 4.0}})", "t");
+      "rope_scaling": {"type": "yarn", "factor": 4.0}})",
+                            "t");
   EXPECT_EQ(rope.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(rope.status().message(), HasSubstr("one of default, linear, llama3 (got \"yarn\")"));
   auto gqa = ParseHfConfig(R"({"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
       "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 3,
-      "intermediate_size": 16})", "t");
-  EXPECT_THAT(gqa.status().message(), HasSubstr("'num_key_value_heads' must be a positive divisor"));
+      "intermediate_size": 16})",
+                           "t");
+  EXPECT_THAT(gqa.status().message(),
+              HasSubstr("'num_key_value_heads' must be a positive divisor"));
   EXPECT_EQ(ParseHfConfig("[1]", "t").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(LoadHfConfig("/nonexistent").status().message(), HasSubstr("no config.json"));
 }

@@ -66,16 +66,16 @@ inline absl::StatusOr<AdaptedSite> LoadSite(BuildContext& ctx, const std::string
                                                       ctx.frozen_dtype, ctx.device));
   torch::Tensor b;
   if (has_bias) {
-    ASSIGN_OR_RETURN(b, ctx.weights->Load(module_path + ".bias", {out}, ctx.frozen_dtype,
-                                          ctx.device));
+    ASSIGN_OR_RETURN(b,
+                     ctx.weights->Load(module_path + ".bias", {out}, ctx.frozen_dtype, ctx.device));
   }
   AdapterKind kind = AdapterKind::kNone;
   if (!projection.empty() && ctx.targets.count(projection)) {
     kind = ctx.method == Method::kFull ? AdapterKind::kFull : AdapterKind::kLora;
   }
-  if (kind != AdapterKind::kFull) ctx.frozen_parameters += w.numel() + (b.defined() ? b.numel() : 0);
-  return AdaptedSite{module_path, projection,
-                     AdaptedLinear(w, b, kind, ctx.lora, &ctx.generator)};
+  if (kind != AdapterKind::kFull)
+    ctx.frozen_parameters += w.numel() + (b.defined() ? b.numel() : 0);
+  return AdaptedSite{module_path, projection, AdaptedLinear(w, b, kind, ctx.lora, &ctx.generator)};
 }
 
 // A trainable head tensor set (fp32, requires_grad), under the base model's key.
@@ -97,7 +97,8 @@ inline std::vector<HeadTensor> LoadHeadLinear(BuildContext& ctx, const std::stri
   torch::Tensor w;
   torch::Tensor b;
   const std::vector<int64_t> wshape = {out, in};
-  if (wv != nullptr && wv->shape == wshape && (!has_bias || (bv && bv->shape == std::vector<int64_t>{out}))) {
+  if (wv != nullptr && wv->shape == wshape &&
+      (!has_bias || (bv && bv->shape == std::vector<int64_t>{out}))) {
     w = TensorFromView(*wv, torch::kFloat32, ctx.device);
     if (has_bias) b = TensorFromView(*bv, torch::kFloat32, ctx.device);
   } else {
@@ -133,9 +134,9 @@ inline absl::Status CheckActivation(const std::string& name) {
       name == "silu" || name == "swish") {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "config.json: hidden_act '", name,
-      "' is not supported; expected gelu, gelu_new, gelu_pytorch_tanh, relu or silu"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("config.json: hidden_act '", name,
+                   "' is not supported; expected gelu, gelu_new, gelu_pytorch_tanh, relu or silu"));
 }
 
 inline torch::Tensor Activate(const std::string& name, const torch::Tensor& x) {
@@ -151,9 +152,9 @@ inline absl::Status CheckTargets(const std::vector<std::string>& targets,
                                  const std::string& architecture) {
   for (const std::string& t : targets) {
     if (std::find(supported.begin(), supported.end(), t) == supported.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "targets: '", t, "' does not exist in ", architecture, "; it has ",
-          absl::StrJoin(supported, ",")));
+      return absl::InvalidArgumentError(absl::StrCat("targets: '", t, "' does not exist in ",
+                                                     architecture, "; it has ",
+                                                     absl::StrJoin(supported, ",")));
     }
   }
   return absl::OkStatus();

@@ -60,8 +60,8 @@ class DecoderModel : public Model {
     torch::Tensor x = torch::embedding(embed_, input_ids);
 
     // cos and sin of position x inverse frequency, fp32 [seq, head_dim / 2] (fused_ops.h).
-    torch::Tensor positions = torch::arange(seq, torch::TensorOptions().dtype(torch::kFloat32)
-                                                     .device(x.device()));
+    torch::Tensor positions =
+        torch::arange(seq, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
     const torch::Tensor freqs = torch::outer(positions, inv_freq_);
     const torch::Tensor cos = freqs.cos().contiguous();
     const torch::Tensor sin = freqs.sin().contiguous();
@@ -70,10 +70,12 @@ class DecoderModel : public Model {
     // SDPA use flash attention; with padding, an explicit causal-and-padding mask.
     torch::Tensor mask;
     if (attention_mask.defined()) {
-      torch::Tensor causal = torch::ones({seq, seq}, torch::TensorOptions().dtype(torch::kBool)
-                                                         .device(x.device())).tril();
-      torch::Tensor allowed = causal.view({1, 1, seq, seq}).logical_and(
-          attention_mask.to(torch::kBool).view({batch, 1, 1, seq}));
+      torch::Tensor causal =
+          torch::ones({seq, seq}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
+              .tril();
+      torch::Tensor allowed =
+          causal.view({1, 1, seq, seq})
+              .logical_and(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}));
       mask = AdditiveMask(allowed, x.scalar_type());
     }
     const double attn_p = training_ ? config_.attention_dropout : 0.0;
@@ -83,10 +85,12 @@ class DecoderModel : public Model {
     for (DecoderLayer& l : layers_) {
       torch::Tensor h = RmsNorm(x, l.input_norm, eps, kernels_);
       // Rotary embeddings on [batch, seq, heads, head_dim]; attention reads the transposed views.
-      torch::Tensor q = ApplyRope(l.q.linear(h).view({batch, seq, heads, head_dim}), cos, sin,
-                                  kernels_).transpose(1, 2);
-      torch::Tensor k = ApplyRope(l.k.linear(h).view({batch, seq, kv_heads, head_dim}), cos, sin,
-                                  kernels_).transpose(1, 2);
+      torch::Tensor q =
+          ApplyRope(l.q.linear(h).view({batch, seq, heads, head_dim}), cos, sin, kernels_)
+              .transpose(1, 2);
+      torch::Tensor k =
+          ApplyRope(l.k.linear(h).view({batch, seq, kv_heads, head_dim}), cos, sin, kernels_)
+              .transpose(1, 2);
       torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
       // Grouped-query attention: DotProductAttention shares each k/v head among its q heads.
       torch::Tensor a = DotProductAttention(q, k, v, mask, /*causal=*/true, attn_p);
@@ -163,8 +167,8 @@ class DecoderModel : public Model {
 std::vector<std::string> DecoderProjections() { return AllProjections(); }
 
 torch::Tensor RopeInverseFrequencies(const RopeConfig& rope, int64_t head_dim) {
-  torch::Tensor exponents =
-      torch::arange(0, head_dim, 2, torch::kInt64).to(torch::kFloat32) / static_cast<double>(head_dim);
+  torch::Tensor exponents = torch::arange(0, head_dim, 2, torch::kInt64).to(torch::kFloat32) /
+                            static_cast<double>(head_dim);
   torch::Tensor inv_freq = 1.0 / torch::pow(rope.theta, exponents);
   if (rope.type == "linear") return inv_freq / rope.factor;
   if (rope.type != "llama3") return inv_freq;
@@ -204,7 +208,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadDecoder(const HfConfig& config,
   const bool qkv_bias = config.attention_bias || config.qkv_bias;
   BuildContext ctx = MakeBuildContext(weights, options);
 
-  ASSIGN_OR_RETURN(model->embed_, LoadFrozen(ctx, "model.embed_tokens.weight", {config.vocab_size, h}));
+  ASSIGN_OR_RETURN(model->embed_,
+                   LoadFrozen(ctx, "model.embed_tokens.weight", {config.vocab_size, h}));
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     const std::string l = absl::StrCat("model.layers.", i, ".");
     DecoderLayer layer;
@@ -212,12 +217,14 @@ absl::StatusOr<std::unique_ptr<Model>> LoadDecoder(const HfConfig& config,
     ASSIGN_OR_RETURN(layer.q, LoadSite(ctx, l + "self_attn.q_proj", "q", q_out, h, qkv_bias));
     ASSIGN_OR_RETURN(layer.k, LoadSite(ctx, l + "self_attn.k_proj", "k", kv_out, h, qkv_bias));
     ASSIGN_OR_RETURN(layer.v, LoadSite(ctx, l + "self_attn.v_proj", "v", kv_out, h, qkv_bias));
-    ASSIGN_OR_RETURN(layer.o, LoadSite(ctx, l + "self_attn.o_proj", "o", h, q_out,
-                                       config.attention_bias));
+    ASSIGN_OR_RETURN(layer.o,
+                     LoadSite(ctx, l + "self_attn.o_proj", "o", h, q_out, config.attention_bias));
     ASSIGN_OR_RETURN(layer.post_norm, LoadFrozen(ctx, l + "post_attention_layernorm.weight", {h}));
-    ASSIGN_OR_RETURN(layer.gate, LoadSite(ctx, l + "mlp.gate_proj", "gate", ffn, h, config.mlp_bias));
+    ASSIGN_OR_RETURN(layer.gate,
+                     LoadSite(ctx, l + "mlp.gate_proj", "gate", ffn, h, config.mlp_bias));
     ASSIGN_OR_RETURN(layer.up, LoadSite(ctx, l + "mlp.up_proj", "up", ffn, h, config.mlp_bias));
-    ASSIGN_OR_RETURN(layer.down, LoadSite(ctx, l + "mlp.down_proj", "down", h, ffn, config.mlp_bias));
+    ASSIGN_OR_RETURN(layer.down,
+                     LoadSite(ctx, l + "mlp.down_proj", "down", h, ffn, config.mlp_bias));
     model->layers_.push_back(std::move(layer));
   }
   ASSIGN_OR_RETURN(model->norm_, LoadFrozen(ctx, "model.norm.weight", {h}));

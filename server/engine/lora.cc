@@ -30,8 +30,7 @@ AdaptedLinearImpl::AdaptedLinearImpl(torch::Tensor weight, torch::Tensor bias, A
   a.uniform_(-bound, bound, *generator);
   lora_a_ = register_parameter("lora_A", a.to(weight.device()), /*requires_grad=*/true);
   lora_b_ = register_parameter(
-      "lora_B",
-      torch::zeros({out, settings.rank}, torch::TensorOptions().device(weight.device())),
+      "lora_B", torch::zeros({out, settings.rank}, torch::TensorOptions().device(weight.device())),
       /*requires_grad=*/true);
   scale_ = LoraScale(settings);
   dropout_ = settings.dropout;
@@ -58,16 +57,16 @@ std::vector<TrainableParam> SiteParameters(const std::vector<AdaptedSite>& sites
     const AdaptedLinearImpl& l = *site.linear;
     if (l.kind() == AdapterKind::kLora) {
       const std::string prefix = "base_model.model." + site.module_path;
-      out.push_back({prefix + ".lora_A.weight", site.projection, ParamRole::kLoraA, false,
-                     l.lora_a()});
-      out.push_back({prefix + ".lora_B.weight", site.projection, ParamRole::kLoraB, false,
-                     l.lora_b()});
+      out.push_back(
+          {prefix + ".lora_A.weight", site.projection, ParamRole::kLoraA, false, l.lora_a()});
+      out.push_back(
+          {prefix + ".lora_B.weight", site.projection, ParamRole::kLoraB, false, l.lora_b()});
     } else if (l.kind() == AdapterKind::kFull) {
-      out.push_back({site.module_path + ".weight", site.projection, ParamRole::kFull, false,
-                     l.weight()});
+      out.push_back(
+          {site.module_path + ".weight", site.projection, ParamRole::kFull, false, l.weight()});
       if (l.bias().defined()) {
-        out.push_back({site.module_path + ".bias", site.projection, ParamRole::kFull, true,
-                       l.bias()});
+        out.push_back(
+            {site.module_path + ".bias", site.projection, ParamRole::kFull, true, l.bias()});
       }
     }
   }

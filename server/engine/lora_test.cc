@@ -122,9 +122,9 @@ TEST(LoraTest, SiteParametersUsePeftNames) {
   torch::Generator gen = at::detail::createCPUGenerator(7);
   AdaptedLinear q(Randn({6, 5}, 1), torch::Tensor(), AdapterKind::kLora, Settings(3, 6), &gen);
   AdaptedLinear k(Randn({6, 5}, 1), torch::Tensor(), AdapterKind::kNone, Settings(3, 6), &gen);
-  std::vector<TrainableParam> params = SiteParameters(
-      {{"roberta.encoder.layer.0.attention.self.query", "q", q},
-       {"roberta.encoder.layer.0.attention.self.key", "k", k}});
+  std::vector<TrainableParam> params =
+      SiteParameters({{"roberta.encoder.layer.0.attention.self.query", "q", q},
+                      {"roberta.encoder.layer.0.attention.self.key", "k", k}});
   ASSERT_EQ(params.size(), 2u);
   EXPECT_EQ(params[0].name,
             "base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight");
@@ -138,7 +138,8 @@ TEST(LoraTest, SiteParametersUsePeftNames) {
 TEST(LoraTest, Bf16FrozenWeightWithFp32Adapter) {
   torch::Generator gen = at::detail::createCPUGenerator(7);
   torch::Tensor w = Randn({6, 5}, 1), x = Randn({4, 5}, 3);
-  AdaptedLinear layer(w.to(torch::kBFloat16), torch::Tensor(), AdapterKind::kLora, Settings(3, 6), &gen);
+  AdaptedLinear layer(w.to(torch::kBFloat16), torch::Tensor(), AdapterKind::kLora, Settings(3, 6),
+                      &gen);
   EXPECT_EQ(layer->lora_a().scalar_type(), torch::kFloat32);
   torch::NoGradGuard no_grad;
   layer->lora_b().copy_(Randn({6, 3}, 4));

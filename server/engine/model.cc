@@ -14,9 +14,9 @@ namespace attune::engine {
 namespace {
 
 absl::Status UnsupportedModelType(const HfConfig& config) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "model: model_type '", config.model_type,
-      "' is not supported; expected one of bert, roberta, llama, qwen2, mistral"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("model: model_type '", config.model_type,
+                   "' is not supported; expected one of bert, roberta, llama, qwen2, mistral"));
 }
 
 }  // namespace
@@ -65,8 +65,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir,
     return encoder ? LoadEncoder(config, *weights, options)
                    : LoadDecoder(config, *weights, options);
   } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat("model '", model_dir, "': LibTorch failed while loading: ", e.what_without_backtrace()));
+    return absl::InternalError(absl::StrCat(
+        "model '", model_dir, "': LibTorch failed while loading: ", e.what_without_backtrace()));
   }
 }
 

@@ -29,18 +29,19 @@ enum class ParamRole {
 
 // One trainable tensor, with the names that the optimizer table and the checkpoint writer need.
 struct TrainableParam {
-  std::string name;        // the tensor's key as PEFT saves it, e.g.
-                           // "base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight";
-                           // for kFull the base model's own key, e.g. "model.layers.0.self_attn.q_proj.weight"
+  std::string
+      name;  // the tensor's key as PEFT saves it, e.g.
+             // "base_model.model.roberta.encoder.layer.0.attention.self.query.lora_A.weight";
+             // for kFull the base model's own key, e.g. "model.layers.0.self_attn.q_proj.weight"
   std::string projection;  // "q", "v", ... ; empty for kHead
   ParamRole role;
-  bool no_decay = false;   // biases and norm weights: no weight decay
-  torch::Tensor tensor;    // the parameter itself (requires_grad)
+  bool no_decay = false;  // biases and norm weights: no weight decay
+  torch::Tensor tensor;   // the parameter itself (requires_grad)
 };
 
 struct ModelOptions {
   Task task = Task::kSequenceClassification;
-  int num_labels = 2;        // classification; 1 for regression; ignored for causal LM
+  int num_labels = 2;  // classification; 1 for regression; ignored for causal LM
   std::vector<std::string> targets;
   Method method = Method::kLora;
   int lora_rank = 8;
@@ -49,7 +50,7 @@ struct ModelOptions {
   bool use_rslora = false;
   torch::Device device = torch::kCPU;
   torch::Dtype frozen_dtype = torch::kFloat32;  // bf16 on CUDA: the frozen base weights
-  uint64_t seed = 42;        // initialises LoRA A and any new head
+  uint64_t seed = 42;                           // initialises LoRA A and any new head
   // The decoders' RMSNorm, rotary embedding and SwiGLU (fused_ops.h): fused kernels on CUDA,
   // or the reference LibTorch expressions. The CPU always runs the reference.
   Kernels kernels = Kernels::kFused;
@@ -97,8 +98,8 @@ class Model {
 
 // Architecture facts read from config.json alone (no weights).
 struct ModelDescription {
-  std::string architecture;       // config "architectures"[0], e.g. "LlamaForCausalLM"
-  std::string model_type;         // "roberta", "bert", "llama", "qwen2", "mistral"
+  std::string architecture;                    // config "architectures"[0], e.g. "LlamaForCausalLM"
+  std::string model_type;                      // "roberta", "bert", "llama", "qwen2", "mistral"
   std::vector<std::string> supported_targets;  // which of q,k,v,o,gate,up,down exist
   int64_t vocab_size = 0;
   int64_t max_position_embeddings = 0;

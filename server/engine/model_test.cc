@@ -75,7 +75,8 @@ TEST_P(ParityTest, LogitsMatchTransformers) {
     EXPECT_EQ(logits.scalar_type(), torch::kFloat32);
     // LoRA starts with B = 0, so the adapted model equals the base model.
     const double err = RelativeError(logits, g.logits);
-    RecordProperty(targets.empty() ? "relative_error" : "relative_error_lora", (std::ostringstream() << std::scientific << err).str());
+    RecordProperty(targets.empty() ? "relative_error" : "relative_error_lora",
+                   (std::ostringstream() << std::scientific << err).str());
     EXPECT_LT(err, 1e-4) << c.name << "\n" << logits << g.logits;
   }
 }
@@ -141,9 +142,9 @@ TEST(RopeTest, InverseFrequenciesMatchTransformers) {
   ASSERT_TRUE(llama.ok()) << llama.status();
   EXPECT_EQ(llama->rope.type, "llama3");
   torch::Tensor f = RopeInverseFrequencies(llama->rope, llama->head_dim);
-  torch::Tensor want = torch::tensor({0.5760563611984253, 0.004700753837823868,
-                                      0.00017677668074611574, 6.647869668086059e-06},
-                                     torch::kFloat32);
+  torch::Tensor want = torch::tensor(
+      {0.5760563611984253, 0.004700753837823868, 0.00017677668074611574, 6.647869668086059e-06},
+      torch::kFloat32);
   EXPECT_TRUE(torch::allclose(f, want, 1e-6, 0)) << f;
   auto mistral = LoadHfConfig(Fixture("mistral_causal"));
   ASSERT_TRUE(mistral.ok());
@@ -156,8 +157,8 @@ TEST(RopeTest, InverseFrequenciesMatchTransformers) {
 }
 
 TEST(ModelTest, OnlyAdaptersAndHeadTrainAndGetGradients) {
-  auto model = LoadModel(Fixture("roberta_cls"),
-                         OptionsFor(Task::kSequenceClassification, 3, {"q", "v"}));
+  auto model =
+      LoadModel(Fixture("roberta_cls"), OptionsFor(Task::kSequenceClassification, 3, {"q", "v"}));
   ASSERT_TRUE(model.ok()) << model.status();
   Golden g = ReadGolden("roberta_cls");
   std::vector<TrainableParam> params = (*model)->TrainableParameters();
@@ -187,8 +188,8 @@ TEST(ModelTest, OnlyAdaptersAndHeadTrainAndGetGradients) {
 
 TEST(ModelTest, TensorNamesAndShapesMatchWhatPeftSaves) {
   // From tests/fixtures/parity/peft_reference.txt (PEFT 0.21.0, r=4, targets query,value).
-  auto model = LoadModel(Fixture("roberta_cls"),
-                         OptionsFor(Task::kSequenceClassification, 3, {"q", "v"}));
+  auto model =
+      LoadModel(Fixture("roberta_cls"), OptionsFor(Task::kSequenceClassification, 3, {"q", "v"}));
   ASSERT_TRUE(model.ok()) << model.status();
   std::map<std::string, std::vector<int64_t>> got;
   for (const auto& p : (*model)->TrainableParameters()) {
@@ -213,8 +214,8 @@ TEST(ModelTest, TensorNamesAndShapesMatchWhatPeftSaves) {
   EXPECT_EQ((*model)->PeftTaskType(), "SEQ_CLS");
   EXPECT_EQ((*model)->ModulesToSave(), (std::vector<std::string>{"classifier", "score"}));
 
-  auto llama = LoadModel(Fixture("llama_cls"),
-                         OptionsFor(Task::kSequenceClassification, 2, {"q", "v"}));
+  auto llama =
+      LoadModel(Fixture("llama_cls"), OptionsFor(Task::kSequenceClassification, 2, {"q", "v"}));
   ASSERT_TRUE(llama.ok()) << llama.status();
   std::vector<TrainableParam> params = (*llama)->TrainableParameters();
   ASSERT_EQ(params.size(), 9u);
@@ -269,7 +270,8 @@ TEST(ModelTest, DescribeModelListsSupportedTargets) {
   ASSERT_TRUE(roberta.ok()) << roberta.status();
   EXPECT_EQ(roberta->architecture, "RobertaForSequenceClassification");
   EXPECT_EQ(roberta->model_type, "roberta");
-  EXPECT_EQ(roberta->supported_targets, (std::vector<std::string>{"q", "k", "v", "o", "up", "down"}));
+  EXPECT_EQ(roberta->supported_targets,
+            (std::vector<std::string>{"q", "k", "v", "o", "up", "down"}));
   EXPECT_EQ(roberta->vocab_size, 100);
   auto qwen = DescribeModel(Fixture("qwen2_causal"));
   ASSERT_TRUE(qwen.ok());
@@ -313,8 +315,9 @@ class RewrittenModelTest : public ::testing::Test {
 
 TEST_F(RewrittenModelTest, MissingWeightIsInvalidArgumentNamingTheKey) {
   const std::string key = "roberta.encoder.layer.1.attention.self.value.weight";
-  Rewrite("roberta_cls", [&](const std::string& n) { return n != key; },
-          [](const std::string& n) { return n; }, DType::kF32);
+  Rewrite(
+      "roberta_cls", [&](const std::string& n) { return n != key; },
+      [](const std::string& n) { return n; }, DType::kF32);
   auto model = LoadModel(dir_, OptionsFor(Task::kSequenceClassification, 3, {"q", "v"}));
   EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(model.status().message(), HasSubstr("weights lack tensor '" + key + "'"));
@@ -323,8 +326,9 @@ TEST_F(RewrittenModelTest, MissingWeightIsInvalidArgumentNamingTheKey) {
 TEST_F(RewrittenModelTest, Bf16AndFp16WeightsConvertToTheFrozenDtype) {
   Golden g = ReadGolden("llama_causal");
   for (DType dtype : {DType::kBF16, DType::kF16}) {
-    Rewrite("llama_causal", [](const std::string&) { return true; },
-            [](const std::string& n) { return n; }, dtype);
+    Rewrite(
+        "llama_causal", [](const std::string&) { return true; },
+        [](const std::string& n) { return n; }, dtype);
     auto model = LoadModel(dir_, OptionsFor(Task::kCausalLm, 0, {"q", "v"}));
     ASSERT_TRUE(model.ok()) << model.status();
     torch::NoGradGuard no_grad;
@@ -340,9 +344,9 @@ TEST_F(RewrittenModelTest, Bf16AndFp16WeightsConvertToTheFrozenDtype) {
 
 TEST_F(RewrittenModelTest, BaseModelWithoutHeadGetsASeededHeadAndAWarning) {
   // A RobertaModel checkpoint: no "roberta." prefix and no classifier.
-  Rewrite("roberta_cls", [](const std::string& n) { return n.rfind("classifier.", 0) != 0; },
-          [](const std::string& n) { return n.substr(std::string("roberta.").size()); },
-          DType::kF32);
+  Rewrite(
+      "roberta_cls", [](const std::string& n) { return n.rfind("classifier.", 0) != 0; },
+      [](const std::string& n) { return n.substr(std::string("roberta.").size()); }, DType::kF32);
   Golden g = ReadGolden("roberta_cls");
   ModelOptions o = OptionsFor(Task::kSequenceClassification, 2, {"q", "v"});
   o.seed = 5;
@@ -372,8 +376,9 @@ TEST_F(RewrittenModelTest, HeadWithAnotherLabelCountIsReplaced) {
   auto model = LoadModel(Fixture("llama_cls"), OptionsFor(Task::kSequenceClassification, 5, {"q"}));
   ASSERT_TRUE(model.ok()) << model.status();
   ASSERT_EQ((*model)->warnings().size(), 1u);
-  EXPECT_THAT((*model)->warnings()[0],
-              HasSubstr("head 'score' has shape [2, 32] in the checkpoint, the task needs [5, 32]"));
+  EXPECT_THAT(
+      (*model)->warnings()[0],
+      HasSubstr("head 'score' has shape [2, 32] in the checkpoint, the task needs [5, 32]"));
 }
 
 }  // namespace

@@ -10,10 +10,18 @@ namespace {
 std::string GroupName(const TrainableParam& p) {
   std::string name;
   switch (p.role) {
-    case ParamRole::kLoraA: name = p.projection + ".lora_A"; break;
-    case ParamRole::kLoraB: name = p.projection + ".lora_B"; break;
-    case ParamRole::kFull: name = p.projection + ".full"; break;
-    case ParamRole::kHead: name = "head"; break;
+    case ParamRole::kLoraA:
+      name = p.projection + ".lora_A";
+      break;
+    case ParamRole::kLoraB:
+      name = p.projection + ".lora_B";
+      break;
+    case ParamRole::kFull:
+      name = p.projection + ".full";
+      break;
+    case ParamRole::kHead:
+      name = "head";
+      break;
   }
   if (p.no_decay) name += ".no_decay";
   return name;
@@ -58,9 +66,12 @@ double ScheduleMultiplier(Schedule schedule, int64_t step, int64_t warmup_steps,
   const double decay_steps = static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps));
   const double progress = static_cast<double>(step - warmup_steps) / decay_steps;
   switch (schedule) {
-    case Schedule::kConstant: return 1.0;
-    case Schedule::kLinear: return std::max(0.0, 1.0 - progress);
-    case Schedule::kCosine: return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
+    case Schedule::kConstant:
+      return 1.0;
+    case Schedule::kLinear:
+      return std::max(0.0, 1.0 - progress);
+    case Schedule::kCosine:
+      return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
   }
   return 1.0;
 }
@@ -220,8 +231,8 @@ absl::Status AdamW::LoadState(const std::map<std::string, torch::Tensor>& state,
               absl::StrCat("resume state: missing optimizer tensor ", name, suffix));
         }
         if (it->second.sizes() != target->sizes()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("resume state: optimizer tensor ", name, suffix, " has the wrong shape"));
+          return absl::InvalidArgumentError(absl::StrCat("resume state: optimizer tensor ", name,
+                                                         suffix, " has the wrong shape"));
         }
         target->copy_(it->second);
       }

@@ -35,8 +35,8 @@
 namespace attune::engine {
 
 struct ParamGroup {
-  std::string name;         // "v.lora_A", "v.lora_B", "q.full", "head", "head.no_decay"
-  double base_lr = 0;       // before the schedule
+  std::string name;    // "v.lora_A", "v.lora_B", "q.full", "head", "head.no_decay"
+  double base_lr = 0;  // before the schedule
   double weight_decay = 0;
   std::vector<torch::Tensor> params;
   std::vector<std::string> param_names;  // parallel to params, for saving state
@@ -107,7 +107,7 @@ class AdamW {
   torch::Tensor lr_;        // [n] fp32: each element's group base_lr
   torch::Tensor lr_decay_;  // [n] fp32: base_lr * weight_decay; undefined when all are 0
   // Changed by Step, ZeroGrad and LoadState (the parameters live in param_).
-  torch::Tensor param_, grad_, exp_avg_, exp_avg_sq_;  // [n] fp32 flat buffers
+  torch::Tensor param_, grad_, exp_avg_, exp_avg_sq_;         // [n] fp32 flat buffers
   std::vector<std::vector<torch::Tensor>> exp_avg_views_;     // per group, per param
   std::vector<std::vector<torch::Tensor>> exp_avg_sq_views_;  // per group, per param
   torch::Tensor steps_;          // 0-dim fp64 on the device: applied steps

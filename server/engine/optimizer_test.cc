@@ -17,8 +17,10 @@ TrainableParam Param(const std::string& name, const std::string& projection, Par
 }
 
 std::vector<TrainableParam> SomeParams() {
-  return {Param("q.A", "q", ParamRole::kLoraA, {4, 8}), Param("q.B", "q", ParamRole::kLoraB, {8, 4}),
-          Param("v.A", "v", ParamRole::kLoraA, {4, 8}), Param("v.B", "v", ParamRole::kLoraB, {8, 4}),
+  return {Param("q.A", "q", ParamRole::kLoraA, {4, 8}),
+          Param("q.B", "q", ParamRole::kLoraB, {8, 4}),
+          Param("v.A", "v", ParamRole::kLoraA, {4, 8}),
+          Param("v.B", "v", ParamRole::kLoraB, {8, 4}),
           Param("head.w", "", ParamRole::kHead, {2, 8}),
           Param("head.b", "", ParamRole::kHead, {2}, /*no_decay=*/true)};
 }
@@ -71,7 +73,8 @@ TEST(AdamWTest, MatchesLibTorchAdamW) {
   std::vector<torch::optim::OptimizerParamGroup> reference_groups;
   size_t next = 0;
   for (const ParamGroup& g : groups) {
-    std::vector<torch::Tensor> params(theirs.begin() + next, theirs.begin() + next + g.params.size());
+    std::vector<torch::Tensor> params(theirs.begin() + next,
+                                      theirs.begin() + next + g.params.size());
     next += g.params.size();
     reference_groups.emplace_back(
         params, std::make_unique<torch::optim::AdamWOptions>(

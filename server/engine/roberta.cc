@@ -39,8 +39,8 @@ class EncoderModel : public Model {
     // No mask given (no padding): no explicit mask, which lets SDPA use flash attention.
     torch::Tensor mask;
     if (attention_mask.defined()) {
-      mask = AdditiveMask(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}),
-                          x.scalar_type());
+      mask =
+          AdditiveMask(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}), x.scalar_type());
     }
     const double attn_p = training_ ? config_.attention_probs_dropout_prob : 0.0;
     for (EncoderLayer& l : layers_) {
@@ -48,8 +48,7 @@ class EncoderModel : public Model {
         return t.view({batch, seq, heads, head_dim}).transpose(1, 2);
       };
       torch::Tensor a = DotProductAttention(split(l.q.linear(x)), split(l.k.linear(x)),
-                                            split(l.v.linear(x)), mask, /*causal=*/false,
-                                            attn_p);
+                                            split(l.v.linear(x)), mask, /*causal=*/false, attn_p);
       a = a.transpose(1, 2).reshape({batch, seq, hidden});
       a = Dropout(l.o.linear(a), config_.hidden_dropout_prob);
       x = torch::layer_norm(a + x, {hidden}, l.attn_ln_w, l.attn_ln_b, config_.layer_norm_eps);
@@ -155,9 +154,9 @@ absl::StatusOr<std::unique_ptr<Model>> LoadEncoder(const HfConfig& config,
   const std::string arch = config.model_type == "roberta" ? "RobertaForSequenceClassification"
                                                           : "BertForSequenceClassification";
   if (options.task == Task::kCausalLm) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "task: causal-lm needs a decoder (llama, qwen2, mistral); '", config.model_type,
-        "' is an encoder; use classification or regression"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("task: causal-lm needs a decoder (llama, qwen2, mistral); '",
+                     config.model_type, "' is an encoder; use classification or regression"));
   }
   RETURN_IF_ERROR(CheckTargets(options.targets, EncoderProjections(), arch));
   RETURN_IF_ERROR(CheckActivation(config.hidden_act));
@@ -180,8 +179,9 @@ absl::StatusOr<std::unique_ptr<Model>> LoadEncoder(const HfConfig& config,
                                             {config.vocab_size, h}));
   ASSIGN_OR_RETURN(model->position_, LoadFrozen(ctx, p + "embeddings.position_embeddings.weight",
                                                 {config.max_position_embeddings, h}));
-  ASSIGN_OR_RETURN(model->token_type_, LoadFrozen(ctx, p + "embeddings.token_type_embeddings.weight",
-                                                  {config.type_vocab_size, h}));
+  ASSIGN_OR_RETURN(
+      model->token_type_,
+      LoadFrozen(ctx, p + "embeddings.token_type_embeddings.weight", {config.type_vocab_size, h}));
   ASSIGN_OR_RETURN(model->emb_ln_w_, LoadFrozen(ctx, p + "embeddings.LayerNorm.weight", {h}));
   ASSIGN_OR_RETURN(model->emb_ln_b_, LoadFrozen(ctx, p + "embeddings.LayerNorm.bias", {h}));
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
@@ -191,7 +191,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadEncoder(const HfConfig& config,
     ASSIGN_OR_RETURN(layer.k, LoadSite(ctx, l + "attention.self.key", "k", h, h, true));
     ASSIGN_OR_RETURN(layer.v, LoadSite(ctx, l + "attention.self.value", "v", h, h, true));
     ASSIGN_OR_RETURN(layer.o, LoadSite(ctx, l + "attention.output.dense", "o", h, h, true));
-    ASSIGN_OR_RETURN(layer.attn_ln_w, LoadFrozen(ctx, l + "attention.output.LayerNorm.weight", {h}));
+    ASSIGN_OR_RETURN(layer.attn_ln_w,
+                     LoadFrozen(ctx, l + "attention.output.LayerNorm.weight", {h}));
     ASSIGN_OR_RETURN(layer.attn_ln_b, LoadFrozen(ctx, l + "attention.output.LayerNorm.bias", {h}));
     ASSIGN_OR_RETURN(layer.up, LoadSite(ctx, l + "intermediate.dense", "up", ffn, h, true));
     ASSIGN_OR_RETURN(layer.down, LoadSite(ctx, l + "output.dense", "down", h, ffn, true));
@@ -205,7 +206,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadEncoder(const HfConfig& config,
   }
   if (model->roberta_) {
     auto dense = LoadHeadLinear(ctx, "classifier.dense", h, h, true, config.initializer_range);
-    auto out = LoadHeadLinear(ctx, "classifier.out_proj", labels, h, true, config.initializer_range);
+    auto out =
+        LoadHeadLinear(ctx, "classifier.out_proj", labels, h, true, config.initializer_range);
     model->head_ = dense;
     model->head_.insert(model->head_.end(), out.begin(), out.end());
   } else {

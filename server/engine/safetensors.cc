@@ -14,8 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "nlohmann/json.hpp"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace attune::engine {
 namespace {
@@ -32,9 +32,9 @@ struct DTypeInfo {
 };
 
 constexpr DTypeInfo kDTypes[] = {
-    {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},
+    {DType::kF64, "F64", 8},   {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2},
     {DType::kBF16, "BF16", 2}, {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},
-    {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1}, {DType::kU8, "U8", 1},
+    {DType::kI16, "I16", 2},   {DType::kI8, "I8", 1},   {DType::kU8, "U8", 1},
     {DType::kBool, "BOOL", 1},
 };
 
@@ -87,15 +87,14 @@ absl::StatusOr<std::pair<TensorView, std::pair<uint64_t, uint64_t>>> ParseEntry(
   uint64_t begin = (*offsets_it)[0].get<uint64_t>();
   uint64_t end = (*offsets_it)[1].get<uint64_t>();
   if (begin > end || end > data_size) {
-    return absl::InvalidArgumentError(absl::StrCat("data_offsets [", begin, ", ", end,
-                                                   "] outside the data section of ", data_size,
-                                                   " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data_offsets [", begin, ", ", end, "] outside the data section of ", data_size, " bytes"));
   }
   ASSIGN_OR_RETURN(uint64_t expected, ByteSize(view.shape, view.dtype));
   if (expected != end - begin) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "size mismatch: shape ", ShapeString(view.shape), " of ", DTypeName(view.dtype),
-        " needs ", expected, " bytes but data_offsets span ", end - begin));
+        "size mismatch: shape ", ShapeString(view.shape), " of ", DTypeName(view.dtype), " needs ",
+        expected, " bytes but data_offsets span ", end - begin));
   }
   view.byte_size = end - begin;
   return std::make_pair(std::move(view), std::make_pair(begin, end));
@@ -246,8 +245,9 @@ absl::StatusOr<DType> ParseDType(const std::string& name) {
   for (const auto& info : kDTypes) {
     if (name == info.name) return info.dtype;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown dtype '", name, "'; expected one of F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown dtype '", name,
+                   "'; expected one of F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL"));
 }
 
 size_t DTypeSize(DType dtype) {
@@ -352,16 +352,18 @@ absl::StatusOr<std::string> SerializeSafetensors(
   std::set<std::string> seen;
   for (const TensorEntry& e : entries) {
     if (e.name.empty() || e.name == "__metadata__") {
-      return absl::InvalidArgumentError(absl::StrCat("safetensors: invalid tensor name '", e.name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors: invalid tensor name '", e.name, "'"));
     }
     if (!seen.insert(e.name).second) {
-      return absl::InvalidArgumentError(absl::StrCat("safetensors: duplicate tensor '", e.name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors: duplicate tensor '", e.name, "'"));
     }
     ASSIGN_OR_RETURN(uint64_t expected, ByteSize(e.shape, e.dtype));
     if (expected != e.byte_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "safetensors: tensor '", e.name, "' has ", e.byte_size, " bytes but shape ",
-          ShapeString(e.shape), " of ", DTypeName(e.dtype), " needs ", expected));
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors: tensor '", e.name, "' has ", e.byte_size, " bytes but shape ",
+                       ShapeString(e.shape), " of ", DTypeName(e.dtype), " needs ", expected));
     }
     header[e.name] = {{"dtype", std::string(DTypeName(e.dtype))},
                       {"shape", e.shape},

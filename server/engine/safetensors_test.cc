@@ -88,8 +88,8 @@ TEST_F(SafetensorsTest, WriterRejectsSizeMismatchAndDuplicates) {
 }
 
 TEST_F(SafetensorsTest, OffsetsOutsideDataSectionAreInvalid) {
-  auto path = WriteRaw("o.safetensors",
-                       R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", 16);
+  auto path =
+      WriteRaw("o.safetensors", R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", 16);
   auto file = SafetensorsFile::Open(path);
   EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(file.status().message(), HasSubstr("tensor 'w'"));
@@ -107,16 +107,16 @@ TEST_F(SafetensorsTest, OverlappingTensorsAreInvalid) {
 }
 
 TEST_F(SafetensorsTest, UnknownDtypeIsInvalid) {
-  auto path = WriteRaw("d.safetensors",
-                       R"({"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", 2);
+  auto path =
+      WriteRaw("d.safetensors", R"({"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", 2);
   auto file = SafetensorsFile::Open(path);
   EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(file.status().message(), HasSubstr("unknown dtype 'F8_E4M3'; expected one of F32"));
 }
 
 TEST_F(SafetensorsTest, ShapeThatDoesNotMatchTheBytesIsInvalid) {
-  auto path = WriteRaw("s.safetensors",
-                       R"({"a":{"dtype":"F16","shape":[3,2],"data_offsets":[0,8]}})", 8);
+  auto path =
+      WriteRaw("s.safetensors", R"({"a":{"dtype":"F16","shape":[3,2],"data_offsets":[0,8]}})", 8);
   auto file = SafetensorsFile::Open(path);
   EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(file.status().message(),

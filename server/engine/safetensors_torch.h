@@ -26,16 +26,26 @@ namespace attune::engine {
 
 inline torch::Dtype TorchDtype(DType dtype) {
   switch (dtype) {
-    case DType::kF64: return torch::kFloat64;
-    case DType::kF32: return torch::kFloat32;
-    case DType::kF16: return torch::kFloat16;
-    case DType::kBF16: return torch::kBFloat16;
-    case DType::kI64: return torch::kInt64;
-    case DType::kI32: return torch::kInt32;
-    case DType::kI16: return torch::kInt16;
-    case DType::kI8: return torch::kInt8;
-    case DType::kU8: return torch::kUInt8;
-    case DType::kBool: return torch::kBool;
+    case DType::kF64:
+      return torch::kFloat64;
+    case DType::kF32:
+      return torch::kFloat32;
+    case DType::kF16:
+      return torch::kFloat16;
+    case DType::kBF16:
+      return torch::kBFloat16;
+    case DType::kI64:
+      return torch::kInt64;
+    case DType::kI32:
+      return torch::kInt32;
+    case DType::kI16:
+      return torch::kInt16;
+    case DType::kI8:
+      return torch::kInt8;
+    case DType::kU8:
+      return torch::kUInt8;
+    case DType::kBool:
+      return torch::kBool;
   }
   return torch::kFloat32;
 }
@@ -89,8 +99,8 @@ class WeightLoader {
     }
     if (v->dtype != DType::kF32 && v->dtype != DType::kF16 && v->dtype != DType::kBF16 &&
         v->dtype != DType::kF64) {
-      return absl::InvalidArgumentError(absl::StrCat("model '", dir_, "': tensor '", key,
-                                                     "' is ", DTypeName(v->dtype),
+      return absl::InvalidArgumentError(absl::StrCat("model '", dir_, "': tensor '", key, "' is ",
+                                                     DTypeName(v->dtype),
                                                      "; expected F32, F16, BF16 or F64"));
     }
     return TensorFromView(*v, dtype, device);

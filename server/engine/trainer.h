@@ -33,12 +33,12 @@ using ::attune::StepMetrics;
 // A checkpoint that has been written completely (atomically) to disk.
 struct CheckpointInfo {
   int64_t step = 0;
-  std::string dir;            // directory holding adapter_model.safetensors etc.
-  int64_t adapter_bytes = 0;  // size of the adapter files a download would carry
-  std::string sha256;         // of adapter_model.safetensors
-  std::optional<double> eval_metric;  // the validation metric at this step, when evaluated
-  bool best = false;                  // the best checkpoint so far by that metric
-  std::vector<int64_t> deleted_steps; // older checkpoints removed when this one was kept
+  std::string dir;                     // directory holding adapter_model.safetensors etc.
+  int64_t adapter_bytes = 0;           // size of the adapter files a download would carry
+  std::string sha256;                  // of adapter_model.safetensors
+  std::optional<double> eval_metric;   // the validation metric at this step, when evaluated
+  bool best = false;                   // the best checkpoint so far by that metric
+  std::vector<int64_t> deleted_steps;  // older checkpoints removed when this one was kept
 };
 
 // Receives progress from a running job. Called on the training thread; implementations must be
@@ -63,11 +63,11 @@ class TrainingObserver {
 
 // What a job's spec describes, found by reading its files without training.
 struct SpecCheck {
-  std::string architecture;        // e.g. "RobertaForSequenceClassification"
-  int64_t total_parameters = 0;    // of the base model (and head)
+  std::string architecture;      // e.g. "RobertaForSequenceClassification"
+  int64_t total_parameters = 0;  // of the base model (and head)
   int64_t trainable_parameters = 0;
-  int64_t base_model_bytes = 0;    // size of the model's weight files on disk
-  int num_labels = 0;              // classification: distinct labels in the training data
+  int64_t base_model_bytes = 0;  // size of the model's weight files on disk
+  int num_labels = 0;            // classification: distinct labels in the training data
   int64_t train_examples = 0;
   int64_t validation_examples = 0;
 };
@@ -83,8 +83,8 @@ struct SpecCheck {
 absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec);
 
 enum class ResumeMode {
-  kFresh,        // ignore anything in output_dir
-  kFromLatest,   // continue from the newest complete checkpoint in output_dir, if any
+  kFresh,       // ignore anything in output_dir
+  kFromLatest,  // continue from the newest complete checkpoint in output_dir, if any
 };
 
 // Switches for the engine's speed measures, all on by default. They change how fast a step runs,

@@ -299,7 +299,8 @@ TEST_F(TrainerTest, CheckSpecRejectsMissingTargetAndBadData) {
   std::ofstream(spec.train_path) << "{\"text\": \"fine\", \"label\": \"positive\"}\n{broken\n";
   check = CheckSpec(spec);
   EXPECT_EQ(check.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(std::string(check.status().message()), "train: " + spec.train_path + ":2: not valid JSON");
+  EXPECT_EQ(std::string(check.status().message()),
+            "train: " + spec.train_path + ":2: not valid JSON");
   RecordingObserver observer;
   auto run = RunTraining(spec, RunOptions{}, &observer);
   EXPECT_FALSE(run.ok());

@@ -74,8 +74,7 @@ JobEventView EventToView(const store::JobEvent& event) {
   return view;
 }
 
-SchedulerJobsSource::SchedulerJobsSource(scheduler::Scheduler* scheduler)
-    : scheduler_(scheduler) {}
+SchedulerJobsSource::SchedulerJobsSource(scheduler::Scheduler* scheduler) : scheduler_(scheduler) {}
 
 absl::StatusOr<std::vector<JobView>> SchedulerJobsSource::ListJobs() {
   store::ListJobsQuery query;

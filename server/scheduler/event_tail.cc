@@ -43,9 +43,8 @@ std::optional<std::vector<store::JobEvent>> EventTail::After(const std::string& 
   std::vector<store::JobEvent> events;
   // Sequences are contiguous, so the first wanted event sits at a known offset.
   const int64_t start = after + 1 - tail.front().sequence;
-  for (int64_t i = start;
-       i < static_cast<int64_t>(tail.size()) &&
-       (max_events <= 0 || static_cast<int>(events.size()) < max_events);
+  for (int64_t i = start; i < static_cast<int64_t>(tail.size()) &&
+                          (max_events <= 0 || static_cast<int>(events.size()) < max_events);
        ++i) {
     events.push_back(tail[static_cast<size_t>(i)]);
   }

@@ -9,8 +9,8 @@ using store::EventType;
 using store::JobEvent;
 using store::JobState;
 
-JobEvent Event(const std::string& job, int64_t sequence,
-               EventType type = EventType::kMetrics, JobState state = JobState::kRunning) {
+JobEvent Event(const std::string& job, int64_t sequence, EventType type = EventType::kMetrics,
+               JobState state = JobState::kRunning) {
   JobEvent e;
   e.job_id = job;
   e.sequence = sequence;

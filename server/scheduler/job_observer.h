@@ -38,8 +38,8 @@ struct JobProgress {
   std::vector<store::JobEvent> events;  // in the order they happened; sequences unset
   std::vector<store::CheckpointRecord> checkpoints;
   std::vector<int64_t> deleted_checkpoint_steps;  // checkpoints the engine pruned from disk
-  std::optional<StepMetrics> latest_step;  // the newest step's metrics (cumulative)
-  std::optional<EvalMetrics> latest_eval;  // the newest evaluation (cumulative)
+  std::optional<StepMetrics> latest_step;         // the newest step's metrics (cumulative)
+  std::optional<EvalMetrics> latest_eval;         // the newest evaluation (cumulative)
   int64_t last_step = 0;
   int64_t total_steps = 0;
   std::optional<engine::SpecCheck> setup;  // from OnStart, once

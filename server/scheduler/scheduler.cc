@@ -53,11 +53,11 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
     return absl::InvalidArgumentError("Scheduler::Create: store and runner are required");
   }
   std::unique_ptr<Scheduler> scheduler(new Scheduler(options, std::move(devices), store, runner));
-  RETURN_IF_ERROR(scheduler->events_
-                      .RequeueRunning(
-                          "server restarted; the job will resume from its last checkpoint",
+  RETURN_IF_ERROR(
+      scheduler->events_
+          .RequeueRunning("server restarted; the job will resume from its last checkpoint",
                           scheduler->NowUs())
-                      .status());
+          .status());
   RETURN_IF_ERROR(scheduler->LoadQueue());
   Scheduler* self = scheduler.get();
   scheduler->dispatcher_ = std::thread([self] { self->DispatchLoop(); });
@@ -100,10 +100,10 @@ absl::Status Scheduler::LoadQueue() {
 absl::Status Scheduler::ResolveDevices(JobSpec* spec) const {
   if (spec->gpus == -1) spec->gpus = gpu_count_ > 0 ? 1 : 0;
   if (spec->gpus > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "gpus: ", spec->gpus,
-        " requested, but multi-GPU training is not supported yet; a job trains on one "
-        "device (gpus 1, or 0 for a CPU slot)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("gpus: ", spec->gpus,
+                     " requested, but multi-GPU training is not supported yet; a job trains on one "
+                     "device (gpus 1, or 0 for a CPU slot)"));
   }
   if (spec->gpus > gpu_count_) {
     return absl::InvalidArgumentError(

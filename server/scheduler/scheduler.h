@@ -262,7 +262,7 @@ class Scheduler {
   int64_t next_order_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::unique_ptr<RunningJob>> running_ ABSL_GUARDED_BY(mu_);
   std::list<std::unique_ptr<RunningJob>> finished_ ABSL_GUARDED_BY(mu_);  // to be joined
-  std::map<std::string, std::string> ending_ ABSL_GUARDED_BY(mu_);  // id -> end not recorded
+  std::map<std::string, std::string> ending_ ABSL_GUARDED_BY(mu_);        // id -> end not recorded
   bool dispatcher_idle_ ABSL_GUARDED_BY(mu_) = false;
   bool dispatch_pending_ ABSL_GUARDED_BY(mu_) = true;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;

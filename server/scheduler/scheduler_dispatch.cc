@@ -153,10 +153,10 @@ bool Scheduler::RecordStart(RunningJob* running) {
   event.devices = job->devices;
   absl::Status written = events_.Record(*job, {std::move(event)}).status();
   if (!written.ok()) {
-    LogJobError(id, absl::StrCat("could not record the start (the job stays queued and is tried "
-                                 "again in ",
-                                 absl::FormatDuration(options_.retry_interval),
-                                 "): ", written.ToString()));
+    LogJobError(
+        id, absl::StrCat("could not record the start (the job stays queued and is tried "
+                         "again in ",
+                         absl::FormatDuration(options_.retry_interval), "): ", written.ToString()));
     Unstart(running, Requeue::kRetry);
     return false;
   }

@@ -1,12 +1,11 @@
 // Events and watchers, store failures, shutdown and restart, statistics.
-#include "server/scheduler/scheduler.h"
-
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "server/scheduler/scheduler.h"
 #include "server/scheduler/scheduler_test_fixture.h"
 
 namespace attune::scheduler {

@@ -108,10 +108,9 @@ void Scheduler::RecordCheckpoints(RunningJob* running, const JobProgress& progre
   warning.type = EventType::kWarning;
   warning.state = store::JobState::kRunning;
   warning.step = failed_new.back();
-  warning.message = absl::StrCat("the checkpoint record(s) at step(s) ",
-                                 absl::StrJoin(failed_new, ","),
-                                 " could not be written to the store yet (",
-                                 first_error.message(), "); retrying");
+  warning.message = absl::StrCat(
+      "the checkpoint record(s) at step(s) ", absl::StrJoin(failed_new, ","),
+      " could not be written to the store yet (", first_error.message(), "); retrying");
   events->push_back(std::move(warning));
 }
 
@@ -119,9 +118,9 @@ void Scheduler::RecordEnd(UnrecordedEnd end) {
   absl::Status recorded = TryRecordEnd(end);
   if (recorded.ok()) return;
   const std::string id = end.job.id;
-  LogJobError(id, absl::StrCat("could not record that the job ended ",
-                               store::JobStateName(end.job.state),
-                               "; retrying on every flush: ", recorded.ToString()));
+  LogJobError(
+      id, absl::StrCat("could not record that the job ended ", store::JobStateName(end.job.state),
+                       "; retrying on every flush: ", recorded.ToString()));
   end.error = std::string(recorded.message());
   {
     absl::MutexLock lock(&mu_);

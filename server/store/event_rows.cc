@@ -6,8 +6,9 @@
 
 namespace attune::store {
 
-const char kEventColumns[] = "sequence, time_us, type, state, message, metrics_json, step, path, "
-                             "bytes, sha256";
+const char kEventColumns[] =
+    "sequence, time_us, type, state, message, metrics_json, step, path, "
+    "bytes, sha256";
 
 absl::Status CheckJobExists(sqlite3* db, const std::string& id) {
   ASSIGN_OR_RETURN(Statement select, Statement::Prepare(db, "SELECT 1 FROM jobs WHERE id = ?"));

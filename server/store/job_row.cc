@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "nlohmann/json.hpp"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 #include "server/store/metrics_json.h"
 #include "server/store/store.h"
 

@@ -66,15 +66,14 @@ std::optional<StepMetrics> StepFromJson(const json& in, int64_t step) {
   m.total_steps = GetInt(in, "total_steps");
   for (const auto& [name, value] : in.items()) {
     if (absl::StartsWith(name, "lr.") && (value.is_number() || value.is_null())) {
-      m.learning_rates[name.substr(3)] = value.is_number()
-                                             ? value.get<double>()
-                                             : std::numeric_limits<double>::quiet_NaN();
+      m.learning_rates[name.substr(3)] =
+          value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
     }
   }
   if (in.contains("device_allocated_bytes")) {
-    m.device_memory = DeviceMemory{GetInt(in, "device_allocated_bytes"),
-                                   GetInt(in, "device_reserved_bytes"),
-                                   GetInt(in, "device_peak_allocated_bytes")};
+    m.device_memory =
+        DeviceMemory{GetInt(in, "device_allocated_bytes"), GetInt(in, "device_reserved_bytes"),
+                     GetInt(in, "device_peak_allocated_bytes")};
   }
   return m;
 }

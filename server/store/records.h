@@ -40,10 +40,10 @@ struct Job {
   std::string owner;       // tenant that owns the job; empty until authentication exists
   JobSpec spec;
   JobState state = JobState::kQueued;
-  int64_t created_us = 0;            // when it was submitted
-  int64_t started_us = 0;            // when it last started running
-  int64_t finished_us = 0;           // when it reached a terminal state
-  std::vector<std::string> devices;  // devices it runs (ran) on, e.g. {"cuda:0"}
+  int64_t created_us = 0;                  // when it was submitted
+  int64_t started_us = 0;                  // when it last started running
+  int64_t finished_us = 0;                 // when it reached a terminal state
+  std::vector<std::string> devices;        // devices it runs (ran) on, e.g. {"cuda:0"}
   std::optional<StepMetrics> latest_step;  // the newest step's metrics; none before the first
   std::optional<EvalMetrics> latest_eval;  // the newest evaluation; none before the first
   int64_t trainable_parameters = 0;

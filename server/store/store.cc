@@ -7,8 +7,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
 #include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 #include "server/store/event_rows.h"
 #include "server/store/job_row.h"
 #include "server/store/migrations.h"
@@ -74,8 +74,9 @@ absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
 absl::Status CheckRequestIdFree(sqlite3* db, const std::string& owner,
                                 const std::string& request_id) {
   if (request_id.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(Statement find,
-                   Statement::Prepare(db, "SELECT id FROM jobs WHERE owner = ? AND request_id = ?"));
+  ASSIGN_OR_RETURN(
+      Statement find,
+      Statement::Prepare(db, "SELECT id FROM jobs WHERE owner = ? AND request_id = ?"));
   find.Bind(1, owner).Bind(2, request_id);
   ASSIGN_OR_RETURN(bool row, find.Step());
   if (!row) return absl::OkStatus();
@@ -254,9 +255,9 @@ absl::StatusOr<std::vector<JobEvent>> Store::UpdateJobAndAppendEvents(
 }
 
 absl::StatusOr<std::vector<JobEvent>> Store::FailJobAndAppendEvents(const std::string& id,
-                                                                     const std::string& error,
-                                                                     int64_t finished_us,
-                                                                     std::vector<JobEvent> events) {
+                                                                    const std::string& error,
+                                                                    int64_t finished_us,
+                                                                    std::vector<JobEvent> events) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
   ASSIGN_OR_RETURN(Statement update,
@@ -268,7 +269,8 @@ absl::StatusOr<std::vector<JobEvent>> Store::FailJobAndAppendEvents(const std::s
                       .Bind(3, finished_us)
                       .Bind(4, id)
                       .Run());
-  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
+  if (sqlite3_changes(db_) == 0)
+    return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
   for (JobEvent& event : events) RETURN_IF_ERROR(AppendEventLocked(db_, event));
   RETURN_IF_ERROR(transaction.Commit());
   return events;

@@ -39,22 +39,23 @@ struct Sentence {
 // Draws `count` labelled sentences from fixed word lists.
 std::vector<Sentence> MakeSentences(int count, uint64_t seed) {
   static const std::vector<std::string> kSubjects = {
-      "the movie", "this film", "the show", "that book", "the food", "our trip", "the concert",
-      "the game", "this song", "the service", "the hotel", "her new album", "the lecture",
-      "his story", "the weather", "the ending", "the actors", "the music", "the plot",
-      "the restaurant"};
-  static const std::vector<std::string> kVerbs = {"was", "is", "felt", "seemed", "looked",
-                                                  "sounded", "turned out"};
-  static const std::vector<std::string> kIntensifiers = {"", "really ", "very ", "quite ",
+      "the movie",  "this film",     "the show",    "that book", "the food",
+      "our trip",   "the concert",   "the game",    "this song", "the service",
+      "the hotel",  "her new album", "the lecture", "his story", "the weather",
+      "the ending", "the actors",    "the music",   "the plot",  "the restaurant"};
+  static const std::vector<std::string> kVerbs = {"was",    "is",      "felt",      "seemed",
+                                                  "looked", "sounded", "turned out"};
+  static const std::vector<std::string> kIntensifiers = {"",       "really ", "very ", "quite ",
                                                          "truly ", "rather ", "so "};
   static const std::vector<std::string> kPositive = {
-      "great", "wonderful", "fun", "lovely", "brilliant", "excellent", "amazing", "pleasant",
-      "superb", "delightful", "charming", "fantastic", "beautiful", "enjoyable", "good"};
+      "great",     "wonderful", "fun",       "lovely",    "brilliant",
+      "excellent", "amazing",   "pleasant",  "superb",    "delightful",
+      "charming",  "fantastic", "beautiful", "enjoyable", "good"};
   static const std::vector<std::string> kNegative = {
-      "awful", "boring", "terrible", "dull", "horrible", "bad", "poor", "dreadful",
-      "painful", "weak", "messy", "bland", "annoying", "disappointing", "ugly"};
-  static const std::vector<std::string> kTails = {"", " today", " overall", " to me",
-                                                  " in the end", " again", " as usual"};
+      "awful",   "boring", "terrible", "dull",  "horrible", "bad",           "poor", "dreadful",
+      "painful", "weak",   "messy",    "bland", "annoying", "disappointing", "ugly"};
+  static const std::vector<std::string> kTails = {
+      "", " today", " overall", " to me", " in the end", " again", " as usual"};
   std::mt19937_64 rng(seed);
   auto pick = [&rng](const std::vector<std::string>& v) -> const std::string& {
     return v[rng() % v.size()];
@@ -63,8 +64,8 @@ std::vector<Sentence> MakeSentences(int count, uint64_t seed) {
   for (int i = 0; i < count; ++i) {
     const bool positive = rng() % 2 == 0;
     const auto& words = positive ? kPositive : kNegative;
-    std::string text = absl::StrCat(pick(kSubjects), " ", pick(kVerbs), " ", pick(kIntensifiers),
-                                    pick(words));
+    std::string text =
+        absl::StrCat(pick(kSubjects), " ", pick(kVerbs), " ", pick(kIntensifiers), pick(words));
     if (rng() % 2 == 0) absl::StrAppend(&text, " and ", pick(words));
     absl::StrAppend(&text, pick(kTails));
     if (rng() % 4 == 0) text[0] = static_cast<char>(std::toupper(text[0]));
@@ -75,7 +76,8 @@ std::vector<Sentence> MakeSentences(int count, uint64_t seed) {
 
 void WriteJsonl(const fs::path& path, const std::vector<Sentence>& sentences) {
   std::ofstream out(path);
-  for (const Sentence& s : sentences) out << json{{"text", s.text}, {"label", s.label}}.dump() << "\n";
+  for (const Sentence& s : sentences)
+    out << json{{"text", s.text}, {"label", s.label}}.dump() << "\n";
 }
 
 // Weights with Hugging Face's RoBERTa initialisation: normal(0, 0.02) matrices and embeddings,
@@ -186,7 +188,9 @@ absl::Status WriteExampleAssets(const std::string& out_dir, ExampleSummary* summ
   const fs::path model_dir = out / "model";
   std::error_code ec;
   fs::create_directories(model_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", model_dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("cannot create ", model_dir.string(), ": ", ec.message()));
   const std::vector<Sentence> train = MakeSentences(2000, /*seed=*/7);
   const std::vector<Sentence> validation = MakeSentences(300, /*seed=*/8);
   WriteJsonl(out / "train.jsonl", train);

@@ -38,7 +38,8 @@ struct Options {
 };
 
 int Usage() {
-  std::cerr << "usage: attune-parity [--device cpu|cuda:N] [--dtype float32|bfloat16] FIXTURE_DIR...\n";
+  std::cerr
+      << "usage: attune-parity [--device cpu|cuda:N] [--dtype float32|bfloat16] FIXTURE_DIR...\n";
   return 2;
 }
 

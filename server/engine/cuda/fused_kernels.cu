@@ -1,8 +1,8 @@
-#include "server/engine/cuda/fused_kernels.h"
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include "server/engine/cuda/fused_kernels.h"
 
 namespace attune::engine::cuda {
 namespace {
@@ -16,13 +16,17 @@ __device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }
 template <typename T>
 __device__ __forceinline__ T FromFloat(float v);
 template <>
-__device__ __forceinline__ float FromFloat<float>(float v) { return v; }
+__device__ __forceinline__ float FromFloat<float>(float v) {
+  return v;
+}
 template <>
 __device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 template <>
-__device__ __forceinline__ __half FromFloat<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ __half FromFloat<__half>(float v) {
+  return __float2half_rn(v);
+}
 
 // kVec elements of T in one 16-byte load or store.
 template <typename T>
@@ -100,9 +104,9 @@ __global__ void SwigluBackwardKernel(const T* __restrict__ gate, const T* __rest
 
 // One thread per (row, head, i < half): the pair (i, i + half) of one head at one position.
 template <typename T>
-__global__ void RopeKernel(const T* x, const float* __restrict__ cos,
-                           const float* __restrict__ sin, T* out, int64_t rows, int64_t heads,
-                           int64_t half, int64_t seq_len, float sign) {
+__global__ void RopeKernel(const T* x, const float* __restrict__ cos, const float* __restrict__ sin,
+                           T* out, int64_t rows, int64_t heads, int64_t half, int64_t seq_len,
+                           float sign) {
   const int64_t total = rows * heads * half;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
@@ -143,8 +147,7 @@ void LaunchSwigluBackward(const void* gate, const void* up, const void* d_out, v
 
 template <typename T>
 void LaunchRope(const void* x, const float* cos, const float* sin, void* out, int64_t rows,
-                int64_t heads, int64_t head_dim, int64_t seq_len, float sign,
-                cudaStream_t stream) {
+                int64_t heads, int64_t head_dim, int64_t seq_len, float sign, cudaStream_t stream) {
   const int64_t half = head_dim / 2;
   RopeKernel<T><<<Blocks(rows * heads * half), kThreads, 0, stream>>>(
       static_cast<const T*>(x), cos, sin, static_cast<T*>(out), rows, heads, half, seq_len, sign);
@@ -156,9 +159,12 @@ void SwigluForward(ElementType type, const void* gate, const void* up, void* out
                    void* stream) {
   auto s = static_cast<cudaStream_t>(stream);
   switch (type) {
-    case ElementType::kFloat32: return LaunchSwigluForward<float>(gate, up, out, n, s);
-    case ElementType::kBFloat16: return LaunchSwigluForward<__nv_bfloat16>(gate, up, out, n, s);
-    case ElementType::kFloat16: return LaunchSwigluForward<__half>(gate, up, out, n, s);
+    case ElementType::kFloat32:
+      return LaunchSwigluForward<float>(gate, up, out, n, s);
+    case ElementType::kBFloat16:
+      return LaunchSwigluForward<__nv_bfloat16>(gate, up, out, n, s);
+    case ElementType::kFloat16:
+      return LaunchSwigluForward<__half>(gate, up, out, n, s);
   }
 }
 
