@@ -262,6 +262,7 @@ void AddQueryCommands(CLI::App* app, CommandLine* c) {
 void AddCommands(CLI::App* app, CommandLine* c) {
   app->footer(kExitCodes);
   app->require_subcommand(1);
+  app->fallthrough();  // --server and --output work after the command too, as in kubectl
   app->add_option("--server", c->server, "attuned address HOST:PORT");
   app->add_option("--output", c->output, "text|json (proto3 JSON mapping)")
       ->check(CLI::IsMember({"text", "json"}));
