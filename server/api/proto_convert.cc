@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace attune::api {
@@ -71,46 +72,93 @@ void AddFlatMetrics(const store::Job& job, v1::Job* p) {
 
 }  // namespace
 
-absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
-  JobSpec spec;
-  TrainSpec& t = spec.train;
-  t.model_dir = p.model();
-  switch (p.task()) {
+namespace {
+
+// The enum conversions: INVALID_ARGUMENT naming the field for a value this server does not know
+// (a newer client's).
+absl::StatusOr<Task> TaskFromProto(v1::Task task) {
+  switch (task) {
     case v1::TASK_UNSPECIFIED:
-      t.task = Task::kUnspecified;
-      break;
+      return Task::kUnspecified;
     case v1::TASK_SEQUENCE_CLASSIFICATION:
-      t.task = Task::kSequenceClassification;
-      break;
+      return Task::kSequenceClassification;
     case v1::TASK_REGRESSION:
-      t.task = Task::kRegression;
-      break;
+      return Task::kRegression;
     case v1::TASK_CAUSAL_LM:
-      t.task = Task::kCausalLm;
-      break;
+      return Task::kCausalLm;
     default:
-      return UnknownEnum("task", p.task());
+      return UnknownEnum("task", task);
   }
+}
+
+absl::StatusOr<Method> MethodFromProto(v1::Method method) {
+  switch (method) {
+    case v1::METHOD_UNSPECIFIED:
+    case v1::METHOD_LORA:
+      return Method::kLora;
+    case v1::METHOD_FULL:
+      return Method::kFull;
+    default:
+      return UnknownEnum("method", method);
+  }
+}
+
+absl::StatusOr<Schedule> ScheduleFromProto(v1::Schedule schedule) {
+  switch (schedule) {
+    case v1::SCHEDULE_UNSPECIFIED:
+    case v1::SCHEDULE_LINEAR:
+      return Schedule::kLinear;
+    case v1::SCHEDULE_COSINE:
+      return Schedule::kCosine;
+    case v1::SCHEDULE_CONSTANT:
+      return Schedule::kConstant;
+    default:
+      return UnknownEnum("schedule", schedule);
+  }
+}
+
+v1::Task TaskToProto(Task task) {
+  switch (task) {
+    case Task::kSequenceClassification:
+      return v1::TASK_SEQUENCE_CLASSIFICATION;
+    case Task::kRegression:
+      return v1::TASK_REGRESSION;
+    case Task::kCausalLm:
+      return v1::TASK_CAUSAL_LM;
+    case Task::kUnspecified:
+      break;
+  }
+  return v1::TASK_UNSPECIFIED;
+}
+
+v1::Schedule ScheduleToProto(Schedule schedule) {
+  switch (schedule) {
+    case Schedule::kCosine:
+      return v1::SCHEDULE_COSINE;
+    case Schedule::kConstant:
+      return v1::SCHEDULE_CONSTANT;
+    case Schedule::kLinear:
+      break;
+  }
+  return v1::SCHEDULE_LINEAR;
+}
+
+// The model, data and adapter fields; unset optional fields keep TrainSpec's defaults.
+void ModelAndAdapterFromProto(const v1::JobSpec& p, TrainSpec& t) {
+  t.model_dir = p.model();
   t.train_path = p.train();
   t.validation_path = p.validation();
   t.targets.assign(p.targets().begin(), p.targets().end());
   if (t.targets.empty()) t.targets = {"q", "v"};
   std::sort(t.targets.begin(), t.targets.end());
-  switch (p.method()) {
-    case v1::METHOD_UNSPECIFIED:
-    case v1::METHOD_LORA:
-      t.method = Method::kLora;
-      break;
-    case v1::METHOD_FULL:
-      t.method = Method::kFull;
-      break;
-    default:
-      return UnknownEnum("method", p.method());
-  }
   if (p.lora().has_rank()) t.lora_rank = p.lora().rank();
   if (p.lora().has_alpha()) t.lora_alpha = p.lora().alpha();
   if (p.lora().has_dropout()) t.lora_dropout = p.lora().dropout();
   t.use_rslora = p.lora().use_rslora();
+}
+
+// The optimisation and bookkeeping fields.
+void TrainingFromProto(const v1::JobSpec& p, TrainSpec& t) {
   if (p.has_learning_rate()) t.learning_rate = p.learning_rate();
   t.lr_ratios.insert(p.lr_ratios().begin(), p.lr_ratios().end());
   if (p.has_loraplus_ratio()) t.loraplus_ratio = p.loraplus_ratio();
@@ -119,26 +167,52 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
   if (p.has_batch_size()) t.batch_size = p.batch_size();
   if (p.has_max_seq_len()) t.max_seq_len = p.max_seq_len();
   t.warmup_steps = p.warmup_steps();
-  switch (p.schedule()) {
-    case v1::SCHEDULE_UNSPECIFIED:
-    case v1::SCHEDULE_LINEAR:
-      t.schedule = Schedule::kLinear;
-      break;
-    case v1::SCHEDULE_COSINE:
-      t.schedule = Schedule::kCosine;
-      break;
-    case v1::SCHEDULE_CONSTANT:
-      t.schedule = Schedule::kConstant;
-      break;
-    default:
-      return UnknownEnum("schedule", p.schedule());
-  }
   t.weight_decay = p.weight_decay();
   if (p.has_max_grad_norm()) t.max_grad_norm = p.max_grad_norm();
   if (p.has_seed()) t.seed = p.seed();
   t.eval_every = p.eval_every();
   t.checkpoint_every = p.checkpoint_every();
   if (p.has_keep_checkpoints()) t.keep_checkpoints = p.keep_checkpoints();
+}
+
+void TrainSpecToProto(const TrainSpec& t, v1::JobSpec* p) {
+  p->set_model(t.model_dir);
+  p->set_task(TaskToProto(t.task));
+  p->set_train(t.train_path);
+  p->set_validation(t.validation_path);
+  for (const std::string& target : t.targets) p->add_targets(target);
+  p->set_method(t.method == Method::kFull ? v1::METHOD_FULL : v1::METHOD_LORA);
+  p->mutable_lora()->set_rank(t.lora_rank);
+  p->mutable_lora()->set_alpha(t.lora_alpha);
+  p->mutable_lora()->set_dropout(t.lora_dropout);
+  p->mutable_lora()->set_use_rslora(t.use_rslora);
+  p->set_learning_rate(t.learning_rate);
+  p->mutable_lr_ratios()->insert(t.lr_ratios.begin(), t.lr_ratios.end());
+  p->set_loraplus_ratio(t.loraplus_ratio);
+  p->set_epochs(t.epochs);
+  p->set_max_steps(t.max_steps);
+  p->set_batch_size(t.batch_size);
+  p->set_max_seq_len(t.max_seq_len);
+  p->set_warmup_steps(t.warmup_steps);
+  p->set_schedule(ScheduleToProto(t.schedule));
+  p->set_weight_decay(t.weight_decay);
+  p->set_max_grad_norm(t.max_grad_norm);
+  p->set_seed(t.seed);
+  p->set_eval_every(t.eval_every);
+  p->set_checkpoint_every(t.checkpoint_every);
+  p->set_keep_checkpoints(t.keep_checkpoints);
+}
+
+}  // namespace
+
+absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
+  JobSpec spec;
+  TrainSpec& t = spec.train;
+  ASSIGN_OR_RETURN(t.task, TaskFromProto(p.task()));
+  ASSIGN_OR_RETURN(t.method, MethodFromProto(p.method()));
+  ASSIGN_OR_RETURN(t.schedule, ScheduleFromProto(p.schedule()));
+  ModelAndAdapterFromProto(p, t);
+  TrainingFromProto(p, t);
   spec.gpus = p.has_gpus() ? p.gpus() : -1;  // -1 = not set; the scheduler picks
   spec.priority = p.priority();
   spec.name = p.name();
@@ -147,56 +221,8 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
 }
 
 v1::JobSpec JobSpecToProto(const JobSpec& spec) {
-  const TrainSpec& t = spec.train;
   v1::JobSpec p;
-  p.set_model(t.model_dir);
-  switch (t.task) {
-    case Task::kSequenceClassification:
-      p.set_task(v1::TASK_SEQUENCE_CLASSIFICATION);
-      break;
-    case Task::kRegression:
-      p.set_task(v1::TASK_REGRESSION);
-      break;
-    case Task::kCausalLm:
-      p.set_task(v1::TASK_CAUSAL_LM);
-      break;
-    case Task::kUnspecified:
-      p.set_task(v1::TASK_UNSPECIFIED);
-      break;
-  }
-  p.set_train(t.train_path);
-  p.set_validation(t.validation_path);
-  for (const std::string& target : t.targets) p.add_targets(target);
-  p.set_method(t.method == Method::kFull ? v1::METHOD_FULL : v1::METHOD_LORA);
-  p.mutable_lora()->set_rank(t.lora_rank);
-  p.mutable_lora()->set_alpha(t.lora_alpha);
-  p.mutable_lora()->set_dropout(t.lora_dropout);
-  p.mutable_lora()->set_use_rslora(t.use_rslora);
-  p.set_learning_rate(t.learning_rate);
-  p.mutable_lr_ratios()->insert(t.lr_ratios.begin(), t.lr_ratios.end());
-  p.set_loraplus_ratio(t.loraplus_ratio);
-  p.set_epochs(t.epochs);
-  p.set_max_steps(t.max_steps);
-  p.set_batch_size(t.batch_size);
-  p.set_max_seq_len(t.max_seq_len);
-  p.set_warmup_steps(t.warmup_steps);
-  switch (t.schedule) {
-    case Schedule::kLinear:
-      p.set_schedule(v1::SCHEDULE_LINEAR);
-      break;
-    case Schedule::kCosine:
-      p.set_schedule(v1::SCHEDULE_COSINE);
-      break;
-    case Schedule::kConstant:
-      p.set_schedule(v1::SCHEDULE_CONSTANT);
-      break;
-  }
-  p.set_weight_decay(t.weight_decay);
-  p.set_max_grad_norm(t.max_grad_norm);
-  p.set_seed(t.seed);
-  p.set_eval_every(t.eval_every);
-  p.set_checkpoint_every(t.checkpoint_every);
-  p.set_keep_checkpoints(t.keep_checkpoints);
+  TrainSpecToProto(spec.train, &p);
   if (spec.gpus >= 0) p.set_gpus(spec.gpus);
   p.set_priority(spec.priority);
   p.set_name(spec.name);
