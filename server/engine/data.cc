@@ -43,6 +43,94 @@ void Shuffle(std::vector<T>& v, std::mt19937_64& rng) {
 
 }  // namespace
 
+namespace {
+
+// Which of the record's text members were present.
+struct Present {
+  bool text = false, text_a = false, text_b = false, prompt = false, completion = false;
+};
+
+// The string members: text (or text_a), text_b, prompt, completion. The reason on a non-string.
+absl::Status ReadTexts(const json& object, Record& r, Present& has) {
+  for (auto [key, out, present] :
+       {std::tuple{"text", &r.text, &has.text}, std::tuple{"text_b", &r.text_b, &has.text_b},
+        std::tuple{"prompt", &r.prompt, &has.prompt},
+        std::tuple{"completion", &r.completion, &has.completion}}) {
+    absl::Status s = ReadString(object, key, out, present);
+    if (!s.ok()) return s;
+  }
+  if (!has.text) return ReadString(object, "text_a", &r.text, &has.text_a);
+  return absl::OkStatus();
+}
+
+// The optional label: a string, or a finite number. The reason otherwise.
+absl::Status ReadLabel(const json& object, Record& r) {
+  auto label = object.find("label");
+  if (label == object.end()) return absl::OkStatus();
+  r.has_label = true;
+  if (label->is_string()) {
+    r.label_is_string = true;
+    r.label_string = label->get<std::string>();
+  } else if (label->is_number()) {
+    r.label_number = label->get<double>();
+    if (!std::isfinite(r.label_number)) {
+      return absl::InvalidArgumentError("'label' is not a finite number");
+    }
+  } else {
+    return absl::InvalidArgumentError("'label' must be a number or a string");
+  }
+  return absl::OkStatus();
+}
+
+// Whether the record's members fit `task`; the reason when they do not.
+absl::Status CheckShape(const Record& r, const Present& has, Task task) {
+  const bool has_first = has.text || has.text_a;
+  if (has.text_b && !has_first) return absl::InvalidArgumentError("'text_b' without 'text_a'");
+  switch (task) {
+    case Task::kSequenceClassification:
+    case Task::kRegression:
+      if (!has_first) {
+        return absl::InvalidArgumentError(
+            "missing 'text' (or 'text_a'); expected {\"text\": ..., \"label\": ...}");
+      }
+      if (!r.has_label) return absl::InvalidArgumentError("missing 'label'");
+      if (task == Task::kRegression && r.label_is_string) {
+        return absl::InvalidArgumentError("regression needs a numeric 'label'");
+      }
+      return absl::OkStatus();
+    case Task::kCausalLm:
+      if (has.prompt != has.completion) {
+        return absl::InvalidArgumentError("'prompt' and 'completion' come together");
+      }
+      if (!has.prompt && !has.text) {
+        return absl::InvalidArgumentError("missing 'text' or 'prompt'/'completion' for causal-lm");
+      }
+      return absl::OkStatus();
+    case Task::kUnspecified:
+      break;
+  }
+  return absl::InvalidArgumentError("task: unspecified");
+}
+
+// One line's record; INVALID_ARGUMENT "field: path:line: reason" when it is not one.
+absl::StatusOr<Record> ParseRecord(const std::string& text, int64_t line_no,
+                                   const std::string& field, const std::string& path, Task task) {
+  json object = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (object.is_discarded()) return LineError(field, path, line_no, "not valid JSON");
+  if (!object.is_object()) return LineError(field, path, line_no, "not a JSON object");
+  Record r;
+  r.line = line_no;
+  Present has;
+  absl::Status s = ReadTexts(object, r, has);
+  if (s.ok()) s = ReadLabel(object, r);
+  if (s.ok()) s = CheckShape(r, has, task);
+  if (s.ok()) return r;
+  if (task == Task::kUnspecified && s.message() == "task: unspecified") return s;
+  return LineError(field, path, line_no, std::string(s.message()));
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std::string& field,
                                               Task task) {
   // A directory opens (and then reads as empty) on Linux: say what it is instead.
@@ -58,66 +146,9 @@ absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std
   while (std::getline(in, text)) {
     ++line_no;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json object = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (object.is_discarded()) return LineError(field, path, line_no, "not valid JSON");
-    if (!object.is_object()) return LineError(field, path, line_no, "not a JSON object");
-    Record r;
-    r.line = line_no;
-    bool has_text = false, has_a = false, has_b = false, has_prompt = false, has_completion = false;
-    for (auto [key, out, present] :
-         {std::tuple{"text", &r.text, &has_text}, std::tuple{"text_b", &r.text_b, &has_b},
-          std::tuple{"prompt", &r.prompt, &has_prompt},
-          std::tuple{"completion", &r.completion, &has_completion}}) {
-      absl::Status s = ReadString(object, key, out, present);
-      if (!s.ok()) return LineError(field, path, line_no, std::string(s.message()));
-    }
-    if (!has_text) {
-      absl::Status s = ReadString(object, "text_a", &r.text, &has_a);
-      if (!s.ok()) return LineError(field, path, line_no, std::string(s.message()));
-    }
-    auto label = object.find("label");
-    if (label != object.end()) {
-      r.has_label = true;
-      if (label->is_string()) {
-        r.label_is_string = true;
-        r.label_string = label->get<std::string>();
-      } else if (label->is_number()) {
-        r.label_number = label->get<double>();
-        if (!std::isfinite(r.label_number)) {
-          return LineError(field, path, line_no, "'label' is not a finite number");
-        }
-      } else {
-        return LineError(field, path, line_no, "'label' must be a number or a string");
-      }
-    }
-    const bool has_first = has_text || has_a;
-    if (has_b && !has_first) return LineError(field, path, line_no, "'text_b' without 'text_a'");
-    switch (task) {
-      case Task::kSequenceClassification:
-      case Task::kRegression:
-        if (!has_first) {
-          return LineError(
-              field, path, line_no,
-              "missing 'text' (or 'text_a'); expected {\"text\": ..., \"label\": ...}");
-        }
-        if (!r.has_label) return LineError(field, path, line_no, "missing 'label'");
-        if (task == Task::kRegression && r.label_is_string) {
-          return LineError(field, path, line_no, "regression needs a numeric 'label'");
-        }
-        break;
-      case Task::kCausalLm:
-        if (has_prompt != has_completion) {
-          return LineError(field, path, line_no, "'prompt' and 'completion' come together");
-        }
-        if (!has_prompt && !has_text) {
-          return LineError(field, path, line_no,
-                           "missing 'text' or 'prompt'/'completion' for causal-lm");
-        }
-        break;
-      case Task::kUnspecified:
-        return absl::InvalidArgumentError("task: unspecified");
-    }
-    records.push_back(std::move(r));
+    absl::StatusOr<Record> record = ParseRecord(text, line_no, field, path, task);
+    if (!record.ok()) return record.status();
+    records.push_back(*std::move(record));
   }
   if (in.bad()) return absl::InvalidArgumentError(absl::StrCat(field, ": read error on ", path));
   if (records.empty()) {
@@ -162,93 +193,131 @@ absl::StatusOr<LabelMap> BuildLabelMap(const std::vector<Record>& train, const s
   return map;
 }
 
+namespace {
+
+// Where a record came from, for messages: "field: path:line: ...".
+struct RecordPlace {
+  const std::string& field;
+  const std::string& path;
+  absl::Status Error(const Record& r, const std::string& reason) const {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, ":", r.line, ": ", reason));
+  }
+};
+
+// A causal-LM example: a prompt (not trained) with its completion and EOS (trained), or a plain
+// text trained on every token after the first. Truncated to max_seq_len.
+absl::StatusOr<Example> TokenizeCausal(const Record& r, const Tokenizer& tokenizer, int max_seq_len,
+                                       int32_t eos_id, const RecordPlace& place) {
+  Example e;
+  if (!r.prompt.empty() || !r.completion.empty()) {
+    Encoding prompt = tokenizer.Encode(r.prompt, SpecialTokens::kAdd);
+    // The post-processor may append EOS to the prompt; the completion continues after the
+    // prompt's own tokens, so drop a trailing EOS there.
+    if (eos_id >= 0 && !prompt.ids.empty() && prompt.ids.back() == eos_id) prompt.ids.pop_back();
+    Encoding completion = tokenizer.Encode(r.completion, SpecialTokens::kOmit);
+    e.ids = prompt.ids;
+    e.loss_mask.assign(prompt.ids.size(), 0);
+    for (int32_t id : completion.ids) {
+      e.ids.push_back(id);
+      e.loss_mask.push_back(1);
+    }
+    if (eos_id >= 0) {
+      e.ids.push_back(eos_id);
+      e.loss_mask.push_back(1);
+    }
+  } else {
+    e.ids = tokenizer.Encode(r.text, SpecialTokens::kAdd).ids;
+    if (eos_id >= 0 && (e.ids.empty() || e.ids.back() != eos_id)) e.ids.push_back(eos_id);
+    e.loss_mask.assign(e.ids.size(), 1);
+    if (!e.loss_mask.empty()) e.loss_mask[0] = 0;  // nothing predicts the first token
+  }
+  if (static_cast<int>(e.ids.size()) > max_seq_len) {
+    e.ids.resize(max_seq_len);
+    e.loss_mask.resize(max_seq_len);
+  }
+  bool any = false;
+  for (size_t i = 1; i < e.loss_mask.size(); ++i) any = any || e.loss_mask[i];
+  if (!any) {
+    return place.Error(r,
+                       absl::StrCat("no completion tokens left within max_seq_len ", max_seq_len));
+  }
+  return e;
+}
+
+// The label's class id (classification) or value (regression) of `r`.
+absl::Status SetTarget(const Record& r, Task task, const LabelMap& labels, const RecordPlace& place,
+                       Example& e) {
+  if (task == Task::kRegression) {
+    e.target = static_cast<float>(r.label_number);
+    return absl::OkStatus();
+  }
+  if (r.label_is_string) {
+    auto it = std::lower_bound(labels.names.begin(), labels.names.end(), r.label_string);
+    if (it == labels.names.end() || *it != r.label_string) {
+      return place.Error(
+          r, absl::StrCat("unknown label '", r.label_string, "' (not in the training data)"));
+    }
+    e.label = it - labels.names.begin();
+    return absl::OkStatus();
+  }
+  if (!labels.names.empty() || r.label_number < 0 || r.label_number >= labels.num_labels ||
+      r.label_number != std::floor(r.label_number)) {
+    return place.Error(
+        r, absl::StrCat("label ", r.label_number, " is not one of the training labels 0..",
+                        labels.num_labels - 1));
+  }
+  e.label = static_cast<int64_t>(r.label_number);
+  return absl::OkStatus();
+}
+
+// A classification or regression example: the text (or pair) with the model's special tokens,
+// truncated to max_seq_len keeping a final </s> or [SEP].
+absl::StatusOr<Example> TokenizeLabelled(const Record& r, const Tokenizer& tokenizer, Task task,
+                                         const LabelMap& labels, int max_seq_len, int32_t sep_id,
+                                         const RecordPlace& place) {
+  Example e;
+  Encoding enc = r.text_b.empty() ? tokenizer.Encode(r.text, SpecialTokens::kAdd)
+                                  : tokenizer.EncodePair(r.text, r.text_b, SpecialTokens::kAdd);
+  e.ids = std::move(enc.ids);
+  if (static_cast<int>(e.ids.size()) > max_seq_len) {
+    // Keep the last token when it is a special end token (</s>, [SEP]) so the model sees the
+    // same frame it was pre-trained with.
+    const int32_t last = e.ids.back();
+    e.ids.resize(max_seq_len);
+    if (last == sep_id) e.ids.back() = last;
+  }
+  if (e.ids.empty()) return place.Error(r, "text encodes to no tokens");
+  absl::Status target = SetTarget(r, task, labels, place, e);
+  if (!target.ok()) return target;
+  return e;
+}
+
+// The id of the tokenizer's end-of-segment token (</s> or [SEP]); -1 when it has neither.
+int32_t SeparatorId(const Tokenizer& tokenizer) {
+  for (const char* end : {"</s>", "[SEP]"}) {
+    if (auto id = tokenizer.TokenToId(end); id.has_value()) return *id;
+  }
+  return -1;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<Example>> TokenizeRecords(const std::vector<Record>& records,
                                                      const Tokenizer& tokenizer, Task task,
                                                      const LabelMap& labels, int max_seq_len,
                                                      int32_t eos_id, const std::string& field,
                                                      const std::string& path) {
+  const RecordPlace place{field, path};
+  const int32_t sep_id = SeparatorId(tokenizer);
   std::vector<Example> examples;
   examples.reserve(records.size());
-  int32_t sep_id = -1;
-  for (const char* end : {"</s>", "[SEP]"}) {
-    if (auto id = tokenizer.TokenToId(end); id.has_value()) {
-      sep_id = *id;
-      break;
-    }
-  }
   for (const Record& r : records) {
-    Example e;
-    if (task == Task::kCausalLm) {
-      if (!r.prompt.empty() || !r.completion.empty()) {
-        Encoding prompt = tokenizer.Encode(r.prompt, SpecialTokens::kAdd);
-        // The post-processor may append EOS to the prompt; the completion continues after the
-        // prompt's own tokens, so drop a trailing EOS there.
-        if (eos_id >= 0 && !prompt.ids.empty() && prompt.ids.back() == eos_id)
-          prompt.ids.pop_back();
-        Encoding completion = tokenizer.Encode(r.completion, SpecialTokens::kOmit);
-        e.ids = prompt.ids;
-        e.loss_mask.assign(prompt.ids.size(), 0);
-        for (int32_t id : completion.ids) {
-          e.ids.push_back(id);
-          e.loss_mask.push_back(1);
-        }
-        if (eos_id >= 0) {
-          e.ids.push_back(eos_id);
-          e.loss_mask.push_back(1);
-        }
-      } else {
-        e.ids = tokenizer.Encode(r.text, SpecialTokens::kAdd).ids;
-        if (eos_id >= 0 && (e.ids.empty() || e.ids.back() != eos_id)) e.ids.push_back(eos_id);
-        e.loss_mask.assign(e.ids.size(), 1);
-        if (!e.loss_mask.empty()) e.loss_mask[0] = 0;  // nothing predicts the first token
-      }
-      if (static_cast<int>(e.ids.size()) > max_seq_len) {
-        e.ids.resize(max_seq_len);
-        e.loss_mask.resize(max_seq_len);
-      }
-      bool any = false;
-      for (size_t i = 1; i < e.loss_mask.size(); ++i) any = any || e.loss_mask[i];
-      if (!any) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(field, ": ", path, ":", r.line,
-                         ": no completion tokens left within max_seq_len ", max_seq_len));
-      }
-    } else {
-      Encoding enc = r.text_b.empty() ? tokenizer.Encode(r.text, SpecialTokens::kAdd)
-                                      : tokenizer.EncodePair(r.text, r.text_b, SpecialTokens::kAdd);
-      e.ids = std::move(enc.ids);
-      if (static_cast<int>(e.ids.size()) > max_seq_len) {
-        // Keep the last token when it is a special end token (</s>, [SEP]) so the model sees
-        // the same frame it was pre-trained with.
-        const int32_t last = e.ids.back();
-        e.ids.resize(max_seq_len);
-        if (last == sep_id) e.ids.back() = last;
-      }
-      if (e.ids.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(field, ": ", path, ":", r.line, ": text encodes to no tokens"));
-      }
-      if (task == Task::kRegression) {
-        e.target = static_cast<float>(r.label_number);
-      } else if (r.label_is_string) {
-        auto it = std::lower_bound(labels.names.begin(), labels.names.end(), r.label_string);
-        if (it == labels.names.end() || *it != r.label_string) {
-          return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, ":", r.line,
-                                                         ": unknown label '", r.label_string,
-                                                         "' (not in the training data)"));
-        }
-        e.label = it - labels.names.begin();
-      } else {
-        if (!labels.names.empty() || r.label_number < 0 || r.label_number >= labels.num_labels ||
-            r.label_number != std::floor(r.label_number)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(field, ": ", path, ":", r.line, ": label ", r.label_number,
-                           " is not one of the training labels 0..", labels.num_labels - 1));
-        }
-        e.label = static_cast<int64_t>(r.label_number);
-      }
-    }
-    examples.push_back(std::move(e));
+    absl::StatusOr<Example> e =
+        task == Task::kCausalLm
+            ? TokenizeCausal(r, tokenizer, max_seq_len, eos_id, place)
+            : TokenizeLabelled(r, tokenizer, task, labels, max_seq_len, sep_id, place);
+    if (!e.ok()) return e.status();
+    examples.push_back(*std::move(e));
   }
   return examples;
 }

@@ -52,57 +52,73 @@ class DecoderModel : public Model {
 
   // The final norm's output: [batch, seq, hidden].
   torch::Tensor Hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
-    const int64_t batch = input_ids.size(0);
-    const int64_t seq = input_ids.size(1);
+    torch::Tensor x = torch::embedding(embed_, input_ids);
+    const Rope rope = RotaryTables(input_ids.size(1), x.device());
+    const torch::Tensor mask = CausalPaddingMask(attention_mask, x.scalar_type());
+    for (DecoderLayer& l : layers_) x = LayerForward(l, x, rope, mask);
+    return RmsNorm(x, norm_, config_.rms_norm_eps, kernels_);
+  }
+
+  // cos and sin of position x inverse frequency, fp32 [seq, head_dim / 2] (fused_ops.h).
+  struct Rope {
+    torch::Tensor cos;
+    torch::Tensor sin;
+  };
+  Rope RotaryTables(int64_t seq, torch::Device device) const {
+    torch::Tensor positions =
+        torch::arange(seq, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+    const torch::Tensor freqs = torch::outer(positions, inv_freq_);
+    return Rope{freqs.cos().contiguous(), freqs.sin().contiguous()};
+  }
+
+  // Without padding (no mask given) the attention is causal with no explicit mask, which lets
+  // SDPA use flash attention (an undefined tensor is returned); with padding, an explicit
+  // causal-and-padding additive mask [batch, 1, seq, seq].
+  static torch::Tensor CausalPaddingMask(const torch::Tensor& attention_mask,
+                                         torch::ScalarType dtype) {
+    if (!attention_mask.defined()) return torch::Tensor();
+    const int64_t batch = attention_mask.size(0);
+    const int64_t seq = attention_mask.size(1);
+    torch::Tensor causal =
+        torch::ones({seq, seq},
+                    torch::TensorOptions().dtype(torch::kBool).device(attention_mask.device()))
+            .tril();
+    torch::Tensor allowed =
+        causal.view({1, 1, seq, seq})
+            .logical_and(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}));
+    return AdditiveMask(allowed, dtype);
+  }
+
+  // One decoder layer: pre-norm attention with rotary q/k and grouped-query k/v, then the
+  // pre-norm MLP (SwiGLU for silu/swish), each added to the residual stream.
+  torch::Tensor LayerForward(DecoderLayer& l, torch::Tensor x, const Rope& rope,
+                             const torch::Tensor& mask) {
+    const int64_t batch = x.size(0);
+    const int64_t seq = x.size(1);
     const int64_t heads = config_.num_attention_heads;
     const int64_t kv_heads = config_.num_key_value_heads;
     const int64_t head_dim = config_.head_dim;
-    torch::Tensor x = torch::embedding(embed_, input_ids);
-
-    // cos and sin of position x inverse frequency, fp32 [seq, head_dim / 2] (fused_ops.h).
-    torch::Tensor positions =
-        torch::arange(seq, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
-    const torch::Tensor freqs = torch::outer(positions, inv_freq_);
-    const torch::Tensor cos = freqs.cos().contiguous();
-    const torch::Tensor sin = freqs.sin().contiguous();
-
-    // Without padding (no mask given) the attention is causal with no explicit mask, which lets
-    // SDPA use flash attention; with padding, an explicit causal-and-padding mask.
-    torch::Tensor mask;
-    if (attention_mask.defined()) {
-      torch::Tensor causal =
-          torch::ones({seq, seq}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
-              .tril();
-      torch::Tensor allowed =
-          causal.view({1, 1, seq, seq})
-              .logical_and(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}));
-      mask = AdditiveMask(allowed, x.scalar_type());
-    }
-    const double attn_p = training_ ? config_.attention_dropout : 0.0;
     const double eps = config_.rms_norm_eps;
+    torch::Tensor h = RmsNorm(x, l.input_norm, eps, kernels_);
+    // Rotary embeddings on [batch, seq, heads, head_dim]; attention reads the transposed views.
+    torch::Tensor q =
+        ApplyRope(l.q.linear(h).view({batch, seq, heads, head_dim}), rope.cos, rope.sin, kernels_)
+            .transpose(1, 2);
+    torch::Tensor k = ApplyRope(l.k.linear(h).view({batch, seq, kv_heads, head_dim}), rope.cos,
+                                rope.sin, kernels_)
+                          .transpose(1, 2);
+    torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
+    // Grouped-query attention: DotProductAttention shares each k/v head among its q heads.
+    const double attn_p = training_ ? config_.attention_dropout : 0.0;
+    torch::Tensor a = DotProductAttention(q, k, v, mask, /*causal=*/true, attn_p);
+    a = a.transpose(1, 2).reshape({batch, seq, heads * head_dim});
+    x = x + l.o.linear(a);
+    h = RmsNorm(x, l.post_norm, eps, kernels_);
+    torch::Tensor gate = l.gate.linear(h);
+    torch::Tensor up = l.up.linear(h);
     const bool swiglu = config_.hidden_act == "silu" || config_.hidden_act == "swish";
-
-    for (DecoderLayer& l : layers_) {
-      torch::Tensor h = RmsNorm(x, l.input_norm, eps, kernels_);
-      // Rotary embeddings on [batch, seq, heads, head_dim]; attention reads the transposed views.
-      torch::Tensor q =
-          ApplyRope(l.q.linear(h).view({batch, seq, heads, head_dim}), cos, sin, kernels_)
-              .transpose(1, 2);
-      torch::Tensor k =
-          ApplyRope(l.k.linear(h).view({batch, seq, kv_heads, head_dim}), cos, sin, kernels_)
-              .transpose(1, 2);
-      torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
-      // Grouped-query attention: DotProductAttention shares each k/v head among its q heads.
-      torch::Tensor a = DotProductAttention(q, k, v, mask, /*causal=*/true, attn_p);
-      a = a.transpose(1, 2).reshape({batch, seq, heads * head_dim});
-      x = x + l.o.linear(a);
-      h = RmsNorm(x, l.post_norm, eps, kernels_);
-      torch::Tensor gate = l.gate.linear(h);
-      torch::Tensor up = l.up.linear(h);
-      x = x + l.down.linear(swiglu ? SiluMul(gate, up, kernels_)
-                                   : Activate(config_.hidden_act, gate) * up);
-    }
-    return RmsNorm(x, norm_, config_.rms_norm_eps, kernels_);
+    return x + l.down.linear(swiglu ? SiluMul(gate, up, kernels_)
+                                    : Activate(config_.hidden_act, gate) * up);
   }
 
   std::vector<TrainableParam> TrainableParameters() override {
