@@ -4,14 +4,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/http/dashboard_assets.h"
 #include "server/http/json_views.h"
 
@@ -96,11 +96,10 @@ class HttpServer::Impl {
 
   void Shutdown() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) return;
       stopping_ = true;
     }
-    stop_cv_.notify_all();
     server_.stop();
     if (thread_.joinable()) thread_.join();
   }
@@ -199,8 +198,9 @@ class HttpServer::Impl {
             if (!sink.write(out.data(), out.size())) return false;
             *last_write = now;
           }
-          std::unique_lock<std::mutex> lock(mu_);
-          if (stop_cv_.wait_for(lock, kStreamPollInterval, [this] { return stopping_; })) {
+          absl::MutexLock lock(&mu_);
+          if (mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                                   absl::FromChrono(kStreamPollInterval))) {
             sink.done();
           }
           return true;
@@ -216,9 +216,8 @@ class HttpServer::Impl {
   std::thread thread_;
   int port_ = -1;  // set by Start() before any reader runs
 
-  std::mutex mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;  // guarded by mu_
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 absl::StatusOr<HttpServerOptions> ParseHttpAddress(const std::string& address) {
