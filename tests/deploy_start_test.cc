@@ -8,7 +8,9 @@
 // process into a sandbox (Linux namespaces; needs root, as the tests run): a private network
 // namespace with only the loopback interface, and a private mount namespace whose root is a
 // tmpfs with the real top-level directories bound into it, except /tmp and /data, which are
-// fresh empty directories on that tmpfs. Every child (attuned, the attune CLI) inherits it.
+// fresh empty directories on that tmpfs (the checkout and the build directory are bound back
+// in when they lie under /tmp). Every child (attuned, the attune CLI) inherits it.
+#include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -23,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -79,12 +82,50 @@ absl::Status BindIntoRoot(const fs::path& entry, const fs::path& root) {
   return absl::OkStatus();
 }
 
+// The checkout and the build directory, when they lie under /tmp (a CI clone may): opened before
+// the tmpfs hides them, so that they can be bound back into the sandbox's /tmp.
+struct KeptDir {
+  fs::path path;  // canonical, under /tmp
+  int fd = -1;    // O_PATH handle, valid across the tmpfs mount
+};
+std::vector<KeptDir> DirsUnderTmp() {
+  std::vector<KeptDir> kept;
+  for (const fs::path& dir :
+       {fs::path(kSource), fs::path(ATTUNED_PATH).parent_path().parent_path()}) {
+    std::error_code ec;
+    const fs::path canonical = fs::canonical(dir, ec);
+    if (ec) continue;
+    const std::string text = canonical.string();
+    if (text.rfind("/tmp/", 0) != 0) continue;
+    bool covered = false;
+    for (const KeptDir& k : kept) covered |= text.rfind(k.path.string() + "/", 0) == 0;
+    if (!covered) kept.push_back({canonical, open(text.c_str(), O_PATH | O_DIRECTORY)});
+  }
+  return kept;
+}
+
+// Binds each kept directory to the same path inside the new root.
+absl::Status BindKept(const std::vector<KeptDir>& kept, const fs::path& root) {
+  for (const KeptDir& k : kept) {
+    if (k.fd < 0) return absl::InternalError(absl::StrCat("cannot open ", k.path.string()));
+    const fs::path target = root / k.path.relative_path();
+    fs::create_directories(target);
+    const std::string source = absl::StrCat("/proc/self/fd/", k.fd);
+    if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      return Errno(absl::StrCat("bind ", k.path.string()));
+    }
+    close(k.fd);
+  }
+  return absl::OkStatus();
+}
+
 // Enters the sandbox described at the top. Must run before any thread starts.
 absl::Status EnterSandbox() {
   if (unshare(CLONE_NEWNS | CLONE_NEWNET) != 0) return Errno("unshare(CLONE_NEWNS|CLONE_NEWNET)");
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     return Errno("make / private");
   if (absl::Status up = BringUpLoopback(); !up.ok()) return up;
+  const std::vector<KeptDir> kept = DirsUnderTmp();
   // The new root lives on a tmpfs mounted over /tmp (only in this mount namespace).
   if (mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") != 0) return Errno("tmpfs on /tmp");
   const fs::path root = "/tmp/root";
@@ -97,6 +138,7 @@ absl::Status EnterSandbox() {
   fs::create_directory(root / "tmp");
   fs::create_directory(root / "data");
   chmod((root / "tmp").c_str(), 01777);
+  if (absl::Status bound = BindKept(kept, root); !bound.ok()) return bound;
   if (chroot(root.c_str()) != 0 || chdir("/") != 0) return Errno("chroot");
   return absl::OkStatus();
 }
