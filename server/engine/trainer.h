@@ -70,6 +70,9 @@ struct SpecCheck {
   int num_labels = 0;            // classification: distinct labels in the training data
   int64_t train_examples = 0;
   int64_t validation_examples = 0;
+  // CheckSpec only: an upper bound on the memory training takes on the device
+  // (EstimateTrainingMemory, parameter_count.h); 0 = not estimated.
+  int64_t estimated_memory_bytes = 0;
 };
 
 // Reads config.json, the safetensors headers, the tokenizer and the data files named by `spec`
