@@ -23,8 +23,8 @@ absl::Status CheckElement(const std::string& field, const std::string& what,
                           const std::string& value, size_t limit) {
   if (value.size() <= limit) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what, " '", Abbreviate(value),
-                                                 "' has ", value.size(),
-                                                 " characters; at most ", limit, " allowed"));
+                                                 "' has ", value.size(), " characters; at most ",
+                                                 limit, " allowed"));
 }
 
 absl::Status CheckLabels(const google::protobuf::Map<std::string, std::string>& labels) {
