@@ -77,9 +77,9 @@ struct SpecCheck {
 
 // Reads config.json, the safetensors headers, the tokenizer and the data files named by `spec`
 // and checks that they exist, parse, and fit the spec (targets present in the architecture,
-// every weight the model needs present with its shape, labels usable for the task). Fills
-// every field; the parameter counts equal what RunTraining reports in OnStart
-// (parameter_count.h). Returns INVALID_ARGUMENT naming the field
+// every weight the model needs present with its shape, every tokenizer id below config.json's
+// vocab_size, labels usable for the task). Fills every field; the parameter counts equal what
+// RunTraining reports in OnStart (parameter_count.h). Returns INVALID_ARGUMENT naming the field
 // ("train: data/x.jsonl:7: missing 'label'") for bad input, RESOURCE_EXHAUSTED when memory ran
 // out, INTERNAL for anything else unexpected (exception_status.h). Thread-safe; loads no
 // weights.
