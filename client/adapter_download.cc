@@ -211,8 +211,8 @@ class ChunkWriter {
 absl::Status CheckComplete(const fs::path& partial, const ChunkWriter& writer) {
   const Marker& marker = writer.marker();
   if (writer.received() != marker.total) {
-    return absl::DataLossError(absl::StrCat("download: the stream ended after ",
-                                            writer.received(), " of ", marker.total, " bytes"));
+    return absl::DataLossError(absl::StrCat("download: the stream ended after ", writer.received(),
+                                            " of ", marker.total, " bytes"));
   }
   for (const FileEntry& f : marker.files) {
     std::error_code ec;

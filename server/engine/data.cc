@@ -278,9 +278,9 @@ absl::Status SetTarget(const Record& r, Task task, const LabelMap& labels, const
   }
   if (!labels.names.empty() || r.label_number < 0 || r.label_number >= labels.num_labels ||
       r.label_number != std::floor(r.label_number)) {
-    return place.Error(r, absl::StrCat("label ", r.label_number,
-                                       " is not one of the training labels (",
-                                       TrainingLabels(labels), ")"));
+    return place.Error(
+        r, absl::StrCat("label ", r.label_number, " is not one of the training labels (",
+                        TrainingLabels(labels), ")"));
   }
   e.label = static_cast<int64_t>(r.label_number);
   return absl::OkStatus();

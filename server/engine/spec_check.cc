@@ -38,10 +38,10 @@ absl::Status CheckArchitecture(const TrainSpec& spec, const ModelDescription& de
 absl::Status CheckVocabulary(const TrainSpec& spec, const Tokenizer& tokenizer,
                              const HfConfig& config) {
   if (tokenizer.VocabSize() <= config.vocab_size) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "model: tokenizer.json has ids up to ", tokenizer.VocabSize() - 1,
-      " (added tokens included) but config.json's vocab_size is ", config.vocab_size,
-      "; every token id must be below vocab_size (", spec.model_dir, ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("model: tokenizer.json has ids up to ", tokenizer.VocabSize() - 1,
+                   " (added tokens included) but config.json's vocab_size is ", config.vocab_size,
+                   "; every token id must be below vocab_size (", spec.model_dir, ")"));
 }
 
 absl::StatusOr<SpecCheck> CheckFiles(const TrainSpec& spec) {

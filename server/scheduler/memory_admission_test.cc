@@ -28,7 +28,7 @@ TEST(AdmitMemoryTest, RefusesOnlyWhatDoesNotFit) {
   spec.batch_size = 64;
   spec.max_seq_len = 512;
   EXPECT_TRUE(AdmitMemory(spec, 1000, 1000).ok());
-  EXPECT_TRUE(AdmitMemory(spec, 0, 10).ok());              // not estimated
+  EXPECT_TRUE(AdmitMemory(spec, 0, 10).ok());               // not estimated
   EXPECT_TRUE(AdmitMemory(spec, 1000, std::nullopt).ok());  // device memory unknown
   absl::Status refused = AdmitMemory(spec, 3000000000, 2000000000);
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
