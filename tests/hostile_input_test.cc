@@ -220,5 +220,47 @@ TEST(HostileInputTest, EveryScalarFieldAtItsBoundaries) {
   EXPECT_EQ(ListAll(again), before);
 }
 
+// A job that FAILED at run time (here its training file was broken after CreateJob, while it
+// waited behind another job) is terminal: a restart on the same data directory leaves it FAILED
+// with the same error instead of requeueing it.
+TEST(HostileInputTest, FailedJobIsNotRequeuedByARestart) {
+  TempDir dir;
+  const std::string example = dir.path() + "/root/example";
+  fs::create_directories(example);
+  ASSERT_TRUE(MakeExample(example));
+  fs::copy_file(example + "/train.jsonl", example + "/doomed.jsonl");
+  const std::string data_dir = dir.path() + "/data";
+  const std::vector<std::string> args = {"--data-roots", dir.path() + "/root"};
+  auto server = std::make_unique<AttunedProcess>(data_dir, args);
+  ASSERT_FALSE(server->address().empty());
+  client::AttuneClient client(server->address());
+  client.set_timeout(std::chrono::seconds(30));
+  v1::CreateJobRequest request;
+  request.mutable_spec()->set_model(example + "/model");
+  request.mutable_spec()->set_train(example + "/train.jsonl");
+  request.mutable_spec()->set_task(v1::TASK_SEQUENCE_CLASSIFICATION);
+  request.mutable_spec()->set_max_steps(100000);
+  absl::StatusOr<v1::Job> blocker = client.CreateJob(request);  // holds the one CPU slot
+  ASSERT_TRUE(blocker.ok()) << blocker.status();
+  request.mutable_spec()->set_train(example + "/doomed.jsonl");
+  request.mutable_spec()->set_max_steps(1);
+  absl::StatusOr<v1::Job> doomed = client.CreateJob(request);
+  ASSERT_TRUE(doomed.ok()) << doomed.status();
+  std::ofstream(example + "/doomed.jsonl", std::ios::trunc) << "{\"text\": oops\n";
+  ASSERT_TRUE(client.CancelJob(blocker->id()).ok());
+  const v1::Job failed = WaitForJob(client, doomed->id(), IsTerminal, /*timeout_s=*/60);
+  ASSERT_EQ(failed.state(), v1::FAILED) << failed.error();
+
+  ASSERT_EQ(server->StopWith(SIGTERM, 30), 0) << server->Log();
+  server = std::make_unique<AttunedProcess>(data_dir, args);
+  ASSERT_FALSE(server->address().empty()) << server->Log();
+  client::AttuneClient again(server->address());
+  again.set_timeout(std::chrono::seconds(30));
+  absl::StatusOr<v1::Job> after = again.GetJob(doomed->id());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->state(), v1::FAILED);
+  EXPECT_EQ(after->error(), failed.error());
+}
+
 }  // namespace
 }  // namespace attune::testing
