@@ -156,6 +156,8 @@ class ChunkWriter {
     if (out_.is_open()) out_.close();
   }
   const Marker& marker() const { return marker_; }
+  // Archive bytes on disk, contiguous from the start, after what this stream brought.
+  int64_t received() const { return received_; }
   // The trailer's sha256; empty when no trailer arrived.
   const std::string& server_sha() const { return server_sha_; }
 
@@ -203,7 +205,28 @@ class ChunkWriter {
   std::string server_sha_;
 };
 
-// Step 3, verify: the local files' sha256 when it equals the server's; otherwise removes the
+// Step 3a, complete: the stream brought every byte its info declared, and each file has the
+// size its header declared. DATA_LOSS otherwise; the partial directory stays, so that the next
+// attempt resumes.
+absl::Status CheckComplete(const fs::path& partial, const ChunkWriter& writer) {
+  const Marker& marker = writer.marker();
+  if (writer.received() != marker.total) {
+    return absl::DataLossError(absl::StrCat("download: the stream ended after ", writer.received(),
+                                            " of ", marker.total, " bytes"));
+  }
+  for (const FileEntry& f : marker.files) {
+    std::error_code ec;
+    const int64_t size = static_cast<int64_t>(fs::file_size(partial / f.path, ec));
+    const int64_t have = ec ? 0 : size;
+    if (have != f.size) {
+      return absl::DataLossError(
+          absl::StrCat("download: ", f.path, " has ", have, " of its ", f.size, " bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Step 3b, verify: the local files' sha256 when it equals the server's; otherwise removes the
 // partial directory (the next attempt starts from scratch) and returns DATA_LOSS.
 absl::StatusOr<std::string> VerifyArchive(const fs::path& partial, const ChunkWriter& writer) {
   if (writer.server_sha().empty()) {
@@ -249,6 +272,7 @@ absl::StatusOr<DownloadResult> DownloadAdapterTo(AttuneClient& client,
       request, [&writer](const v1::AdapterChunk& chunk) { return writer.Write(chunk); });
   writer.Close();
   RETURN_IF_ERROR(status);
+  RETURN_IF_ERROR(CheckComplete(partial, writer));
   ASSIGN_OR_RETURN(result.sha256, VerifyArchive(partial, writer));
   RETURN_IF_ERROR(Commit(partial, dest));
   result.step = writer.marker().step;

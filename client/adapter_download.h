@@ -38,8 +38,9 @@ struct DownloadResult {
 };
 
 // Runs the download described above. Errors: the RPC's status (NOT_FOUND for an unknown job or
-// checkpoint, ...); DATA_LOSS when the checksum does not match; ALREADY_EXISTS when `dir` exists
-// and is not empty; INTERNAL on local I/O errors. Not thread-safe for the same `dir`.
+// checkpoint, ...); DATA_LOSS when the stream ends short of the size it declared ("download: the
+// stream ended after N of M bytes") or the checksum does not match; ALREADY_EXISTS when `dir`
+// exists and is not empty; INTERNAL on local I/O errors. Not thread-safe for the same `dir`.
 absl::StatusOr<DownloadResult> DownloadAdapterTo(AttuneClient& client,
                                                  const DownloadOptions& options);
 

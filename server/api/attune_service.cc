@@ -11,17 +11,24 @@
 #include "server/api/adapter_stream.h"
 #include "server/api/grpc_status.h"
 #include "server/api/proto_convert.h"
+#include "server/api/request_limits.h"
 
 namespace attune::api {
 namespace {
 
-constexpr int kMaxRequestIdLength = 128;
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+// A ListJobs page stops growing past this many bytes of jobs (gRPC refuses messages over 4 MB).
+constexpr size_t kMaxListJobsBytes = size_t{1} << 20;
 
-absl::Status RequireJobId(const std::string& job_id) {
-  if (job_id.empty()) return absl::InvalidArgumentError("job_id: required");
-  return absl::OkStatus();
+// How many of `jobs`, from the first, fit in kMaxListJobsBytes (at least one).
+int JobsThatFit(const std::vector<store::Job>& jobs) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    bytes += JobToProto(jobs[i]).ByteSizeLong();
+    if (bytes > kMaxListJobsBytes && i > 0) return static_cast<int>(i);
+  }
+  return static_cast<int>(jobs.size());
 }
 
 // The one place a unary method's result becomes its gRPC answer.
@@ -50,11 +57,7 @@ absl::Status AttuneService::ConfinePaths(JobSpec* spec) const {
 }
 
 absl::StatusOr<v1::Job> AttuneService::DoCreateJob(const v1::CreateJobRequest& request) {
-  if (request.request_id().size() > kMaxRequestIdLength) {
-    return absl::InvalidArgumentError(absl::StrCat("request_id: ", request.request_id().size(),
-                                                   " characters; at most ", kMaxRequestIdLength,
-                                                   " allowed"));
-  }
+  RETURN_IF_ERROR(CheckCreateJobRequestSizes(request));  // before anything is built from it
   ASSIGN_OR_RETURN(JobSpec spec, JobSpecFromProto(request.spec()));
   // Field ranges first, so that "lora.rank: 0 ..." wins over a file problem; then the files.
   RETURN_IF_ERROR(ValidateJobSpecFields(spec));
@@ -74,8 +77,15 @@ absl::StatusOr<v1::ListJobsResponse> AttuneService::DoListJobs(const v1::ListJob
                                                    " (0 = ", kDefaultPageSize, ")"));
   }
   query.page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  RETURN_IF_ERROR(CheckPageToken(request.page_token()));
   query.page_token = request.page_token();
   ASSIGN_OR_RETURN(store::JobPage page, scheduler_->List(query));
+  if (const int fit = JobsThatFit(page.jobs); fit < static_cast<int>(page.jobs.size())) {
+    // Too many bytes: ask again for only the jobs that fit, so that the store's token resumes
+    // right after them.
+    query.page_size = fit;
+    ASSIGN_OR_RETURN(page, scheduler_->List(query));
+  }
   v1::ListJobsResponse response;
   for (const store::Job& job : page.jobs) *response.add_jobs() = JobToProto(job);
   response.set_next_page_token(page.next_page_token);
@@ -85,7 +95,7 @@ absl::StatusOr<v1::ListJobsResponse> AttuneService::DoListJobs(const v1::ListJob
 absl::Status AttuneService::DoWatchJob(grpc::ServerContext* context,
                                        const v1::WatchJobRequest& request,
                                        grpc::ServerWriter<v1::JobEvent>* writer) {
-  RETURN_IF_ERROR(RequireJobId(request.job_id()));
+  RETURN_IF_ERROR(CheckJobId(request.job_id()));
   if (request.from_sequence() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("from_sequence: ", request.from_sequence(), " must be >= 0"));
@@ -119,7 +129,7 @@ absl::Status AttuneService::DoWatchJob(grpc::ServerContext* context,
 absl::Status AttuneService::DoDownloadAdapter(grpc::ServerContext* context,
                                               const v1::DownloadAdapterRequest& request,
                                               grpc::ServerWriter<v1::AdapterChunk>* writer) {
-  RETURN_IF_ERROR(RequireJobId(request.job_id()));
+  RETURN_IF_ERROR(CheckJobId(request.job_id()));
   RETURN_IF_ERROR(scheduler_->Get(request.job_id()).status());  // NOT_FOUND for unknown jobs
   ASSIGN_OR_RETURN(std::vector<store::CheckpointRecord> checkpoints,
                    store_->ListCheckpoints(request.job_id()));
@@ -137,13 +147,13 @@ absl::Status AttuneService::DoDownloadAdapter(grpc::ServerContext* context,
 }
 
 absl::StatusOr<v1::Job> AttuneService::DoGetJob(const v1::GetJobRequest& request) {
-  RETURN_IF_ERROR(RequireJobId(request.job_id()));
+  RETURN_IF_ERROR(CheckJobId(request.job_id()));
   ASSIGN_OR_RETURN(store::Job job, scheduler_->Get(request.job_id()));
   return JobToProto(job);
 }
 
 absl::StatusOr<v1::Job> AttuneService::DoCancelJob(const v1::CancelJobRequest& request) {
-  RETURN_IF_ERROR(RequireJobId(request.job_id()));
+  RETURN_IF_ERROR(CheckJobId(request.job_id()));
   ASSIGN_OR_RETURN(store::Job job, scheduler_->Cancel(request.job_id()));
   return JobToProto(job);
 }

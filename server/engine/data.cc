@@ -9,6 +9,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
 namespace attune::engine {
@@ -244,6 +245,21 @@ absl::StatusOr<Example> TokenizeCausal(const Record& r, const Tokenizer& tokeniz
   return e;
 }
 
+// What the training data's labels are, for messages: their names when they are strings
+// ("'negative', 'positive'", the first 10), else the range ("the integers 0..1").
+std::string TrainingLabels(const LabelMap& labels) {
+  if (labels.names.empty()) return absl::StrCat("the integers 0..", labels.num_labels - 1);
+  constexpr size_t kShown = 10;
+  std::vector<std::string> quoted;
+  for (size_t i = 0; i < labels.names.size() && i < kShown; ++i) {
+    quoted.push_back(absl::StrCat("'", labels.names[i], "'"));
+  }
+  if (labels.names.size() > kShown) {
+    quoted.push_back(absl::StrCat("and ", labels.names.size() - kShown, " more"));
+  }
+  return absl::StrCat("the strings ", absl::StrJoin(quoted, ", "));
+}
+
 // The label's class id (classification) or value (regression) of `r`.
 absl::Status SetTarget(const Record& r, Task task, const LabelMap& labels, const RecordPlace& place,
                        Example& e) {
@@ -263,8 +279,8 @@ absl::Status SetTarget(const Record& r, Task task, const LabelMap& labels, const
   if (!labels.names.empty() || r.label_number < 0 || r.label_number >= labels.num_labels ||
       r.label_number != std::floor(r.label_number)) {
     return place.Error(
-        r, absl::StrCat("label ", r.label_number, " is not one of the training labels 0..",
-                        labels.num_labels - 1));
+        r, absl::StrCat("label ", r.label_number, " is not one of the training labels (",
+                        TrainingLabels(labels), ")"));
   }
   e.label = static_cast<int64_t>(r.label_number);
   return absl::OkStatus();

@@ -1,6 +1,8 @@
 #include "server/engine/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -150,7 +152,10 @@ void AdamW::ClipGradients(const torch::Tensor& norm, double max_norm) {
   if (max_norm <= 0) return;
   torch::NoGradGuard no_grad;
   GatherGrads();
-  grad_.mul_(torch::clamp_max(max_norm / (norm + 1e-6), 1.0));
+  // The norm is fp32, and a double scalar beyond fp32's range does not convert ("value cannot be
+  // converted to type float without overflow"); a threshold that large never clips anyway.
+  const double bound = std::min(max_norm, double{std::numeric_limits<float>::max()});
+  grad_.mul_(torch::clamp_max(bound / (norm + 1e-6), 1.0));
 }
 
 void AdamW::Step(double lr_multiplier, const torch::Tensor& apply) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace attune::engine {
 namespace {
 
@@ -128,6 +130,20 @@ TEST(AdamWTest, SkippedStepChangesNothingAndClippingScalesToMaxNorm) {
   // ZeroGrad leaves zero gradients in place.
   optimizer.ZeroGrad();
   for (const auto& p : params) EXPECT_EQ(p.tensor.grad().abs().sum().item<double>(), 0.0);
+}
+
+// A threshold beyond fp32's range (max_grad_norm 1e308 passes validation) never clips, and does
+// not fail the step with "value cannot be converted to type float without overflow".
+TEST(AdamWTest, ClippingThresholdBeyondFloatRangeLeavesGradientsAlone) {
+  TrainSpec spec;
+  std::vector<TrainableParam> params = SomeParams();
+  AdamW optimizer(BuildParamGroups(params, spec));
+  for (auto& p : params) p.tensor.mutable_grad() = torch::full(p.tensor.sizes(), 2.0);
+  const double norm = optimizer.GradNorm().item<double>();
+  for (double max_norm : {1e308, std::numeric_limits<double>::max()}) {
+    optimizer.ClipGradients(optimizer.GradNorm(), max_norm);
+    EXPECT_NEAR(optimizer.GradNorm().item<double>(), norm, 1e-4) << max_norm;
+  }
 }
 
 TEST(AdamWTest, StateRoundTripContinuesIdentically) {

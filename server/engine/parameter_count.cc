@@ -1,6 +1,7 @@
 #include "server/engine/parameter_count.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <set>
 #include <string>
@@ -179,6 +180,21 @@ absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_l
   RETURN_IF_ERROR(decoder ? CountDecoder(config, spec.task, labels, counter)
                           : CountEncoder(config, labels, counter));
   return counter.counts();
+}
+
+int64_t EstimateTrainingMemory(const TrainSpec& spec, const HfConfig& config,
+                               const ParameterCounts& counts) {
+  // In long double: batch x seq x seq x heads x layers alone can pass 2^63.
+  using Real = long double;
+  const Real rows = spec.batch_size;
+  const Real seq = spec.max_seq_len;
+  const Real per_layer =
+      rows * seq * (34 * Real(config.hidden_size) + 5 * Real(config.num_attention_heads) * seq) * 2;
+  Real bytes = 4 * Real(counts.total) + 16 * Real(counts.trainable) +
+               Real(config.num_hidden_layers) * per_layer;
+  if (spec.task == Task::kCausalLm) bytes += 8 * rows * seq * Real(config.vocab_size);
+  const Real max = Real(std::numeric_limits<int64_t>::max());
+  return bytes >= max ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bytes);
 }
 
 }  // namespace attune::engine

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
+#include "server/engine/hf_config.h"
 
 namespace attune::engine {
 
@@ -32,6 +33,21 @@ struct ParameterCounts {
 // floating point, lora_rank is below 1 with LoRA, or num_labels is below 1. Targets the
 // architecture lacks are not counted (CheckSpec rejects them first). Thread-safe.
 absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_labels);
+
+// An upper-bound estimate of the memory that training `spec` takes on its device, in bytes,
+// from the model's shapes (`config`) and `counts`, assuming every batch is full (batch_size rows)
+// and padded to max_seq_len, everything in fp32:
+//   weights      4 x total parameters
+//   training     16 x trainable parameters (gradient, AdamW's two moments, the flat gradient)
+//   activations  layers x batch x seq x (34 x hidden + 5 x heads x seq) x 2, the activations a
+//                transformer layer keeps for the backward pass (Korthikanti et al. 2022, "Reducing
+//                Activation Recomputation in Large Transformer Models", eq. 1, counted there in
+//                2-byte values; doubled for fp32)
+//   logits       causal LM: 8 x batch x seq x vocab (the logits and their gradient; the chunked
+//                loss holds less)
+// Saturates at INT64_MAX instead of overflowing. Thread-safe.
+int64_t EstimateTrainingMemory(const TrainSpec& spec, const HfConfig& config,
+                               const ParameterCounts& counts);
 
 }  // namespace attune::engine
 

@@ -33,10 +33,23 @@ absl::Status CheckArchitecture(const TrainSpec& spec, const ModelDescription& de
   return absl::OkStatus();
 }
 
+// Every id the tokenizer can produce has a row in the embedding (else training fails with
+// "index out of range in self").
+absl::Status CheckVocabulary(const TrainSpec& spec, const Tokenizer& tokenizer,
+                             const HfConfig& config) {
+  if (tokenizer.VocabSize() <= config.vocab_size) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("model: tokenizer.json has ids up to ", tokenizer.VocabSize() - 1,
+                   " (added tokens included) but config.json's vocab_size is ", config.vocab_size,
+                   "; every token id must be below vocab_size (", spec.model_dir, ")"));
+}
+
 absl::StatusOr<SpecCheck> CheckFiles(const TrainSpec& spec) {
   ASSIGN_OR_RETURN(ModelDescription description, DescribeModel(spec.model_dir));
   RETURN_IF_ERROR(CheckArchitecture(spec, description));
+  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir));
   ASSIGN_OR_RETURN(JobData data, SetupData(spec));
+  RETURN_IF_ERROR(CheckVocabulary(spec, *data.tokenizer, config));
   ASSIGN_OR_RETURN(ParameterCounts counts, CountParameters(spec, data.labels.num_labels));
   SpecCheck check;
   check.architecture = description.architecture;
@@ -46,6 +59,7 @@ absl::StatusOr<SpecCheck> CheckFiles(const TrainSpec& spec) {
   check.num_labels = data.labels.num_labels;
   check.train_examples = static_cast<int64_t>(data.train.size());
   check.validation_examples = static_cast<int64_t>(data.validation.size());
+  check.estimated_memory_bytes = EstimateTrainingMemory(spec, config, counts);
   return check;
 }
 

@@ -70,13 +70,16 @@ struct SpecCheck {
   int num_labels = 0;            // classification: distinct labels in the training data
   int64_t train_examples = 0;
   int64_t validation_examples = 0;
+  // CheckSpec only: an upper bound on the memory training takes on the device
+  // (EstimateTrainingMemory, parameter_count.h); 0 = not estimated.
+  int64_t estimated_memory_bytes = 0;
 };
 
 // Reads config.json, the safetensors headers, the tokenizer and the data files named by `spec`
 // and checks that they exist, parse, and fit the spec (targets present in the architecture,
-// every weight the model needs present with its shape, labels usable for the task). Fills
-// every field; the parameter counts equal what RunTraining reports in OnStart
-// (parameter_count.h). Returns INVALID_ARGUMENT naming the field
+// every weight the model needs present with its shape, every tokenizer id below config.json's
+// vocab_size, labels usable for the task). Fills every field; the parameter counts equal what
+// RunTraining reports in OnStart (parameter_count.h). Returns INVALID_ARGUMENT naming the field
 // ("train: data/x.jsonl:7: missing 'label'") for bad input, RESOURCE_EXHAUSTED when memory ran
 // out, INTERNAL for anything else unexpected (exception_status.h). Thread-safe; loads no
 // weights.

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/scheduler/job_observer.h"
+#include "server/scheduler/memory_admission.h"
 #include "server/scheduler/scheduler_events.h"
 
 namespace attune::scheduler {
@@ -132,6 +133,11 @@ absl::StatusOr<Job> Scheduler::Submit(const JobSpec& requested, const std::strin
   RETURN_IF_ERROR(ResolveDevices(&spec));
   if (!request_id.empty()) {
     absl::StatusOr<Job> existing = store_->FindByRequestId(owner, request_id);
+    if (existing.ok() && JobSpecToJson(existing->spec) != JobSpecToJson(spec)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("request_id: '", request_id, "' was already used for job ", existing->id,
+                       " with a different spec; use a new request_id for a new job"));
+    }
     if (existing.ok() || !absl::IsNotFound(existing.status())) return existing;
   }
   {
@@ -139,6 +145,8 @@ absl::StatusOr<Job> Scheduler::Submit(const JobSpec& requested, const std::strin
     if (shutting_down_) return absl::UnavailableError("the server is shutting down");
   }
   ASSIGN_OR_RETURN(engine::SpecCheck check, CheckFiles(spec.train));
+  RETURN_IF_ERROR(AdmitMemory(spec.train, check.estimated_memory_bytes,
+                              spec.gpus == 0 ? AvailableHostMemory() : std::nullopt));
 
   Job job;
   job.id = store::NewJobId();

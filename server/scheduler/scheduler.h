@@ -124,11 +124,13 @@ class Scheduler {
   // gpus -1 = one GPU if the server has any, else 0), then checks, in order: the spec's fields
   // (ValidateJobSpecFields), gpus > 1 (not supported yet) and gpus above the GPUs in the
   // inventory, all INVALID_ARGUMENT naming the field; a job with the same non-empty (owner,
-  // request_id) already exists: that job is returned and nothing else happens; the runner's Check
+  // request_id) already exists: that job is returned and nothing else happens when its spec
+  // (after defaults) is the same, ALREADY_EXISTS naming it when not; the runner's Check
   // of the files (INVALID_ARGUMENT from it propagates; RESOURCE_EXHAUSTED when it runs out of
-  // memory, INTERNAL when it throws anything else); the queue is full: RESOURCE_EXHAUSTED; the
-  // scheduler is shutting down: UNAVAILABLE; store errors propagate (nothing is queued then).
-  // Blocks while the runner reads the job's files.
+  // memory, INTERNAL when it throws anything else); a CPU job whose estimated memory is more
+  // than the host has available: RESOURCE_EXHAUSTED (memory_admission.h); the queue is full:
+  // RESOURCE_EXHAUSTED; the scheduler is shutting down: UNAVAILABLE; store errors propagate
+  // (nothing is queued then). Blocks while the runner reads the job's files.
   absl::StatusOr<store::Job> Submit(const JobSpec& spec, const std::string& request_id,
                                     const std::string& owner);
 
