@@ -117,13 +117,19 @@ absl::Status CheckLengthAndBatch(const TrainSpec& t) {
   return absl::OkStatus();
 }
 
+// Upper bounds far above any useful value, low enough that the engine's float math cannot
+// overflow (1e308 would fail the job later with a message naming no field).
+constexpr double kMaxWeightDecay = 10;
+constexpr double kMaxGradNorm = 1e6;
+
 absl::Status CheckRegularisation(const TrainSpec& t) {
-  if (!(t.weight_decay >= 0) || !std::isfinite(t.weight_decay)) {
-    return Invalid(absl::StrCat("weight_decay: ", t.weight_decay, " must be a finite number >= 0"));
+  if (!(t.weight_decay >= 0 && t.weight_decay <= kMaxWeightDecay)) {
+    return Invalid(
+        absl::StrCat("weight_decay: ", t.weight_decay, " must be a finite number in [0, 10]"));
   }
-  if (!(t.max_grad_norm >= 0) || !std::isfinite(t.max_grad_norm)) {
+  if (!(t.max_grad_norm >= 0 && t.max_grad_norm <= kMaxGradNorm)) {
     return Invalid(absl::StrCat("max_grad_norm: ", t.max_grad_norm,
-                                " must be a finite number >= 0 (0 = off)"));
+                                " must be a finite number in [0, 1e6] (0 = off)"));
   }
   return absl::OkStatus();
 }
