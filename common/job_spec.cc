@@ -1,7 +1,6 @@
 #include "common/job_spec.h"
 
 #include <algorithm>
-#include <cmath>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -68,8 +67,9 @@ absl::Status CheckLora(const TrainSpec& t) {
   if (t.lora_rank < 1 || t.lora_rank > 4096) {
     return Invalid(absl::StrCat("lora.rank: ", t.lora_rank, " is out of range; expected 1..4096"));
   }
-  if (!(t.lora_alpha > 0) || !std::isfinite(t.lora_alpha)) {
-    return Invalid(absl::StrCat("lora.alpha: ", t.lora_alpha, " must be a finite number > 0"));
+  if (!(t.lora_alpha > 0 && t.lora_alpha <= 1e6)) {  // the scale must fit a float
+    return Invalid(
+        absl::StrCat("lora.alpha: ", t.lora_alpha, " must be a finite number in (0, 1e6]"));
   }
   if (!(t.lora_dropout >= 0 && t.lora_dropout < 1)) {
     return Invalid(absl::StrCat("lora.dropout: ", t.lora_dropout, " must be in [0, 1)"));

@@ -100,7 +100,9 @@ TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
        "targets: projection 'q' given twice"},
       {[](JobSpec& s) { s.train.lora_rank = 0; }, "lora.rank: 0 is out of range; expected 1..4096"},
       {[](JobSpec& s) { s.train.lora_alpha = std::numeric_limits<double>::infinity(); },
-       "lora.alpha: inf must be a finite number > 0"},
+       "lora.alpha: inf must be a finite number in (0, 1e6]"},
+      {[](JobSpec& s) { s.train.lora_alpha = 1e308; },
+       "lora.alpha: 1e+308 must be a finite number in (0, 1e6]"},
       {[](JobSpec& s) {
          s.train.lr_ratios = {{"k", 2}};
        },

@@ -51,11 +51,11 @@ void FailUnreadableAtStart(EventHub& events, const Job& job, int64_t now_us) {
   failed.state = JobState::kFailed;
   JobEvent error_event = StateEvent(failed, now_us, job.error);
   error_event.type = store::EventType::kError;
-  absl::Status written =
-      events
-          .RecordFailure(job.id, job.error, now_us,
-                         {std::move(error_event), StateEvent(failed, now_us, "failed: " + job.error)})
-          .status();
+  absl::Status written = events
+                             .RecordFailure(job.id, job.error, now_us,
+                                            {std::move(error_event),
+                                             StateEvent(failed, now_us, "failed: " + job.error)})
+                             .status();
   if (!written.ok()) {
     LogJobError(job.id, absl::StrCat("could not record the failure: ", written.ToString()));
   }

@@ -107,9 +107,9 @@ Job ReadJob(const Statement& row) {
     job.state = *state;
     return job;
   }
-  job.unreadable =
-      spec.ok() ? absl::StrCat("stored state is unreadable: ", state.status().message())
-                : absl::StrCat("stored spec is unreadable: ", spec.status().message());
+  job.unreadable = spec.ok()
+                       ? absl::StrCat("stored state is unreadable: ", state.status().message())
+                       : absl::StrCat("stored spec is unreadable: ", spec.status().message());
   // A failure already recorded for it (Store::FailJobAndAppendEvents) is its error; else this.
   if (!state.ok() || *state != JobState::kFailed || job.error.empty()) {
     job.error = absl::StrCat("the job's stored record cannot be read: ", job.unreadable);

@@ -13,8 +13,8 @@ absl::Status DiskFull(sqlite3* db, const std::string& message) {
   const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
   std::string dir = file != nullptr ? file : "";
   dir = dir.substr(0, dir.find_last_of('/'));  // the whole name when it has no '/'
-  return absl::ResourceExhaustedError(
-      absl::StrCat(message, "; the data directory '", dir, "' is full: free space there, then retry"));
+  return absl::ResourceExhaustedError(absl::StrCat(message, "; the data directory '", dir,
+                                                   "' is full: free space there, then retry"));
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "server/store/store.h"
 
 #include <sqlite3.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <utility>
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "server/store/database_checks.h"
 #include "server/store/event_rows.h"
 #include "server/store/job_row.h"
 #include "server/store/migrations.h"
@@ -110,47 +110,13 @@ absl::Status InsertJobRowLocked(sqlite3* db, const Job& job) {
   return UpdateJobLocked(db, job);  // the remaining columns
 }
 
-// What to do with a database attuned will not open; the job files under jobs/ are not in it.
-constexpr char kMoveAside[] =
-    "restore it from a backup, or move it (with its -wal and -shm files) aside to start with an "
-    "empty job history";
-
-// FAILED_PRECONDITION for an existing zero-length database with no write-ahead log beside it:
-// SQLite would silently treat it as a fresh, empty history, and a history that was truncated
-// (a full disk, a bad copy) would be forgotten without a word.
-absl::Status CheckNotEmpty(const std::string& db_path) {
-  struct stat db_stat, wal_stat;
-  if (stat(db_path.c_str(), &db_stat) != 0 || db_stat.st_size != 0) return absl::OkStatus();
-  const std::string wal = db_path + "-wal";
-  if (stat(wal.c_str(), &wal_stat) == 0 && wal_stat.st_size != 0) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "database '", db_path,
-      "' is empty (0 bytes) and would be treated as a fresh job history; attuned will not "
-      "start on it: remove the file to start afresh, or restore it from a backup"));
-}
-
-// DATA_LOSS naming the file when `PRAGMA quick_check` finds damage (or cannot read the file).
-absl::Status CheckIntegrity(sqlite3* db, const std::string& db_path) {
-  std::string problem;
-  absl::StatusOr<Statement> check = Statement::Prepare(db, "PRAGMA quick_check(1)");
-  absl::StatusOr<bool> row = check.ok() ? check->Step() : check.status();
-  if (!row.ok()) {
-    problem = std::string(row.status().message());
-  } else if (*row && check->Text(0) != "ok") {
-    problem = check->Text(0);
-  }
-  if (problem.empty()) return absl::OkStatus();
-  return absl::DataLossError(absl::StrCat("database '", db_path, "' is damaged (", problem,
-                                          "); attuned will not start on it: ", kMoveAside));
-}
-
 }  // namespace
 
 int Store::LatestSchemaVersion() { return LatestMigration(); }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path,
                                                    const StoreOptions& options) {
-  RETURN_IF_ERROR(CheckNotEmpty(db_path));
+  RETURN_IF_ERROR(CheckDatabaseNotEmpty(db_path));
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(db_path.c_str(), &db,
@@ -162,7 +128,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path,
   }
   std::unique_ptr<Store> store(new Store(db));
   sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
-  RETURN_IF_ERROR(CheckIntegrity(db, db_path));
+  RETURN_IF_ERROR(CheckDatabaseIntegrity(db, db_path));
   RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode = WAL"));
   RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous = NORMAL"));
   RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON"));

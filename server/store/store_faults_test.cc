@@ -52,8 +52,9 @@ class StoreFaultsTest : public ::testing::Test {
 };
 
 // What a +Inf spec field used to leave behind: JSON null where a number belongs.
-constexpr char kNullAlpha[] = "UPDATE jobs SET spec_json = replace(spec_json, '\"lora_alpha\":16.0', "
-                              "'\"lora_alpha\":null') WHERE id = '%s'";
+constexpr char kNullAlpha[] =
+    "UPDATE jobs SET spec_json = replace(spec_json, '\"lora_alpha\":16.0', "
+    "'\"lora_alpha\":null') WHERE id = '%s'";
 
 TEST_F(StoreFaultsTest, AnUnreadableRowIsReadAsFailedAndTheOthersStillList) {
   std::string good, bad, bad_state;
