@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -224,6 +226,42 @@ TEST_F(StoreFaultsE2eTest, AFullDataDirIsResourceExhaustedAtCreateJobAndRecovers
   EXPECT_NE(list.out.find(first), std::string::npos) << list.out;
 
   fs::remove(data + "/filler");
+  RunOneJob(server);
+  ASSERT_EQ(server.StopWith(SIGTERM, 30), 0) << server.Log();
+}
+
+// A running job whose end cannot be recorded: cancelling it is never INTERNAL ("not known to the
+// scheduler"), and once there is room again its end is recorded and the server works on.
+TEST_F(StoreFaultsE2eTest, AJobEndingOnAFullDiskIsRecordedWhenSpaceReturns) {
+  const std::string data = dir_.path() + "/data";
+  TmpfsMount mount(data, "8m");
+  if (!mount.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  AttunedProcess server(data, {"--data-roots", example_});
+  ASSERT_FALSE(server.address().empty()) << server.Log();
+  std::vector<std::string> args = SubmitArgs();
+  args.back() = "100000";  // --max-steps: runs until cancelled
+  CliResult submit = RunCli(server.address(), args, 30);
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const std::string id = submit.out.substr(0, submit.out.find('\n'));
+  client::AttuneClient client(server.address());
+  WaitForJob(client, id, [](const v1::Job& job) { return job.last_step() >= 2; }, 60);
+
+  FillUp(data + "/filler");
+  ASSERT_TRUE(client.CancelJob(id).ok());
+  // Until the job has stopped the cancel is accepted again; after, it has ended but the store
+  // could not record it: FAILED_PRECONDITION, never INTERNAL.
+  absl::Status cancel;
+  for (int i = 0; i < 300; ++i) {
+    cancel = client.CancelJob(id).status();
+    if (!cancel.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(cancel.code(), absl::StatusCode::kFailedPrecondition) << cancel;
+  EXPECT_EQ(client.GetJob(id)->state(), v1::RUNNING);  // what the store still says
+
+  fs::remove(data + "/filler");
+  EXPECT_EQ(WaitForJob(client, id, IsTerminal, 30).state(), v1::CANCELLED) << server.Log();
+  EXPECT_EQ(client.CancelJob(id).status().code(), absl::StatusCode::kFailedPrecondition);
   RunOneJob(server);
   ASSERT_EQ(server.StopWith(SIGTERM, 30), 0) << server.Log();
 }
