@@ -1,7 +1,6 @@
 #include "common/job_spec.h"
 
 #include <algorithm>
-#include <cmath>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -68,8 +67,9 @@ absl::Status CheckLora(const TrainSpec& t) {
   if (t.lora_rank < 1 || t.lora_rank > 4096) {
     return Invalid(absl::StrCat("lora.rank: ", t.lora_rank, " is out of range; expected 1..4096"));
   }
-  if (!(t.lora_alpha > 0) || !std::isfinite(t.lora_alpha)) {
-    return Invalid(absl::StrCat("lora.alpha: ", t.lora_alpha, " must be a finite number > 0"));
+  if (!(t.lora_alpha > 0 && t.lora_alpha <= 1e6)) {  // the scale must fit a float
+    return Invalid(
+        absl::StrCat("lora.alpha: ", t.lora_alpha, " must be a finite number in (0, 1e6]"));
   }
   if (!(t.lora_dropout >= 0 && t.lora_dropout < 1)) {
     return Invalid(absl::StrCat("lora.dropout: ", t.lora_dropout, " must be in [0, 1)"));
@@ -117,13 +117,19 @@ absl::Status CheckLengthAndBatch(const TrainSpec& t) {
   return absl::OkStatus();
 }
 
+// Upper bounds far above any useful value, low enough that the engine's float math cannot
+// overflow (1e308 would fail the job later with a message naming no field).
+constexpr double kMaxWeightDecay = 10;
+constexpr double kMaxGradNorm = 1e6;
+
 absl::Status CheckRegularisation(const TrainSpec& t) {
-  if (!(t.weight_decay >= 0) || !std::isfinite(t.weight_decay)) {
-    return Invalid(absl::StrCat("weight_decay: ", t.weight_decay, " must be a finite number >= 0"));
+  if (!(t.weight_decay >= 0 && t.weight_decay <= kMaxWeightDecay)) {
+    return Invalid(
+        absl::StrCat("weight_decay: ", t.weight_decay, " must be a finite number in [0, 10]"));
   }
-  if (!(t.max_grad_norm >= 0) || !std::isfinite(t.max_grad_norm)) {
+  if (!(t.max_grad_norm >= 0 && t.max_grad_norm <= kMaxGradNorm)) {
     return Invalid(absl::StrCat("max_grad_norm: ", t.max_grad_norm,
-                                " must be a finite number >= 0 (0 = off)"));
+                                " must be a finite number in [0, 1e6] (0 = off)"));
   }
   return absl::OkStatus();
 }

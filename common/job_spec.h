@@ -50,7 +50,7 @@ struct TrainSpec {
   std::vector<std::string> targets;  // subset of AllProjections(), sorted, no duplicates
   Method method = Method::kLora;
   int lora_rank = 8;          // r, >= 1
-  double lora_alpha = 16.0;   // scale = alpha / r (alpha / sqrt(r) with rsLoRA)
+  double lora_alpha = 16.0;   // scale = alpha / r (alpha / sqrt(r) with rsLoRA); (0, 1e6]
   double lora_dropout = 0.0;  // on the adapter input, in [0, 1)
   bool use_rslora = false;
 
@@ -64,8 +64,8 @@ struct TrainSpec {
   int max_seq_len = 128;     // tokens, truncation length, >= 8
   int64_t warmup_steps = 0;  // linear warmup from 0, >= 0
   Schedule schedule = Schedule::kLinear;
-  double weight_decay = 0.0;   // AdamW decoupled decay; not on biases and norms
-  double max_grad_norm = 1.0;  // gradient-norm clipping; 0 = off
+  double weight_decay = 0.0;   // AdamW decoupled decay, [0, 10]; not on biases and norms
+  double max_grad_norm = 1.0;  // gradient-norm clipping, [0, 1e6]; 0 = off
   uint64_t seed = 42;
   int64_t eval_every = 0;        // steps between evaluations; 0 = at the end of each epoch
   int64_t checkpoint_every = 0;  // steps between checkpoints; 0 = only at the end
@@ -92,7 +92,9 @@ void ApplyJobSpecDefaults(JobSpec* spec);
 
 // Checks the values that need no file system: ranges, known targets and ratios. Messages name the
 // field and what is allowed, e.g. "targets: unknown projection 'x'; expected any of
-// q,k,v,o,gate,up,down". Returns INVALID_ARGUMENT on the first problem found.
+// q,k,v,o,gate,up,down". Every floating field must be finite and in its range (NaN and +-Inf are
+// refused like any other out-of-range value), so that the stored JSON always reads back.
+// Returns INVALID_ARGUMENT on the first problem found.
 absl::Status ValidateJobSpecFields(const JobSpec& spec);
 
 std::string TaskName(Task task);  // "classification", "regression", "causal-lm"

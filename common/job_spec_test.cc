@@ -100,7 +100,9 @@ TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
        "targets: projection 'q' given twice"},
       {[](JobSpec& s) { s.train.lora_rank = 0; }, "lora.rank: 0 is out of range; expected 1..4096"},
       {[](JobSpec& s) { s.train.lora_alpha = std::numeric_limits<double>::infinity(); },
-       "lora.alpha: inf must be a finite number > 0"},
+       "lora.alpha: inf must be a finite number in (0, 1e6]"},
+      {[](JobSpec& s) { s.train.lora_alpha = 1e308; },
+       "lora.alpha: 1e+308 must be a finite number in (0, 1e6]"},
       {[](JobSpec& s) {
          s.train.lr_ratios = {{"k", 2}};
        },
@@ -109,11 +111,27 @@ TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
          s.train.lr_ratios = {{"v", 0}};
        },
        "lr_ratios: ratio for 'v' is 0; expected a number in (0, 1000]"},
+      {[](JobSpec& s) { s.train.lora_dropout = std::nan(""); },
+       "lora.dropout: nan must be in [0, 1)"},
+      {[](JobSpec& s) { s.train.learning_rate = std::numeric_limits<double>::infinity(); },
+       "learning_rate: inf must be in (0, 10]"},
+      {[](JobSpec& s) { s.train.learning_rate = std::nan(""); },
+       "learning_rate: nan must be in (0, 10]"},
+      {[](JobSpec& s) {
+         s.train.lr_ratios = {{"v", std::numeric_limits<double>::infinity()}};
+       },
+       "lr_ratios: ratio for 'v' is inf; expected a number in (0, 1000]"},
+      {[](JobSpec& s) { s.train.loraplus_ratio = std::nan(""); },
+       "loraplus_ratio: nan must be in (0, 1000]"},
       {[](JobSpec& s) { s.train.batch_size = 0; }, "batch_size: 0 must be in 1..65536"},
       {[](JobSpec& s) { s.train.weight_decay = std::nan(""); },
-       "weight_decay: nan must be a finite number >= 0"},
+       "weight_decay: nan must be a finite number in [0, 10]"},
+      {[](JobSpec& s) { s.train.weight_decay = 1e308; },
+       "weight_decay: 1e+308 must be a finite number in [0, 10]"},
       {[](JobSpec& s) { s.train.max_grad_norm = std::numeric_limits<double>::infinity(); },
-       "max_grad_norm: inf must be a finite number >= 0 (0 = off)"},
+       "max_grad_norm: inf must be a finite number in [0, 1e6] (0 = off)"},
+      {[](JobSpec& s) { s.train.max_grad_norm = 1e308; },
+       "max_grad_norm: 1e+308 must be a finite number in [0, 1e6] (0 = off)"},
       {[](JobSpec& s) { s.train.keep_checkpoints = 0; }, "keep_checkpoints: 0 must be >= 1"},
       {[](JobSpec& s) { s.gpus = -2; }, "gpus: -2 must be in 0..64 (or unset)"},
   };

@@ -42,6 +42,26 @@ absl::Status ValidateOptions(const SchedulerOptions& options) {
 
 std::string DeviceWanted(int gpus) { return gpus == 0 ? "a CPU slot" : "one GPU"; }
 
+// Marks `job`, read with Job::unreadable set, FAILED in the store with the reason and logs it
+// with its id. When even that write fails, reads still report the job FAILED (store.h), and the
+// next start tries again.
+void FailUnreadableAtStart(EventHub& events, const Job& job, int64_t now_us) {
+  LogJobError(job.id, job.error);
+  Job failed;
+  failed.id = job.id;
+  failed.state = JobState::kFailed;
+  JobEvent error_event = StateEvent(failed, now_us, job.error);
+  error_event.type = store::EventType::kError;
+  absl::Status written = events
+                             .RecordFailure(job.id, job.error, now_us,
+                                            {std::move(error_event),
+                                             StateEvent(failed, now_us, "failed: " + job.error)})
+                             .status();
+  if (!written.ok()) {
+    LogJobError(job.id, absl::StrCat("could not record the failure: ", written.ToString()));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOptions& options,
@@ -82,6 +102,10 @@ absl::Status Scheduler::LoadQueue() {
   ASSIGN_OR_RETURN(std::vector<Job> queued, store_->JobsInState(JobState::kQueued));
   std::vector<QueuedJob> loaded;
   for (Job& job : queued) {
+    if (!job.unreadable.empty()) {
+      FailUnreadableAtStart(events_, job, NowUs());
+      continue;
+    }
     if (job.spec.gpus > gpu_count_) {
       job.state = JobState::kFailed;
       job.finished_us = NowUs();

@@ -135,8 +135,8 @@ std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable() {
 bool Scheduler::RecordStart(RunningJob* running) {
   const std::string& id = running->queued.id;
   absl::StatusOr<Job> job = store_->GetJob(id);
-  if (!job.ok()) {
-    FailUnreadable(running, job.status());
+  if (!job.ok() || !job->unreadable.empty()) {
+    FailUnreadable(running, job.ok() ? absl::DataLossError(job->unreadable) : job.status());
     return false;
   }
   job->state = JobState::kRunning;

@@ -82,18 +82,11 @@ std::vector<std::string> DevicesFromJson(const std::string& text) {
   return devices;
 }
 
-absl::StatusOr<Job> ReadJob(const Statement& row) {
+Job ReadJob(const Statement& row) {
   Job job;
   job.id = row.Text(0);
   job.owner = row.Text(1);
   job.request_id = row.Text(2);
-  absl::StatusOr<JobSpec> spec = JobSpecFromJson(row.Text(3));
-  if (!spec.ok()) {
-    return absl::InternalError(
-        absl::StrCat("job ", job.id, ": stored spec is unreadable: ", spec.status().message()));
-  }
-  job.spec = *std::move(spec);
-  ASSIGN_OR_RETURN(job.state, ParseJobState(row.Text(4)));
   job.created_us = row.Int(5);
   job.started_us = row.Int(6);
   job.finished_us = row.Int(7);
@@ -107,6 +100,21 @@ absl::StatusOr<Job> ReadJob(const Statement& row) {
   job.total_steps = row.Int(16);
   job.output_dir = row.Text(17);
   LatestMetricsFromJson(row.Text(9), &job);
+  absl::StatusOr<JobSpec> spec = JobSpecFromJson(row.Text(3));
+  absl::StatusOr<JobState> state = ParseJobState(row.Text(4));
+  if (spec.ok() && state.ok()) {
+    job.spec = *std::move(spec);
+    job.state = *state;
+    return job;
+  }
+  job.unreadable = spec.ok()
+                       ? absl::StrCat("stored state is unreadable: ", state.status().message())
+                       : absl::StrCat("stored spec is unreadable: ", spec.status().message());
+  // A failure already recorded for it (Store::FailJobAndAppendEvents) is its error; else this.
+  if (!state.ok() || *state != JobState::kFailed || job.error.empty()) {
+    job.error = absl::StrCat("the job's stored record cannot be read: ", job.unreadable);
+  }
+  job.state = JobState::kFailed;
   return job;
 }
 

@@ -32,9 +32,10 @@ void EventDetailsFromJson(const std::string& text, JobEvent* event);
 
 std::vector<std::string> DevicesFromJson(const std::string& text);
 
-// The job in the current row of a SELECT of kJobColumns. INTERNAL when the stored spec or state
-// is unreadable.
-absl::StatusOr<Job> ReadJob(const Statement& row);
+// The job in the current row of a SELECT of kJobColumns. Never fails: when the stored spec or
+// state is unreadable the job has a default spec, state FAILED, `unreadable` saying what could
+// not be read and `error` the failure recorded for it (or, before one is, `unreadable`).
+Job ReadJob(const Statement& row);
 
 }  // namespace attune::store
 

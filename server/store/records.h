@@ -54,6 +54,10 @@ struct Job {
   int64_t last_step = 0;         // steps taken so far
   int64_t total_steps = 0;       // steps the job will take in all (0 = not known yet)
   std::string output_dir;        // where its checkpoints are written
+  // Why the stored row could not be read (its spec or state); empty for a readable row. Such a
+  // job is read as FAILED with a default spec and `error` saying why, so that one bad row never
+  // fails a whole list; the scheduler marks it FAILED in the store at start.
+  std::string unreadable;
 };
 
 enum class EventType {

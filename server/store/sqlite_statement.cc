@@ -6,11 +6,25 @@
 
 namespace attune::store {
 
+namespace {
+
+// RESOURCE_EXHAUSTED for a full disk (SQLITE_FULL), naming the database's directory.
+absl::Status DiskFull(sqlite3* db, const std::string& message) {
+  const char* file = db != nullptr ? sqlite3_db_filename(db, "main") : nullptr;
+  std::string dir = file != nullptr ? file : "";
+  dir = dir.substr(0, dir.find_last_of('/'));  // the whole name when it has no '/'
+  return absl::ResourceExhaustedError(absl::StrCat(message, "; the data directory '", dir,
+                                                   "' is full: free space there, then retry"));
+}
+
+}  // namespace
+
 absl::Status SqliteError(sqlite3* db, int rc, const std::string& what) {
   std::string message = absl::StrCat(what, ": ", sqlite3_errstr(rc));
   if (db != nullptr && sqlite3_errcode(db) == rc)
     absl::StrAppend(&message, " (", sqlite3_errmsg(db), ")");
   if ((rc & 0xff) == SQLITE_CONSTRAINT) return absl::AlreadyExistsError(message);
+  if ((rc & 0xff) == SQLITE_FULL) return DiskFull(db, message);
   return absl::InternalError(message);
 }
 
@@ -21,6 +35,7 @@ absl::Status Exec(sqlite3* db, const std::string& sql) {
   std::string message = absl::StrCat("sqlite: ", error != nullptr ? error : sqlite3_errstr(rc),
                                      " in: ", sql.substr(0, 80));
   sqlite3_free(error);
+  if ((rc & 0xff) == SQLITE_FULL) return DiskFull(db, message);
   return absl::InternalError(message);
 }
 

@@ -3,7 +3,8 @@
 // `Statement` owns one prepared statement: bind parameters by 1-based index, step through rows,
 // read columns. `Exec` runs SQL without results, and `Transaction` wraps BEGIN IMMEDIATE /
 // COMMIT, rolling back when it goes out of scope uncommitted. Errors become INTERNAL statuses
-// carrying SQLite's message (ALREADY_EXISTS for constraint violations). Not thread-safe: the
+// carrying SQLite's message (ALREADY_EXISTS for constraint violations, RESOURCE_EXHAUSTED naming
+// the database's directory for SQLITE_FULL, "database or disk is full"). Not thread-safe: the
 // store serialises use of its connection.
 #ifndef ATTUNE_SERVER_STORE_SQLITE_STATEMENT_H_
 #define ATTUNE_SERVER_STORE_SQLITE_STATEMENT_H_

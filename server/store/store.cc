@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "server/store/database_checks.h"
 #include "server/store/event_rows.h"
 #include "server/store/job_row.h"
 #include "server/store/migrations.h"
@@ -25,8 +26,7 @@ absl::StatusOr<std::vector<Job>> ReadJobs(Statement& select) {
   while (true) {
     ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
-    ASSIGN_OR_RETURN(Job job, ReadJob(select));
-    jobs.push_back(std::move(job));
+    jobs.push_back(ReadJob(select));
   }
   return jobs;
 }
@@ -116,6 +116,7 @@ int Store::LatestSchemaVersion() { return LatestMigration(); }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path,
                                                    const StoreOptions& options) {
+  RETURN_IF_ERROR(CheckDatabaseNotEmpty(db_path));
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(db_path.c_str(), &db,
@@ -127,10 +128,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& db_path,
   }
   std::unique_ptr<Store> store(new Store(db));
   sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
+  RETURN_IF_ERROR(CheckDatabaseIntegrity(db, db_path));
   RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode = WAL"));
   RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous = NORMAL"));
   RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON"));
   RETURN_IF_ERROR(Migrate(db));
+  if (options.max_page_count > 0) {
+    RETURN_IF_ERROR(Exec(db, absl::StrCat("PRAGMA max_page_count = ", options.max_page_count)));
+  }
   return store;
 }
 
@@ -208,9 +213,8 @@ absl::StatusOr<JobPage> Store::ListJobs(const ListJobsQuery& query) {
       page.next_page_token = absl::StrCat(last_seq);  // there is at least one more
       break;
     }
-    ASSIGN_OR_RETURN(Job job, ReadJob(select));
     last_seq = select.Int(18);
-    page.jobs.push_back(std::move(job));
+    page.jobs.push_back(ReadJob(select));
   }
   return page;
 }
@@ -233,8 +237,9 @@ absl::StatusOr<std::map<JobState, int64_t>> Store::CountJobsByState() {
   while (true) {
     ASSIGN_OR_RETURN(bool row, select.Step());
     if (!row) break;
-    ASSIGN_OR_RETURN(JobState state, ParseJobState(select.Text(0)));
-    counts[state] = select.Int(1);
+    // An unreadable state is counted as FAILED, as ReadJob reports the job.
+    absl::StatusOr<JobState> state = ParseJobState(select.Text(0));
+    counts[state.ok() ? *state : JobState::kFailed] += select.Int(1);
   }
   return counts;
 }

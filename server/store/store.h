@@ -40,6 +40,9 @@ struct StoreOptions {
   // How long a write waits for another connection's lock (another process holding the database)
   // before it fails with UNAVAILABLE.
   absl::Duration busy_timeout = absl::Seconds(5);
+  // Test seam: when > 0, the database may grow to at most this many pages (PRAGMA
+  // max_page_count), and a write past it fails as on a full disk. 0 = no limit.
+  int64_t max_page_count = 0;
 };
 
 // A fresh job id, "j-" and 16 hex digits. Thread-safe.
@@ -62,7 +65,12 @@ class Store {
   // Opens (creating if missing) the database at `db_path` and brings its schema up to date.
   // The parent directory must exist. Returns INTERNAL when SQLite cannot open or migrate the
   // file, FAILED_PRECONDITION when the database was written by a newer attune (its schema version
-  // is higher than LatestSchemaVersion()).
+  // is higher than LatestSchemaVersion()) or when the file exists but is empty (0 bytes, no WAL:
+  // refused rather than silently taken as a fresh history), DATA_LOSS when `PRAGMA quick_check`
+  // finds it damaged. Those messages name the file and say what to do.
+  //
+  // Any write that fails because the disk (or the database's size limit) is full returns
+  // RESOURCE_EXHAUSTED naming the database's directory; nothing of that call is written.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& db_path,
                                                      const StoreOptions& options = {});
 
@@ -86,7 +94,9 @@ class Store {
   // job_id is set to the job's, their sequences assigned in place).
   absl::StatusOr<Job> InsertJob(const Job& job, std::vector<JobEvent>* events = nullptr);
 
-  // The job with this id; NOT_FOUND when there is none.
+  // The job with this id; NOT_FOUND when there is none. Reading a job never fails on its own
+  // row: one whose stored spec or state is unreadable comes back FAILED with Job::unreadable
+  // set (records.h); the same holds for FindByRequestId, ListJobs and JobsInState.
   absl::StatusOr<Job> GetJob(const std::string& id);
 
   // The job `owner` submitted with `request_id`; NOT_FOUND when there is none.
@@ -96,7 +106,8 @@ class Store {
   // pages stay stable while new jobs are inserted. INVALID_ARGUMENT for a malformed page_token.
   absl::StatusOr<JobPage> ListJobs(const ListJobsQuery& query);
 
-  // Every job in `state`, oldest first (the order the scheduler queues them).
+  // Every job whose row says `state`, oldest first (the order the scheduler queues them); an
+  // unreadable one among them is returned with Job::unreadable set and state FAILED.
   absl::StatusOr<std::vector<Job>> JobsInState(JobState state);
 
   // Number of jobs in each state (states with no jobs are absent).
