@@ -1,11 +1,17 @@
-// attuned: the attune server. Reads its flags (here only), opens the store, starts the
-// scheduler and the gRPC service, prints `attuned listening on HOST:PORT`, and runs until
-// SIGTERM or SIGINT. On a signal it stops accepting RPCs, lets running jobs checkpoint (the
-// scheduler leaves them QUEUED for the next start) and exits 0.
+// attuned: the attune server. Reads its flags (here only), locks the data dir (one server per
+// data dir), opens the store, starts the scheduler and the gRPC service, prints `attuned
+// listening on HOST:PORT` (the only gRPC port it serves), and runs until SIGTERM or SIGINT. On
+// a signal it stops accepting RPCs, lets running jobs checkpoint (the scheduler leaves them
+// QUEUED for the next start) and exits 0.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -18,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -101,6 +108,65 @@ absl::StatusOr<ResolvedOptions> ResolveOptions(const ServerOptions& options) {
   return ResolvedOptions{data_dir, std::move(data_roots), std::move(devices)};
 }
 
+// One attuned per data directory: an exclusive flock on <data_dir>/attune.lock, held for the
+// life of the process. The file holds the holder's pid, for the message a second server prints.
+// The OS drops the lock when the process exits, however it exits (kill -9 too), so a restart
+// never has to clean up. The lock file itself is never removed.
+class DataDirLock {
+ public:
+  // FAILED_PRECONDITION naming the holder's pid when another process holds the lock;
+  // INVALID_ARGUMENT naming --data-dir when the lock file cannot be opened or locked.
+  static absl::StatusOr<std::unique_ptr<DataDirLock>> Acquire(const std::string& data_dir);
+  ~DataDirLock() { close(fd_); }  // releases the lock
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  const int fd_;
+};
+
+// The pid written into the lock file at `fd`, "unknown" when it is empty or unreadable.
+std::string LockHolder(int fd) {
+  char text[32] = {};
+  const ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+  const absl::string_view pid =
+      absl::StripAsciiWhitespace(absl::string_view(text, n > 0 ? static_cast<size_t>(n) : 0));
+  return pid.empty() ? "unknown" : std::string(pid);
+}
+
+absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::string& data_dir) {
+  const std::string path = data_dir + "/attune.lock";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--data-dir: cannot open ", path, ": ", std::strerror(errno)));
+  }
+  int locked = 0;
+  do {
+    locked = flock(fd, LOCK_EX | LOCK_NB);
+  } while (locked != 0 && errno == EINTR);
+  if (locked != 0) {
+    const int error = errno;
+    const std::string holder = LockHolder(fd);
+    close(fd);
+    if (error == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--data-dir: ", data_dir, " is in use by another attuned (pid ", holder,
+                       ", lock file ", path, "); stop it first or choose another --data-dir"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("--data-dir: cannot lock ", path, ": ", std::strerror(error)));
+  }
+  // The pid is only for that message: a failed write (a full disk) does not stop the server.
+  const std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    std::cerr << "attuned: cannot write the pid into " << path << ": " << std::strerror(errno)
+              << std::endl;
+  }
+  return std::unique_ptr<DataDirLock>(new DataDirLock(fd));
+}
+
 absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
     const ServerOptions& options, const ResolvedOptions& resolved, store::Store* store,
     scheduler::JobRunner* runner) {
@@ -113,12 +179,18 @@ absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
 
 // Starts the gRPC server on `listen` with `service`, health checking, reflection and the call
 // metrics; sets *port to the bound port. UNAVAILABLE when it cannot listen.
+//
+// SO_REUSEPORT is off: with it on, a second server on the same port starts too and the kernel
+// splits the clients between the two; and with port 0 gRPC opens one more listener per extra
+// polling set (the callback queue of the health service), each bound to port 0 again, so the
+// server also answered on a port it never printed.
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const std::string& listen,
                                                         api::AttuneService* service,
                                                         http::ServiceMetrics* metrics, int* port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
   builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -126,7 +198,8 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const std::string& liste
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || *port == 0) {
-    return absl::UnavailableError(absl::StrCat("--listen: cannot listen on ", listen));
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot listen on ", listen, " (in use, or not a local address)"));
   }
   server->GetHealthCheckService()->SetServingStatus(v1::Attune::service_full_name(), true);
   return server;
@@ -167,9 +240,11 @@ void Shutdown(grpc::Server* server, http::HttpServer* http_server,
   server->Wait();
 }
 
-// options -> store -> scheduler -> gRPC -> HTTP -> wait for a signal -> shut down.
+// options -> data dir lock -> store -> scheduler -> gRPC -> HTTP -> wait for a signal -> shut
+// down.
 absl::Status Serve(const ServerOptions& options) {
   ASSIGN_OR_RETURN(ResolvedOptions resolved, ResolveOptions(options));
+  ASSIGN_OR_RETURN(std::unique_ptr<DataDirLock> lock, DataDirLock::Acquire(resolved.data_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
                    store::Store::Open(resolved.data_dir + "/attune.db"));
   scheduler::EngineJobRunner runner;

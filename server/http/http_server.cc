@@ -1,10 +1,13 @@
 #include "server/http/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -22,6 +25,13 @@ constexpr int kDefaultEventLimit = 1000;
 constexpr int kMaxEventLimit = 10000;
 constexpr auto kStreamPollInterval = std::chrono::milliseconds(250);
 constexpr auto kStreamHeartbeat = std::chrono::seconds(15);
+constexpr int kListenBacklog = 512;
+// How long one write may wait for a client that does not read before the connection is dropped.
+constexpr time_t kWriteTimeoutSeconds = 5;
+
+bool IsTerminalState(const std::string& state) {
+  return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
+}
 
 int HttpCode(const absl::Status& status) {
   switch (status.code()) {
@@ -44,6 +54,26 @@ void ReplyJson(httplib::Response& res, const nlohmann::json& body, int code = 20
 
 void ReplyError(httplib::Response& res, const absl::Status& status) {
   ReplyJson(res, {{"error", std::string(status.message())}}, HttpCode(status));
+}
+
+// 503 with Retry-After for a stream over the limit. The body comes from a provider that returns
+// false once it has written everything, which makes httplib close the connection instead of
+// holding a thread to wait for the client's next request.
+void ReplyBusy(httplib::Response& res, int max_streams) {
+  const std::string body =
+      nlohmann::json{{"error", absl::StrCat("too many event streams: at most ", max_streams,
+                                            " are served at once; retry later, or poll "
+                                            "/api/jobs/<id>/events")}}
+          .dump();
+  res.status = 503;
+  res.set_header("Retry-After", "1");
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("Connection", "close");
+  res.set_content_provider(body.size(), "application/json",
+                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                             sink.write(body.data() + offset, length);
+                             return false;
+                           });
 }
 
 // Reads an integer query parameter; `fallback` when absent.
@@ -69,13 +99,22 @@ class HttpServer::Impl {
   ~Impl() { Shutdown(); }
 
   absl::Status Start() {
-    const int threads = options_.threads > 0 ? options_.threads : 1;
+    if (options_.max_streams < 1 || options_.max_streams >= options_.threads) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("max_streams: ", options_.max_streams, " must be in 1..",
+                       options_.threads - 1, " (threads - 1, threads = ", options_.threads, ")"));
+    }
+    const int threads = options_.threads;
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_.set_write_timeout(kWriteTimeoutSeconds, 0);
     // httplib's default also sets SO_REUSEPORT, which would let a second server share a busy
     // port silently; SO_REUSEADDR alone allows quick restarts and still fails on a busy port.
-    server_.set_socket_options([](int sock) {
+    // The socket bound last is the listener (httplib tries one address after another).
+    int listener = -1;
+    server_.set_socket_options([&listener](int sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listener = sock;
     });
     Routes();
     if (options_.port == 0) {
@@ -87,6 +126,9 @@ class HttpServer::Impl {
       return absl::UnavailableError(
           absl::StrCat("--http: cannot bind ", options_.host, ":", options_.port));
     }
+    // httplib listens with a backlog of 5: a burst of connections then waits out a SYN
+    // retransmit (1 s and more). A second listen() only raises the backlog.
+    listen(listener, kListenBacklog);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     // httplib's stop() does nothing until the accept loop runs; wait for it so that a Shutdown
     // right after Start cannot be lost.
@@ -165,7 +207,39 @@ class HttpServer::Impl {
     res.set_content(reinterpret_cast<const char*>(asset->data), asset->size, asset->content_type);
   }
 
-  // Server-sent events: polls the source every kStreamPollInterval and writes what is new.
+  // Holds one of the max_streams places for as long as a stream is open.
+  class StreamSlot {
+   public:
+    explicit StreamSlot(Impl* impl) : impl_(impl) {}
+    ~StreamSlot() {
+      absl::MutexLock lock(&impl_->mu_);
+      --impl_->open_streams_;
+    }
+    StreamSlot(const StreamSlot&) = delete;
+    StreamSlot& operator=(const StreamSlot&) = delete;
+
+   private:
+    Impl* const impl_;
+  };
+
+  // One open event stream, owned by its content provider (and so by httplib's Response, which
+  // the serving thread destroys before Shutdown's join returns).
+  struct EventStream {
+    std::string job_id;
+    int64_t cursor = 0;  // the last sequence sent
+    std::chrono::steady_clock::time_point last_write;
+    std::unique_ptr<StreamSlot> slot;
+  };
+
+  // A place for one more stream; nullptr when max_streams are open or the server stops.
+  std::unique_ptr<StreamSlot> TryOpenStream() {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || open_streams_ >= options_.max_streams) return nullptr;
+    ++open_streams_;
+    return std::make_unique<StreamSlot>(this);
+  }
+
+  // Server-sent events: one StreamTurn every kStreamPollInterval.
   void StreamEvents(const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1].str();
     int64_t after_default = 0;
@@ -176,35 +250,65 @@ class HttpServer::Impl {
     if (!after.ok()) return ReplyError(res, after.status());
     absl::StatusOr<std::vector<JobEventView>> first = source_->ListEvents(id, *after, 1);
     if (!first.ok()) return ReplyError(res, first.status());
+    std::unique_ptr<StreamSlot> slot = TryOpenStream();
+    if (slot == nullptr) return ReplyBusy(res, options_.max_streams);
 
-    auto cursor = std::make_shared<int64_t>(*after);
-    auto last_write =
-        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    auto stream = std::make_shared<EventStream>();
+    stream->job_id = id;
+    stream->cursor = *after;
+    stream->last_write = std::chrono::steady_clock::now();
+    stream->slot = std::move(slot);
     res.set_header("Cache-Control", "no-store");
+    res.set_header("Connection", "close");
+    // Returning false ends the stream and makes httplib close the connection.
     res.set_chunked_content_provider(
-        "text/event-stream", [this, id, cursor, last_write](size_t, httplib::DataSink& sink) {
-          absl::StatusOr<std::vector<JobEventView>> events =
-              source_->ListEvents(id, *cursor, kDefaultEventLimit);
-          if (!events.ok()) return false;
-          std::string out;
-          for (const JobEventView& event : *events) {
-            absl::StrAppend(&out, "id: ", event.sequence, "\nevent: ", event.type,
-                            "\ndata: ", EventToJson(event).dump(), "\n\n");
-            *cursor = event.sequence;
-          }
-          const auto now = std::chrono::steady_clock::now();
-          if (out.empty() && now - *last_write > kStreamHeartbeat) out = ": keepalive\n\n";
-          if (!out.empty()) {
-            if (!sink.write(out.data(), out.size())) return false;
-            *last_write = now;
-          }
-          absl::MutexLock lock(&mu_);
-          if (mu_.AwaitWithTimeout(absl::Condition(&stopping_),
-                                   absl::FromChrono(kStreamPollInterval))) {
-            sink.done();
-          }
-          return true;
-        });
+        "text/event-stream",
+        [this, stream](size_t, httplib::DataSink& sink) { return StreamTurn(*stream, sink); });
+  }
+
+  // Writes what is new (or a keepalive), then waits up to kStreamPollInterval. Returns false
+  // when the stream is over: the client went away or did not take a write within the write
+  // timeout, the job's last event has been sent (then after the end-of-stream chunk), or the
+  // server stops.
+  bool StreamTurn(EventStream& stream, httplib::DataSink& sink) {
+    if (!sink.is_writable()) return false;
+    absl::StatusOr<std::vector<JobEventView>> events =
+        source_->ListEvents(stream.job_id, stream.cursor, kDefaultEventLimit);
+    if (!events.ok()) return false;
+    std::string out;
+    bool over = false;
+    for (const JobEventView& event : *events) {
+      absl::StrAppend(&out, "id: ", event.sequence, "\nevent: ", event.type,
+                      "\ndata: ", EventToJson(event).dump(), "\n\n");
+      stream.cursor = event.sequence;
+      over |= event.type == "state" && IsTerminalState(event.state);
+    }
+    if (events->empty()) over = AllEventsSent(stream);
+    const auto now = std::chrono::steady_clock::now();
+    if (out.empty() && now - stream.last_write > kStreamHeartbeat) out = ": keepalive\n\n";
+    if (!out.empty()) {
+      if (!sink.write(out.data(), out.size())) return false;
+      stream.last_write = now;
+    }
+    if (!over) {
+      absl::MutexLock lock(&mu_);
+      over =
+          mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(kStreamPollInterval));
+    }
+    if (!over) return true;
+    sink.done();
+    return false;
+  }
+
+  // True when the job is over and the stream has sent its every event. The state is read before
+  // the events: the store writes a state and its event in one transaction, so a terminal state
+  // means its event is already listed.
+  bool AllEventsSent(const EventStream& stream) {
+    absl::StatusOr<JobView> job = source_->GetJob(stream.job_id);
+    if (!job.ok() || !IsTerminalState(job->state)) return false;
+    absl::StatusOr<std::vector<JobEventView>> rest =
+        source_->ListEvents(stream.job_id, stream.cursor, 1);
+    return rest.ok() && rest->empty();
   }
 
   // Constant after construction.
@@ -218,6 +322,7 @@ class HttpServer::Impl {
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;  // StreamSlots alive, at most max_streams
 };
 
 absl::StatusOr<HttpServerOptions> ParseHttpAddress(const std::string& address) {

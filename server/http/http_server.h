@@ -10,12 +10,21 @@
 //   /api/jobs/<id>/events?after=N    {"events": [...], "nextAfter": M}: events with sequence > N
 //                                    (at most `limit`, default 1000), for polling
 //   /api/jobs/<id>/stream?after=N    the same events as server-sent events (text/event-stream,
-//                                    `id:` = sequence), ending when the client goes away
+//                                    `id:` = sequence); see "Event streams" below
 //   /healthz                         "ok"
-// Errors are JSON {"error": message} with 404 for unknown jobs and 400 for bad parameters.
+// Errors are JSON {"error": message} with 404 for unknown jobs, 400 for bad parameters and 503
+// (with `Retry-After: 1`, in seconds) for a stream over the limit.
 //
-// cpp-httplib (Debian's libcpp-httplib) serves the requests on its own thread pool; httplib's
-// headers stay inside http_server.cc.
+// Event streams: at most `max_streams` are open at once; one more is answered 503 and its
+// connection closed. A stream ends, and its connection closes, once the job's terminal event
+// (SUCCEEDED, FAILED, CANCELLED) has been sent, at once after the backlog for a job that is
+// already over; when the client goes away (noticed within kStreamPollInterval, 250 ms); when
+// the client stops reading and a write cannot go out for the write timeout (5 s); and on
+// Shutdown. A quiet stream gets a `: keepalive` comment every 15 s.
+//
+// cpp-httplib (Debian's libcpp-httplib) serves the requests on its own thread pool, one thread
+// per connection for as long as the connection is open; httplib's headers stay inside
+// http_server.cc.
 #ifndef ATTUNE_SERVER_HTTP_HTTP_SERVER_H_
 #define ATTUNE_SERVER_HTTP_HTTP_SERVER_H_
 
@@ -31,7 +40,11 @@ namespace attune::http {
 struct HttpServerOptions {
   std::string host = "127.0.0.1";  // address to bind; "0.0.0.0" for every interface
   int port = 0;                    // 0 picks a free port; see HttpServer::port()
-  int threads = 32;                // request threads; each open event stream holds one
+  // Request threads. Each open event stream holds one; the threads beyond max_streams stay
+  // free for /healthz, /metrics and the JSON endpoints however many streams are asked for.
+  int threads = 32;
+  // Event streams open at once, 1..threads-1; one more is answered 503 with Retry-After.
+  int max_streams = 24;
 };
 
 // Parses "HOST:PORT" (e.g. "127.0.0.1:9090", "0.0.0.0:0", "[::1]:9090", ":9090" = every
@@ -43,7 +56,7 @@ class HttpServer {
  public:
   // Binds `options.host:options.port` and starts serving on background threads. `source` and
   // `metrics` are not owned and must outlive the server. Returns UNAVAILABLE when the address
-  // cannot be bound.
+  // cannot be bound, INVALID_ARGUMENT naming max_streams when it is not in 1..threads-1.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                            JobsSource* source,
                                                            ServiceMetrics* metrics);
