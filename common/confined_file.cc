@@ -36,8 +36,7 @@ absl::Status OpenError(const std::string& path, int err) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, " changed while it was opened: a symbolic link on the way is not followed"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, " cannot be opened: ", std::strerror(err)));
+  return absl::InvalidArgumentError(absl::StrCat(path, " cannot be opened: ", std::strerror(err)));
 }
 
 // Opens the last component `name` below `dir`: no link, no blocking, a regular file only.
@@ -81,8 +80,7 @@ absl::StatusOr<std::string> ResolveInsideRoots(const std::vector<std::string>& r
   std::error_code ec;
   const fs::path resolved = fs::weakly_canonical(fs::path(path), ec);
   if (ec) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " cannot be resolved: ", ec.message()));
+    return absl::InvalidArgumentError(absl::StrCat(path, " cannot be resolved: ", ec.message()));
   }
   if (roots.empty()) return resolved.string();
   std::vector<std::string> resolved_roots;
@@ -92,13 +90,12 @@ absl::StatusOr<std::string> ResolveInsideRoots(const std::vector<std::string>& r
     if (IsInside(resolved, canonical)) return resolved.string();
     resolved_roots.push_back(canonical.string());
   }
-  return absl::InvalidArgumentError(absl::StrCat(path, " is outside the data roots (",
-                                                 absl::StrJoin(resolved_roots, ", "), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, " is outside the data roots (", absl::StrJoin(resolved_roots, ", "), ")"));
 }
 
 absl::StatusOr<ScopedFd> OpenWithoutLinks(const std::string& resolved_path) {
-  std::vector<std::string> parts =
-      absl::StrSplit(resolved_path, '/', absl::SkipEmpty());
+  std::vector<std::string> parts = absl::StrSplit(resolved_path, '/', absl::SkipEmpty());
   if (resolved_path.empty() || resolved_path[0] != '/' || parts.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(resolved_path, " is not a regular file"));
   }
@@ -111,8 +108,8 @@ absl::StatusOr<ScopedFd> OpenWithoutLinks(const std::string& resolved_path) {
   ScopedFd dir(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) return OpenError(resolved_path, errno);
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    ScopedFd next(openat(dir.get(), parts[i].c_str(),
-                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    ScopedFd next(
+        openat(dir.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (next.get() < 0) return OpenError(resolved_path, errno);
     dir = std::move(next);
   }
@@ -127,8 +124,7 @@ absl::StatusOr<ScopedFd> OpenInsideRoots(const std::vector<std::string>& roots,
   if (file.ok() || *resolved == path) return file;
   // Name the path as the job gave it, not only as resolved.
   const std::string message(file.status().message());
-  return absl::Status(file.status().code(),
-                      absl::StrCat(path, message.substr(resolved->size())));
+  return absl::Status(file.status().code(), absl::StrCat(path, message.substr(resolved->size())));
 }
 
 absl::StatusOr<std::string> ReadInsideRoots(const std::vector<std::string>& roots,
