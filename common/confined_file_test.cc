@@ -1,9 +1,13 @@
 #include "common/confined_file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "gtest/gtest.h"
 
@@ -104,9 +108,17 @@ TEST_F(ConfinedFileTest, MissingDirectoryFifoAndRelativePaths) {
   auto dir = OpenInsideRoots(roots_, Root("model"));
   EXPECT_EQ(dir.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(dir.status().message(), Root("model") + " is not a regular file");
-  // A FIFO would block a plain open until a writer comes; it is refused at once.
+  // A FIFO would block a plain open until a writer comes; it is refused at once. (Should the
+  // open block, a writer is opened after 5 s to release it, and the test fails.)
   ASSERT_EQ(mkfifo(Root("fifo").c_str(), 0600), 0);
-  auto fifo = OpenInsideRoots(roots_, Root("fifo"));
+  auto opening =
+      std::async(std::launch::async, [&] { return OpenInsideRoots(roots_, Root("fifo")); });
+  if (opening.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    ADD_FAILURE() << "opening a FIFO blocked";
+    ScopedFd writer(::open(Root("fifo").c_str(), O_WRONLY | O_NONBLOCK));
+    opening.wait();
+  }
+  auto fifo = opening.get();
   EXPECT_EQ(fifo.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(fifo.status().message(), Root("fifo") + " is not a regular file");
   auto relative = OpenInsideRoots(roots_, "model/config.json");
