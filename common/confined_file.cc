@@ -73,12 +73,12 @@ ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
 
 absl::StatusOr<std::string> ResolveInsideRoots(const std::vector<std::string>& roots,
                                                const std::string& path) {
-  if (!fs::path(path).is_absolute()) {
+  if (!roots.empty() && !fs::path(path).is_absolute()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, " is relative; the server needs an absolute path"));
   }
   std::error_code ec;
-  const fs::path resolved = fs::weakly_canonical(fs::path(path), ec);
+  const fs::path resolved = fs::weakly_canonical(fs::absolute(fs::path(path)), ec);
   if (ec) {
     return absl::InvalidArgumentError(absl::StrCat(path, " cannot be resolved: ", ec.message()));
   }

@@ -55,7 +55,8 @@ class ScopedFd {
 // not it exists. INVALID_ARGUMENT "<path> is relative; the server needs an absolute path",
 // "<path> cannot be resolved: <error>" or "<path> is outside the data roots (<root>, ...)".
 // `roots` are resolved here (a root that does not resolve contains nothing); empty `roots`
-// means no root restriction (the engine's own tests and tools; attuned always passes its roots).
+// means no root restriction, and a relative path is then taken from the current directory (the
+// engine's own tests and tools; attuned always passes its roots).
 absl::StatusOr<std::string> ResolveInsideRoots(const std::vector<std::string>& roots,
                                                const std::string& path);
 
