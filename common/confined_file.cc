@@ -105,11 +105,12 @@ absl::StatusOr<ScopedFd> OpenWithoutLinks(const std::string& resolved_path) {
           absl::StrCat(resolved_path, " is not a resolved path: it holds '.' or '..'"));
     }
   }
-  ScopedFd dir(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // Directories are opened as O_PATH: that needs search permission only, as a path lookup does.
+  ScopedFd dir(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) return OpenError(resolved_path, errno);
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     ScopedFd next(
-        openat(dir.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        openat(dir.get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (next.get() < 0) return OpenError(resolved_path, errno);
     dir = std::move(next);
   }
