@@ -113,20 +113,20 @@ TEST_F(DataRootsConfinementTest, TrainingFileSwappedForALinkAfterCreateFailsTheJ
   const std::string blocker_id = blocker.out.substr(0, blocker.out.find('\n'));
   client::AttuneClient client(server_->address());
   WaitForJob(
-      client, blocker_id, [](const v1::Job& j) { return j.state() == v1::JOB_STATE_RUNNING; }, 60);
+      client, blocker_id, [](const v1::Job& j) { return j.state() == v1::RUNNING; }, 60);
   CliResult queued = Submit(*server_, model, train, {"--max-steps", "2", "--name", "swapped"});
   ASSERT_EQ(queued.exit_code, 0) << queued.err;
   const std::string id = queued.out.substr(0, queued.out.find('\n'));
   auto before = client.GetJob(id);
   ASSERT_TRUE(before.ok()) << before.status();
-  ASSERT_EQ(before->state(), v1::JOB_STATE_QUEUED);
+  ASSERT_EQ(before->state(), v1::QUEUED);
 
   // The outside file is a good training file: the job would succeed if it were followed.
   fs::remove(train);
   fs::create_symlink(outside_ + "/example/train.jsonl", train);
   ASSERT_TRUE(client.CancelJob(blocker_id).ok());
   v1::Job job = WaitForJob(client, id, IsTerminal, 60);
-  EXPECT_EQ(job.state(), v1::JOB_STATE_FAILED) << job.error();
+  EXPECT_EQ(job.state(), v1::FAILED) << job.error();
   EXPECT_EQ(job.error(), Outside("train", train));
   EXPECT_EQ(job.current_step(), 0);
 }
