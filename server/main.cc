@@ -57,7 +57,7 @@ struct ServerOptions {
   std::string devices = "auto";
   // Concurrent jobs per device, >= 1.
   int slots_per_device = 1;
-  // Directories job paths may point into; empty = the data dir and the current directory.
+  // Directories job paths may point into, besides the data dir (always one).
   std::vector<std::string> data_roots;
 };
 
@@ -101,8 +101,9 @@ absl::StatusOr<ResolvedOptions> ResolveOptions(const ServerOptions& options) {
         absl::StrCat("--data-dir: cannot create ", options.data_dir, ": ", ec.message()));
   }
   const std::string data_dir = fs::canonical(options.data_dir).string();
-  std::vector<std::string> roots = options.data_roots;
-  if (roots.empty()) roots = {data_dir, fs::current_path().string()};
+  // The data dir, plus what --data-roots names; never the current directory by default.
+  std::vector<std::string> roots = {data_dir};
+  roots.insert(roots.end(), options.data_roots.begin(), options.data_roots.end());
   ASSIGN_OR_RETURN(api::DataRoots data_roots, api::DataRoots::Create(roots));
   ASSIGN_OR_RETURN(std::vector<std::string> devices, ResolveDevices(options.devices));
   return ResolvedOptions{data_dir, std::move(data_roots), std::move(devices)};
@@ -247,7 +248,8 @@ absl::Status Serve(const ServerOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<DataDirLock> lock, DataDirLock::Acquire(resolved.data_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
                    store::Store::Open(resolved.data_dir + "/attune.db"));
-  scheduler::EngineJobRunner runner;
+  // The engine opens every file a job reads inside the same roots (common/confined_file.h).
+  scheduler::EngineJobRunner runner(resolved.data_roots.roots());
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
                    StartScheduler(options, resolved, store.get(), &runner));
   // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
@@ -292,8 +294,8 @@ int main(int argc, char** argv) {
   app.add_option("--devices", options.devices, "auto | cpu | cuda:0,cuda:1,...");
   app.add_option("--slots-per-device", options.slots_per_device, "concurrent jobs per device");
   app.add_option("--data-roots", options.data_roots,
-                 "comma-separated directories job files may come from "
-                 "(default: the data dir and the current directory)")
+                 "comma-separated directories job files may come from, besides the data dir "
+                 "(default: the data dir only)")
       ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
 

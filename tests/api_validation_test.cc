@@ -29,6 +29,7 @@ class ApiValidationTest : public ::testing::Test {
     // The data roots as the server reports them in messages (resolved).
     resolved_root_ = fs::canonical(root_).string();
     server_ = new AttunedProcess(dir_->path() + "/data", {"--data-roots", root_});
+    resolved_data_ = fs::weakly_canonical(dir_->path() + "/data").string();
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -65,13 +66,15 @@ class ApiValidationTest : public ::testing::Test {
   }
 
   std::string Outside(const std::string& field, const std::string& path) const {
-    return field + ": " + path + " is outside the data roots (" + resolved_root_ + ")";
+    return field + ": " + path + " is outside the data roots (" + resolved_data_ + ", " +
+           resolved_root_ + ")";
   }
 
   static TempDir* dir_;
   static std::string root_;
   static std::string example_;
   static std::string resolved_root_;
+  static std::string resolved_data_;  // the data dir, always the first root
   static AttunedProcess* server_;
 };
 
@@ -79,6 +82,7 @@ TempDir* ApiValidationTest::dir_ = nullptr;
 std::string ApiValidationTest::root_;
 std::string ApiValidationTest::example_;
 std::string ApiValidationTest::resolved_root_;
+std::string ApiValidationTest::resolved_data_;
 AttunedProcess* ApiValidationTest::server_ = nullptr;
 
 TEST_F(ApiValidationTest, HealthCheckAnswersServing) {

@@ -1,27 +1,15 @@
 #include "server/api/data_roots.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "common/confined_file.h"
 
 namespace attune::api {
-namespace {
 
 namespace fs = std::filesystem;
-
-// True when `path` equals `root` or lies below it (both resolved, absolute).
-bool IsInside(const fs::path& path, const fs::path& root) {
-  auto p = path.begin();
-  for (auto r = root.begin(); r != root.end(); ++r, ++p) {
-    if (r->empty()) continue;  // a trailing separator
-    if (p == path.end() || *p != *r) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 absl::StatusOr<DataRoots> DataRoots::Create(const std::vector<std::string>& roots) {
   if (roots.empty())
@@ -34,7 +22,10 @@ absl::StatusOr<DataRoots> DataRoots::Create(const std::vector<std::string>& root
       return absl::InvalidArgumentError(
           absl::StrCat("--data-roots: ", root, " is not an existing directory"));
     }
-    resolved.push_back(canonical.string());
+    // The data dir may be named again in --data-roots: list each root once.
+    if (std::find(resolved.begin(), resolved.end(), canonical.string()) == resolved.end()) {
+      resolved.push_back(canonical.string());
+    }
   }
   return DataRoots(std::move(resolved));
 }
@@ -42,22 +33,12 @@ absl::StatusOr<DataRoots> DataRoots::Create(const std::vector<std::string>& root
 absl::StatusOr<std::string> DataRoots::Resolve(const std::string& field, const std::string& path,
                                                PathKind kind) const {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (!fs::path(path).is_absolute()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": ", path, " is relative; the server needs an absolute path"));
+  absl::StatusOr<std::string> inside = ResolveInsideRoots(roots_, path);
+  if (!inside.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", inside.status().message()));
   }
+  const fs::path resolved(*inside);
   std::error_code ec;
-  fs::path resolved = fs::weakly_canonical(fs::path(path), ec);
-  if (ec) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": ", path, " cannot be resolved: ", ec.message()));
-  }
-  bool inside = false;
-  for (const std::string& root : roots_) inside = inside || IsInside(resolved, fs::path(root));
-  if (!inside) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ": ", path, " is outside the data roots (", absl::StrJoin(roots_, ", "), ")"));
-  }
   fs::file_status status = fs::status(resolved, ec);
   if (ec || !fs::exists(status)) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, " does not exist"));

@@ -4,7 +4,9 @@
 // only reads files under its configured `--data-roots`, so a client cannot make it read
 // /etc/passwd or another tenant's data. Paths are resolved before the check: `..` is collapsed
 // and symbolic links are followed (std::filesystem::weakly_canonical), so a link inside a root
-// that points outside it is refused too.
+// that points outside it is refused too (common/confined_file.h). This is the check at
+// CreateJob; the engine opens each file through confined_file.h with the same roots, so a file
+// that becomes a link to the outside later is refused when it is opened.
 #ifndef ATTUNE_SERVER_API_DATA_ROOTS_H_
 #define ATTUNE_SERVER_API_DATA_ROOTS_H_
 

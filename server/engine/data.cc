@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "common/confined_file.h"
+#include "common/sha256.h"
 #include "nlohmann/json.hpp"
 
 namespace attune::engine {
@@ -130,32 +133,65 @@ absl::StatusOr<Record> ParseRecord(const std::string& text, int64_t line_no,
   return LineError(field, path, line_no, std::string(s.message()));
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std::string& field,
-                                              Task task) {
-  // A directory opens (and then reads as empty) on Linux: say what it is instead.
-  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+// The bytes of the JSONL file `path`, opened inside `data_roots`; INVALID_ARGUMENT naming
+// `field` and the file (never quoting it) otherwise.
+absl::StatusOr<std::string> ReadJsonlBytes(const std::string& path, const std::string& field,
+                                           const std::vector<std::string>& data_roots) {
+  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path);
+  if (text.ok()) return text;
+  if (absl::IsNotFound(text.status())) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": cannot open ", path));
+  }
+  // A directory inside the roots is the user's mistake: say what it is.
+  std::error_code ec;
+  if (ResolveInsideRoots(data_roots, path).ok() && std::filesystem::is_directory(path, ec)) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": ", path, " is a directory; expected a JSONL file"));
   }
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(field, ": cannot open ", path));
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", text.status().message()));
+}
+
+// Every non-blank line of `text` (the file `path`) as a record.
+absl::StatusOr<std::vector<Record>> ParseJsonl(const std::string& text, const std::string& path,
+                                               const std::string& field, Task task) {
   std::vector<Record> records;
-  std::string text;
   int64_t line_no = 0;
-  while (std::getline(in, text)) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    absl::StatusOr<Record> record = ParseRecord(text, line_no, field, path, task);
+    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
+    absl::StatusOr<Record> record = ParseRecord(std::string(line), line_no, field, path, task);
     if (!record.ok()) return record.status();
     records.push_back(*std::move(record));
   }
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat(field, ": read error on ", path));
   if (records.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", path, " has no records"));
   }
   return records;
+}
+
+}  // namespace
+
+absl::StatusOr<JsonlFile> ReadJsonlFile(const std::string& path, const std::string& field,
+                                        Task task, const std::vector<std::string>& data_roots) {
+  absl::StatusOr<std::string> text = ReadJsonlBytes(path, field, data_roots);
+  if (!text.ok()) return text.status();
+  JsonlFile file;
+  absl::StatusOr<std::vector<Record>> records = ParseJsonl(*text, path, field, task);
+  if (!records.ok()) return records.status();
+  file.records = *std::move(records);
+  Sha256 digest;
+  digest.Update(text->data(), text->size());
+  absl::StatusOr<std::string> hash = digest.HexDigest();
+  if (!hash.ok()) return hash.status();
+  file.sha256 = *std::move(hash);
+  return file;
+}
+
+absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std::string& field,
+                                              Task task) {
+  absl::StatusOr<JsonlFile> file = ReadJsonlFile(path, field, task, {});
+  if (!file.ok()) return file.status();
+  return std::move(file->records);
 }
 
 absl::StatusOr<LabelMap> BuildLabelMap(const std::vector<Record>& train, const std::string& field) {

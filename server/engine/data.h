@@ -34,9 +34,22 @@ struct Record {
   double label_number = 0;   // when the label is a number
 };
 
-// Reads every non-blank line of `path`. `field` names the spec field in messages.
-// Returns INVALID_ARGUMENT "field: path:line: reason" for a missing file (or a directory), bad
-// JSON, or a record that fits none of the shapes above or not `task`.
+// A JSONL file read once: its records, and the sha256 of exactly the bytes they were parsed from.
+struct JsonlFile {
+  std::vector<Record> records;
+  std::string sha256;
+};
+
+// Reads every non-blank line of `path`, opened inside `data_roots` when it is opened
+// (common/confined_file.h; empty = no root restriction). `field` names the spec field in
+// messages. Returns INVALID_ARGUMENT "field: path:line: reason" for a missing file (or a
+// directory), a file outside the roots ("train: /d/t.jsonl is outside the data roots (/d)"),
+// bad JSON, or a record that fits none of the shapes above or not `task`. Messages never quote
+// the file's lines.
+absl::StatusOr<JsonlFile> ReadJsonlFile(const std::string& path, const std::string& field,
+                                        Task task, const std::vector<std::string>& data_roots);
+
+// ReadJsonlFile's records, with no root restriction.
 absl::StatusOr<std::vector<Record>> ReadJsonl(const std::string& path, const std::string& field,
                                               Task task);
 

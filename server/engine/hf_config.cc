@@ -1,9 +1,7 @@
 #include "server/engine/hf_config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
+#include "common/confined_file.h"
 #include "nlohmann/json.hpp"
 
 namespace attune::engine {
@@ -192,15 +190,16 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
   return c;
 }
 
-absl::StatusOr<HfConfig> LoadHfConfig(const std::string& model_dir) {
+absl::StatusOr<HfConfig> LoadHfConfig(const std::string& model_dir,
+                                      const std::vector<std::string>& data_roots) {
   const std::string path = model_dir + "/config.json";
-  std::ifstream in(path);
-  if (!in) {
+  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path);
+  if (absl::IsNotFound(text.status())) {
     return absl::InvalidArgumentError(absl::StrCat("model '", model_dir, "': no config.json"));
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseHfConfig(text.str(), path);
+  if (!text.ok())
+    return absl::InvalidArgumentError(absl::StrCat("model: ", text.status().message()));
+  return ParseHfConfig(*text, path);
 }
 
 bool IsDecoderModelType(const std::string& model_type) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -60,8 +61,10 @@ bool IsDecoderModelType(const std::string& model_type);
 
 // Reads `model_dir`/config.json. INVALID_ARGUMENT naming the file and field for a missing or
 // malformed file, a missing "model_type", a required size that is absent or not positive, or a
-// rope type other than default, linear or llama3. Thread-safe.
-absl::StatusOr<HfConfig> LoadHfConfig(const std::string& model_dir);
+// rope type other than default, linear or llama3, or a config.json outside `data_roots` when it
+// is opened (common/confined_file.h; empty = no root restriction). Thread-safe.
+absl::StatusOr<HfConfig> LoadHfConfig(const std::string& model_dir,
+                                      const std::vector<std::string>& data_roots = {});
 
 // The same, from the JSON text (for tests). `source` names the text in error messages.
 absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string& source);

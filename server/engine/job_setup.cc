@@ -6,10 +6,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/sha256.h"
+#include "common/confined_file.h"
 #include "common/status_macros.h"
 #include "server/engine/checkpoint.h"
 #include "server/engine/hf_config.h"
+#include "server/engine/safetensors.h"
 
 namespace attune::engine {
 
@@ -17,28 +18,35 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The data file's sha256 for the checkpoint record; Sha256File's error (NOT_FOUND, INTERNAL)
-// with the spec field in front.
-absl::StatusOr<std::string> DataFileHash(const std::string& field, const std::string& path) {
-  absl::StatusOr<std::string> hash = Sha256File(path);
-  if (!hash.ok()) {
-    return absl::Status(hash.status().code(), absl::StrCat(field, ": ", hash.status().message()));
+// The tokenizer's messages quote what they reject (a type name, a token, a merge); at most this
+// many characters of them reach the job's error, so a file's contents are never echoed at length.
+constexpr size_t kMaxTokenizerReason = 200;
+
+// The model's tokenizer.json, read inside `data_roots`.
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(
+    const std::string& model_dir, const std::vector<std::string>& data_roots) {
+  const std::string path = (fs::path(model_dir) / "tokenizer.json").string();
+  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("model: ", text.status().message()));
   }
-  return hash;
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromJson(*text);
+  if (!tokenizer.ok()) {
+    absl::string_view reason = tokenizer.status().message();
+    const bool cut = reason.size() > kMaxTokenizerReason;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model: ", path, ": ", reason.substr(0, kMaxTokenizerReason), cut ? "..." : ""));
+  }
+  return tokenizer;
 }
 
 }  // namespace
 
-absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
+absl::StatusOr<JobData> SetupData(const TrainSpec& spec,
+                                  const std::vector<std::string>& data_roots) {
   JobData data;
-  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir));
-  const std::string tokenizer_path = (fs::path(spec.model_dir) / "tokenizer.json").string();
-  auto tokenizer = Tokenizer::FromFile(tokenizer_path);
-  if (!tokenizer.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model: ", tokenizer_path, ": ", tokenizer.status().message()));
-  }
-  data.tokenizer = std::move(*tokenizer);
+  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir, data_roots));
+  ASSIGN_OR_RETURN(data.tokenizer, LoadTokenizer(spec.model_dir, data_roots));
   data.eos_id = static_cast<int32_t>(config.eos_token_id.value_or(-1));
   // The tokenizer's padding token, else config.json's, else end-of-sequence, else 0.
   const std::optional<int32_t> pad = data.tokenizer->PadId();
@@ -47,11 +55,18 @@ absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
                 : config_pad >= 0 ? static_cast<int32_t>(config_pad)
                                   : std::max(0, data.eos_id);
 
-  ASSIGN_OR_RETURN(std::vector<Record> train, ReadJsonl(spec.train_path, "train", spec.task));
-  std::vector<Record> validation;
+  // Each data file is read once: the records and the hash come from the same bytes.
+  ASSIGN_OR_RETURN(JsonlFile train_file,
+                   ReadJsonlFile(spec.train_path, "train", spec.task, data_roots));
+  const std::vector<Record>& train = train_file.records;
+  data.train_sha256 = train_file.sha256;
+  JsonlFile validation_file;
   if (!spec.validation_path.empty()) {
-    ASSIGN_OR_RETURN(validation, ReadJsonl(spec.validation_path, "validation", spec.task));
+    ASSIGN_OR_RETURN(validation_file,
+                     ReadJsonlFile(spec.validation_path, "validation", spec.task, data_roots));
+    data.validation_sha256 = validation_file.sha256;
   }
+  const std::vector<Record>& validation = validation_file.records;
   if (spec.task == Task::kSequenceClassification) {
     ASSIGN_OR_RETURN(data.labels, BuildLabelMap(train, "train"));
   } else if (spec.task == Task::kRegression) {
@@ -63,10 +78,6 @@ absl::StatusOr<JobData> SetupData(const TrainSpec& spec) {
   ASSIGN_OR_RETURN(data.validation, TokenizeRecords(validation, *data.tokenizer, spec.task,
                                                     data.labels, spec.max_seq_len, data.eos_id,
                                                     "validation", spec.validation_path));
-  ASSIGN_OR_RETURN(data.train_sha256, DataFileHash("train", spec.train_path));
-  if (!spec.validation_path.empty()) {
-    ASSIGN_OR_RETURN(data.validation_sha256, DataFileHash("validation", spec.validation_path));
-  }
   return data;
 }
 
@@ -76,7 +87,8 @@ torch::Device ParseDevice(const std::string& device) {
 }
 
 absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
-                                                  torch::Device device, Kernels kernels) {
+                                                  torch::Device device, Kernels kernels,
+                                                  const std::vector<std::string>& data_roots) {
   ModelOptions options;
   options.task = spec.task;
   options.num_labels = spec.task == Task::kCausalLm ? 0 : data.labels.num_labels;
@@ -90,17 +102,14 @@ absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const J
   options.frozen_dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
   options.seed = spec.seed;
   options.kernels = kernels;
+  options.data_roots = data_roots;
   return LoadModel(spec.model_dir, options);
 }
 
-int64_t WeightBytes(const std::string& model_dir) {
-  int64_t bytes = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(model_dir, ec)) {
-    if (entry.path().extension() == ".safetensors")
-      bytes += static_cast<int64_t>(entry.file_size(ec));
-  }
-  return bytes;
+int64_t WeightBytes(const std::string& model_dir, const std::vector<std::string>& data_roots) {
+  absl::StatusOr<std::unique_ptr<SafetensorsModel>> weights =
+      SafetensorsModel::Open(model_dir, data_roots);
+  return weights.ok() ? (*weights)->total_bytes() : 0;
 }
 
 }  // namespace attune::engine

@@ -32,20 +32,25 @@ struct JobData {
 };
 
 // Reads the model's config.json and tokenizer.json, then the job's JSONL files: tokenized and
-// truncated to spec.max_seq_len, with labels mapped, and each file's sha256. INVALID_ARGUMENT
-// naming the file (and line) on bad input.
-absl::StatusOr<JobData> SetupData(const TrainSpec& spec);
+// truncated to spec.max_seq_len, with labels mapped, and each file's sha256 (of the bytes read).
+// Every file is opened inside `data_roots` (common/confined_file.h; empty = no restriction).
+// INVALID_ARGUMENT naming the file (and line) on bad input or a file outside the roots.
+absl::StatusOr<JobData> SetupData(const TrainSpec& spec,
+                                  const std::vector<std::string>& data_roots);
 
 // "cpu" (or empty) or "cuda:N".
 torch::Device ParseDevice(const std::string& device);
 
 // The job's model on `device`: frozen weights in bf16 on CUDA and fp32 on the CPU, adapters as
-// the spec says, decoders' elementwise ops as `kernels` says.
+// the spec says, decoders' elementwise ops as `kernels` says; its files opened inside
+// `data_roots`.
 absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
-                                                  torch::Device device, Kernels kernels);
+                                                  torch::Device device, Kernels kernels,
+                                                  const std::vector<std::string>& data_roots);
 
-// Bytes of the .safetensors files in `model_dir` (0 when none can be read).
-int64_t WeightBytes(const std::string& model_dir);
+// Bytes of the model's weight files (model.safetensors, or the shards its index lists), opened
+// inside `data_roots`; 0 when they cannot be opened.
+int64_t WeightBytes(const std::string& model_dir, const std::vector<std::string>& data_roots);
 
 }  // namespace attune::engine
 

@@ -32,8 +32,9 @@ torch::Tensor Model::CausalLmLoss(const torch::Tensor& input_ids,
       torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
 }
 
-absl::StatusOr<ModelDescription> DescribeModel(const std::string& model_dir) {
-  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(model_dir));
+absl::StatusOr<ModelDescription> DescribeModel(const std::string& model_dir,
+                                               const std::vector<std::string>& data_roots) {
+  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(model_dir, data_roots));
   ModelDescription d;
   d.architecture = config.architecture;
   d.model_type = config.model_type;
@@ -51,13 +52,14 @@ absl::StatusOr<ModelDescription> DescribeModel(const std::string& model_dir) {
 
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir,
                                                  const ModelOptions& options) {
-  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(model_dir));
+  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(model_dir, options.data_roots));
   const bool encoder = IsEncoderModelType(config.model_type);
   if (!encoder && !IsDecoderModelType(config.model_type)) return UnsupportedModelType(config);
   if (options.method == Method::kLora && options.lora_rank < 1) {
     return absl::InvalidArgumentError("lora_rank: must be at least 1");
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<WeightLoader> weights, WeightLoader::Open(model_dir));
+  ASSIGN_OR_RETURN(std::unique_ptr<WeightLoader> weights,
+                   WeightLoader::Open(model_dir, options.data_roots));
   // A base model (RobertaModel, LlamaModel) saves its keys without the prefix.
   weights->set_base_prefix(encoder ? config.model_type + "." : "model.");
   try {

@@ -54,6 +54,9 @@ struct ModelOptions {
   // The decoders' RMSNorm, rotary embedding and SwiGLU (fused_ops.h): fused kernels on CUDA,
   // or the reference LibTorch expressions. The CPU always runs the reference.
   Kernels kernels = Kernels::kFused;
+  // config.json and the weights are opened inside these directories (common/confined_file.h);
+  // empty = no root restriction (tests, tools). A job's model gets the server's --data-roots.
+  std::vector<std::string> data_roots;
 };
 
 class Model {
@@ -105,9 +108,10 @@ struct ModelDescription {
   int64_t max_position_embeddings = 0;
 };
 
-// Reads `model_dir`/config.json. INVALID_ARGUMENT for a missing/malformed file or an
-// unsupported model_type.
-absl::StatusOr<ModelDescription> DescribeModel(const std::string& model_dir);
+// Reads `model_dir`/config.json, opened inside `data_roots` (as LoadHfConfig). INVALID_ARGUMENT
+// for a missing/malformed file, one outside the roots, or an unsupported model_type.
+absl::StatusOr<ModelDescription> DescribeModel(const std::string& model_dir,
+                                               const std::vector<std::string>& data_roots = {});
 
 // Loads weights (model.safetensors or the sharded index) and builds the model with adapters.
 // INVALID_ARGUMENT for unsupported architectures, a target the architecture lacks, or weights

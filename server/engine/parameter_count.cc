@@ -158,8 +158,9 @@ absl::Status CountDecoder(const HfConfig& c, Task task, int labels, Counter& n) 
 
 }  // namespace
 
-absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_labels) {
-  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir));
+absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_labels,
+                                                const std::vector<std::string>& data_roots) {
+  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir, data_roots));
   const bool decoder = IsDecoderModelType(config.model_type);
   if (!decoder && config.model_type != "bert" && config.model_type != "roberta") {
     return absl::InvalidArgumentError(
@@ -174,7 +175,7 @@ absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_l
     return absl::InvalidArgumentError("num_labels: must be at least 1");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsModel> weights,
-                   SafetensorsModel::Open(spec.model_dir));
+                   SafetensorsModel::Open(spec.model_dir, data_roots));
   // A base model (RobertaModel, LlamaModel) saves its keys without the prefix (model.cc).
   Counter counter(*weights, spec, decoder ? "model." : config.model_type + ".");
   RETURN_IF_ERROR(decoder ? CountDecoder(config, spec.task, labels, counter)

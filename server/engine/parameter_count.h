@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
@@ -31,8 +32,10 @@ struct ParameterCounts {
 // INVALID_ARGUMENT naming the file or field when config.json or the weights cannot be read, a
 // tensor the architecture needs is missing, has another shape than config.json implies or is not
 // floating point, lora_rank is below 1 with LoRA, or num_labels is below 1. Targets the
-// architecture lacks are not counted (CheckSpec rejects them first). Thread-safe.
-absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_labels);
+// architecture lacks are not counted (CheckSpec rejects them first). The files are opened inside
+// `data_roots` (common/confined_file.h; empty = no root restriction). Thread-safe.
+absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_labels,
+                                                const std::vector<std::string>& data_roots = {});
 
 // An upper-bound estimate of the memory that training `spec` takes on its device, in bytes,
 // from the model's shapes (`config`) and `counts`, assuming every batch is full (batch_size rows)

@@ -11,9 +11,11 @@
 #include <fstream>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/confined_file.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -40,6 +42,20 @@ constexpr DTypeInfo kDTypes[] = {
 
 absl::Status Invalid(const std::string& path, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("safetensors '", path, "': ", what));
+}
+
+// A model file that could not be opened inside the data roots (confined_file.h's message, which
+// names the file): INVALID_ARGUMENT for the job's "model" field.
+absl::Status ModelFileError(const absl::Status& status) {
+  return absl::InvalidArgumentError(absl::StrCat("model: ", status.message()));
+}
+
+// Opens the weights file `path` inside `data_roots` and maps it.
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> OpenModelFile(
+    const std::string& path, const std::vector<std::string>& data_roots) {
+  absl::StatusOr<ScopedFd> fd = OpenInsideRoots(data_roots, path);
+  if (!fd.ok()) return ModelFileError(fd.status());
+  return SafetensorsFile::Map(path, *std::move(fd));
 }
 
 // product(shape) * element size, or an error on negative dims or overflow.
@@ -106,43 +122,36 @@ struct Mapping {
   size_t size;
 };
 
-// Maps `path`, which must hold at least the 8-byte header length.
-absl::StatusOr<Mapping> MapFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Invalid(path, absl::StrCat("cannot open: ", std::strerror(errno)));
+// Maps the file open as `fd` (named `path` in messages), which must hold at least the 8-byte
+// header length.
+absl::StatusOr<Mapping> MapFile(const std::string& path, const ScopedFd& fd) {
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Invalid(path, absl::StrCat("cannot stat: ", std::strerror(err)));
+  if (fstat(fd.get(), &st) != 0) {
+    return Invalid(path, absl::StrCat("cannot stat: ", std::strerror(errno)));
   }
   const size_t size = static_cast<size_t>(st.st_size);
   if (size < 8) {
-    ::close(fd);
     return Invalid(
         path, absl::StrCat("truncated: ", size, " bytes, shorter than the 8-byte header length"));
   }
-  void* addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int map_errno = errno;
-  ::close(fd);
+  void* addr = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (addr == MAP_FAILED) {
-    return Invalid(path, absl::StrCat("cannot map: ", std::strerror(map_errno)));
+    return Invalid(path, absl::StrCat("cannot map: ", std::strerror(errno)));
   }
   return Mapping{addr, size};
 }
 
 // The header length that the first 8 bytes of the `size`-byte file at `bytes` give, checked
-// against the limit and the bytes that follow.
+// against the limit and the bytes that follow. The messages do not say the length: those 8
+// bytes are the file's contents, and the file may be anything (its first 8 bytes of text).
 absl::StatusOr<uint64_t> HeaderLength(const std::string& path, const uint8_t* bytes, size_t size) {
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
   if (header_len > kMaxHeaderBytes) {
-    return Invalid(path, absl::StrCat("header length ", header_len, " is larger than the limit ",
-                                      kMaxHeaderBytes));
+    return Invalid(path, "header length is larger than the limit of 100 MiB");
   }
   if (header_len > size - 8) {
-    return Invalid(path, absl::StrCat("truncated: header length ", header_len, " but only ",
-                                      size - 8, " bytes follow"));
+    return Invalid(path, "truncated: the header length is larger than the file");
   }
   return header_len;
 }
@@ -200,15 +209,17 @@ absl::Status ReadEntries(const std::string& path, const json& header, const uint
   return CheckNoOverlap(path, std::move(ranges));
 }
 
-// The "weight_map" object of a sharded model's index file.
-absl::StatusOr<json> ReadWeightMap(const std::string& model_dir, const std::string& index_path) {
-  std::ifstream in(index_path);
-  if (!in) {
+// The "weight_map" object of a sharded model's index file, read inside `data_roots`.
+absl::StatusOr<json> ReadWeightMap(const std::string& model_dir, const std::string& index_path,
+                                   const std::vector<std::string>& data_roots) {
+  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, index_path);
+  if (absl::IsNotFound(text.status())) {
     return absl::InvalidArgumentError(
         absl::StrCat("model '", model_dir,
                      "': neither model.safetensors nor model.safetensors.index.json found"));
   }
-  json index = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!text.ok()) return ModelFileError(text.status());
+  json index = json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (index.is_discarded() || !index.is_object() || !index.contains("weight_map") ||
       !index["weight_map"].is_object()) {
     return absl::InvalidArgumentError(
@@ -268,7 +279,14 @@ SafetensorsFile::~SafetensorsFile() {
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
-  ASSIGN_OR_RETURN(Mapping mapping, MapFile(path));
+  absl::StatusOr<ScopedFd> fd = OpenInsideRoots({}, path);
+  if (!fd.ok()) return absl::InvalidArgumentError(fd.status().message());
+  return Map(path, *std::move(fd));
+}
+
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Map(const std::string& path,
+                                                                      ScopedFd fd) {
+  ASSIGN_OR_RETURN(Mapping mapping, MapFile(path, fd));
   auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
   file->path_ = path;
   file->size_ = mapping.size;
@@ -297,23 +315,23 @@ std::vector<std::string> SafetensorsFile::Names() const {
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::Open(
-    const std::string& model_dir) {
+    const std::string& model_dir, const std::vector<std::string>& data_roots) {
   auto model = std::unique_ptr<SafetensorsModel>(new SafetensorsModel());
   const std::string single = model_dir + "/model.safetensors";
   const std::string index_path = model_dir + "/model.safetensors.index.json";
   struct stat st;
-  if (stat(single.c_str(), &st) == 0) {
-    ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(single));
+  if (lstat(single.c_str(), &st) == 0) {  // the name exists; OpenModelFile checks where it leads
+    ASSIGN_OR_RETURN(auto file, OpenModelFile(single, data_roots));
     for (const auto& name : file->Names()) model->index_[name] = file->Find(name);
     model->files_.push_back(std::move(file));
     return model;
   }
-  ASSIGN_OR_RETURN(json weight_map, ReadWeightMap(model_dir, index_path));
+  ASSIGN_OR_RETURN(json weight_map, ReadWeightMap(model_dir, index_path, data_roots));
   std::map<std::string, SafetensorsFile*> shards;
   for (auto it = weight_map.begin(); it != weight_map.end(); ++it) {
     ASSIGN_OR_RETURN(std::string shard, ShardOf(index_path, it.key(), *it));
     if (!shards.count(shard)) {
-      ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(model_dir + "/" + shard));
+      ASSIGN_OR_RETURN(auto file, OpenModelFile(model_dir + "/" + shard, data_roots));
       shards[shard] = file.get();
       model->files_.push_back(std::move(file));
     }

@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/confined_file.h"
 
 namespace attune::engine {
 
@@ -53,8 +54,13 @@ class SafetensorsFile {
  public:
   // Maps `path` and validates its header. INVALID_ARGUMENT, naming the file and the problem, for a
   // missing or unreadable file, a truncated file, a bad header length, malformed JSON, an unknown
-  // dtype, a size that does not match the shape, or offsets out of bounds or overlapping.
+  // dtype, a size that does not match the shape, or offsets out of bounds or overlapping. The
+  // messages never quote the file's bytes. Opens with no root restriction (checkpoints, tools);
+  // a job's model is opened through SafetensorsModel::Open with the data roots.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
+  // The same for the file already open as `fd` (common/confined_file.h), named `path` in
+  // messages. The mapping keeps the file; `fd` is closed on return.
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Map(const std::string& path, ScopedFd fd);
 
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -84,9 +90,13 @@ class SafetensorsFile {
 // `model.safetensors.index.json` lists in its "weight_map". Immutable; const methods thread-safe.
 class SafetensorsModel {
  public:
-  // INVALID_ARGUMENT when neither file exists, the index is malformed, a shard fails to open
-  // (see SafetensorsFile::Open), or a tensor the index names is missing from its shard.
-  static absl::StatusOr<std::unique_ptr<SafetensorsModel>> Open(const std::string& model_dir);
+  // Every file (the single file, or the index and its shards) is opened inside `data_roots` at
+  // the time of the call (common/confined_file.h; empty = no root restriction). INVALID_ARGUMENT
+  // when neither file exists, a file lies outside the roots ("model: /d/m/model.safetensors is
+  // outside the data roots (/d)"), the index is malformed, a shard fails to open (see
+  // SafetensorsFile::Open), or a tensor the index names is missing from its shard.
+  static absl::StatusOr<std::unique_ptr<SafetensorsModel>> Open(
+      const std::string& model_dir, const std::vector<std::string>& data_roots = {});
 
   // The tensor called `name` in whichever shard holds it, or nullptr.
   const TensorView* Find(const std::string& name) const;

@@ -61,9 +61,10 @@ inline torch::Tensor TensorFromView(const TensorView& view, torch::Dtype dtype,
 
 class WeightLoader {
  public:
-  // INVALID_ARGUMENT as SafetensorsModel::Open.
-  static absl::StatusOr<std::unique_ptr<WeightLoader>> Open(const std::string& model_dir) {
-    ASSIGN_OR_RETURN(auto model, SafetensorsModel::Open(model_dir));
+  // INVALID_ARGUMENT as SafetensorsModel::Open (the files opened inside `data_roots`).
+  static absl::StatusOr<std::unique_ptr<WeightLoader>> Open(
+      const std::string& model_dir, const std::vector<std::string>& data_roots) {
+    ASSIGN_OR_RETURN(auto model, SafetensorsModel::Open(model_dir, data_roots));
     auto loader = std::unique_ptr<WeightLoader>(new WeightLoader());
     loader->dir_ = model_dir;
     loader->model_ = std::move(model);

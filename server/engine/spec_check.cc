@@ -44,18 +44,19 @@ absl::Status CheckVocabulary(const TrainSpec& spec, const Tokenizer& tokenizer,
                    "; every token id must be below vocab_size (", spec.model_dir, ")"));
 }
 
-absl::StatusOr<SpecCheck> CheckFiles(const TrainSpec& spec) {
-  ASSIGN_OR_RETURN(ModelDescription description, DescribeModel(spec.model_dir));
+absl::StatusOr<SpecCheck> CheckFiles(const TrainSpec& spec, const CheckOptions& options) {
+  const std::vector<std::string>& roots = options.data_roots;
+  ASSIGN_OR_RETURN(ModelDescription description, DescribeModel(spec.model_dir, roots));
   RETURN_IF_ERROR(CheckArchitecture(spec, description));
-  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir));
-  ASSIGN_OR_RETURN(JobData data, SetupData(spec));
+  ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(spec.model_dir, roots));
+  ASSIGN_OR_RETURN(JobData data, SetupData(spec, roots));
   RETURN_IF_ERROR(CheckVocabulary(spec, *data.tokenizer, config));
-  ASSIGN_OR_RETURN(ParameterCounts counts, CountParameters(spec, data.labels.num_labels));
+  ASSIGN_OR_RETURN(ParameterCounts counts, CountParameters(spec, data.labels.num_labels, roots));
   SpecCheck check;
   check.architecture = description.architecture;
   check.total_parameters = counts.total;
   check.trainable_parameters = counts.trainable;
-  check.base_model_bytes = WeightBytes(spec.model_dir);
+  check.base_model_bytes = WeightBytes(spec.model_dir, roots);
   check.num_labels = data.labels.num_labels;
   check.train_examples = static_cast<int64_t>(data.train.size());
   check.validation_examples = static_cast<int64_t>(data.validation.size());
@@ -65,8 +66,8 @@ absl::StatusOr<SpecCheck> CheckFiles(const TrainSpec& spec) {
 
 }  // namespace
 
-absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec) {
-  return CatchExceptions("check", [&] { return CheckFiles(spec); });
+absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec, const CheckOptions& options) {
+  return CatchExceptions("check", [&] { return CheckFiles(spec, options); });
 }
 
 }  // namespace attune::engine

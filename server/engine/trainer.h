@@ -75,6 +75,12 @@ struct SpecCheck {
   int64_t estimated_memory_bytes = 0;
 };
 
+struct CheckOptions {
+  // The directories the job's files must lie in when they are opened (attuned's --data-roots,
+  // resolved); empty = no root restriction (the engine's tests and tools).
+  std::vector<std::string> data_roots;
+};
+
 // Reads config.json, the safetensors headers, the tokenizer and the data files named by `spec`
 // and checks that they exist, parse, and fit the spec (targets present in the architecture,
 // every weight the model needs present with its shape, every tokenizer id below config.json's
@@ -82,8 +88,9 @@ struct SpecCheck {
 // RunTraining reports in OnStart (parameter_count.h). Returns INVALID_ARGUMENT naming the field
 // ("train: data/x.jsonl:7: missing 'label'") for bad input, RESOURCE_EXHAUSTED when memory ran
 // out, INTERNAL for anything else unexpected (exception_status.h). Thread-safe; loads no
-// weights.
-absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec);
+// weights. Every file is opened inside options.data_roots (common/confined_file.h): one outside
+// them is INVALID_ARGUMENT ("model: /d/m/model.safetensors is outside the data roots (/d)").
+absl::StatusOr<SpecCheck> CheckSpec(const TrainSpec& spec, const CheckOptions& options = {});
 
 enum class ResumeMode {
   kFresh,       // ignore anything in output_dir
@@ -121,6 +128,10 @@ struct RunOptions {
   std::string output_dir;      // checkpoints are written under here; created if missing
   ResumeMode resume = ResumeMode::kFromLatest;
   SpeedOptions speed;
+  // The directories the job's model and data files must lie in when they are opened
+  // (common/confined_file.h): a file that became a link to the outside since CheckSpec fails the
+  // job. Empty = no root restriction (the engine's tests and tools); attuned passes its roots.
+  std::vector<std::string> data_roots;
 };
 
 enum class Outcome {

@@ -58,10 +58,11 @@ absl::StatusOr<TrainResult> TrainingRun::Execute() {
 
 absl::Status TrainingRun::Setup() {
   torch::manual_seed(spec_.seed);
-  ASSIGN_OR_RETURN(data_, SetupData(spec_));
-  ASSIGN_OR_RETURN(
-      model_, SetupModel(spec_, data_, device_,
-                         options_.speed.fused_kernels ? Kernels::kFused : Kernels::kReference));
+  ASSIGN_OR_RETURN(data_, SetupData(spec_, options_.data_roots));
+  ASSIGN_OR_RETURN(model_,
+                   SetupModel(spec_, data_, device_,
+                              options_.speed.fused_kernels ? Kernels::kFused : Kernels::kReference,
+                              options_.data_roots));
   params_ = model_->TrainableParameters();
   optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
   steps_per_epoch_ =
@@ -250,7 +251,7 @@ SpecCheck TrainingRun::SetupSummary() const {
   SpecCheck s;
   s.total_parameters = model_->TotalParameters();
   s.trainable_parameters = TrainableParameterCount();
-  s.base_model_bytes = WeightBytes(spec_.model_dir);
+  s.base_model_bytes = WeightBytes(spec_.model_dir, options_.data_roots);
   s.num_labels = data_.labels.num_labels;
   s.train_examples = static_cast<int64_t>(data_.train.size());
   s.validation_examples = static_cast<int64_t>(data_.validation.size());

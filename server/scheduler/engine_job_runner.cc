@@ -3,7 +3,9 @@
 namespace attune::scheduler {
 
 absl::StatusOr<engine::SpecCheck> EngineJobRunner::Check(const TrainSpec& spec) {
-  return engine::CheckSpec(spec);
+  engine::CheckOptions options;
+  options.data_roots = data_roots_;
+  return engine::CheckSpec(spec, options);
 }
 
 absl::StatusOr<engine::TrainResult> EngineJobRunner::Run(const store::Job& job,
@@ -17,6 +19,7 @@ absl::StatusOr<engine::TrainResult> EngineJobRunner::Run(const store::Job& job,
   options.device = devices[0];
   options.output_dir = output_dir;
   options.resume = engine::ResumeMode::kFromLatest;
+  options.data_roots = data_roots_;
   return engine::RunTraining(job.spec.train, options, observer);
 }
 

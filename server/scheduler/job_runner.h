@@ -8,6 +8,7 @@
 #define ATTUNE_SERVER_SCHEDULER_JOB_RUNNER_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -38,14 +39,22 @@ class JobRunner {
 };
 
 // The real runner: engine::CheckSpec, and engine::RunTraining with RunOptions{device =
-// devices[0], output_dir, resume = kFromLatest}. Stateless and thread-safe.
+// devices[0], output_dir, resume = kFromLatest}, both with the server's data roots (every file
+// a job reads is opened inside them). Immutable and thread-safe.
 class EngineJobRunner : public JobRunner {
  public:
+  // `data_roots`: resolved directories (api::DataRoots::roots()), never empty in attuned.
+  explicit EngineJobRunner(std::vector<std::string> data_roots)
+      : data_roots_(std::move(data_roots)) {}
+
   absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override;
   absl::StatusOr<engine::TrainResult> Run(const store::Job& job,
                                           const std::vector<std::string>& devices,
                                           const std::string& output_dir,
                                           engine::TrainingObserver* observer) override;
+
+ private:
+  const std::vector<std::string> data_roots_;  // constant after construction
 };
 
 }  // namespace attune::scheduler
