@@ -244,7 +244,8 @@ TEST_F(StoreFaultsE2eTest, AJobEndingOnAFullDiskIsRecordedWhenSpaceReturns) {
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   const std::string id = submit.out.substr(0, submit.out.find('\n'));
   client::AttuneClient client(server.address());
-  WaitForJob(client, id, [](const v1::Job& job) { return job.current_step() >= 2; }, 60);
+  WaitForJob(
+      client, id, [](const v1::Job& job) { return job.current_step() >= 2; }, 60);
 
   FillUp(data + "/filler");
   ASSERT_TRUE(client.CancelJob(id).ok());
@@ -263,8 +264,8 @@ TEST_F(StoreFaultsE2eTest, AJobEndingOnAFullDiskIsRecordedWhenSpaceReturns) {
   // Stopping writes a last checkpoint, which the full disk refused: the job failed with that.
   v1::Job ended = WaitForJob(client, id, IsTerminal, 30);
   EXPECT_EQ(ended.state(), v1::FAILED) << server.Log();
-  const std::string refused =
-      "safetensors: cannot write '" + fs::canonical(data).string() + "/jobs/" + id + "/checkpoints/";
+  const std::string refused = "safetensors: cannot write '" + fs::canonical(data).string() +
+                              "/jobs/" + id + "/checkpoints/";
   EXPECT_EQ(ended.error().substr(0, refused.size()), refused) << ended.error();
   EXPECT_EQ(client.CancelJob(id).status().code(), absl::StatusCode::kFailedPrecondition);
   RunOneJob(server);
