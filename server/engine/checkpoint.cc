@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/os_error.h"
 #include "common/remove_tree.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -59,10 +61,11 @@ absl::Status FsyncPath(const std::string& path, int flags) {
 
 absl::Status WriteTextFile(const std::string& path, const std::string& text) {
   {
+    errno = 0;
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << text;
     out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("checkpoint: cannot write ", path));
+    if (!out) return OsError(absl::StrCat("checkpoint: cannot write ", path), errno);
   }
   return FsyncPath(path, O_RDONLY);
 }

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/confined_file.h"
+#include "common/os_error.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -404,12 +405,11 @@ absl::StatusOr<std::string> SerializeSafetensors(
 absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorEntry>& entries,
                               const std::map<std::string, std::string>& metadata) {
   ASSIGN_OR_RETURN(std::string bytes, SerializeSafetensors(entries, metadata));
+  errno = 0;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
-  if (!out) {
-    return absl::InternalError(absl::StrCat("safetensors: cannot write '", path, "'"));
-  }
+  if (!out) return OsError(absl::StrCat("safetensors: cannot write '", path, "'"), errno);
   return absl::OkStatus();
 }
 
