@@ -258,6 +258,27 @@ CliResult RunCli(const std::string& server, const std::vector<std::string>& args
   return result;
 }
 
+std::vector<std::string> ExampleSubmitArgs(const std::string& dir,
+                                           const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"submit",
+                                   "--model",
+                                   dir + "/model",
+                                   "--train",
+                                   dir + "/train.jsonl",
+                                   "--validation",
+                                   dir + "/validation.jsonl",
+                                   "--task",
+                                   "classification",
+                                   "--targets",
+                                   "q,v",
+                                   "--lr-ratio",
+                                   "v=4",
+                                   "--seed",
+                                   "7"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 bool MakeExample(const std::string& dir) {
   std::string output;
   const int rc = RunProgram({ATTUNE_MAKE_EXAMPLE_PATH, dir}, "", &output, 120);

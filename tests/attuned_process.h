@@ -128,6 +128,11 @@ CliResult RunCli(const std::string& server, const std::vector<std::string>& args
 // attune-make-example. Returns false (with a test failure) when that fails.
 bool MakeExample(const std::string& dir);
 
+// `attune submit` of the example job in `dir` (as MakeExample wrote it): its model, train and
+// validation files, classification on q,v with v=4 and seed 7, followed by `extra`.
+std::vector<std::string> ExampleSubmitArgs(const std::string& dir,
+                                           const std::vector<std::string>& extra = {});
+
 // Reads a whole file ("" if missing).
 std::string ReadFile(const std::string& path);
 

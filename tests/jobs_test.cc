@@ -36,23 +36,7 @@ class JobsTest : public ::testing::Test {
   }
 
   std::vector<std::string> SubmitArgs(const std::vector<std::string>& extra) const {
-    std::vector<std::string> args = {"submit",
-                                     "--model",
-                                     example_ + "/model",
-                                     "--train",
-                                     example_ + "/train.jsonl",
-                                     "--validation",
-                                     example_ + "/validation.jsonl",
-                                     "--task",
-                                     "classification",
-                                     "--targets",
-                                     "q,v",
-                                     "--lr-ratio",
-                                     "v=4",
-                                     "--seed",
-                                     "7"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return args;
+    return ExampleSubmitArgs(example_, extra);
   }
 
   std::string Submit(const AttunedProcess& server, const std::vector<std::string>& extra) {

@@ -37,29 +37,10 @@ void RunningJobTest::SetUp() {
   ASSERT_FALSE(server_->address().empty());
   ASSERT_FALSE(server_->http_address().empty()) << "no 'attuned http on' line";
 
-  CliResult r = RunCli(server_->address(), {"submit",
-                                            "--model",
-                                            example_ + "/model",
-                                            "--train",
-                                            example_ + "/train.jsonl",
-                                            "--validation",
-                                            example_ + "/validation.jsonl",
-                                            "--task",
-                                            "classification",
-                                            "--targets",
-                                            "q,v",
-                                            "--lr-ratio",
-                                            "v=4",
-                                            "--seed",
-                                            "7",
-                                            "--max-steps",
-                                            "100000",
-                                            "--eval-every",
-                                            "5",
-                                            "--checkpoint-every",
-                                            "20",
-                                            "--name",
-                                            "metrics-test"});
+  CliResult r =
+      RunCli(server_->address(),
+             ExampleSubmitArgs(example_, {"--max-steps", "100000", "--eval-every", "5",
+                                          "--checkpoint-every", "20", "--name", "metrics-test"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   job_id_ = r.out.substr(0, r.out.find('\n'));
   ASSERT_FALSE(job_id_.empty());

@@ -2,6 +2,7 @@
 # Only lora.cc, roberta.cc, llama.cc, lm_loss.cc and model.cc include LibTorch (each costs ~30 s to compile).
 set(ATTUNE_MODEL_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/safetensors.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/safetensors_writer.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/hf_config.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lora.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/roberta.cc

@@ -59,23 +59,6 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> OpenModelFile(
   return SafetensorsFile::Map(path, *std::move(fd));
 }
 
-// product(shape) * element size, or an error on negative dims or overflow.
-absl::StatusOr<uint64_t> ByteSize(const std::vector<int64_t>& shape, DType dtype) {
-  uint64_t n = DTypeSize(dtype);
-  for (int64_t d : shape) {
-    if (d < 0) return absl::InvalidArgumentError("negative dimension");
-    if (d != 0 && n > UINT64_MAX / static_cast<uint64_t>(d)) {
-      return absl::InvalidArgumentError("shape overflows");
-    }
-    n *= static_cast<uint64_t>(d);
-  }
-  return n;
-}
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
 // Parses and checks one header entry against a data section of `data_size` bytes.
 absl::StatusOr<std::pair<TensorView, std::pair<uint64_t, uint64_t>>> ParseEntry(
     const std::string& name, const json& entry, uint64_t data_size) {
@@ -107,7 +90,7 @@ absl::StatusOr<std::pair<TensorView, std::pair<uint64_t, uint64_t>>> ParseEntry(
     return absl::InvalidArgumentError(absl::StrCat(
         "data_offsets [", begin, ", ", end, "] outside the data section of ", data_size, " bytes"));
   }
-  ASSIGN_OR_RETURN(uint64_t expected, ByteSize(view.shape, view.dtype));
+  ASSIGN_OR_RETURN(uint64_t expected, TensorByteSize(view.shape, view.dtype));
   if (expected != end - begin) {
     return absl::InvalidArgumentError(absl::StrCat(
         "size mismatch: shape ", ShapeString(view.shape), " of ", DTypeName(view.dtype), " needs ",
@@ -246,6 +229,22 @@ absl::StatusOr<std::string> ShardOf(const std::string& index_path, const std::st
 
 }  // namespace
 
+absl::StatusOr<uint64_t> TensorByteSize(const std::vector<int64_t>& shape, DType dtype) {
+  uint64_t n = DTypeSize(dtype);
+  for (int64_t d : shape) {
+    if (d < 0) return absl::InvalidArgumentError("negative dimension");
+    if (d != 0 && n > UINT64_MAX / static_cast<uint64_t>(d)) {
+      return absl::InvalidArgumentError("shape overflows");
+    }
+    n *= static_cast<uint64_t>(d);
+  }
+  return n;
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
 const char* DTypeName(DType dtype) {
   for (const auto& info : kDTypes) {
     if (info.dtype == dtype) return info.name;
@@ -361,56 +360,6 @@ int64_t SafetensorsModel::total_bytes() const {
   int64_t total = 0;
   for (const auto& file : files_) total += static_cast<int64_t>(file->file_size());
   return total;
-}
-
-absl::StatusOr<std::string> SerializeSafetensors(
-    const std::vector<TensorEntry>& entries, const std::map<std::string, std::string>& metadata) {
-  json header = json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
-  uint64_t offset = 0;
-  std::set<std::string> seen;
-  for (const TensorEntry& e : entries) {
-    if (e.name.empty() || e.name == "__metadata__") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("safetensors: invalid tensor name '", e.name, "'"));
-    }
-    if (!seen.insert(e.name).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("safetensors: duplicate tensor '", e.name, "'"));
-    }
-    ASSIGN_OR_RETURN(uint64_t expected, ByteSize(e.shape, e.dtype));
-    if (expected != e.byte_size) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("safetensors: tensor '", e.name, "' has ", e.byte_size, " bytes but shape ",
-                       ShapeString(e.shape), " of ", DTypeName(e.dtype), " needs ", expected));
-    }
-    header[e.name] = {{"dtype", std::string(DTypeName(e.dtype))},
-                      {"shape", e.shape},
-                      {"data_offsets", {offset, offset + e.byte_size}}};
-    offset += e.byte_size;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  std::string out;
-  out.reserve(8 + text.size() + offset);
-  uint64_t n = text.size();
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-  out += text;
-  for (const TensorEntry& e : entries) {
-    if (e.byte_size > 0) out.append(static_cast<const char*>(e.data), e.byte_size);
-  }
-  return out;
-}
-
-absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorEntry>& entries,
-                              const std::map<std::string, std::string>& metadata) {
-  ASSIGN_OR_RETURN(std::string bytes, SerializeSafetensors(entries, metadata));
-  errno = 0;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) return OsError(absl::StrCat("safetensors: cannot write '", path, "'"), errno);
-  return absl::OkStatus();
 }
 
 std::vector<std::string> HfKeySpellings(const std::string& key, const std::string& base_prefix) {

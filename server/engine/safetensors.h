@@ -38,6 +38,11 @@ absl::StatusOr<DType> ParseDType(const std::string& name);
 // Bytes per element.
 size_t DTypeSize(DType dtype);
 
+// product(shape) * DTypeSize(dtype); INVALID_ARGUMENT on a negative dimension or an overflow.
+absl::StatusOr<uint64_t> TensorByteSize(const std::vector<int64_t>& shape, DType dtype);
+// "[2, 3]".
+std::string ShapeString(const std::vector<int64_t>& shape);
+
 // One tensor inside a mapped file. `data` points into the mapping and stays valid while the
 // owning SafetensorsFile lives; it may be unaligned (copy before typed access).
 struct TensorView {

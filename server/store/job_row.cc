@@ -118,4 +118,73 @@ Job ReadJob(const Statement& row) {
   return job;
 }
 
+absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
+  ASSIGN_OR_RETURN(
+      Statement update,
+      Statement::Prepare(db,
+                         "UPDATE jobs SET state = ?, started_us = ?, finished_us = ?, "
+                         "devices_json = ?, latest_metrics_json = ?, trainable_parameters = ?, "
+                         "total_parameters = ?, adapter_bytes = ?, base_model_bytes = ?, "
+                         "error = ?, last_step = ?, total_steps = ?, output_dir = ? WHERE id = ?"));
+  update.Bind(1, JobStateName(job.state))
+      .Bind(2, job.started_us)
+      .Bind(3, job.finished_us)
+      .Bind(4, json(job.devices).dump())
+      .Bind(5, LatestMetricsToJson(job))
+      .Bind(6, job.trainable_parameters)
+      .Bind(7, job.total_parameters)
+      .Bind(8, job.adapter_bytes)
+      .Bind(9, job.base_model_bytes)
+      .Bind(10, job.error)
+      .Bind(11, job.last_step)
+      .Bind(12, job.total_steps)
+      .Bind(13, job.output_dir)
+      .Bind(14, job.id);
+  RETURN_IF_ERROR(update.Run());
+  if (sqlite3_changes(db) == 0) {
+    return absl::NotFoundError(absl::StrCat("job '", job.id, "' not found"));
+  }
+  return absl::OkStatus();
+}
+
+// ALREADY_EXISTS naming the job when (owner, request_id) is taken; OK for an empty request_id.
+absl::Status CheckRequestIdFree(sqlite3* db, const std::string& owner,
+                                const std::string& request_id) {
+  if (request_id.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(
+      Statement find,
+      Statement::Prepare(db, "SELECT id FROM jobs WHERE owner = ? AND request_id = ?"));
+  find.Bind(1, owner).Bind(2, request_id);
+  ASSIGN_OR_RETURN(bool row, find.Step());
+  if (!row) return absl::OkStatus();
+  return absl::AlreadyExistsError(
+      absl::StrCat("request_id '", request_id, "' was already used for job ", find.Text(0)));
+}
+
+// Inserts a new row for `job` with every column. The caller holds a transaction.
+absl::Status InsertJobRowLocked(sqlite3* db, const Job& job) {
+  ASSIGN_OR_RETURN(Statement insert,
+                   Statement::Prepare(db,
+                                      "INSERT INTO jobs (id, owner, request_id, spec_json, "
+                                      "priority, gpus, state, created_us) "
+                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, job.id).Bind(2, job.owner);
+  if (job.request_id.empty()) {
+    insert.BindNull(3);
+  } else {
+    insert.Bind(3, job.request_id);
+  }
+  insert.Bind(4, JobSpecToJson(job.spec))
+      .Bind(5, int64_t{job.spec.priority})
+      .Bind(6, int64_t{job.spec.gpus})
+      .Bind(7, JobStateName(job.state))
+      .Bind(8, job.created_us);
+  absl::Status inserted = insert.Run();
+  if (absl::IsAlreadyExists(inserted)) {
+    return absl::AlreadyExistsError(absl::StrCat("job id '", job.id, "' is already taken"));
+  }
+  RETURN_IF_ERROR(inserted);
+  return UpdateJobLocked(db, job);  // the remaining columns
+}
+
 }  // namespace attune::store

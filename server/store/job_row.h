@@ -5,6 +5,8 @@
 #ifndef ATTUNE_SERVER_STORE_JOB_ROW_H_
 #define ATTUNE_SERVER_STORE_JOB_ROW_H_
 
+#include <sqlite3.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -36,6 +38,17 @@ std::vector<std::string> DevicesFromJson(const std::string& text);
 // state is unreadable the job has a default spec, state FAILED, `unreadable` saying what could
 // not be read and `error` the failure recorded for it (or, before one is, `unreadable`).
 Job ReadJob(const Statement& row);
+
+// Writes every mutable column of `job`'s row. NOT_FOUND when there is no such row. The caller
+// holds the store's connection mutex (as for the functions below).
+absl::Status UpdateJobLocked(sqlite3* db, const Job& job);
+
+// ALREADY_EXISTS naming the job when (owner, request_id) is taken; OK for an empty request_id.
+absl::Status CheckRequestIdFree(sqlite3* db, const std::string& owner,
+                                const std::string& request_id);
+
+// Inserts a new row for `job` with every column. The caller holds a transaction.
+absl::Status InsertJobRowLocked(sqlite3* db, const Job& job);
 
 }  // namespace attune::store
 
