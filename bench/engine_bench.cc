@@ -190,6 +190,8 @@ json JobJson(const BenchOptions& options, const std::string& output_dir) {
       {"task", TaskName(options.spec.task)},
       {"batch_size", options.spec.batch_size},
       {"max_seq_len", options.spec.max_seq_len},
+      {"packing", options.spec.packing},
+      {"tokens_per_step", options.spec.tokens_per_step},
   };
 }
 
@@ -266,6 +268,7 @@ struct Flags {
   std::string targets = "q,v";
   std::string schedule = "linear";
   std::string method = "lora";
+  std::string packing = "on";
   std::vector<std::string> lr_ratios;  // "projection=multiplier"
   bool masked = false;
   bool plain_loss = false;
@@ -295,6 +298,10 @@ void AddJobFlags(CLI::App* app, TrainSpec* spec, Flags* flags) {
   app->add_option("--schedule", flags->schedule, "linear | cosine | constant");
   app->add_option("--max-grad-norm", spec->max_grad_norm, "gradient clipping (0 = off)");
   app->add_option("--seed", spec->seed, "seed");
+  app->add_option("--packing", flags->packing, "on | off (default on, as a job's default)")
+      ->check(CLI::IsMember({"on", "off"}));
+  app->add_option("--tokens-per-step", spec->tokens_per_step,
+                  "packed tokens per step (default batch x seq-len)");
 }
 
 // Where and how the job runs, into `options` and `flags`.
@@ -352,6 +359,7 @@ absl::Status ApplyFlags(const Flags& flags, BenchOptions* options) {
   spec.task = *parsed_task;
   spec.schedule = *parsed_schedule;
   spec.method = *parsed_method;
+  spec.packing = flags.packing == "on";
   for (absl::string_view t : absl::StrSplit(flags.targets, ',', absl::SkipEmpty())) {
     spec.targets.emplace_back(t);
   }

@@ -32,6 +32,13 @@ void ApplyJobSpecDefaults(JobSpec* spec) {
   }
 }
 
+int64_t PackedRowsPerStep(const TrainSpec& spec) {
+  const int64_t budget = spec.tokens_per_step > 0
+                             ? spec.tokens_per_step
+                             : static_cast<int64_t>(spec.batch_size) * spec.max_seq_len;
+  return std::max<int64_t>(1, budget / spec.max_seq_len);
+}
+
 namespace {
 
 absl::Status CheckRequired(const TrainSpec& t) {
@@ -102,6 +109,9 @@ absl::Status CheckLearningRates(const TrainSpec& t) {
   return absl::OkStatus();
 }
 
+// 16M tokens: far above a useful step, low enough that a row count fits any index type.
+constexpr int64_t kMaxTokensPerStep = int64_t{1} << 24;
+
 absl::Status CheckLengthAndBatch(const TrainSpec& t) {
   if (t.epochs < 1) return Invalid(absl::StrCat("epochs: ", t.epochs, " must be >= 1"));
   if (t.max_steps < 0) return Invalid(absl::StrCat("max_steps: ", t.max_steps, " must be >= 0"));
@@ -113,6 +123,12 @@ absl::Status CheckLengthAndBatch(const TrainSpec& t) {
   }
   if (t.warmup_steps < 0) {
     return Invalid(absl::StrCat("warmup_steps: ", t.warmup_steps, " must be >= 0"));
+  }
+  if (t.tokens_per_step != 0 &&
+      (t.tokens_per_step < t.max_seq_len || t.tokens_per_step > kMaxTokensPerStep)) {
+    return Invalid(absl::StrCat("tokens_per_step: ", t.tokens_per_step, " must be 0 (batch_size x ",
+                                "max_seq_len) or in max_seq_len (", t.max_seq_len, ")..",
+                                kMaxTokensPerStep));
   }
   return absl::OkStatus();
 }
@@ -231,6 +247,8 @@ std::string JobSpecToJson(const JobSpec& spec) {
       {"max_steps", t.max_steps},
       {"batch_size", t.batch_size},
       {"max_seq_len", t.max_seq_len},
+      {"packing", t.packing},
+      {"tokens_per_step", t.tokens_per_step},
       {"warmup_steps", t.warmup_steps},
       {"schedule", ScheduleName(t.schedule)},
       {"weight_decay", t.weight_decay},
@@ -282,6 +300,9 @@ absl::Status ReadTrainSpec(const json& j, TrainSpec& t) {
   t.max_steps = j.value("max_steps", t.max_steps);
   t.batch_size = j.value("batch_size", t.batch_size);
   t.max_seq_len = j.value("max_seq_len", t.max_seq_len);
+  // A job stored before packing existed ran unpacked: it resumes as it started.
+  t.packing = j.value("packing", false);
+  t.tokens_per_step = j.value("tokens_per_step", t.tokens_per_step);
   t.warmup_steps = j.value("warmup_steps", t.warmup_steps);
   absl::Status schedule = ReadEnum(j, "schedule", ParseSchedule, &t.schedule);
   if (!schedule.ok()) return schedule;

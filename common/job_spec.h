@@ -58,11 +58,17 @@ struct TrainSpec {
   std::map<std::string, double> lr_ratios;  // projection -> multiplier (> 0); missing = 1
   double loraplus_ratio = 1.0;              // lr(B) / lr(A), > 0
 
-  int epochs = 1;            // >= 1; ignored when max_steps > 0
-  int64_t max_steps = 0;     // 0 = run `epochs` epochs
-  int batch_size = 16;       // examples per step, >= 1
-  int max_seq_len = 128;     // tokens, truncation length, >= 8
-  int64_t warmup_steps = 0;  // linear warmup from 0, >= 0
+  int epochs = 1;         // >= 1; ignored when max_steps > 0
+  int64_t max_steps = 0;  // 0 = run `epochs` epochs
+  int batch_size = 16;    // examples per step, >= 1
+  int max_seq_len = 128;  // tokens, truncation length, >= 8
+  // Sample packing (server/engine/packing.h): examples laid end to end in rows of max_seq_len
+  // tokens, with no attention across examples; a step is then tokens_per_step tokens of rows
+  // (tokens_per_step / max_seq_len rows), not batch_size examples. Off: a step is batch_size
+  // examples, each padded to the longest in the step.
+  bool packing = true;
+  int64_t tokens_per_step = 0;  // packing's token budget per step; 0 = batch_size x max_seq_len
+  int64_t warmup_steps = 0;     // linear warmup from 0, >= 0
   Schedule schedule = Schedule::kLinear;
   double weight_decay = 0.0;   // AdamW decoupled decay, [0, 10]; not on biases and norms
   double max_grad_norm = 1.0;  // gradient-norm clipping, [0, 1e6]; 0 = off
@@ -89,6 +95,10 @@ inline constexpr double kDefaultValueLrRatio = 4.0;
 // Fills what a user left to the server: for LoRA on exactly {q, v} with no ratio given,
 // lr_ratios = {v: kDefaultValueLrRatio}. A user who sets any ratio (v: 1 included) keeps theirs.
 void ApplyJobSpecDefaults(JobSpec* spec);
+
+// Rows of max_seq_len tokens in one packed step: tokens_per_step / max_seq_len (at least 1), with
+// tokens_per_step 0 meaning batch_size x max_seq_len.
+int64_t PackedRowsPerStep(const TrainSpec& spec);
 
 // Checks the values that need no file system: ranges, known targets and ratios. Messages name the
 // field and what is allowed, e.g. "targets: unknown projection 'x'; expected any of

@@ -19,15 +19,23 @@
 
 #include "common/job_spec.h"
 #include "server/engine/data.h"
+#include "server/engine/model.h"
+#include "server/engine/packing.h"
 
 namespace attune::engine {
 
 struct Batch {
   torch::Tensor input_ids;       // [B, T] int64
   torch::Tensor attention_mask;  // [B, T] int64
-  torch::Tensor labels;          // [B] int64 | [B] float | [B, T] int64 (-100 = no loss)
-  int64_t tokens = 0;            // real (non-padding) tokens
-  int64_t size = 0;
+  // [B] int64 | [B] float | [B, T] int64 (-100 = no loss); packed classification and
+  // regression: [E], one per example slot.
+  torch::Tensor labels;
+  int64_t tokens = 0;  // real (non-padding) tokens
+  int64_t size = 0;    // real examples
+  // Packed batches only (MakePackedBatch): the layout, and [E] fp32 weights of the example
+  // slots (1 for an example, 0 for an unused slot), which the loss averages over.
+  PackedLayout packing;
+  torch::Tensor example_weights;
 };
 
 enum class MaskMode {
@@ -48,8 +56,10 @@ struct BatchShape {
   int64_t rows = 0;
   int64_t length = 1;
   bool masked = false;
+  int64_t example_slots = 0;  // packed batches: examples they can hold; 0 = not packed
   bool operator<(const BatchShape& o) const {
-    return std::tie(rows, length, masked) < std::tie(o.rows, o.length, o.masked);
+    return std::tie(rows, length, masked, example_slots) <
+           std::tie(o.rows, o.length, o.masked, o.example_slots);
   }
 };
 BatchShape ShapeOf(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
@@ -60,7 +70,16 @@ Batch MakeBatch(const std::vector<Example>& examples, const std::vector<int64_t>
                 MaskMode mask_mode = MaskMode::kAlways,
                 HostMemory host_memory = HostMemory::kPinnedOnCuda);
 
-// Mean loss of a batch, in fp32. For causal LM, token t predicts token t+1, averaged over the
+// A packed step as a batch of the fixed `shape` (rows, length = the row length, example_slots):
+// the step's rows laid out left to right, then empty rows up to shape.rows; positions restart
+// at 0 for each example; causal LM labels are -100 on padding, on tokens without loss and on
+// each example's first token (so that no loss crosses from one example to the next).
+Batch MakePackedBatch(const std::vector<Example>& examples, const PackedStep& step,
+                      const BatchShape& shape, Task task, int32_t pad_id, torch::Device device,
+                      HostMemory host_memory = HostMemory::kPinnedOnCuda);
+
+// Mean loss of a batch, in fp32 (a packed batch's: the mean over its examples, or over its
+// labelled tokens for causal LM). For causal LM, token t predicts token t+1, averaged over the
 // tokens that carry a label.
 torch::Tensor Loss(const torch::Tensor& logits, const Batch& batch, Task task);
 

@@ -16,6 +16,45 @@ namespace fs = std::filesystem;
 
 constexpr int kEvalBatchSize = 64;
 
+// One evaluation batch's examples: their indices in the order of the batch's rows (packed:
+// in the order of its example slots), and for a packed batch its rows.
+struct EvalChunk {
+  std::vector<int64_t> indices;
+  PackedStep rows;
+};
+
+// The validation set in batches: kEvalBatchSize examples at a time, or packed steps of the
+// training's rows per step.
+std::vector<EvalChunk> EvalChunks(const std::vector<Example>& examples, const TrainSpec& spec) {
+  std::vector<EvalChunk> chunks;
+  if (!spec.packing) {
+    for (auto& indices : SequentialBatches(static_cast<int64_t>(examples.size()), kEvalBatchSize)) {
+      chunks.push_back({std::move(indices), {}});
+    }
+    return chunks;
+  }
+  for (PackedStep& step : SequentialSteps(examples, spec.max_seq_len, PackedRowsPerStep(spec))) {
+    EvalChunk chunk;
+    for (const PackedRow& row : step)
+      chunk.indices.insert(chunk.indices.end(), row.begin(), row.end());
+    chunk.rows = std::move(step);
+    chunks.push_back(std::move(chunk));
+  }
+  return chunks;
+}
+
+// The batch of `chunk`; a packed batch reserves exactly its examples' slots.
+Batch MakeEvalBatch(const std::vector<Example>& examples, const EvalChunk& chunk,
+                    const TrainSpec& spec, int32_t pad_id, torch::Device device) {
+  if (!spec.packing) return MakeBatch(examples, chunk.indices, spec.task, pad_id, device);
+  BatchShape shape;
+  shape.rows = static_cast<int64_t>(chunk.rows.size());
+  shape.length = spec.max_seq_len;
+  shape.masked = true;
+  shape.example_slots = static_cast<int64_t>(chunk.indices.size());
+  return MakePackedBatch(examples, chunk.rows, shape, spec.task, pad_id, device);
+}
+
 }  // namespace
 
 EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const TrainSpec& spec,
@@ -31,10 +70,12 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
   int64_t loss_count = 0;
   int64_t correct = 0;
   std::vector<double> predictions, targets;
-  for (const auto& indices :
-       SequentialBatches(static_cast<int64_t>(examples.size()), kEvalBatchSize)) {
-    Batch batch = MakeBatch(examples, indices, spec.task, pad_id, device);
-    torch::Tensor logits = model.Forward(batch.input_ids, batch.attention_mask).to(torch::kFloat32);
+  std::vector<double> by_index(examples.size());  // predictions in file order
+  for (const EvalChunk& chunk : EvalChunks(examples, spec)) {
+    const std::vector<int64_t>& indices = chunk.indices;
+    Batch batch = MakeEvalBatch(examples, chunk, spec, pad_id, device);
+    torch::Tensor logits =
+        model.Forward(batch.input_ids, batch.attention_mask, batch.packing).to(torch::kFloat32);
     if (spec.task == Task::kCausalLm) {
       auto labels = batch.labels.slice(1, 1).reshape({-1});
       auto l = logits.slice(1, 0, logits.size(1) - 1).reshape({-1, logits.size(-1)});
@@ -52,7 +93,7 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
       for (int64_t i = 0; i < batch.size; ++i) {
         predictions.push_back(pred[i].item<double>());
         targets.push_back(target[i].item<double>());
-        if (predictions_out != nullptr) predictions_out->push_back(pred[i].item<double>());
+        by_index[indices[i]] = pred[i].item<double>();
       }
     } else {
       loss_sum += torch::nn::functional::cross_entropy(
@@ -62,13 +103,12 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
       loss_count += batch.size;
       torch::Tensor predicted = logits.argmax(-1);
       correct += predicted.eq(batch.labels).sum().item<int64_t>();
-      if (predictions_out != nullptr) {
-        torch::Tensor cpu = predicted.to(torch::kCPU);
-        for (int64_t i = 0; i < batch.size; ++i) predictions_out->push_back(cpu[i].item<double>());
-      }
+      torch::Tensor cpu = predicted.to(torch::kCPU);
+      for (int64_t i = 0; i < batch.size; ++i) by_index[indices[i]] = cpu[i].item<double>();
     }
   }
   model.SetTraining(true);
+  if (predictions_out != nullptr && spec.task != Task::kCausalLm) *predictions_out = by_index;
   metrics.loss = loss_count > 0 ? loss_sum / static_cast<double>(loss_count) : 0.0;
   switch (spec.task) {
     case Task::kCausalLm:

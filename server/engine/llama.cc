@@ -9,6 +9,7 @@
 #include "server/engine/fused_ops.h"
 #include "server/engine/layers.h"
 #include "server/engine/lm_loss.h"
+#include "server/engine/packed_attention.h"
 
 namespace attune::engine {
 namespace {
@@ -20,14 +21,15 @@ struct DecoderLayer {
 
 class DecoderModel : public Model {
  public:
-  torch::Tensor Forward(const torch::Tensor& input_ids,
-                        const torch::Tensor& attention_mask) override {
+  torch::Tensor Forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                        const PackedLayout& packing) override {
     const int64_t batch = input_ids.size(0);
     const int64_t seq = input_ids.size(1);
-    torch::Tensor x = Hidden(input_ids, attention_mask);
+    torch::Tensor x = Hidden(input_ids, attention_mask, packing);
     if (causal_lm_) return torch::linear(x, lm_head_).to(torch::kFloat32);
 
     torch::Tensor scores = torch::linear(x.to(torch::kFloat32), head_[0].tensor);
+    if (packing.defined()) return scores.reshape({batch * seq, -1}).index_select(0, packing.last);
     // The last real token of each row: the highest position whose mask is 1 (the last one
     // without a mask).
     torch::Tensor last;
@@ -42,32 +44,55 @@ class DecoderModel : public Model {
   }
 
   torch::Tensor CausalLmLoss(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                             const torch::Tensor& labels) override {
-    if (!causal_lm_) return Model::CausalLmLoss(input_ids, attention_mask, labels);
-    torch::Tensor x = Hidden(input_ids, attention_mask);
+                             const torch::Tensor& labels, const PackedLayout& packing) override {
+    if (!causal_lm_) return Model::CausalLmLoss(input_ids, attention_mask, labels, packing);
+    torch::Tensor x = Hidden(input_ids, attention_mask, packing);
     const int64_t seq = x.size(1);
     return ChunkedLinearCrossEntropy(x.slice(1, 0, seq - 1).reshape({-1, x.size(-1)}), lm_head_,
                                      labels.slice(1, 1).reshape({-1}));
   }
 
   // The final norm's output: [batch, seq, hidden].
-  torch::Tensor Hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  torch::Tensor Hidden(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                       const PackedLayout& packing) {
     torch::Tensor x = torch::embedding(embed_, input_ids);
-    const Rope rope = RotaryTables(input_ids.size(1), x.device());
-    const torch::Tensor mask = CausalPaddingMask(attention_mask, x.scalar_type());
-    for (DecoderLayer& l : layers_) x = LayerForward(l, x, rope, mask);
+    const double attn_p = training_ ? config_.attention_dropout : 0.0;
+    if (packing.defined()) {
+      const Rope rope = RotaryTables(packing.positions.reshape({-1}));
+      PackedAttention attention(packing, /*causal=*/true, varlen_);
+      for (DecoderLayer& l : layers_) {
+        x = LayerForward(l, x, rope,
+                         [&](const torch::Tensor& q, const torch::Tensor& k,
+                             const torch::Tensor& v) { return attention(q, k, v, attn_p); });
+      }
+    } else {
+      const Rope rope = RotaryTables(torch::arange(
+          input_ids.size(1), torch::TensorOptions().dtype(torch::kLong).device(x.device())));
+      const torch::Tensor mask = CausalPaddingMask(attention_mask, x.scalar_type());
+      for (DecoderLayer& l : layers_) {
+        x = LayerForward(
+            l, x, rope,
+            [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+              // Grouped-query attention: DotProductAttention shares each k/v head
+              // among its q heads.
+              return DotProductAttention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                         mask, /*causal=*/true, attn_p)
+                  .transpose(1, 2);
+            });
+      }
+    }
     return RmsNorm(x, norm_, config_.rms_norm_eps, kernels_);
   }
 
-  // cos and sin of position x inverse frequency, fp32 [seq, head_dim / 2] (fused_ops.h).
+  // cos and sin of position x inverse frequency, fp32 [positions, head_dim / 2] (fused_ops.h).
+  // Unpacked, `positions` is 0..seq-1 for every row; packed, one position per token of the
+  // flattened rows, and the layers rotate the rows as one sequence.
   struct Rope {
     torch::Tensor cos;
     torch::Tensor sin;
   };
-  Rope RotaryTables(int64_t seq, torch::Device device) const {
-    torch::Tensor positions =
-        torch::arange(seq, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-    const torch::Tensor freqs = torch::outer(positions, inv_freq_);
+  Rope RotaryTables(const torch::Tensor& positions) const {
+    const torch::Tensor freqs = torch::outer(positions.to(torch::kFloat32), inv_freq_);
     return Rope{freqs.cos().contiguous(), freqs.sin().contiguous()};
   }
 
@@ -90,28 +115,28 @@ class DecoderModel : public Model {
   }
 
   // One decoder layer: pre-norm attention with rotary q/k and grouped-query k/v, then the
-  // pre-norm MLP (SwiGLU for silu/swish), each added to the residual stream.
-  torch::Tensor LayerForward(DecoderLayer& l, torch::Tensor x, const Rope& rope,
-                             const torch::Tensor& mask) {
+  // pre-norm MLP (SwiGLU for silu/swish), each added to the residual stream. `attend` maps q
+  // [batch, seq, heads, head_dim] and k, v [batch, seq, kv_heads, head_dim] to the attention's
+  // output [batch, seq, heads, head_dim].
+  template <typename Attend>
+  torch::Tensor LayerForward(DecoderLayer& l, torch::Tensor x, const Rope& rope, Attend attend) {
     const int64_t batch = x.size(0);
     const int64_t seq = x.size(1);
     const int64_t heads = config_.num_attention_heads;
     const int64_t kv_heads = config_.num_key_value_heads;
     const int64_t head_dim = config_.head_dim;
     const double eps = config_.rms_norm_eps;
+    // Packed, the tables hold one row per token: the rows are rotated as one sequence.
+    const int64_t rope_rows = rope.cos.size(0) == seq ? batch : 1;
+    auto rotate = [&](const torch::Tensor& t, int64_t n_heads) {
+      return ApplyRope(t.view({rope_rows, -1, n_heads, head_dim}), rope.cos, rope.sin, kernels_)
+          .view({batch, seq, n_heads, head_dim});
+    };
     torch::Tensor h = RmsNorm(x, l.input_norm, eps, kernels_);
-    // Rotary embeddings on [batch, seq, heads, head_dim]; attention reads the transposed views.
-    torch::Tensor q =
-        ApplyRope(l.q.linear(h).view({batch, seq, heads, head_dim}), rope.cos, rope.sin, kernels_)
-            .transpose(1, 2);
-    torch::Tensor k = ApplyRope(l.k.linear(h).view({batch, seq, kv_heads, head_dim}), rope.cos,
-                                rope.sin, kernels_)
-                          .transpose(1, 2);
-    torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
-    // Grouped-query attention: DotProductAttention shares each k/v head among its q heads.
-    const double attn_p = training_ ? config_.attention_dropout : 0.0;
-    torch::Tensor a = DotProductAttention(q, k, v, mask, /*causal=*/true, attn_p);
-    a = a.transpose(1, 2).reshape({batch, seq, heads * head_dim});
+    torch::Tensor q = rotate(l.q.linear(h), heads);
+    torch::Tensor k = rotate(l.k.linear(h), kv_heads);
+    torch::Tensor v = l.v.linear(h).view({batch, seq, kv_heads, head_dim});
+    torch::Tensor a = attend(q, k, v).reshape({batch, seq, heads * head_dim});
     x = x + l.o.linear(a);
     h = RmsNorm(x, l.post_norm, eps, kernels_);
     torch::Tensor gate = l.gate.linear(h);
@@ -165,6 +190,7 @@ class DecoderModel : public Model {
   std::vector<std::string> warnings_;
   bool training_ = false;
   Kernels kernels_ = Kernels::kFused;  // ModelOptions::kernels
+  VarlenKernel varlen_ = VarlenKernel::kAuto;
 
  private:
   std::vector<AdaptedSite> Sites() const {
@@ -216,6 +242,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadDecoder(const HfConfig& config,
   model->causal_lm_ = options.task == Task::kCausalLm;
   model->method_ = options.method;
   model->kernels_ = options.kernels;
+  model->varlen_ =
+      options.kernels == Kernels::kFused ? VarlenKernel::kAuto : VarlenKernel::kReference;
   model->targets_ = options.targets;
   const int64_t h = config.hidden_size;
   const int64_t q_out = config.num_attention_heads * config.head_dim;

@@ -22,9 +22,9 @@ absl::Status UnsupportedModelType(const HfConfig& config) {
 }  // namespace
 
 torch::Tensor Model::CausalLmLoss(const torch::Tensor& input_ids,
-                                  const torch::Tensor& attention_mask,
-                                  const torch::Tensor& labels) {
-  torch::Tensor logits = Forward(input_ids, attention_mask);
+                                  const torch::Tensor& attention_mask, const torch::Tensor& labels,
+                                  const PackedLayout& packing) {
+  torch::Tensor logits = Forward(input_ids, attention_mask, packing);
   const int64_t vocab = logits.size(-1);
   return torch::nn::functional::cross_entropy(
       logits.slice(1, 0, logits.size(1) - 1).reshape({-1, vocab}).to(torch::kFloat32),

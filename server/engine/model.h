@@ -59,6 +59,22 @@ struct ModelOptions {
   std::vector<std::string> data_roots;
 };
 
+// How a packed batch lays its examples out (packing.h): several examples per row, each
+// attending only to itself, its positions restarting at 0. All tensors are on the model's
+// device; `defined()` is false for an ordinary (one example per row) batch.
+struct PackedLayout {
+  torch::Tensor positions;   // [rows, length] int64: position within the example; 0 on padding
+  torch::Tensor segments;    // [rows, length] int64: which segment of its row a token is in
+                             // (examples numbered from 0, then the row's padding)
+  torch::Tensor cu_seqlens;  // [slots + 1] int32: segment starts in the flattened rows * length
+                             // tokens, then rows * length repeated (empty segments), so that
+                             // every step of a run has the same shape
+  int64_t max_seqlen = 0;    // at least the longest segment (the row length)
+  torch::Tensor first;       // [examples] int64: flat index of each example's first token
+  torch::Tensor last;        // [examples] int64: flat index of each example's last token
+  bool defined() const { return positions.defined(); }
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -68,16 +84,27 @@ class Model {
   // needs no explicit mask, and fused kernels (flash attention) can run.
   // Returns logits: [batch, num_labels] for classification and regression (taken at the first
   // token for encoders, at the last real token for decoders), [batch, seq, vocab] for causal LM.
-  virtual torch::Tensor Forward(const torch::Tensor& input_ids,
-                                const torch::Tensor& attention_mask) = 0;
+  // With a defined `packing` the rows hold several examples (attention stays within each) and
+  // classification and regression return [examples, num_labels], pooled at packing.first
+  // (encoders) or packing.last (decoders).
+  virtual torch::Tensor Forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                const PackedLayout& packing) = 0;
+  torch::Tensor Forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+    return Forward(input_ids, attention_mask, PackedLayout());
+  }
 
   // Causal LM training loss: the mean cross-entropy of each next token over the positions whose
   // label is not -100 (labels: [batch, seq] int64, aligned with input_ids; position t's logits
-  // predict label t+1). Returns a 0-dim fp32 tensor. The default takes Forward's logits; the
-  // decoders override it to never hold [batch, seq, vocab] logits (lm_loss.h).
+  // predict label t+1; a packed batch has -100 at each example's first token, so no loss
+  // crosses an example boundary). Returns a 0-dim fp32 tensor. The default takes Forward's
+  // logits; the decoders override it to never hold [batch, seq, vocab] logits (lm_loss.h).
   virtual torch::Tensor CausalLmLoss(const torch::Tensor& input_ids,
                                      const torch::Tensor& attention_mask,
-                                     const torch::Tensor& labels);
+                                     const torch::Tensor& labels, const PackedLayout& packing);
+  torch::Tensor CausalLmLoss(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                             const torch::Tensor& labels) {
+    return CausalLmLoss(input_ids, attention_mask, labels, PackedLayout());
+  }
 
   // Every trainable tensor, in a fixed order (layer by layer, then the head).
   virtual std::vector<TrainableParam> TrainableParameters() = 0;

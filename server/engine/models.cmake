@@ -10,6 +10,7 @@ set(ATTUNE_MODEL_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/lm_loss.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/model.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/fused_ops.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/packed_attention.cc
 )
 set(ATTUNE_MODEL_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/safetensors_test.cc

@@ -187,7 +187,8 @@ int64_t EstimateTrainingMemory(const TrainSpec& spec, const HfConfig& config,
                                const ParameterCounts& counts) {
   // In long double: batch x seq x seq x heads x layers alone can pass 2^63.
   using Real = long double;
-  const Real rows = spec.batch_size;
+  // Packed, a step is PackedRowsPerStep rows of max_seq_len tokens, each row a full batch row.
+  const Real rows = spec.packing ? Real(PackedRowsPerStep(spec)) : Real(spec.batch_size);
   const Real seq = spec.max_seq_len;
   const Real per_layer =
       rows * seq * (34 * Real(config.hidden_size) + 5 * Real(config.num_attention_heads) * seq) * 2;

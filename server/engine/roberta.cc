@@ -6,6 +6,7 @@
 #include "common/status_macros.h"
 #include "server/engine/attention.h"
 #include "server/engine/layers.h"
+#include "server/engine/packed_attention.h"
 
 namespace attune::engine {
 namespace {
@@ -17,16 +18,54 @@ struct EncoderLayer {
 
 class EncoderModel : public Model {
  public:
-  torch::Tensor Forward(const torch::Tensor& input_ids,
-                        const torch::Tensor& attention_mask) override {
+  torch::Tensor Forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                        const PackedLayout& packing) override {
     const int64_t batch = input_ids.size(0);
     const int64_t seq = input_ids.size(1);
-    const int64_t heads = config_.num_attention_heads;
-    const int64_t head_dim = config_.hidden_size / heads;
     const int64_t hidden = config_.hidden_size;
+    torch::Tensor x = Embed(input_ids, attention_mask, packing);
+    const double attn_p = training_ ? config_.attention_probs_dropout_prob : 0.0;
+    if (packing.defined()) {
+      PackedAttention attention(packing, /*causal=*/false, varlen_);
+      for (EncoderLayer& l : layers_) {
+        x = LayerForward(
+            l, x, [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+              return attention(q, k, v, attn_p);
+            });
+      }
+      return Head(x.reshape({batch * seq, hidden}).index_select(0, packing.first));
+    }
+    // No mask given (no padding): no explicit mask, which lets SDPA use flash attention.
+    torch::Tensor mask;
+    if (attention_mask.defined()) {
+      mask =
+          AdditiveMask(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}), x.scalar_type());
+    }
+    for (EncoderLayer& l : layers_) {
+      x = LayerForward(
+          l, x, [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+            return DotProductAttention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                       mask, /*causal=*/false, attn_p)
+                .transpose(1, 2);
+          });
+    }
+    return Head(x.select(1, 0));
+  }
+
+  // Word, position and token-type embeddings, normalised. RoBERTa's positions count from
+  // padding_idx + 1 (create_position_ids_from_input_ids); packed, they restart per example.
+  torch::Tensor Embed(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                      const PackedLayout& packing) const {
+    const int64_t batch = input_ids.size(0);
+    const int64_t seq = input_ids.size(1);
     torch::Tensor positions;
-    if (roberta_) {
-      // create_position_ids_from_input_ids: padding_idx + 1 + index among non-padding tokens.
+    if (packing.defined()) {
+      positions = roberta_ ? torch::where(attention_mask.to(torch::kBool),
+                                          packing.positions + (pad_id_ + 1),
+                                          torch::full_like(packing.positions, pad_id_))
+                           : packing.positions;
+    } else if (roberta_) {
+      // padding_idx + 1 + index among non-padding tokens.
       torch::Tensor real = input_ids.ne(pad_id_).to(torch::kLong);
       positions = torch::cumsum(real, 1) * real + pad_id_;
     } else {
@@ -34,29 +73,32 @@ class EncoderModel : public Model {
     }
     torch::Tensor x = torch::embedding(word_, input_ids) + torch::embedding(position_, positions) +
                       token_type_[0];
-    x = torch::layer_norm(x, {hidden}, emb_ln_w_, emb_ln_b_, config_.layer_norm_eps);
-    x = Dropout(x, config_.hidden_dropout_prob);
-    // No mask given (no padding): no explicit mask, which lets SDPA use flash attention.
-    torch::Tensor mask;
-    if (attention_mask.defined()) {
-      mask =
-          AdditiveMask(attention_mask.to(torch::kBool).view({batch, 1, 1, seq}), x.scalar_type());
-    }
-    const double attn_p = training_ ? config_.attention_probs_dropout_prob : 0.0;
-    for (EncoderLayer& l : layers_) {
-      auto split = [&](const torch::Tensor& t) {
-        return t.view({batch, seq, heads, head_dim}).transpose(1, 2);
-      };
-      torch::Tensor a = DotProductAttention(split(l.q.linear(x)), split(l.k.linear(x)),
-                                            split(l.v.linear(x)), mask, /*causal=*/false, attn_p);
-      a = a.transpose(1, 2).reshape({batch, seq, hidden});
-      a = Dropout(l.o.linear(a), config_.hidden_dropout_prob);
-      x = torch::layer_norm(a + x, {hidden}, l.attn_ln_w, l.attn_ln_b, config_.layer_norm_eps);
-      torch::Tensor h = Activate(config_.hidden_act, l.up.linear(x));
-      h = Dropout(l.down.linear(h), config_.hidden_dropout_prob);
-      x = torch::layer_norm(h + x, {hidden}, l.out_ln_w, l.out_ln_b, config_.layer_norm_eps);
-    }
-    torch::Tensor first = x.select(1, 0);
+    x = torch::layer_norm(x, {config_.hidden_size}, emb_ln_w_, emb_ln_b_, config_.layer_norm_eps);
+    return Dropout(x, config_.hidden_dropout_prob);
+  }
+
+  // One post-norm encoder layer. `attend` maps q, k, v [batch, seq, heads, head_dim] to the
+  // attention's output in the same layout.
+  template <typename Attend>
+  torch::Tensor LayerForward(EncoderLayer& l, const torch::Tensor& x, Attend attend) {
+    const int64_t batch = x.size(0);
+    const int64_t seq = x.size(1);
+    const int64_t hidden = config_.hidden_size;
+    const int64_t heads = config_.num_attention_heads;
+    auto split = [&](const torch::Tensor& t) {
+      return t.view({batch, seq, heads, hidden / heads});
+    };
+    torch::Tensor a = attend(split(l.q.linear(x)), split(l.k.linear(x)), split(l.v.linear(x)));
+    a = Dropout(l.o.linear(a.reshape({batch, seq, hidden})), config_.hidden_dropout_prob);
+    torch::Tensor y =
+        torch::layer_norm(a + x, {hidden}, l.attn_ln_w, l.attn_ln_b, config_.layer_norm_eps);
+    torch::Tensor h = Activate(config_.hidden_act, l.up.linear(y));
+    h = Dropout(l.down.linear(h), config_.hidden_dropout_prob);
+    return torch::layer_norm(h + y, {hidden}, l.out_ln_w, l.out_ln_b, config_.layer_norm_eps);
+  }
+
+  // The classification head on each example's first token: [examples, hidden] -> logits.
+  torch::Tensor Head(const torch::Tensor& first) {
     const double head_p = config_.classifier_dropout.value_or(config_.hidden_dropout_prob);
     torch::Tensor logits;
     if (roberta_) {
@@ -133,6 +175,7 @@ class EncoderModel : public Model {
   int64_t frozen_parameters_ = 0;
   std::vector<std::string> warnings_;
   bool training_ = false;
+  VarlenKernel varlen_ = VarlenKernel::kAuto;
 
  private:
   torch::Tensor Dropout(const torch::Tensor& x, double p) const {
@@ -170,6 +213,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadEncoder(const HfConfig& config,
   model->pad_id_ = config.pad_token_id.value_or(model->roberta_ ? 1 : 0);
   model->method_ = options.method;
   model->targets_ = options.targets;
+  model->varlen_ =
+      options.kernels == Kernels::kFused ? VarlenKernel::kAuto : VarlenKernel::kReference;
   const std::string p = model->roberta_ ? "roberta." : "bert.";
   const int64_t h = config.hidden_size;
   const int64_t ffn = config.intermediate_size;

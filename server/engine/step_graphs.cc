@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <utility>
+#include <vector>
 
 #include "common/status_macros.h"
 
@@ -12,7 +13,15 @@ namespace attune::engine {
 namespace {
 
 BatchShape ShapeOfBatch(const Batch& batch) {
-  return {batch.input_ids.size(0), batch.input_ids.size(1), batch.attention_mask.defined()};
+  const int64_t slots = batch.packing.defined() ? batch.example_weights.size(0) : 0;
+  return {batch.input_ids.size(0), batch.input_ids.size(1), batch.attention_mask.defined(), slots};
+}
+
+// Every tensor of a batch, for copying a new step's inputs into the captured ones.
+std::vector<torch::Tensor*> TensorsOf(Batch& b) {
+  return {&b.input_ids,          &b.attention_mask,    &b.labels,
+          &b.example_weights,    &b.packing.positions, &b.packing.segments,
+          &b.packing.cu_seqlens, &b.packing.first,     &b.packing.last};
 }
 
 }  // namespace
@@ -66,9 +75,9 @@ absl::StatusOr<std::optional<StepOutputs>> StepGraphs::Run(const Batch& batch) {
         break;
     }
     s.inputs = batch;
-    s.inputs.input_ids = batch.input_ids.clone();
-    if (batch.attention_mask.defined()) s.inputs.attention_mask = batch.attention_mask.clone();
-    s.inputs.labels = batch.labels.clone();
+    for (torch::Tensor* t : TensorsOf(s.inputs)) {
+      if (t->defined()) *t = t->clone();
+    }
     absl::StatusOr<std::unique_ptr<CapturedStep>> captured =
         CapturedStep::Capture([this, &s] { s.outputs = body_(s.inputs); }, first_graph_);
     if (!captured.ok()) {
@@ -80,9 +89,12 @@ absl::StatusOr<std::optional<StepOutputs>> StepGraphs::Run(const Batch& batch) {
     if (first_graph_ == nullptr) first_graph_ = s.step.get();
   } else {
     torch::NoGradGuard no_grad;
-    s.inputs.input_ids.copy_(batch.input_ids);
-    if (batch.attention_mask.defined()) s.inputs.attention_mask.copy_(batch.attention_mask);
-    s.inputs.labels.copy_(batch.labels);
+    Batch from = batch;
+    const std::vector<torch::Tensor*> to = TensorsOf(s.inputs);
+    const std::vector<torch::Tensor*> source = TensorsOf(from);
+    for (size_t i = 0; i < to.size(); ++i) {
+      if (to[i]->defined()) to[i]->copy_(*source[i]);
+    }
   }
   s.step->Replay();
   ++replays_;

@@ -65,8 +65,8 @@ absl::Status TrainingRun::Setup() {
                               options_.data_roots));
   params_ = model_->TrainableParameters();
   optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
-  steps_per_epoch_ =
-      (static_cast<int64_t>(data_.train.size()) + spec_.batch_size - 1) / spec_.batch_size;
+  step_batches_ = std::make_unique<StepBatches>(data_.train, spec_, MaskModeOf());
+  steps_per_epoch_ = step_batches_->steps_per_epoch();
   total_steps_ = spec_.max_steps > 0 ? spec_.max_steps : spec_.epochs * steps_per_epoch_;
   reporter_ = std::make_unique<StepReporter>(device_, options_.speed.metrics_every, total_steps_,
                                              steps_per_epoch_, observer_);
@@ -98,14 +98,8 @@ absl::StatusOr<int64_t> TrainingRun::Resume() {
 void TrainingRun::SetupStepGraphs(int64_t start_step) {
   if (!options_.speed.cuda_graphs || !device_.is_cuda()) return;
   std::map<BatchShape, int64_t> steps_per_shape;
-  std::vector<std::vector<int64_t>> batches;
-  int64_t epoch = -1;
   for (int64_t step = start_step; step < total_steps_; ++step) {
-    if (step / steps_per_epoch_ != epoch) {
-      epoch = step / steps_per_epoch_;
-      batches = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
-    }
-    ++steps_per_shape[ShapeOf(data_.train, batches[step % steps_per_epoch_], MaskModeOf())];
+    ++steps_per_shape[step_batches_->ShapeAt(step)];
   }
   step_graphs_ = std::make_unique<StepGraphs>(
       device_, [this](const Batch& batch) { return StepBody(batch); }, std::move(steps_per_shape),
@@ -117,15 +111,9 @@ void TrainingRun::SetupStepGraphs(int64_t start_step) {
 }
 
 absl::Status TrainingRun::TrainStep(int64_t step) {
-  const int64_t epoch = step / steps_per_epoch_;
-  if (epoch != batches_epoch_) {
-    batches_ = EpochBatches(data_.train, spec_.batch_size, spec_.seed, epoch);
-    batches_epoch_ = epoch;
-  }
-  Batch batch =
-      MakeBatch(data_.train, batches_[step % steps_per_epoch_], spec_.task, data_.pad_id, device_,
-                MaskModeOf(),
-                options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda : HostMemory::kPageable);
+  Batch batch = step_batches_->Make(
+      step, data_.pad_id, device_,
+      options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda : HostMemory::kPageable);
   const double multiplier =
       ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
   optimizer_->SetLrMultiplier(multiplier);
@@ -164,9 +152,10 @@ StepOutputs TrainingRun::StepBody(const Batch& batch) {
 
 torch::Tensor TrainingRun::StepLoss(const Batch& batch) {
   if (spec_.task == Task::kCausalLm && options_.speed.chunked_lm_loss) {
-    return model_->CausalLmLoss(batch.input_ids, batch.attention_mask, batch.labels);
+    return model_->CausalLmLoss(batch.input_ids, batch.attention_mask, batch.labels, batch.packing);
   }
-  return Loss(model_->Forward(batch.input_ids, batch.attention_mask), batch, spec_.task);
+  return Loss(model_->Forward(batch.input_ids, batch.attention_mask, batch.packing), batch,
+              spec_.task);
 }
 
 absl::Status TrainingRun::AfterStep(int64_t done) {

@@ -24,6 +24,7 @@
 #include "server/engine/job_setup.h"
 #include "server/engine/model.h"
 #include "server/engine/optimizer.h"
+#include "server/engine/step_batches.h"
 #include "server/engine/step_graphs.h"
 #include "server/engine/step_reporter.h"
 #include "server/engine/trainer.h"
@@ -80,9 +81,8 @@ class TrainingRun {
   std::unique_ptr<StepReporter> reporter_;
   std::unique_ptr<CheckpointKeeper> keeper_;
   std::unique_ptr<StepGraphs> step_graphs_;  // SpeedOptions::cuda_graphs on CUDA, else null
+  std::unique_ptr<StepBatches> step_batches_;
   // Progress.
-  std::vector<std::vector<int64_t>> batches_;  // this epoch's batches (example indices)
-  int64_t batches_epoch_ = -1;
   std::optional<EvalMetrics> last_eval_;
 };
 

@@ -1,0 +1,101 @@
+#include "server/engine/packed_attention.h"
+
+#include <cmath>
+
+#include "server/engine/attention.h"
+#include "server/engine/torch_version.h"
+
+namespace attune::engine {
+namespace {
+
+#if ATTUNE_TORCH_AT_LEAST(2, 5)
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// LibTorch's flash attention over cumulative sequence lengths. q: [tokens, heads, d]; k, v:
+// [tokens, kv_heads, d]. The forward's outputs 2 and 3 are the dropout's philox seed and offset,
+// which the backward needs to redraw the same mask.
+class VarlenFlashFunction : public torch::autograd::Function<VarlenFlashFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& cu_seqlens,
+                               int64_t max_seqlen, double dropout_p, bool causal) {
+    auto result = at::_flash_attention_forward(q, k, v, cu_seqlens, cu_seqlens, max_seqlen,
+                                               max_seqlen, dropout_p, causal,
+                                               /*return_debug_mask=*/false);
+    torch::Tensor out = std::get<0>(result);
+    ctx->save_for_backward(
+        {q, k, v, out, std::get<1>(result), cu_seqlens, std::get<2>(result), std::get<3>(result)});
+    ctx->saved_data["max_seqlen"] = max_seqlen;
+    ctx->saved_data["dropout_p"] = dropout_p;
+    ctx->saved_data["causal"] = causal;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const int64_t max_seqlen = ctx->saved_data["max_seqlen"].toInt();
+    auto result = at::_flash_attention_backward(
+        grads[0].contiguous(), s[0], s[1], s[2], s[3], s[4], s[5], s[5], max_seqlen, max_seqlen,
+        ctx->saved_data["dropout_p"].toDouble(), ctx->saved_data["causal"].toBool(), s[6], s[7]);
+    return {std::get<0>(result), std::get<1>(result), std::get<2>(result), torch::Tensor(),
+            torch::Tensor(),     torch::Tensor(),     torch::Tensor()};
+  }
+};
+
+#endif  // ATTUNE_TORCH_AT_LEAST(2, 5)
+
+}  // namespace
+
+torch::Tensor PackedBlockMask(const PackedLayout& packing, bool causal, torch::Dtype dtype) {
+  const int64_t rows = packing.segments.size(0);
+  const int64_t length = packing.segments.size(1);
+  torch::Tensor same =
+      packing.segments.view({rows, 1, length, 1}).eq(packing.segments.view({rows, 1, 1, length}));
+  if (causal) {
+    torch::Tensor lower =
+        torch::ones({length, length},
+                    torch::TensorOptions().dtype(torch::kBool).device(packing.segments.device()))
+            .tril();
+    same = same.logical_and(lower.view({1, 1, length, length}));
+  }
+  return AdditiveMask(same, dtype);
+}
+
+bool PackedAttention::UsesVarlenKernel(const torch::Tensor& q) const {
+#if ATTUNE_TORCH_AT_LEAST(2, 5)
+  const auto type = q.scalar_type();
+  return kernel_ == VarlenKernel::kAuto && q.is_cuda() &&
+         (type == torch::kBFloat16 || type == torch::kFloat16) && q.size(-1) % 8 == 0 &&
+         q.size(-1) <= 256;
+#else
+  (void)q;
+  return false;
+#endif
+}
+
+torch::Tensor PackedAttention::operator()(const torch::Tensor& q, const torch::Tensor& k,
+                                          const torch::Tensor& v, double dropout_p) {
+  const int64_t rows = q.size(0);
+  const int64_t length = q.size(1);
+  const int64_t heads = q.size(2);
+  const int64_t d = q.size(3);
+#if ATTUNE_TORCH_AT_LEAST(2, 5)
+  if (UsesVarlenKernel(q)) {
+    const int64_t kv_heads = k.size(2);
+    torch::Tensor out =
+        VarlenFlashFunction::apply(q.reshape({rows * length, heads, d}),
+                                   k.to(q.scalar_type()).reshape({rows * length, kv_heads, d}),
+                                   v.to(q.scalar_type()).reshape({rows * length, kv_heads, d}),
+                                   packing_.cu_seqlens, packing_.max_seqlen, dropout_p, causal_);
+    return out.view({rows, length, heads, d});
+  }
+#endif
+  if (!mask_.defined()) mask_ = PackedBlockMask(packing_, causal_, q.scalar_type());
+  torch::Tensor a = DotProductAttention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                        mask_, /*causal=*/false, dropout_p);
+  return a.transpose(1, 2);
+}
+
+}  // namespace attune::engine

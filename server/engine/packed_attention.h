@@ -1,0 +1,58 @@
+// Attention inside each example of a packed batch (packing.h): varlen attention. Internal to the
+// engine.
+//
+// Two implementations, one meaning (softmax(Q K^T / sqrt(d)) V over the tokens of the same
+// segment; causal for decoders):
+//   - the varlen kernel: on CUDA, bf16/fp16, LibTorch >= 2.5, head_dim a multiple of 8 up to
+//     256, LibTorch's flash attention over the flattened rows with cumulative sequence lengths
+//     (at::_flash_attention_forward / _backward, wrapped in an autograd function below because
+//     their schema is private and changes between versions). No padding or cross-example
+//     score is computed.
+//   - the reference: a block-diagonal additive mask [rows, 1, length, length] (same segment,
+//     and j <= i when causal) with DotProductAttention (attention.h). The CPU, and CI, run this.
+// Both give the unpacked examples' attention to rounding (packed_attention_test.cc).
+#ifndef ATTUNE_SERVER_ENGINE_PACKED_ATTENTION_H_
+#define ATTUNE_SERVER_ENGINE_PACKED_ATTENTION_H_
+
+#include <torch/torch.h>
+
+#include "server/engine/model.h"
+
+namespace attune::engine {
+
+// Which implementation PackedAttention runs.
+enum class VarlenKernel {
+  kAuto,       // the varlen kernel where it applies, else the reference
+  kReference,  // always the block mask
+};
+
+// One forward pass's packed attention: built once per forward, called once per layer (the
+// reference mask is made on the first call that needs it and reused by the other layers).
+class PackedAttention {
+ public:
+  PackedAttention(const PackedLayout& packing, bool causal, VarlenKernel kernel)
+      : packing_(packing), causal_(causal), kernel_(kernel) {}
+
+  // q: [rows, length, heads, d]; k, v: [rows, length, kv_heads, d], heads a multiple of
+  // kv_heads. Dropout on the attention weights when dropout_p > 0. Returns [rows, length,
+  // heads, d].
+  torch::Tensor operator()(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                           double dropout_p);
+
+  // True when the varlen kernel runs for q (exposed for tests and benchmarks).
+  bool UsesVarlenKernel(const torch::Tensor& q) const;
+
+ private:
+  const PackedLayout& packing_;
+  const bool causal_;
+  const VarlenKernel kernel_;
+  torch::Tensor mask_;  // the reference's block mask, made on first use
+};
+
+// The reference's additive mask: 0 where token j may attend to token i's segment, the dtype's
+// lowest value elsewhere. [rows, 1, length, length].
+torch::Tensor PackedBlockMask(const PackedLayout& packing, bool causal, torch::Dtype dtype);
+
+}  // namespace attune::engine
+
+#endif  // ATTUNE_SERVER_ENGINE_PACKED_ATTENTION_H_

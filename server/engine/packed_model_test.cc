@@ -1,0 +1,166 @@
+// A packed batch gives each model the same per-example losses and the same gradients as its
+// examples run one at a time (fp32 on the CPU, the reference varlen attention), for RoBERTa,
+// BERT, Llama, Qwen2 and Mistral (the parity fixtures), classification, regression and causal
+// LM.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "server/engine/batches.h"
+#include "server/engine/model.h"
+#include "server/engine/packing.h"
+
+namespace attune::engine {
+namespace {
+
+constexpr double kTolerance = 1e-5;
+
+struct Case {
+  const char* fixture;
+  Task task;
+  int num_labels;
+};
+
+std::vector<Example> RandomExamples(const std::vector<int>& lengths, int64_t vocab) {
+  std::mt19937_64 rng(17);
+  std::vector<Example> examples;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    Example e;
+    for (int t = 0; t < lengths[i]; ++t) {
+      e.ids.push_back(static_cast<int32_t>(5 + rng() % static_cast<uint64_t>(vocab - 5)));
+      e.loss_mask.push_back(t >= 1 && rng() % 4 != 0 ? 1 : 0);
+    }
+    e.label = static_cast<int64_t>(i % 2);
+    e.target = 0.5f * static_cast<float>(i % 4);
+    examples.push_back(std::move(e));
+  }
+  return examples;
+}
+
+// Each example's loss: classification/regression from the [E] logits; causal LM the sum of its
+// tokens' losses (position t predicts t + 1), read from [rows, length, vocab] logits at `start`.
+torch::Tensor TokenLossSum(const torch::Tensor& logits_row, int64_t start, const Example& e) {
+  torch::Tensor sum = torch::zeros({}, torch::kFloat32);
+  for (size_t t = 1; t < e.ids.size(); ++t) {
+    if (!e.loss_mask[t]) continue;
+    sum = sum + torch::nn::functional::cross_entropy(
+                    logits_row[start + static_cast<int64_t>(t) - 1].unsqueeze(0),
+                    torch::tensor({static_cast<int64_t>(e.ids[t])}, torch::kLong));
+  }
+  return sum;
+}
+
+torch::Tensor ExampleLoss(const torch::Tensor& logits, Task task, const Example& e) {
+  if (task == Task::kRegression) return (logits.squeeze(-1) - e.target).pow(2).sum();
+  return torch::nn::functional::cross_entropy(logits.view({1, -1}),
+                                              torch::tensor({e.label}, torch::kLong));
+}
+
+int64_t LabelledTokens(const std::vector<Example>& examples) {
+  int64_t n = 0;
+  for (const Example& e : examples) {
+    for (size_t t = 1; t < e.ids.size(); ++t) n += e.loss_mask[t];
+  }
+  return n;
+}
+
+std::vector<torch::Tensor> Gradients(std::vector<TrainableParam>& params) {
+  std::vector<torch::Tensor> grads;
+  for (TrainableParam& p : params) {
+    grads.push_back(p.tensor.grad().defined() ? p.tensor.grad().clone()
+                                              : torch::zeros_like(p.tensor));
+    p.tensor.mutable_grad() = torch::Tensor();
+  }
+  return grads;
+}
+
+double RelativeError(const torch::Tensor& got, const torch::Tensor& want) {
+  const double scale = std::max(want.abs().max().item<double>(), 1e-12);
+  return (got - want).abs().max().item<double>() / scale;
+}
+
+class PackedModelTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PackedModelTest, PackedLossesAndGradientsEqualOneByOne) {
+  const Case& c = GetParam();
+  ModelOptions options;
+  options.task = c.task;
+  options.num_labels = c.num_labels;
+  options.targets = {"q", "v"};
+  options.lora_rank = 4;
+  options.lora_alpha = 8;
+  auto loaded = LoadModel(std::string("tests/fixtures/parity/") + c.fixture, options);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  Model& model = **loaded;
+  std::vector<TrainableParam> params = model.TrainableParameters();
+  {  // LoRA B starts at zero; make every adapter tensor non-zero so A gets gradients too.
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(3);
+    for (TrainableParam& p : params) p.tensor.copy_(torch::randn_like(p.tensor) * 0.05);
+  }
+  const std::vector<Example> examples = RandomExamples({5, 9, 3, 12, 7, 4, 6, 1}, 90);
+  const int64_t row_length = 16;
+  const std::vector<PackedRow> rows = PackRows(examples, {0, 1, 2, 3, 4, 5, 6, 7}, row_length);
+  ASSERT_LT(rows.size(), examples.size());  // several examples share rows
+  const BatchShape shape{static_cast<int64_t>(rows.size()) + 1, row_length, true, 10};
+  Batch packed = MakePackedBatch(examples, rows, shape, c.task, 1, torch::kCPU);
+  const bool causal = c.task == Task::kCausalLm;
+  const double n =
+      causal ? static_cast<double>(LabelledTokens(examples)) : static_cast<double>(examples.size());
+
+  // Packed: each example's loss, and the gradients of the batch's loss.
+  torch::Tensor logits = model.Forward(packed.input_ids, packed.attention_mask, packed.packing);
+  std::vector<torch::Tensor> packed_losses;
+  int64_t slot = 0;
+  for (int64_t r = 0; r < static_cast<int64_t>(rows.size()); ++r) {
+    int64_t col = 0;
+    for (int64_t i : rows[r]) {
+      packed_losses.push_back(causal ? TokenLossSum(logits[r], col, examples[i]).detach()
+                                     : ExampleLoss(logits[slot], c.task, examples[i]).detach());
+      col += static_cast<int64_t>(examples[i].ids.size());
+      ++slot;
+    }
+  }
+  torch::Tensor loss = causal ? model.CausalLmLoss(packed.input_ids, packed.attention_mask,
+                                                   packed.labels, packed.packing)
+                              : Loss(logits, packed, c.task);
+  loss.backward();
+  const std::vector<torch::Tensor> packed_grads = Gradients(params);
+
+  // One by one, unpadded: the same losses; the mean's gradients summed example by example.
+  torch::Tensor reference_loss = torch::zeros({}, torch::kFloat32);
+  slot = 0;
+  for (const PackedRow& row : rows) {
+    for (int64_t i : row) {
+      Batch one = MakeBatch(examples, {i}, c.task, 1, torch::kCPU);
+      torch::Tensor l = model.Forward(one.input_ids, one.attention_mask);
+      torch::Tensor example_loss =
+          causal ? TokenLossSum(l[0], 0, examples[i]) : ExampleLoss(l[0], c.task, examples[i]);
+      EXPECT_LT(RelativeError(packed_losses[slot], example_loss.detach()), kTolerance)
+          << "example " << i;
+      if (example_loss.requires_grad()) (example_loss / n).backward();
+      reference_loss = reference_loss + example_loss.detach() / n;
+      ++slot;
+    }
+  }
+  EXPECT_LT(RelativeError(loss.detach(), reference_loss), kTolerance);
+  const std::vector<torch::Tensor> reference_grads = Gradients(params);
+  for (size_t p = 0; p < params.size(); ++p) {
+    EXPECT_LT(RelativeError(packed_grads[p], reference_grads[p]), kTolerance) << params[p].name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, PackedModelTest,
+                         ::testing::Values(Case{"roberta_cls", Task::kSequenceClassification, 3},
+                                           Case{"bert_regression", Task::kRegression, 1},
+                                           Case{"llama_causal", Task::kCausalLm, 0},
+                                           Case{"llama_cls", Task::kSequenceClassification, 2},
+                                           Case{"qwen2_causal", Task::kCausalLm, 0},
+                                           Case{"mistral_causal", Task::kCausalLm, 0}),
+                         [](const auto& info) { return std::string(info.param.fixture); });
+
+}  // namespace
+}  // namespace attune::engine
