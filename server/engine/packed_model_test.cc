@@ -3,6 +3,7 @@
 // BERT, Llama, Qwen2 and Mistral (the parity fixtures), classification, regression and causal
 // LM.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <random>
@@ -11,6 +12,7 @@
 
 #include "server/engine/batches.h"
 #include "server/engine/model.h"
+#include "server/engine/packed_attention.h"
 #include "server/engine/packing.h"
 
 namespace attune::engine {
@@ -161,6 +163,50 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, PackedModelTest,
                                            Case{"qwen2_causal", Task::kCausalLm, 0},
                                            Case{"mistral_causal", Task::kCausalLm, 0}),
                          [](const auto& info) { return std::string(info.param.fixture); });
+
+}  // namespace
+}  // namespace attune::engine
+
+namespace attune::engine {
+namespace {
+
+// On CUDA (the GPU machine; skipped elsewhere): the varlen kernel gives the reference's
+// attention and gradients in bf16, causal and not, with grouped-query heads.
+TEST(PackedAttentionCudaTest, VarlenKernelMatchesTheBlockMaskReference) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const std::vector<Example> examples = RandomExamples({50, 9, 33, 120, 7, 64, 1, 90}, 90);
+  const std::vector<PackedRow> rows = PackRows(examples, {0, 1, 2, 3, 4, 5, 6, 7}, 128);
+  const BatchShape shape{static_cast<int64_t>(rows.size()) + 1, 128, true, 10};
+  Batch b = MakePackedBatch(examples, rows, shape, Task::kCausalLm, 0, torch::kCUDA);
+  for (bool causal : {false, true}) {
+    torch::manual_seed(1);
+    auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+    torch::Tensor q = torch::randn({shape.rows, 128, 8, 64}, opts).requires_grad_();
+    torch::Tensor k = torch::randn({shape.rows, 128, 2, 64}, opts).requires_grad_();
+    torch::Tensor v = torch::randn({shape.rows, 128, 2, 64}, opts).requires_grad_();
+    torch::Tensor real = b.attention_mask.to(torch::kBool).view({shape.rows, 128, 1, 1});
+    auto run = [&](VarlenKernel kernel) {
+      PackedAttention attention(b.packing, causal, kernel);
+      torch::Tensor out = attention(q, k, v, 0.0);
+      // Padding rows attend among themselves; only real tokens are compared.
+      out = out.masked_fill(real.logical_not(), 0);
+      out.float().pow(2).sum().backward();
+      std::vector<torch::Tensor> r = {out.detach().float(), q.grad().float().clone(),
+                                      k.grad().float().clone(), v.grad().float().clone()};
+      q.mutable_grad() = torch::Tensor();
+      k.mutable_grad() = torch::Tensor();
+      v.mutable_grad() = torch::Tensor();
+      return r;
+    };
+    PackedAttention probe(b.packing, causal, VarlenKernel::kAuto);
+    EXPECT_TRUE(probe.UsesVarlenKernel(q));
+    std::vector<torch::Tensor> fast = run(VarlenKernel::kAuto);
+    std::vector<torch::Tensor> reference = run(VarlenKernel::kReference);
+    for (size_t i = 0; i < fast.size(); ++i) {
+      EXPECT_LT(RelativeError(fast[i], reference[i]), 2e-2) << "causal " << causal << " " << i;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace attune::engine
