@@ -190,9 +190,10 @@ TEST(PackedAttentionCudaTest, VarlenKernelMatchesTheBlockMaskReference) {
       torch::Tensor out = attention(q, k, v, 0.0);
       // Padding rows attend among themselves; only real tokens are compared.
       out = out.masked_fill(real.logical_not(), 0);
-      out.float().pow(2).sum().backward();
-      std::vector<torch::Tensor> r = {out.detach().float(), q.grad().float().clone(),
-                                      k.grad().float().clone(), v.grad().float().clone()};
+      out.to(torch::kFloat32).pow(2).sum().backward();
+      std::vector<torch::Tensor> r = {
+          out.detach().to(torch::kFloat32), q.grad().to(torch::kFloat32).clone(),
+          k.grad().to(torch::kFloat32).clone(), v.grad().to(torch::kFloat32).clone()};
       q.mutable_grad() = torch::Tensor();
       k.mutable_grad() = torch::Tensor();
       v.mutable_grad() = torch::Tensor();
