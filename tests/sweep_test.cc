@@ -123,6 +123,9 @@ std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
 TEST_F(SweepTest, SweepThenCompareInAllThreeFormats) {
   AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_});
   ASSERT_FALSE(server.address().empty());
+  // A job outside the sweep, which its label keeps out of the sweep's list and table.
+  CliResult other = RunCli(server.address(), ExampleSubmitArgs(example_, {"--max-steps", "1"}));
+  ASSERT_EQ(other.exit_code, 0) << other.err;
   const std::string sweep_file =
       WriteSweep("sweep.yaml", "grid:\n  targets: [[q, v], [q, k, v]]\n  seed: [0, 1]\n");
   CliResult submitted =
@@ -138,7 +141,7 @@ TEST_F(SweepTest, SweepThenCompareInAllThreeFormats) {
   EXPECT_EQ(again.out, sweep_id + "\n");
   client::AttuneClient client(server.address());
   v1::ListJobsRequest all;
-  EXPECT_EQ(client.ListJobs(all).value().jobs_size(), 4);
+  EXPECT_EQ(client.ListJobs(all).value().jobs_size(), 5);
 
   // ListJobs by the sweep's label, in pages of 3: newest first, so the last job first.
   v1::ListJobsRequest by_label;
