@@ -1,11 +1,14 @@
 // `attune sweep` and `attune compare` end to end: the real attuned, the real CLI and the example
 // model. A sweep of 2 configurations x 2 seeds (12 steps each, evaluated every 4), submitted
 // twice (the second time creates nothing), then `compare` in text, JSON and CSV, checked against
-// each job's own metrics as GetJob and WatchJob report them. Every wait is bounded.
+// each job's own metrics as GetJob and WatchJob report them, and the dashboard's sweep view in
+// headless Chromium. Every wait is bounded.
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -14,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/attuned_process.h"
+#include "tests/chromium_page.h"
 #include "tests/job_waits.h"
 
 namespace attune::testing {
@@ -120,8 +124,40 @@ std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
   return rows;
 }
 
+// The dashboard's sweep view in headless Chromium: the same rows as `compare` and one loss curve
+// per job, 12 points each.
+void CheckDashboard(const AttunedProcess& server, const std::string& sweep_id,
+                    const std::string& work_dir, const json& table) {
+  ChromiumPage page(absl::StrCat("http://", server.http_address(), "/#sweep=", sweep_id), work_dir);
+  ASSERT_TRUE(page.ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  json points;
+  while (std::chrono::steady_clock::now() < deadline) {
+    points = page.Evaluate("document.getElementById('sweep-loss-chart').dataset.points");
+    if (points == "48") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_EQ(points, "48") << page.Log();  // 4 jobs x 12 steps
+  EXPECT_EQ(page.Evaluate("document.querySelectorAll('#sweep-table tbody tr').length"), 2);
+  EXPECT_EQ(page.Evaluate("document.getElementById('sweep-pane').hidden"), false);
+  EXPECT_EQ(page.Evaluate("document.getElementById('job-pane').hidden"), true);
+  for (int g = 0; g < 2; ++g) {
+    const json& m = table["groups"][g]["devMetric"];
+    const std::string cells =
+        absl::StrCat("[...document.querySelectorAll('#sweep-table tbody tr')[", g,
+                     "].children].map(td => td.textContent)");
+    json row = page.Evaluate(cells);
+    ASSERT_TRUE(row.is_array()) << row;
+    EXPECT_EQ(row[0], table["groups"][g]["config"]["targets"]);
+    EXPECT_EQ(row[1], "2/2");
+    EXPECT_EQ(row[2],
+              absl::StrFormat("%.4f ± %.4f", m["mean"].get<double>(), m["std"].get<double>()));
+  }
+  EXPECT_EQ(page.Evaluate("document.querySelector('#sweeps tbody tr').dataset.sweepId"), sweep_id);
+}
+
 TEST_F(SweepTest, SweepThenCompareInAllThreeFormats) {
-  AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_});
+  AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_, "--http", "127.0.0.1:0"});
   ASSERT_FALSE(server.address().empty());
   // A job outside the sweep, which its label keeps out of the sweep's list and table.
   CliResult other = RunCli(server.address(), ExampleSubmitArgs(example_, {"--max-steps", "1"}));
@@ -219,6 +255,8 @@ TEST_F(SweepTest, SweepThenCompareInAllThreeFormats) {
                                           Mean(facts[2].best_accuracy, facts[3].best_accuracy))),
             std::string::npos)
       << as_text.out;
+
+  CheckDashboard(server, sweep_id, dir_.path(), table);
 
   // An unknown sweep is NOT_FOUND (exit 3).
   EXPECT_EQ(RunCli(server.address(), {"compare", "s-0000000000000000"}).exit_code, 3);
