@@ -69,8 +69,9 @@ enum class OutputFormat {
 
 // The options of the commands other than submit and download (which have their own structs).
 struct ListOptions {
-  std::string state;  // "" = every state, else a JobState name
-  int page_size = 0;  // jobs per request; 0 = the server's default
+  std::string state;                // "" = every state, else a JobState name
+  int page_size = 0;                // jobs per request; 0 = the server's default
+  std::vector<std::string> labels;  // "key=value" each; only jobs with all of them
 };
 struct WatchOptions {
   std::string job_id;
@@ -145,6 +146,7 @@ int RunList(AttuneClient& client, const ListOptions& options, OutputFormat forma
     request.set_state(state);
   }
   request.set_page_size(options.page_size);
+  for (const std::string& label : options.labels) *request.add_label_selector() = label;
   do {
     absl::StatusOr<v1::ListJobsResponse> page = client.ListJobs(request);
     if (!page.ok()) return Fail(page.status());
@@ -300,6 +302,9 @@ void AddQueryCommands(CLI::App* app, CommandLine* c) {
   c->list_cmd = app->add_subcommand("list", "list jobs, newest first");
   c->list_cmd->add_option("--state", c->list.state, "QUEUED|RUNNING|SUCCEEDED|FAILED|CANCELLED");
   c->list_cmd->add_option("--page-size", c->list.page_size, "jobs per request (default 100)");
+  c->list_cmd->add_option("--label", c->list.labels,
+                          "key=value: only jobs with this label (repeatable; all must match), "
+                          "e.g. attune.sweep=SWEEP_ID");
   c->get_cmd = app->add_subcommand("get", "show one job");
   c->get_cmd->add_option("ID", c->job_id, "job id")->required();
   c->watch_cmd = app->add_subcommand("watch", "follow a job; exit 0 only if it SUCCEEDED");

@@ -191,6 +191,11 @@ TEST_F(SweepTest, SweepThenCompareInAllThreeFormats) {
   ASSERT_EQ(page2.jobs_size(), 1);
   EXPECT_EQ(page2.jobs(0).id(), ids[0]);
   EXPECT_EQ(page2.next_page_token(), "");
+  CliResult listed = RunCli(server.address(), {"list", "--label", "attune.sweep=" + sweep_id});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(listed.out, '\n', absl::SkipEmpty())).size(),
+            4u)
+      << listed.out;
 
   std::vector<JobFacts> facts;
   for (const std::string& id : ids) {
