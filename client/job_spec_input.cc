@@ -162,9 +162,11 @@ absl::Status ApplyConveniences(json* doc_ptr) {
     doc.erase("lr");
   }
   for (const char* key : {"rank", "alpha", "dropout", "use_rslora"}) {
-    if (doc.contains(key)) {
-      doc["lora"][key] = doc[key];
-      doc.erase(key);
+    for (const std::string& flat : {std::string(key), absl::StrCat("lora_", key)}) {
+      if (doc.contains(flat)) {
+        doc["lora"][key] = doc[flat];
+        doc.erase(flat);
+      }
     }
   }
   if (doc.contains("targets") && doc["targets"].is_string()) {
@@ -189,15 +191,12 @@ absl::Status ApplyConveniences(json* doc_ptr) {
 
 }  // namespace
 
-absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
-  } catch (const YAML::Exception& e) {
-    return Invalid(absl::StrCat("config: ", path, ": ", e.what()));
-  }
+namespace {
+
+// The JobSpec of a parsed --config document; `source` names it in messages.
+absl::StatusOr<v1::JobSpec> JobSpecFromYamlNode(const YAML::Node& root, const std::string& base,
+                                                const std::string& source) {
+  const std::string& path = source;
   if (!root.IsMap()) return Invalid(absl::StrCat("config: ", path, ": expected a mapping"));
   ASSIGN_OR_RETURN(json doc, NodeToJson(root, ""));
 
@@ -209,11 +208,36 @@ absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
   if (!status.ok()) {
     return Invalid(absl::StrCat("config: ", path, ": ", std::string(status.message())));
   }
-  const std::string base = fs::absolute(fs::path(path)).parent_path().string();
   spec.set_model(AbsolutePath(spec.model(), base));
   spec.set_train(AbsolutePath(spec.train(), base));
   spec.set_validation(AbsolutePath(spec.validation(), base));
   return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return absl::NotFoundError(absl::StrCat("config: cannot read ", path));
+  } catch (const YAML::Exception& e) {
+    return Invalid(absl::StrCat("config: ", path, ": ", e.what()));
+  }
+  return JobSpecFromYamlNode(root, fs::absolute(fs::path(path)).parent_path().string(), path);
+}
+
+absl::StatusOr<v1::JobSpec> JobSpecFromYamlText(const std::string& yaml,
+                                                const std::string& base_dir,
+                                                const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return Invalid(absl::StrCat("config: ", source, ": ", e.what()));
+  }
+  return JobSpecFromYamlNode(root, base_dir, source);
 }
 
 }  // namespace attune::client

@@ -4,9 +4,10 @@
 // `task: classification|regression|causal-lm`, `method: lora|full`,
 // `schedule: linear|cosine|constant`, `targets: q,v` or a list, `lr` for `learning_rate`, and
 // the LoRA fields either nested under `lora:` or flat (`rank`, `alpha`, `dropout`,
-// `use_rslora`). Relative paths in the file are taken relative to the file's directory;
-// relative paths given as flags relative to the current directory. Either way the client
-// sends absolute paths, since the server has its own working directory.
+// `use_rslora`, also spelt `lora_rank`, `lora_alpha`, ...). Relative paths in the file are taken
+// relative to the file's directory; relative paths given as flags relative to the current
+// directory. Either way the client sends absolute paths, since the server has its own working
+// directory.
 #ifndef ATTUNE_CLIENT_JOB_SPEC_INPUT_H_
 #define ATTUNE_CLIENT_JOB_SPEC_INPUT_H_
 
@@ -20,6 +21,12 @@ namespace attune::client {
 // Reads `path` (YAML) into a JobSpec. Returns INVALID_ARGUMENT naming the key on unknown keys,
 // wrong types or unknown enum names, and NOT_FOUND when the file cannot be read.
 absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path);
+
+// The same for YAML text (`attune sweep` writes one such document per job of its grid): relative
+// paths are taken against `base_dir`, and `source` names the document in messages.
+absl::StatusOr<v1::JobSpec> JobSpecFromYamlText(const std::string& yaml,
+                                                const std::string& base_dir,
+                                                const std::string& source);
 
 // Parses the short enum names people type. INVALID_ARGUMENT names the flag and what is allowed.
 absl::StatusOr<v1::Task> ParseTaskName(const std::string& name);

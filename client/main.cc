@@ -2,8 +2,8 @@
 //
 //   attune [--server ADDR] [--output text|json] COMMAND ...
 //
-// Commands: submit, list, get, watch, cancel, download, health. Exit codes: 0 success;
-// 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2 usage errors and
+// Commands: submit, sweep, compare, list, get, watch, cancel, download, health. Exit codes: 0
+// success; 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2 usage errors and
 // INVALID_ARGUMENT; 3 NOT_FOUND; 4 server unavailable.
 #include <unistd.h>
 
@@ -25,6 +25,9 @@
 #include "client/job_text.h"
 #include "client/progress_bar.h"
 #include "client/submit_command.h"
+#include "client/sweep_command.h"
+#include "client/sweep_input.h"
+#include "client/sweep_table_text.h"
 #include "common/status_macros.h"
 
 namespace attune::client {
@@ -61,17 +64,65 @@ int Fail(const absl::Status& status) {
 enum class OutputFormat {
   kText,  // for people; progress bars on a terminal
   kJson,  // the proto3 JSON mapping, one object per line
+  kCsv,   // `compare` only: one row per configuration
 };
 
 // The options of the commands other than submit and download (which have their own structs).
 struct ListOptions {
-  std::string state;  // "" = every state, else a JobState name
-  int page_size = 0;  // jobs per request; 0 = the server's default
+  std::string state;                // "" = every state, else a JobState name
+  int page_size = 0;                // jobs per request; 0 = the server's default
+  std::vector<std::string> labels;  // "key=value" each; only jobs with all of them
 };
 struct WatchOptions {
   std::string job_id;
   int64_t from_sequence = 0;  // only events after this sequence
 };
+struct SweepOptions {
+  std::string config;    // the sweep file (client/sweep_input.h)
+  std::string sweep_id;  // "" = derived from the file's jobs
+};
+struct CompareOptions {
+  std::string sweep_id;
+  std::string metric;  // "" = the jobs' dev metric (accuracy, else loss)
+};
+
+// Submits the grid; prints the sweep id (text) or {"sweepId", "jobIds"} (json).
+int RunSweep(AttuneClient& client, const SweepOptions& options, OutputFormat format) {
+  absl::StatusOr<SweepPlan> plan = SweepPlanFromYamlFile(options.config, options.sweep_id);
+  if (!plan.ok()) return Fail(plan.status());
+  absl::StatusOr<std::vector<std::string>> ids = SubmitSweep(client, *plan);
+  if (!ids.ok()) return Fail(ids.status());
+  if (format == OutputFormat::kJson) {
+    std::string list;
+    for (const std::string& id : *ids)
+      absl::StrAppend(&list, list.empty() ? "" : ",", "\"", id, "\"");
+    std::cout << absl::StrFormat(R"({"sweepId":"%s","jobIds":[%s]})", plan->sweep_id, list)
+              << std::endl;
+    return 0;
+  }
+  std::cerr << "submitted " << ids->size() << " jobs" << std::endl;
+  std::cout << plan->sweep_id << std::endl;
+  return 0;
+}
+
+int RunCompare(AttuneClient& client, const CompareOptions& options, OutputFormat format) {
+  absl::StatusOr<std::vector<SweepRun>> runs = FetchSweepRuns(client, options.sweep_id);
+  if (!runs.ok()) return Fail(runs.status());
+  absl::StatusOr<SweepTable> table = BuildSweepTable(options.sweep_id, *runs, options.metric);
+  if (!table.ok()) return Fail(table.status());
+  switch (format) {
+    case OutputFormat::kJson:
+      std::cout << SweepTableToJson(*table).dump() << std::endl;
+      break;
+    case OutputFormat::kCsv:
+      std::cout << SweepTableCsv(*table) << std::flush;
+      break;
+    case OutputFormat::kText:
+      std::cout << SweepTableText(*table) << std::flush;
+      break;
+  }
+  return 0;
+}
 
 int RunSubmit(AttuneClient& client, const CLI::App& cmd, const SubmitFlags& flags,
               OutputFormat format) {
@@ -95,6 +146,7 @@ int RunList(AttuneClient& client, const ListOptions& options, OutputFormat forma
     request.set_state(state);
   }
   request.set_page_size(options.page_size);
+  for (const std::string& label : options.labels) *request.add_label_selector() = label;
   do {
     absl::StatusOr<v1::ListJobsResponse> page = client.ListJobs(request);
     if (!page.ok()) return Fail(page.status());
@@ -227,6 +279,8 @@ struct CommandLine {
   std::string server;           // attuned address HOST:PORT
   std::string output = "text";  // "text" or "json"
   SubmitFlags submit;
+  SweepOptions sweep;
+  CompareOptions compare;
   ListOptions list;
   std::string job_id;  // get, cancel
   WatchOptions watch;
@@ -234,6 +288,8 @@ struct CommandLine {
   std::string health_service;  // "" = the whole server
   // The subcommands, owned by the CLI::App.
   CLI::App* submit_cmd = nullptr;
+  CLI::App* sweep_cmd = nullptr;
+  CLI::App* compare_cmd = nullptr;
   CLI::App* list_cmd = nullptr;
   CLI::App* get_cmd = nullptr;
   CLI::App* watch_cmd = nullptr;
@@ -246,6 +302,9 @@ void AddQueryCommands(CLI::App* app, CommandLine* c) {
   c->list_cmd = app->add_subcommand("list", "list jobs, newest first");
   c->list_cmd->add_option("--state", c->list.state, "QUEUED|RUNNING|SUCCEEDED|FAILED|CANCELLED");
   c->list_cmd->add_option("--page-size", c->list.page_size, "jobs per request (default 100)");
+  c->list_cmd->add_option("--label", c->list.labels,
+                          "key=value: only jobs with this label (repeatable; all must match), "
+                          "e.g. attune.sweep=SWEEP_ID");
   c->get_cmd = app->add_subcommand("get", "show one job");
   c->get_cmd->add_option("ID", c->job_id, "job id")->required();
   c->watch_cmd = app->add_subcommand("watch", "follow a job; exit 0 only if it SUCCEEDED");
@@ -259,15 +318,37 @@ void AddQueryCommands(CLI::App* app, CommandLine* c) {
                             "service name (default: the whole server)");
 }
 
+void AddSweepCommands(CLI::App* app, CommandLine* c) {
+  c->sweep_cmd = app->add_subcommand(
+      "sweep",
+      "submit a grid of jobs from a --config file with `grid: {field: [values...]}`; prints the "
+      "sweep id (json: the job ids too). Each job is labelled attune.sweep=ID and "
+      "attune.grid.FIELD=VALUE; submitting the same file again creates nothing new");
+  c->sweep_cmd->add_option("--config", c->sweep.config, "YAML: the job's fields plus grid:")
+      ->required();
+  c->sweep_cmd->add_option("--sweep-id", c->sweep.sweep_id,
+                           "the sweep's id (default: derived from the file's jobs)");
+  c->compare_cmd = app->add_subcommand(
+      "compare",
+      "table of a sweep by configuration (grid fields but the seed): mean +- std over seeds of "
+      "the best dev metric, trainable parameters, adapter bytes, wall time, steps to 90% of the "
+      "train-loss reduction and the eval curve's area per step; --output text|json|csv");
+  c->compare_cmd->add_option("SWEEP_ID", c->compare.sweep_id, "sweep id")->required();
+  c->compare_cmd->add_option("--metric", c->compare.metric,
+                             "dev metric: accuracy|loss|pearson|spearman|perplexity (default: "
+                             "accuracy, else loss)");
+}
+
 void AddCommands(CLI::App* app, CommandLine* c) {
   app->footer(kExitCodes);
   app->require_subcommand(1);
   app->fallthrough();  // --server and --output work after the command too, as in kubectl
   app->add_option("--server", c->server, "attuned address HOST:PORT");
-  app->add_option("--output", c->output, "text|json (proto3 JSON mapping)")
-      ->check(CLI::IsMember({"text", "json"}));
+  app->add_option("--output", c->output, "text|json (proto3 JSON mapping)|csv (compare only)")
+      ->check(CLI::IsMember({"text", "json", "csv"}));
   c->submit_cmd = app->add_subcommand("submit", "create a job; prints its id");
   AddSubmitFlags(c->submit_cmd, &c->submit);
+  AddSweepCommands(app, c);
   AddQueryCommands(app, c);
   c->download_cmd =
       app->add_subcommand("download", "download an adapter into DIR (verified, atomic, resumable)");
@@ -281,9 +362,16 @@ void AddCommands(CLI::App* app, CommandLine* c) {
 
 // Runs the one subcommand given. Returns the process's exit code.
 int Dispatch(const CommandLine& c) {
-  const OutputFormat format = c.output == "json" ? OutputFormat::kJson : OutputFormat::kText;
+  const OutputFormat format = c.output == "json"  ? OutputFormat::kJson
+                              : c.output == "csv" ? OutputFormat::kCsv
+                                                  : OutputFormat::kText;
+  if (format == OutputFormat::kCsv && !*c.compare_cmd) {
+    return Fail(absl::InvalidArgumentError("--output: csv is only for compare; use text or json"));
+  }
   AttuneClient client(c.server);
   if (*c.submit_cmd) return RunSubmit(client, *c.submit_cmd, c.submit, format);
+  if (*c.sweep_cmd) return RunSweep(client, c.sweep, format);
+  if (*c.compare_cmd) return RunCompare(client, c.compare, format);
   if (*c.list_cmd) return RunList(client, c.list, format);
   if (*c.get_cmd) return RunGet(client, c.job_id, format);
   if (*c.watch_cmd) return RunWatch(client, c.watch, format);

@@ -62,6 +62,13 @@ absl::StatusOr<v1::Job> AttuneService::DoCreateJob(const v1::CreateJobRequest& r
   // Field ranges first, so that "lora.rank: 0 ..." wins over a file problem; then the files.
   RETURN_IF_ERROR(ValidateJobSpecFields(spec));
   RETURN_IF_ERROR(ConfinePaths(&spec));
+  if (request.validate_only()) {
+    ApplyJobSpecDefaults(&spec);
+    store::Job would_be;
+    would_be.spec = spec;
+    would_be.request_id = request.request_id();
+    return JobToProto(would_be);
+  }
   ASSIGN_OR_RETURN(store::Job job, scheduler_->Submit(spec, request.request_id(), /*owner=*/""));
   return JobToProto(job);
 }
@@ -79,6 +86,7 @@ absl::StatusOr<v1::ListJobsResponse> AttuneService::DoListJobs(const v1::ListJob
   query.page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   RETURN_IF_ERROR(CheckPageToken(request.page_token()));
   query.page_token = request.page_token();
+  ASSIGN_OR_RETURN(query.labels, ParseLabelSelector(request.label_selector()));
   ASSIGN_OR_RETURN(store::JobPage page, scheduler_->List(query));
   if (const int fit = JobsThatFit(page.jobs); fit < static_cast<int>(page.jobs.size())) {
     // Too many bytes: ask again for only the jobs that fit, so that the store's token resumes

@@ -79,4 +79,23 @@ absl::Status CheckPageToken(const std::string& page_token) {
   return CheckLength("page_token", page_token, kMaxPageTokenLength);
 }
 
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseLabelSelector(
+    const google::protobuf::RepeatedPtrField<std::string>& selector) {
+  RETURN_IF_ERROR(CheckCount("label_selector", selector.size(), kMaxLabelSelectors));
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const std::string& entry : selector) {
+    const size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("label_selector: '", Abbreviate(entry), "' is not key=value"));
+    }
+    std::string key = entry.substr(0, eq);
+    std::string value = entry.substr(eq + 1);
+    RETURN_IF_ERROR(CheckElement("label_selector", "key", key, kMaxLabelKeyLength));
+    RETURN_IF_ERROR(CheckElement("label_selector", "value", value, kMaxLabelValueLength));
+    pairs.emplace_back(std::move(key), std::move(value));
+  }
+  return pairs;
+}
+
 }  // namespace attune::api

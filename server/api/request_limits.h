@@ -13,8 +13,11 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "attune/v1/attune.pb.h"
 
@@ -30,6 +33,7 @@ inline constexpr size_t kMaxLabelKeyLength = 128;
 inline constexpr size_t kMaxLabelValueLength = 1024;
 inline constexpr size_t kMaxTargets = 16;
 inline constexpr size_t kMaxLrRatios = 16;
+inline constexpr size_t kMaxLabelSelectors = 16;        // ListJobsRequest.label_selector entries
 inline constexpr size_t kMaxProjectionNameLength = 32;  // a target or an lr_ratios key
 // What an error message quotes of a client's text at most (then "...").
 inline constexpr size_t kMaxQuotedLength = 200;
@@ -51,6 +55,12 @@ absl::Status CheckJobId(const std::string& job_id);
 
 // OK for a page token of at most kMaxPageTokenLength characters; else INVALID_ARGUMENT.
 absl::Status CheckPageToken(const std::string& page_token);
+
+// ListJobsRequest.label_selector as (key, value) pairs, in order. INVALID_ARGUMENT for more than
+// kMaxLabelSelectors entries, an entry without '=' or with an empty key ("label_selector: 'x' is
+// not key=value"), or a key or value over the labels' limits.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseLabelSelector(
+    const google::protobuf::RepeatedPtrField<std::string>& selector);
 
 }  // namespace attune::api
 

@@ -75,5 +75,31 @@ TEST(CheckJobIdTest, RequiredAndBounded) {
             "page_token: 33 characters; at most 32 allowed");
 }
 
+TEST(ParseLabelSelectorTest, SplitsAtTheFirstEqualsSign) {
+  google::protobuf::RepeatedPtrField<std::string> selector;
+  *selector.Add() = "attune.sweep=s-1";
+  *selector.Add() = "attune.grid.lr_ratios=v=4";
+  *selector.Add() = "empty=";
+  auto pairs = ParseLabelSelector(selector);
+  ASSERT_TRUE(pairs.ok()) << pairs.status();
+  EXPECT_EQ(*pairs, (std::vector<std::pair<std::string, std::string>>{
+                        {"attune.sweep", "s-1"}, {"attune.grid.lr_ratios", "v=4"}, {"empty", ""}}));
+}
+
+TEST(ParseLabelSelectorTest, RefusesEntriesThatAreNotKeyValue) {
+  google::protobuf::RepeatedPtrField<std::string> selector;
+  *selector.Add() = "attune.sweep";
+  EXPECT_EQ(ParseLabelSelector(selector).status(),
+            absl::InvalidArgumentError("label_selector: 'attune.sweep' is not key=value"));
+  selector.Clear();
+  *selector.Add() = "=s-1";
+  EXPECT_EQ(ParseLabelSelector(selector).status(),
+            absl::InvalidArgumentError("label_selector: '=s-1' is not key=value"));
+  selector.Clear();
+  for (int i = 0; i < 17; ++i) *selector.Add() = "k=v";
+  EXPECT_EQ(ParseLabelSelector(selector).status(),
+            absl::InvalidArgumentError("label_selector: 17 entries; at most 16 allowed"));
+}
+
 }  // namespace
 }  // namespace attune::api

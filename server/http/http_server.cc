@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "server/http/dashboard_assets.h"
 #include "server/http/json_views.h"
+#include "server/http/sweep_view.h"
 
 namespace attune::http {
 namespace {
@@ -192,6 +193,18 @@ class HttpServer::Impl {
           source_->ListEvents(id, *after, static_cast<int>(*limit));
       if (!events.ok()) return ReplyError(res, events.status());
       ReplyJson(res, EventsToJson(id, *after, *events));
+    });
+    server_.Get("/api/sweeps", [this](const httplib::Request&, httplib::Response& res) {
+      absl::StatusOr<nlohmann::json> sweeps = SweepsToJson(*source_);
+      if (!sweeps.ok()) return ReplyError(res, sweeps.status());
+      ReplyJson(res, *sweeps);
+    });
+    server_.Get(R"(/api/sweeps/([^/]+))", [this](const httplib::Request& req,
+                                                 httplib::Response& res) {
+      const std::string metric = req.has_param("metric") ? req.get_param_value("metric") : "";
+      absl::StatusOr<nlohmann::json> sweep = SweepToJson(*source_, req.matches[1].str(), metric);
+      if (!sweep.ok()) return ReplyError(res, sweep.status());
+      ReplyJson(res, *sweep);
     });
     server_.Get(
         R"(/api/jobs/([^/]+)/stream)",

@@ -11,9 +11,13 @@
 //                                    (at most `limit`, default 1000), for polling
 //   /api/jobs/<id>/stream?after=N    the same events as server-sent events (text/event-stream,
 //                                    `id:` = sequence); see "Event streams" below
+//   /api/sweeps                      {"sweeps": [{"id", "jobs", "states"}]}, newest first
+//   /api/sweeps/<id>?metric=M        the sweep's comparison table (as `attune compare --output
+//                                    json`) and its jobs' loss curves (sweep_view.h)
 //   /healthz                         "ok"
-// Errors are JSON {"error": message} with 404 for unknown jobs, 400 for bad parameters and 503
-// (with `Retry-After: 1`, in seconds) for a stream over the limit.
+// Errors are JSON {"error": message} with 404 for unknown jobs and sweeps, 400 for bad
+// parameters (an unknown metric included) and 503 (with `Retry-After: 1`, in seconds) for a
+// stream over the limit.
 //
 // Event streams: at most `max_streams` are open at once; one more is answered 503 and its
 // connection closed. A stream ends, and its connection closes, once the job's terminal event

@@ -127,6 +127,13 @@ absl::StatusOr<JobPage> Store::ListJobs(const ListJobsQuery& query) {
   std::string sql = absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE seq < ?1");
   if (query.state.has_value()) absl::StrAppend(&sql, " AND state = ?2");
   if (query.owner.has_value()) absl::StrAppend(&sql, " AND owner = ?3");
+  for (size_t i = 0; i < query.labels.size(); ++i) {
+    // Labels live in the spec's JSON object "labels"; the pair i binds ?(5+2i) and ?(6+2i).
+    absl::StrAppend(&sql,
+                    " AND EXISTS (SELECT 1 FROM json_each(spec_json, '$.labels') WHERE "
+                    "json_each.key = ?",
+                    5 + 2 * i, " AND json_each.value = ?", 6 + 2 * i, ")");
+  }
   absl::StrAppend(&sql, " ORDER BY seq DESC LIMIT ?4");
 
   absl::MutexLock lock(&mu_);
@@ -135,6 +142,10 @@ absl::StatusOr<JobPage> Store::ListJobs(const ListJobsQuery& query) {
   if (query.state.has_value()) select.Bind(2, JobStateName(*query.state));
   if (query.owner.has_value()) select.Bind(3, *query.owner);
   select.Bind(4, int64_t{page_size} + 1);
+  for (size_t i = 0; i < query.labels.size(); ++i) {
+    select.Bind(static_cast<int>(5 + 2 * i), query.labels[i].first);
+    select.Bind(static_cast<int>(6 + 2 * i), query.labels[i].second);
+  }
   JobPage page;
   int64_t last_seq = 0;
   while (true) {

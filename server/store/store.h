@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -51,8 +52,10 @@ std::string NewJobId();
 struct ListJobsQuery {
   std::optional<JobState> state;     // only jobs in this state; nullopt = every state
   std::optional<std::string> owner;  // only this owner's jobs; nullopt = every owner
-  int page_size = 50;                // 1..1000; values outside are clamped
-  std::string page_token;            // "" = first page; else a next_page_token from a previous call
+  // Only jobs whose spec has every one of these labels (key, exact value); empty = no filter.
+  std::vector<std::pair<std::string, std::string>> labels;
+  int page_size = 50;      // 1..1000; values outside are clamped
+  std::string page_token;  // "" = first page; else a next_page_token from a previous call
 };
 
 struct JobPage {

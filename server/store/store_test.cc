@@ -183,6 +183,41 @@ TEST_F(StoreTest, RequestIdIsUniquePerOwner) {
   EXPECT_EQ(store->ListJobs({}).value().jobs.size(), 4u);
 }
 
+TEST_F(StoreTest, ListJobsFiltersByEveryLabelAndPagesWithinTheFilter) {
+  auto store = OpenStore();
+  std::vector<std::string> sweep;
+  for (int i = 0; i < 5; ++i) {
+    Job job = MakeJob("", i);
+    job.spec.labels = {{"attune.sweep", i < 3 ? "s-1" : "s-2"},
+                       {"attune.grid.targets", i % 2 == 0 ? "q,v" : "q,k,v"}};
+    const std::string id = store->InsertJob(job).value().id;
+    if (i < 3) sweep.push_back(id);
+  }
+  store->InsertJob(MakeJob("", 9)).value();  // no labels at all
+
+  ListJobsQuery query;
+  query.labels = {{"attune.sweep", "s-1"}};
+  query.page_size = 2;
+  JobPage page1 = store->ListJobs(query).value();
+  ASSERT_EQ(page1.jobs.size(), 2u);
+  EXPECT_EQ(page1.jobs[0].id, sweep[2]);
+  EXPECT_EQ(page1.jobs[1].id, sweep[1]);
+  query.page_token = page1.next_page_token;
+  JobPage page2 = store->ListJobs(query).value();
+  ASSERT_EQ(page2.jobs.size(), 1u);
+  EXPECT_EQ(page2.jobs[0].id, sweep[0]);
+  EXPECT_EQ(page2.next_page_token, "");
+
+  ListJobsQuery both;  // every pair must match
+  both.labels = {{"attune.sweep", "s-1"}, {"attune.grid.targets", "q,k,v"}};
+  JobPage one = store->ListJobs(both).value();
+  ASSERT_EQ(one.jobs.size(), 1u);
+  EXPECT_EQ(one.jobs[0].id, sweep[1]);
+  ListJobsQuery prefix;  // values match exactly, not as a prefix
+  prefix.labels = {{"attune.sweep", "s-"}};
+  EXPECT_TRUE(store->ListJobs(prefix).value().jobs.empty());
+}
+
 TEST_F(StoreTest, ListJobsPagesNewestFirstWithStableTokens) {
   auto store = OpenStore();
   std::vector<std::string> ids;

@@ -3,6 +3,7 @@
 //   GET /api/jobs                      every 2 s, the job list
 //   GET /api/jobs/<id>                 every 2 s, the selected job's spec, state and adapter size
 //   GET /api/jobs/<id>/events?after=N  every second, only the events not seen yet
+// The sweeps and their comparison table are sweep.js's.
 'use strict';
 
 const state = {
@@ -40,6 +41,7 @@ function fmt(v, digits) {
 }
 
 function selectJob(id) {
+  if (typeof hideSweep === 'function') hideSweep();  // sweep.js
   if (state.selected === id) return;
   state.selected = id;
   state.after = 0;
@@ -74,7 +76,7 @@ async function refreshJobs() {
       return row;
     }));
     document.getElementById('no-jobs').hidden = jobs.length > 0;
-    if (!state.selected && jobs.length > 0) {
+    if (!state.selected && !sweepState.selected && jobs.length > 0) {
       const wanted = new URLSearchParams(location.hash.slice(1)).get('job');
       const pick = jobs.find(j => j.id === wanted) || jobs.find(j => j.state === 'RUNNING') || jobs[0];
       selectJob(pick.id);
