@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/engine/batches.h"
+#include "server/engine/evaluate.h"
 #include "server/engine/model.h"
 #include "server/engine/packed_attention.h"
 #include "server/engine/packing.h"
@@ -169,6 +170,42 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, PackedModelTest,
 
 namespace attune::engine {
 namespace {
+
+// Packed evaluation reports what unpacked evaluation reports, and predictions in file order.
+TEST(PackedEvaluateTest, SameMetricsAndPredictionsAsUnpacked) {
+  for (const Case& c : {Case{"roberta_cls", Task::kSequenceClassification, 3},
+                        Case{"bert_regression", Task::kRegression, 1},
+                        Case{"llama_causal", Task::kCausalLm, 0}}) {
+    ModelOptions options;
+    options.task = c.task;
+    options.num_labels = c.num_labels;
+    options.targets = {"q", "v"};
+    auto model = LoadModel(std::string("tests/fixtures/parity/") + c.fixture, options);
+    ASSERT_TRUE(model.ok()) << model.status();
+    const std::vector<Example> examples =
+        RandomExamples({5, 9, 3, 12, 7, 4, 6, 1, 15, 2, 8, 8, 11}, 90);
+    TrainSpec spec;
+    spec.task = c.task;
+    spec.max_seq_len = 16;
+    spec.batch_size = 2;  // packed: 2 rows of 16 tokens per evaluation step
+    std::vector<double> packed_predictions, unpacked_predictions;
+    spec.packing = true;
+    const EvalMetrics packed =
+        Evaluate(**model, examples, spec, 1, torch::kCPU, 7, &packed_predictions);
+    spec.packing = false;
+    const EvalMetrics unpacked =
+        Evaluate(**model, examples, spec, 1, torch::kCPU, 7, &unpacked_predictions);
+    EXPECT_NEAR(packed.loss, unpacked.loss, kTolerance * std::abs(unpacked.loss)) << c.fixture;
+    EXPECT_EQ(packed.examples, unpacked.examples);
+    ASSERT_EQ(packed_predictions.size(), unpacked_predictions.size());
+    for (size_t i = 0; i < packed_predictions.size(); ++i) {
+      EXPECT_NEAR(packed_predictions[i], unpacked_predictions[i], 1e-4) << c.fixture << " " << i;
+    }
+    if (c.task == Task::kSequenceClassification) {
+      EXPECT_EQ(packed.accuracy, unpacked.accuracy);
+    }
+  }
+}
 
 // On CUDA (the GPU machine; skipped elsewhere): the varlen kernel gives the reference's
 // attention and gradients in bf16, causal and not, with grouped-query heads.
