@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 
 namespace attune {
 
@@ -70,6 +71,12 @@ struct TrainSpec {
   int64_t eval_every = 0;        // steps between evaluations; 0 = at the end of each epoch
   int64_t checkpoint_every = 0;  // steps between checkpoints; 0 = only at the end
   int keep_checkpoints = 3;      // the last K checkpoints kept (plus the best one)
+  // What ranks checkpoints ("best") and decides early stopping. Unspecified = the task's
+  // default (DefaultEvalMetric), filled in by ApplyJobSpecDefaults.
+  EvalMetric eval_metric = EvalMetric::kUnspecified;
+  // Evaluations in a row without a better eval_metric (Outranks) before the job stops early,
+  // keeping its best checkpoint; >= 0; 0 = off. With it on, every evaluation is checkpointed.
+  int early_stopping_patience = 0;
 };
 
 struct JobSpec {
@@ -86,8 +93,13 @@ struct JobSpec {
 // lambda = 4 times W_q's rate when LoRA trains exactly W_q and W_v.
 inline constexpr double kDefaultValueLrRatio = 4.0;
 
-// Fills what a user left to the server: for LoRA on exactly {q, v} with no ratio given,
-// lr_ratios = {v: kDefaultValueLrRatio}. A user who sets any ratio (v: 1 included) keeps theirs.
+// The eval_metric of a job that names none: accuracy for classification, pearson for regression,
+// loss for causal LM.
+EvalMetric DefaultEvalMetric(Task task);
+
+// Fills what a user left to the server: eval_metric by task (DefaultEvalMetric); for LoRA on
+// exactly {q, v} with no ratio given, lr_ratios = {v: kDefaultValueLrRatio}. A user who sets any
+// ratio (v: 1 included) keeps theirs.
 void ApplyJobSpecDefaults(JobSpec* spec);
 
 // Checks the values that need no file system: ranges, known targets and ratios. Messages name the
