@@ -88,7 +88,7 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--alpha", f->alpha, "LoRA alpha (default 16)");
   cmd->add_option("--dropout", f->dropout, "LoRA dropout in [0,1) (default 0)");
   cmd->add_flag("--rslora", f->rslora, "rank-stabilised scaling alpha/sqrt(r)");
-  cmd->add_option("--lr", f->lr, "base learning rate (default 1e-4)");
+  cmd->add_option("--lr", f->lr, "base learning rate (default 1e-3)");
   cmd->add_option(
          "--lr-ratio", f->lr_ratios,
          "projection=multiplier[,...], e.g. v=4 (default: v=4 for LoRA on exactly q,v; else 1)")

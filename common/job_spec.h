@@ -55,7 +55,7 @@ struct TrainSpec {
   double lora_dropout = 0.0;  // on the adapter input, in [0, 1)
   bool use_rslora = false;
 
-  double learning_rate = 1e-4;              // base learning rate, > 0
+  double learning_rate = 1e-3;              // base learning rate, > 0 (README: "Defaults")
   std::map<std::string, double> lr_ratios;  // projection -> multiplier (> 0); missing = 1
   double loraplus_ratio = 1.0;              // lr(B) / lr(A), > 0
 
