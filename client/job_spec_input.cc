@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
@@ -84,6 +85,20 @@ absl::StatusOr<v1::Schedule> ParseScheduleName(const std::string& name) {
   if (v1::Schedule_Parse(name, &schedule)) return schedule;
   return Invalid(absl::StrCat("schedule: unknown schedule '", name,
                               "'; expected one of linear, cosine, constant"));
+}
+
+absl::StatusOr<v1::EvalMetric> ParseEvalMetricName(const std::string& name) {
+  v1::EvalMetric metric;
+  if (v1::EvalMetric_Parse(name, &metric) && metric != v1::EVAL_METRIC_UNSPECIFIED) return metric;
+  // The short names are common/metrics.h's, and so is the message for an unknown one.
+  RETURN_IF_ERROR(ParseEvalMetric(name).status());
+  v1::EvalMetric_Parse("EVAL_METRIC_" + absl::AsciiStrToUpper(name), &metric);
+  return metric;
+}
+
+std::string EvalMetricShortName(v1::EvalMetric metric) {
+  if (metric == v1::EVAL_METRIC_UNSPECIFIED || !v1::EvalMetric_IsValid(metric)) return "";
+  return absl::AsciiStrToLower(v1::EvalMetric_Name(metric).substr(sizeof("EVAL_METRIC_") - 1));
 }
 
 std::string TaskShortName(v1::Task task) {
@@ -181,6 +196,11 @@ absl::Status ApplyConveniences(json* doc_ptr) {
   if (doc.contains("method") && doc["method"].is_string()) {
     ASSIGN_OR_RETURN(v1::Method method, ParseMethodName(doc["method"].get<std::string>()));
     doc["method"] = v1::Method_Name(method);
+  }
+  if (doc.contains("eval_metric") && doc["eval_metric"].is_string()) {
+    ASSIGN_OR_RETURN(v1::EvalMetric metric,
+                     ParseEvalMetricName(doc["eval_metric"].get<std::string>()));
+    doc["eval_metric"] = v1::EvalMetric_Name(metric);
   }
   if (doc.contains("schedule") && doc["schedule"].is_string()) {
     ASSIGN_OR_RETURN(v1::Schedule schedule, ParseScheduleName(doc["schedule"].get<std::string>()));

@@ -2,7 +2,8 @@
 //
 // The YAML file uses the proto's field names (snake_case), with a few conveniences for people:
 // `task: classification|regression|causal-lm`, `method: lora|full`,
-// `schedule: linear|cosine|constant`, `targets: q,v` or a list, `lr` for `learning_rate`, and
+// `schedule: linear|cosine|constant`, `eval_metric: accuracy|f1|mcc|pearson|spearman|loss`,
+// `targets: q,v` or a list, `lr` for `learning_rate`, and
 // the LoRA fields either nested under `lora:` or flat (`rank`, `alpha`, `dropout`,
 // `use_rslora`, also spelt `lora_rank`, `lora_alpha`, ...). Relative paths in the file are taken
 // relative to the file's directory; relative paths given as flags relative to the current
@@ -32,9 +33,11 @@ absl::StatusOr<v1::JobSpec> JobSpecFromYamlText(const std::string& yaml,
 absl::StatusOr<v1::Task> ParseTaskName(const std::string& name);
 absl::StatusOr<v1::Method> ParseMethodName(const std::string& name);
 absl::StatusOr<v1::Schedule> ParseScheduleName(const std::string& name);
+absl::StatusOr<v1::EvalMetric> ParseEvalMetricName(const std::string& name);
 std::string TaskShortName(v1::Task task);
 std::string MethodShortName(v1::Method method);
 std::string ScheduleShortName(v1::Schedule schedule);
+std::string EvalMetricShortName(v1::EvalMetric metric);  // "mcc"; "" for unspecified
 
 // Parses "v=4,k=2" into `ratios` (merging; later keys win). INVALID_ARGUMENT on a malformed
 // pair or a value that is not a number; the range is the server's to check.

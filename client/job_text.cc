@@ -41,6 +41,14 @@ void AppendSpecLines(const v1::JobSpec& spec, std::string* out_ptr) {
                   ratios.empty() ? "" : "  ratios " + absl::StrJoin(ratios, ","), "\n");
   absl::StrAppend(&out, "  train     ", spec.train(), "\n");
   if (!spec.validation().empty()) absl::StrAppend(&out, "  validate  ", spec.validation(), "\n");
+  if (spec.eval_metric() != v1::EVAL_METRIC_UNSPECIFIED) {
+    absl::StrAppend(&out, "  best by   eval ", EvalMetricShortName(spec.eval_metric()),
+                    spec.early_stopping_patience() > 0
+                        ? absl::StrCat("; early stopping after ", spec.early_stopping_patience(),
+                                       " evaluations without improvement")
+                        : "",
+                    "\n");
+  }
 }
 
 }  // namespace
@@ -133,6 +141,8 @@ std::string EventLine(const v1::JobEvent& event) {
       const auto& e = event.eval();
       std::string out = absl::StrCat(head, "eval step ", e.step(), " loss ", Number(e.loss()));
       if (e.has_accuracy()) absl::StrAppend(&out, " accuracy ", Number(e.accuracy()));
+      if (e.has_f1()) absl::StrAppend(&out, " f1 ", Number(e.f1()));
+      if (e.has_mcc()) absl::StrAppend(&out, " mcc ", Number(e.mcc()));
       if (e.has_pearson()) absl::StrAppend(&out, " pearson ", Number(e.pearson()));
       if (e.has_spearman()) absl::StrAppend(&out, " spearman ", Number(e.spearman()));
       if (e.has_perplexity()) absl::StrAppend(&out, " perplexity ", Number(e.perplexity()));

@@ -24,6 +24,10 @@ absl::Status ApplyEnumFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSp
     ASSIGN_OR_RETURN(v1::Schedule schedule, ParseScheduleName(f.schedule));
     spec->set_schedule(schedule);
   }
+  if (given("--eval-metric")) {
+    ASSIGN_OR_RETURN(v1::EvalMetric metric, ParseEvalMetricName(f.eval_metric));
+    spec->set_eval_metric(metric);
+  }
   return absl::OkStatus();
 }
 
@@ -62,6 +66,9 @@ void ApplyScheduleFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSpec* 
   if (given("--checkpoint-every")) spec->set_checkpoint_every(f.checkpoint_every);
   if (given("--eval-every")) spec->set_eval_every(f.eval_every);
   if (given("--keep-checkpoints")) spec->set_keep_checkpoints(f.keep_checkpoints);
+  if (given("--early-stopping-patience")) {
+    spec->set_early_stopping_patience(f.early_stopping_patience);
+  }
   // Not given = unset, so that the server picks (one GPU when it has any, else a CPU slot).
   if (given("--gpus")) spec->set_gpus(f.gpus);
   if (given("--priority")) spec->set_priority(f.priority);
@@ -83,7 +90,7 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--alpha", f->alpha, "LoRA alpha (default 16)");
   cmd->add_option("--dropout", f->dropout, "LoRA dropout in [0,1) (default 0)");
   cmd->add_flag("--rslora", f->rslora, "rank-stabilised scaling alpha/sqrt(r)");
-  cmd->add_option("--lr", f->lr, "base learning rate (default 1e-4)");
+  cmd->add_option("--lr", f->lr, "base learning rate (default 1e-3)");
   cmd->add_option(
          "--lr-ratio", f->lr_ratios,
          "projection=multiplier[,...], e.g. v=4 (default: v=4 for LoRA on exactly q,v; else 1)")
@@ -107,6 +114,12 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--checkpoint-every", f->checkpoint_every, "steps between checkpoints");
   cmd->add_option("--eval-every", f->eval_every, "steps between evaluations (0 = each epoch)");
   cmd->add_option("--keep-checkpoints", f->keep_checkpoints, "recent checkpoints kept (default 3)");
+  cmd->add_option("--eval-metric", f->eval_metric,
+                  "accuracy|f1|mcc|pearson|spearman|loss: ranks checkpoints and decides early "
+                  "stopping (default: accuracy for classification, pearson for regression)");
+  cmd->add_option("--early-stopping-patience", f->early_stopping_patience,
+                  "stop after this many evaluations without a better eval metric, keeping the "
+                  "best checkpoint (default 0 = off)");
   cmd->add_option("--gpus", f->gpus,
                   "GPUs wanted: 0 = a CPU slot, N = N GPUs (default: one GPU if the server "
                   "has any, else a CPU slot)");

@@ -19,10 +19,10 @@ namespace attune::client {
 // The flags of `attune submit`, one per JobSpec field.
 struct SubmitFlags {
   std::string config, model, train, validation, task, targets, method, schedule, name, request_id,
-      packing;
+      packing, eval_metric;
   std::vector<std::string> lr_ratios, labels;
   int rank = 0, epochs = 0, batch_size = 0, max_seq_len = 0, keep_checkpoints = 0, gpus = 0,
-      priority = 0;
+      priority = 0, early_stopping_patience = 0;
   double alpha = 0, dropout = 0, lr = 0, loraplus_ratio = 0, weight_decay = 0, max_grad_norm = 0;
   bool rslora = false;
   int64_t max_steps = 0, warmup_steps = 0, eval_every = 0, checkpoint_every = 0,

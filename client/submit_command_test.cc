@@ -60,5 +60,23 @@ TEST(BuildCreateRequestTest, FlagsGivenAreSetOthersLeftUnset) {
   EXPECT_FALSE(spec.lora().has_rank());
 }
 
+TEST(BuildCreateRequestTest, EvalMetricAndEarlyStopping) {
+  auto request = Build({"--eval-metric", "mcc", "--early-stopping-patience", "3"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->spec().eval_metric(), v1::EVAL_METRIC_MCC);
+  EXPECT_EQ(request->spec().early_stopping_patience(), 3);
+  // Not given: unset, so that the server picks the task's metric and leaves early stopping off.
+  auto plain = Build({"--task", "regression"});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->spec().eval_metric(), v1::EVAL_METRIC_UNSPECIFIED);
+  EXPECT_EQ(plain->spec().early_stopping_patience(), 0);
+  EXPECT_FALSE(plain->spec().has_learning_rate());
+  EXPECT_FALSE(plain->spec().has_batch_size());
+  auto bad = Build({"--eval-metric", "auc"});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "eval_metric: unknown 'auc'; expected accuracy, f1, mcc, pearson, spearman or loss");
+}
+
 }  // namespace
 }  // namespace attune::client

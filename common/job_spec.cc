@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace attune {
@@ -23,8 +24,22 @@ std::string ProjectionList() { return absl::StrJoin(AllProjections(), ","); }
 
 }  // namespace
 
+EvalMetric DefaultEvalMetric(Task task) {
+  switch (task) {
+    case Task::kSequenceClassification:
+      return EvalMetric::kAccuracy;
+    case Task::kRegression:
+      return EvalMetric::kPearson;
+    default:
+      return EvalMetric::kLoss;
+  }
+}
+
 void ApplyJobSpecDefaults(JobSpec* spec) {
   TrainSpec& t = spec->train;
+  if (t.eval_metric == EvalMetric::kUnspecified && t.task != Task::kUnspecified) {
+    t.eval_metric = DefaultEvalMetric(t.task);
+  }
   const bool q_and_v = t.targets == std::vector<std::string>{"q", "v"} ||
                        t.targets == std::vector<std::string>{"v", "q"};
   if (t.method == Method::kLora && q_and_v && t.lr_ratios.empty()) {
@@ -161,13 +176,46 @@ absl::Status CheckCheckpointing(const TrainSpec& t) {
   return absl::OkStatus();
 }
 
+// The eval_metrics that `task`'s evaluation reports.
+std::vector<EvalMetric> EvalMetricsOfTask(Task task) {
+  switch (task) {
+    case Task::kSequenceClassification:
+      return {EvalMetric::kAccuracy, EvalMetric::kF1, EvalMetric::kMcc, EvalMetric::kLoss};
+    case Task::kRegression:
+      return {EvalMetric::kPearson, EvalMetric::kSpearman, EvalMetric::kLoss};
+    default:
+      return {EvalMetric::kLoss};
+  }
+}
+
+absl::Status CheckEvalMetric(const TrainSpec& t) {
+  if (t.early_stopping_patience < 0 || t.early_stopping_patience > 1000000) {
+    return Invalid(absl::StrCat("early_stopping_patience: ", t.early_stopping_patience,
+                                " must be in 0..1000000 (0 = off)"));
+  }
+  if (t.early_stopping_patience > 0 && t.validation_path.empty()) {
+    return Invalid(
+        "early_stopping_patience: needs a validation set; set validation or leave it at 0");
+  }
+  if (t.eval_metric == EvalMetric::kUnspecified) return absl::OkStatus();
+  const std::vector<EvalMetric> allowed = EvalMetricsOfTask(t.task);
+  if (std::find(allowed.begin(), allowed.end(), t.eval_metric) != allowed.end()) {
+    return absl::OkStatus();
+  }
+  std::vector<std::string> names;
+  for (EvalMetric m : allowed) names.push_back(EvalMetricName(m));
+  return Invalid(absl::StrCat("eval_metric: '", EvalMetricName(t.eval_metric),
+                              "' does not apply to ", TaskName(t.task), "; expected ",
+                              absl::StrJoin(names, ", ")));
+}
+
 }  // namespace
 
 absl::Status ValidateJobSpecFields(const JobSpec& spec) {
   const TrainSpec& t = spec.train;
   for (absl::Status (*check)(const TrainSpec&) :
        {CheckRequired, CheckTargets, CheckLora, CheckLearningRates, CheckLengthAndBatch,
-        CheckRegularisation, CheckCheckpointing}) {
+        CheckRegularisation, CheckCheckpointing, CheckEvalMetric}) {
     absl::Status status = check(t);
     if (!status.ok()) return status;
   }
@@ -257,6 +305,8 @@ std::string JobSpecToJson(const JobSpec& spec) {
       {"eval_every", t.eval_every},
       {"checkpoint_every", t.checkpoint_every},
       {"keep_checkpoints", t.keep_checkpoints},
+      {"eval_metric", EvalMetricName(t.eval_metric)},
+      {"early_stopping_patience", t.early_stopping_patience},
       {"name", spec.name},
       {"labels", spec.labels},
       {"gpus", spec.gpus},
@@ -312,6 +362,10 @@ absl::Status ReadTrainSpec(const json& j, TrainSpec& t) {
   t.eval_every = j.value("eval_every", t.eval_every);
   t.checkpoint_every = j.value("checkpoint_every", t.checkpoint_every);
   t.keep_checkpoints = j.value("keep_checkpoints", t.keep_checkpoints);
+  if (j.value("eval_metric", std::string()) != "") {
+    RETURN_IF_ERROR(ReadEnum(j, "eval_metric", ParseEvalMetric, &t.eval_metric));
+  }
+  t.early_stopping_patience = j.value("early_stopping_patience", t.early_stopping_patience);
   return absl::OkStatus();
 }
 

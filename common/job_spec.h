@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 
 namespace attune {
 
@@ -54,7 +55,7 @@ struct TrainSpec {
   double lora_dropout = 0.0;  // on the adapter input, in [0, 1)
   bool use_rslora = false;
 
-  double learning_rate = 1e-4;              // base learning rate, > 0
+  double learning_rate = 1e-3;              // base learning rate, > 0 (README: "Defaults")
   std::map<std::string, double> lr_ratios;  // projection -> multiplier (> 0); missing = 1
   double loraplus_ratio = 1.0;              // lr(B) / lr(A), > 0
 
@@ -76,6 +77,12 @@ struct TrainSpec {
   int64_t eval_every = 0;        // steps between evaluations; 0 = at the end of each epoch
   int64_t checkpoint_every = 0;  // steps between checkpoints; 0 = only at the end
   int keep_checkpoints = 3;      // the last K checkpoints kept (plus the best one)
+  // What ranks checkpoints ("best") and decides early stopping. Unspecified = the task's
+  // default (DefaultEvalMetric), filled in by ApplyJobSpecDefaults.
+  EvalMetric eval_metric = EvalMetric::kUnspecified;
+  // Evaluations in a row without a better eval_metric (Outranks) before the job stops early,
+  // keeping its best checkpoint; >= 0; 0 = off. With it on, every evaluation is checkpointed.
+  int early_stopping_patience = 0;
 };
 
 struct JobSpec {
@@ -92,8 +99,13 @@ struct JobSpec {
 // lambda = 4 times W_q's rate when LoRA trains exactly W_q and W_v.
 inline constexpr double kDefaultValueLrRatio = 4.0;
 
-// Fills what a user left to the server: for LoRA on exactly {q, v} with no ratio given,
-// lr_ratios = {v: kDefaultValueLrRatio}. A user who sets any ratio (v: 1 included) keeps theirs.
+// The eval_metric of a job that names none: accuracy for classification, pearson for regression,
+// loss for causal LM.
+EvalMetric DefaultEvalMetric(Task task);
+
+// Fills what a user left to the server: eval_metric by task (DefaultEvalMetric); for LoRA on
+// exactly {q, v} with no ratio given, lr_ratios = {v: kDefaultValueLrRatio}. A user who sets any
+// ratio (v: 1 included) keeps theirs.
 void ApplyJobSpecDefaults(JobSpec* spec);
 
 // Rows of max_seq_len tokens in one packed step: tokens_per_step / max_seq_len (at least 1), with

@@ -41,6 +41,8 @@ TEST(JobSpecTest, JsonRoundTripKeepsEveryField) {
   t.eval_every = 5;
   t.checkpoint_every = 6;
   t.keep_checkpoints = 2;
+  t.eval_metric = EvalMetric::kMcc;
+  t.early_stopping_patience = 4;
   spec.name = "n";
   spec.labels = {{"k", "v"}};
   spec.gpus = 1;
@@ -50,6 +52,11 @@ TEST(JobSpecTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(JobSpecToJson(*back), JobSpecToJson(spec));
   EXPECT_EQ(back->train.schedule, Schedule::kCosine);
   EXPECT_EQ(back->gpus, 1);
+  EXPECT_EQ(back->train.eval_metric, EvalMetric::kMcc);
+  EXPECT_EQ(back->train.early_stopping_patience, 4);
+  // A row stored before eval_metric existed reads back as unspecified (the task's default).
+  EXPECT_EQ(JobSpecFromJson("{}")->train.eval_metric, EvalMetric::kUnspecified);
+  EXPECT_EQ(JobSpecFromJson("{}")->train.early_stopping_patience, 0);
 }
 
 TEST(JobSpecTest, JsonErrorsAreInvalidArgument) {
@@ -79,6 +86,24 @@ TEST(JobSpecTest, ValueRatioDefaultIsFourOnlyForLoraOnExactlyQandV) {
   full.train.method = Method::kFull;
   ApplyJobSpecDefaults(&full);
   EXPECT_TRUE(full.train.lr_ratios.empty());
+}
+
+TEST(JobSpecTest, EvalMetricDefaultsByTask) {
+  JobSpec classification = Valid();
+  ApplyJobSpecDefaults(&classification);
+  EXPECT_EQ(classification.train.eval_metric, EvalMetric::kAccuracy);
+  JobSpec regression = Valid();
+  regression.train.task = Task::kRegression;
+  ApplyJobSpecDefaults(&regression);
+  EXPECT_EQ(regression.train.eval_metric, EvalMetric::kPearson);
+  JobSpec lm = Valid();
+  lm.train.task = Task::kCausalLm;
+  ApplyJobSpecDefaults(&lm);
+  EXPECT_EQ(lm.train.eval_metric, EvalMetric::kLoss);
+  JobSpec own = Valid();
+  own.train.eval_metric = EvalMetric::kMcc;
+  ApplyJobSpecDefaults(&own);
+  EXPECT_EQ(own.train.eval_metric, EvalMetric::kMcc);
 }
 
 // One case per check, each with its exact message.
@@ -134,6 +159,23 @@ TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
        "max_grad_norm: 1e+308 must be a finite number in [0, 1e6] (0 = off)"},
       {[](JobSpec& s) { s.train.keep_checkpoints = 0; }, "keep_checkpoints: 0 must be >= 1"},
       {[](JobSpec& s) { s.gpus = -2; }, "gpus: -2 must be in 0..64 (or unset)"},
+      {[](JobSpec& s) {
+         s.train.task = Task::kRegression;
+         s.train.eval_metric = EvalMetric::kMcc;
+       },
+       "eval_metric: 'mcc' does not apply to regression; expected pearson, spearman, loss"},
+      {[](JobSpec& s) { s.train.eval_metric = EvalMetric::kSpearman; },
+       "eval_metric: 'spearman' does not apply to classification; expected accuracy, f1, mcc, "
+       "loss"},
+      {[](JobSpec& s) {
+         s.train.task = Task::kCausalLm;
+         s.train.eval_metric = EvalMetric::kAccuracy;
+       },
+       "eval_metric: 'accuracy' does not apply to causal-lm; expected loss"},
+      {[](JobSpec& s) { s.train.early_stopping_patience = -1; },
+       "early_stopping_patience: -1 must be in 0..1000000 (0 = off)"},
+      {[](JobSpec& s) { s.train.early_stopping_patience = 2; },
+       "early_stopping_patience: needs a validation set; set validation or leave it at 0"},
   };
   for (const Case& c : cases) {
     JobSpec spec = Valid();

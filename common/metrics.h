@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/statusor.h"
+
 namespace attune {
 
 // The CUDA caching allocator's figures for a job's device, read after a step. Absent on the CPU.
@@ -46,16 +48,36 @@ struct StepMetrics {
 struct EvalMetrics {
   int64_t step = 0;
   double loss = 0;
-  std::optional<double> accuracy;    // classification
+  std::optional<double> accuracy;    // classification, in [0, 1]
+  std::optional<double> f1;          // classification with two labels: F1 of label 1, in [0, 1]
+  std::optional<double> mcc;         // classification: Matthews correlation, in [-1, 1]
   std::optional<double> pearson;     // regression
   std::optional<double> spearman;    // regression
   std::optional<double> perplexity;  // causal LM
   int64_t examples = 0;
 };
 
-// The number that ranks checkpoints, higher is better: the accuracy where there is one
-// (classification), minus the validation loss otherwise.
-double RankingMetric(const EvalMetrics& eval);
+// The evaluation metric that ranks checkpoints and decides early stopping (TrainSpec::eval_metric).
+// kUnspecified = the task's default (common/job_spec.h DefaultEvalMetric).
+enum class EvalMetric {
+  kUnspecified = 0,
+  kAccuracy,  // classification
+  kF1,        // classification with two labels
+  kMcc,       // classification (CoLA's metric)
+  kPearson,   // regression
+  kSpearman,  // regression
+  kLoss,      // any task; lower is better
+};
+
+std::string EvalMetricName(EvalMetric metric);  // "accuracy", "f1", "mcc", ..., "" for unspecified
+// INVALID_ARGUMENT "eval_metric: unknown 'x'; expected accuracy, f1, mcc, pearson, spearman or
+// loss".
+absl::StatusOr<EvalMetric> ParseEvalMetric(const std::string& name);
+
+// The number that ranks checkpoints, higher is better: `by` where the evaluation has it (minus
+// the loss for kLoss); otherwise, and for kUnspecified, the accuracy where there is one, minus
+// the validation loss where not.
+double RankingMetric(const EvalMetrics& eval, EvalMetric by = EvalMetric::kUnspecified);
 
 // A checkpoint as the "best checkpoint" rule sees it.
 struct RankedCheckpoint {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The example end to end: installs what is missing, builds, starts attuned with its embedded
 # defaults on a free port and a temporary data directory, creates the example model and data,
-# submits the example job (LoRA on q,v with v at 4x the learning rate), watches it to the end,
-# downloads the adapter, prints where it is, and stops the server.
+# submits the example job with the defaults (LoRA on q,v with v at 4x the learning rate), watches
+# it to the end, downloads the adapter, prints where it is, and stops the server.
 # Usage: scripts/demo.sh   (the temporary directory is kept so the adapter can be looked at)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,12 +40,12 @@ done
 echo "demo: attuned listening on $addr (data dir $work/data)"
 
 attune() { "$bin/attune" --server "$addr" "$@"; }
+# Only the model, the data and the task: everything else is the server's defaults (README,
+# "Defaults"), the ones a user gets who sets nothing.
 job="$(attune submit --name demo \
   --model "$work/example/model" \
   --train "$work/example/train.jsonl" --validation "$work/example/validation.jsonl" \
-  --task classification --targets q,v --lr-ratio v=4 \
-  --rank 8 --alpha 16 --lr 3e-3 --epochs 3 --batch-size 32 --max-seq-len 64 --warmup-steps 10 \
-  --seed 7)"
+  --task classification)"
 echo "demo: submitted job $job"
 attune watch "$job"
 attune get "$job"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -42,6 +43,8 @@ void EvalToProto(const EvalMetrics& m, v1::JobEvent::EvalMetrics* p) {
   p->set_step(m.step);
   p->set_loss(m.loss);
   if (m.accuracy) p->set_accuracy(*m.accuracy);
+  if (m.f1) p->set_f1(*m.f1);
+  if (m.mcc) p->set_mcc(*m.mcc);
   if (m.pearson) p->set_pearson(*m.pearson);
   if (m.spearman) p->set_spearman(*m.spearman);
   if (m.perplexity) p->set_perplexity(*m.perplexity);
@@ -64,6 +67,8 @@ void AddFlatMetrics(const store::Job& job, v1::Job* p) {
     const EvalMetrics& m = *job.latest_eval;
     metrics["eval_loss"] = m.loss;
     if (m.accuracy) metrics["eval_accuracy"] = *m.accuracy;
+    if (m.f1) metrics["eval_f1"] = *m.f1;
+    if (m.mcc) metrics["eval_mcc"] = *m.mcc;
     if (m.pearson) metrics["eval_pearson"] = *m.pearson;
     if (m.spearman) metrics["eval_spearman"] = *m.spearman;
     if (m.perplexity) metrics["eval_perplexity"] = *m.perplexity;
@@ -143,6 +148,28 @@ v1::Schedule ScheduleToProto(Schedule schedule) {
   return v1::SCHEDULE_LINEAR;
 }
 
+// EVAL_METRIC_MCC <-> EvalMetric::kMcc, by name ("EVAL_METRIC_" + the upper-cased short name).
+constexpr char kEvalMetricPrefix[] = "EVAL_METRIC_";
+
+absl::StatusOr<EvalMetric> EvalMetricFromProto(v1::EvalMetric metric) {
+  if (metric == v1::EVAL_METRIC_UNSPECIFIED) return EvalMetric::kUnspecified;
+  if (!v1::EvalMetric_IsValid(metric)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("eval_metric: unknown value ", static_cast<int>(metric),
+                     "; expected EVAL_METRIC_ACCURACY, _F1, _MCC, _PEARSON, _SPEARMAN or _LOSS"));
+  }
+  const std::string name = v1::EvalMetric_Name(metric).substr(sizeof(kEvalMetricPrefix) - 1);
+  return ParseEvalMetric(absl::AsciiStrToLower(name));
+}
+
+v1::EvalMetric EvalMetricToProto(EvalMetric metric) {
+  v1::EvalMetric out = v1::EVAL_METRIC_UNSPECIFIED;
+  if (metric != EvalMetric::kUnspecified) {
+    v1::EvalMetric_Parse(kEvalMetricPrefix + absl::AsciiStrToUpper(EvalMetricName(metric)), &out);
+  }
+  return out;
+}
+
 // The model, data and adapter fields; unset optional fields keep TrainSpec's defaults.
 void ModelAndAdapterFromProto(const v1::JobSpec& p, TrainSpec& t) {
   t.model_dir = p.model();
@@ -175,6 +202,7 @@ void TrainingFromProto(const v1::JobSpec& p, TrainSpec& t) {
   t.eval_every = p.eval_every();
   t.checkpoint_every = p.checkpoint_every();
   if (p.has_keep_checkpoints()) t.keep_checkpoints = p.keep_checkpoints();
+  t.early_stopping_patience = p.early_stopping_patience();
 }
 
 void TrainSpecToProto(const TrainSpec& t, v1::JobSpec* p) {
@@ -205,6 +233,8 @@ void TrainSpecToProto(const TrainSpec& t, v1::JobSpec* p) {
   p->set_eval_every(t.eval_every);
   p->set_checkpoint_every(t.checkpoint_every);
   p->set_keep_checkpoints(t.keep_checkpoints);
+  p->set_eval_metric(EvalMetricToProto(t.eval_metric));
+  p->set_early_stopping_patience(t.early_stopping_patience);
 }
 
 }  // namespace
@@ -215,6 +245,7 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
   ASSIGN_OR_RETURN(t.task, TaskFromProto(p.task()));
   ASSIGN_OR_RETURN(t.method, MethodFromProto(p.method()));
   ASSIGN_OR_RETURN(t.schedule, ScheduleFromProto(p.schedule()));
+  ASSIGN_OR_RETURN(t.eval_metric, EvalMetricFromProto(p.eval_metric()));
   ModelAndAdapterFromProto(p, t);
   TrainingFromProto(p, t);
   spec.gpus = p.has_gpus() ? p.gpus() : -1;  // -1 = not set; the scheduler picks

@@ -40,6 +40,8 @@ std::string CheckpointRecordJson(const CheckpointRecord& record) {
     const EvalMetrics& eval = *record.eval;
     metrics["eval_loss"] = eval.loss;
     if (eval.accuracy) metrics["eval_accuracy"] = *eval.accuracy;
+    if (eval.f1) metrics["eval_f1"] = *eval.f1;
+    if (eval.mcc) metrics["eval_mcc"] = *eval.mcc;
     if (eval.pearson) metrics["eval_pearson"] = *eval.pearson;
     if (eval.spearman) metrics["eval_spearman"] = *eval.spearman;
     if (eval.perplexity) metrics["eval_perplexity"] = *eval.perplexity;

@@ -7,10 +7,11 @@
 
 namespace attune::engine {
 
-CheckpointKeeper::CheckpointKeeper(std::string output_dir, int keep_last,
+CheckpointKeeper::CheckpointKeeper(std::string output_dir, int keep_last, EvalMetric rank_by,
                                    TrainingObserver* observer, TreeRemover remove)
     : output_dir_(std::move(output_dir)),
       keep_last_(keep_last),
+      rank_by_(rank_by),
       observer_(observer),
       remove_(std::move(remove)) {}
 
@@ -26,7 +27,7 @@ absl::Status CheckpointKeeper::Save(CheckpointContent content,
   std::optional<double> metric;
   bool best = false;
   if (eval.has_value() && eval->step == step) {
-    metric = RankingMetric(*eval);
+    metric = RankingMetric(*eval, rank_by_);
     if (best_step_ < 0 || Outranks({step, *metric}, {best_step_, best_score_})) {
       best_score_ = *metric;
       best_step_ = step;

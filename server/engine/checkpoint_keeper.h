@@ -22,10 +22,10 @@ namespace attune::engine {
 
 class CheckpointKeeper {
  public:
-  // `observer` must outlive the keeper. `remove` deletes pruned checkpoints (tests inject
-  // failures through it).
-  CheckpointKeeper(std::string output_dir, int keep_last, TrainingObserver* observer,
-                   TreeRemover remove = &RemoveTree);
+  // `observer` must outlive the keeper. `rank_by` is the job's eval_metric (RankingMetric).
+  // `remove` deletes pruned checkpoints (tests inject failures through it).
+  CheckpointKeeper(std::string output_dir, int keep_last, EvalMetric rank_by,
+                   TrainingObserver* observer, TreeRemover remove = &RemoveTree);
 
   // Continues from a resumed checkpoint: its best so far and its step.
   void Restore(const LoadedCheckpoint& checkpoint);
@@ -43,6 +43,7 @@ class CheckpointKeeper {
   // Constant after construction.
   const std::string output_dir_;
   const int keep_last_;
+  const EvalMetric rank_by_;
   TrainingObserver* const observer_;
   const TreeRemover remove_;
   // Progress.

@@ -162,7 +162,8 @@ class RecordingObserver : public TrainingObserver {
 // never reports it as deleted.
 TEST_F(CheckpointTest, KeeperWarnsAboutACheckpointItCannotPrune) {
   RecordingObserver observer;
-  CheckpointKeeper keeper(dir_.string(), /*keep_last=*/1, &observer, RemoveAllButStep10);
+  CheckpointKeeper keeper(dir_.string(), /*keep_last=*/1, EvalMetric::kAccuracy, &observer,
+                          RemoveAllButStep10);
   for (int64_t step : {10, 20, 30}) ASSERT_TRUE(keeper.Save(Content(step, 1.0f), {}).ok());
   ASSERT_EQ(observer.checkpoints.size(), 3u);
   EXPECT_EQ(observer.checkpoints[1].deleted_steps, std::vector<int64_t>{});

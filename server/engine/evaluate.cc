@@ -68,7 +68,8 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
   metrics.examples = static_cast<int64_t>(examples.size());
   double loss_sum = 0;
   int64_t loss_count = 0;
-  int64_t correct = 0;
+  int64_t num_classes = 0;
+  std::vector<int64_t> predicted_classes, true_classes;
   std::vector<double> predictions, targets;
   std::vector<double> by_index(examples.size());  // predictions in file order
   for (const EvalChunk& chunk : EvalChunks(examples, spec)) {
@@ -101,10 +102,14 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
                       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                       .item<double>();
       loss_count += batch.size;
-      torch::Tensor predicted = logits.argmax(-1);
-      correct += predicted.eq(batch.labels).sum().item<int64_t>();
-      torch::Tensor cpu = predicted.to(torch::kCPU);
-      for (int64_t i = 0; i < batch.size; ++i) by_index[indices[i]] = cpu[i].item<double>();
+      num_classes = logits.size(-1);
+      torch::Tensor predicted = logits.argmax(-1).to(torch::kCPU);
+      torch::Tensor labels = batch.labels.to(torch::kCPU);
+      for (int64_t i = 0; i < batch.size; ++i) {
+        predicted_classes.push_back(predicted[i].item<int64_t>());
+        true_classes.push_back(labels[i].item<int64_t>());
+        by_index[indices[i]] = predicted[i].item<double>();
+      }
     }
   }
   model.SetTraining(true);
@@ -118,10 +123,13 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
       metrics.pearson = Pearson(predictions, targets);
       metrics.spearman = Spearman(predictions, targets);
       break;
-    default:
-      metrics.accuracy = metrics.examples > 0
-                             ? static_cast<double>(correct) / static_cast<double>(metrics.examples)
-                             : 0.0;
+    default: {
+      const ClassificationScores scores =
+          ScoreClassification(predicted_classes, true_classes, num_classes);
+      metrics.accuracy = scores.accuracy;
+      metrics.f1 = scores.f1;
+      metrics.mcc = scores.mcc;
+    }
   }
   return metrics;
 }

@@ -1,4 +1,5 @@
-// Evaluation on a validation set: the loss, and accuracy (classification), Pearson and Spearman
+// Evaluation on a validation set: the loss, and accuracy, F1 (two classes) and Matthews
+// correlation (classification; stats.h), Pearson and Spearman
 // (regression) or perplexity (causal LM). Internal to the engine (LibTorch).
 #ifndef ATTUNE_SERVER_ENGINE_EVALUATE_H_
 #define ATTUNE_SERVER_ENGINE_EVALUATE_H_

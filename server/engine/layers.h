@@ -86,7 +86,10 @@ struct HeadTensor {
 };
 
 // The head linear `module_path` [out, in] (+ bias): from the checkpoint when it holds it with this
-// shape; otherwise drawn N(0, init_std) with a zero bias, and a warning says so.
+// shape; otherwise drawn N(0, init_std) with a zero bias (transformers' init of a new nn.Linear,
+// init_std = config.json's initializer_range), and a warning names each tensor so made, e.g.
+// "head 'classifier.dense' is not in the checkpoint; initialised from the seed:
+// classifier.dense.weight (normal, mean 0, std 0.02) and classifier.dense.bias (zeros)".
 inline std::vector<HeadTensor> LoadHeadLinear(BuildContext& ctx, const std::string& module_path,
                                               int64_t out, int64_t in, bool has_bias,
                                               double init_std) {
@@ -102,12 +105,15 @@ inline std::vector<HeadTensor> LoadHeadLinear(BuildContext& ctx, const std::stri
     w = TensorFromView(*wv, torch::kFloat32, ctx.device);
     if (has_bias) b = TensorFromView(*bv, torch::kFloat32, ctx.device);
   } else {
+    // Named tensor by tensor, as transformers' _init_weights draws a new nn.Linear head.
+    const std::string drawn = absl::StrCat(wkey, " (normal, mean 0, std ", init_std, ")",
+                                           has_bias ? absl::StrCat(" and ", bkey, " (zeros)") : "");
     ctx.warnings.push_back(absl::StrCat(
         "head '", module_path, "' ",
         wv == nullptr ? "is not in the checkpoint"
                       : absl::StrCat("has shape [", absl::StrJoin(wv->shape, ", "),
                                      "] in the checkpoint, the task needs [", out, ", ", in, "]"),
-        "; initialised from the seed (normal, std ", init_std, ")"));
+        "; initialised from the seed: ", drawn));
     w = torch::empty(wshape, torch::kFloat32);
     w.normal_(0.0, init_std, ctx.generator);
     w = w.to(ctx.device);

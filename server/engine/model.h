@@ -121,8 +121,11 @@ class Model {
   virtual std::string PeftTaskType() const = 0;
   virtual std::vector<std::string> ModulesToSave() const = 0;
 
-  // What loading had to make up, for the job's events; e.g. "head 'classifier.out_proj' is not
-  // in the checkpoint; initialised from the seed (normal, std 0.02)". Empty when nothing was.
+  // What loading had to make up, for the job's events, naming every tensor made; e.g. "head
+  // 'classifier.out_proj' is not in the checkpoint; initialised from the seed:
+  // classifier.out_proj.weight (normal, mean 0, std 0.02) and classifier.out_proj.bias (zeros)".
+  // Tensors of the checkpoint the task does not use (a MaskedLM's lm_head.*) are ignored.
+  // Empty when nothing was made up.
   virtual const std::vector<std::string>& warnings() const = 0;
 };
 

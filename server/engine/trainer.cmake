@@ -16,6 +16,7 @@ set(ATTUNE_TRAINER_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/adapter_files.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_keeper.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/device_memory.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/early_stopping.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/exception_status.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/parameter_count.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/spec_check.cc
@@ -27,9 +28,11 @@ set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/packing_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/packed_model_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/optimizer_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/stats_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_format_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/step_graphs_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/exception_status_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/parameter_count_test.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/trainer_test.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/trainer_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/early_stopping_test.cc)

@@ -135,7 +135,7 @@ struct RunOptions {
 };
 
 enum class Outcome {
-  kCompleted,  // every step taken
+  kCompleted,  // every step taken, or early stopping ended the job (TrainResult::stopped_early)
   kStopped,    // StopRequested() returned true
 };
 
@@ -147,6 +147,10 @@ struct TrainResult {
   int64_t total_parameters = 0;
   int64_t trainable_parameters = 0;
   int64_t graph_replays = 0;  // steps run as CUDA graph replays (SpeedOptions::cuda_graphs)
+  // Why a completed job took fewer than its steps (early stopping, early_stopping.h), e.g.
+  // "stopped early at step 60: eval accuracy did not improve in 3 evaluations; the best is step
+  // 30 (0.91)"; empty otherwise.
+  std::string stopped_early;
 };
 
 // Trains `spec` on `options.device`. Blocks until the job completes, is stopped, or fails.

@@ -30,7 +30,11 @@ void SetCpuGeneratorState(const torch::Tensor& state) {
 
 TrainingRun::TrainingRun(const TrainSpec& spec, const RunOptions& options,
                          TrainingObserver* observer)
-    : spec_(spec), options_(options), observer_(observer), device_(ParseDevice(options.device)) {}
+    : spec_(spec),
+      options_(options),
+      observer_(observer),
+      device_(ParseDevice(options.device)),
+      early_stopping_(spec.early_stopping_patience, spec.eval_metric) {}
 
 TrainingRun::~TrainingRun() = default;
 
@@ -52,6 +56,7 @@ absl::StatusOr<TrainResult> TrainingRun::Execute() {
     if (observer_->StopRequested()) return Stop(step);
     RETURN_IF_ERROR(TrainStep(step));
     RETURN_IF_ERROR(AfterStep(step + 1));
+    if (!early_stopping_.reason().empty()) return Finish(Outcome::kCompleted, step + 1);
   }
   return Finish(Outcome::kCompleted, total_steps_);
 }
@@ -70,8 +75,8 @@ absl::Status TrainingRun::Setup() {
   total_steps_ = spec_.max_steps > 0 ? spec_.max_steps : spec_.epochs * steps_per_epoch_;
   reporter_ = std::make_unique<StepReporter>(device_, options_.speed.metrics_every, total_steps_,
                                              steps_per_epoch_, observer_);
-  keeper_ =
-      std::make_unique<CheckpointKeeper>(options_.output_dir, spec_.keep_checkpoints, observer_);
+  keeper_ = std::make_unique<CheckpointKeeper>(options_.output_dir, spec_.keep_checkpoints,
+                                               spec_.eval_metric, observer_);
   return absl::OkStatus();
 }
 
@@ -162,8 +167,11 @@ absl::Status TrainingRun::AfterStep(int64_t done) {
   const bool last = done == total_steps_;
   const bool eval_due =
       spec_.eval_every > 0 ? done % spec_.eval_every == 0 : done % steps_per_epoch_ == 0;
-  if (!data_.validation.empty() && (eval_due || last)) RETURN_IF_ERROR(EvaluateAt(done, last));
-  const bool checkpoint_due = spec_.checkpoint_every > 0 && done % spec_.checkpoint_every == 0;
+  const bool evaluate = !data_.validation.empty() && (eval_due || last);
+  if (evaluate) RETURN_IF_ERROR(EvaluateAt(done, last));
+  // Early stopping keeps the best evaluation's checkpoint, so every evaluation gets one.
+  const bool checkpoint_due = (spec_.checkpoint_every > 0 && done % spec_.checkpoint_every == 0) ||
+                              (evaluate && early_stopping_.enabled());
   if (checkpoint_due || last) {
     RETURN_IF_ERROR(reporter_->Flush());
     RETURN_IF_ERROR(SaveCheckpoint(done));
@@ -175,9 +183,10 @@ absl::Status TrainingRun::EvaluateAt(int64_t done, bool last) {
   RETURN_IF_ERROR(reporter_->Flush());
   std::vector<double> predictions;
   last_eval_ = Evaluate(*model_, data_.validation, spec_, data_.pad_id, device_, done,
-                        last ? &predictions : nullptr);
+                        last || early_stopping_.enabled() ? &predictions : nullptr);
   observer_->OnEval(*last_eval_);
-  if (!last) return absl::OkStatus();
+  const bool stop_early = early_stopping_.Observe(*last_eval_);
+  if (!last && !stop_early) return absl::OkStatus();
   return WritePredictions(options_.output_dir, predictions, spec_.task, data_.labels.names);
 }
 
@@ -229,6 +238,7 @@ TrainResult TrainingRun::Finish(Outcome outcome, int64_t steps) const {
   result.outcome = outcome;
   result.steps = steps;
   result.final_eval = last_eval_;
+  result.stopped_early = early_stopping_.reason();
   result.final_checkpoint = keeper_->last();
   result.total_parameters = model_->TotalParameters();
   result.trainable_parameters = TrainableParameterCount();

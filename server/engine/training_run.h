@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "server/engine/batches.h"
 #include "server/engine/checkpoint_keeper.h"
+#include "server/engine/early_stopping.h"
 #include "server/engine/job_setup.h"
 #include "server/engine/model.h"
 #include "server/engine/optimizer.h"
@@ -84,6 +85,7 @@ class TrainingRun {
   std::unique_ptr<StepBatches> step_batches_;
   // Progress.
   std::optional<EvalMetrics> last_eval_;
+  EarlyStopping early_stopping_;  // TrainSpec::early_stopping_patience
 };
 
 }  // namespace attune::engine

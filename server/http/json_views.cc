@@ -34,6 +34,8 @@ json StepToJson(const StepMetrics& m) {
 json EvalToJson(const EvalMetrics& m) {
   json out = {{"step", m.step}, {"evalLoss", Number(m.loss)}, {"examples", m.examples}};
   if (m.accuracy) out["accuracy"] = Number(*m.accuracy);
+  if (m.f1) out["f1"] = Number(*m.f1);
+  if (m.mcc) out["mcc"] = Number(*m.mcc);
   if (m.pearson) out["pearson"] = Number(*m.pearson);
   if (m.spearman) out["spearman"] = Number(*m.spearman);
   if (m.perplexity) out["perplexity"] = Number(*m.perplexity);
@@ -66,6 +68,8 @@ json SpecToJson(const JobSpec& spec) {
           {"weightDecay", t.weight_decay},
           {"maxGradNorm", t.max_grad_norm},
           {"seed", t.seed},
+          {"evalMetric", EvalMetricName(t.eval_metric)},
+          {"earlyStoppingPatience", t.early_stopping_patience},
           {"gpus", spec.gpus},
           {"priority", spec.priority}};
 }

@@ -24,10 +24,10 @@ nlohmann::json JobDetailToJson(const JobView& job);
 // {sequence, timeMs, type, ...}: "step" events add {step, totalSteps, epoch, trainLoss,
 // learningRates, gradNorm, tokensPerSecond, samplesPerSecond, skipped, deviceMemory?
 // {allocatedBytes, reservedBytes, peakAllocatedBytes} (CUDA jobs)}; "eval" events
-// {step, evalLoss, examples, accuracy?, pearson?, spearman?, perplexity?}; "checkpoint" events
-// {step, adapterBytes, sha256, best}; "state" {state, message?}; "warning"/"error" {message}.
-// This file is the one conversion from the typed views to JSON; latestStep and latestEval of
-// the detail use the same forms.
+// {step, evalLoss, examples, accuracy?, f1?, mcc?, pearson?, spearman?, perplexity?}; "checkpoint"
+// events {step, adapterBytes, sha256, best}; "state" {state, message?}; "warning"/"error"
+// {message}. This file is the one conversion from the typed views to JSON; latestStep and
+// latestEval of the detail use the same forms.
 nlohmann::json EventToJson(const JobEventView& event);
 
 // {"jobId": id, "events": [...], "nextAfter": last sequence (or `after` when empty)}.

@@ -38,6 +38,9 @@ std::string EndJob(const absl::StatusOr<engine::TrainResult>& result, StopReason
   }
   if (result->outcome == engine::Outcome::kCompleted) {
     job->state = JobState::kSucceeded;
+    if (!result->stopped_early.empty()) {
+      return absl::StrCat("succeeded after ", job->last_step, " steps: ", result->stopped_early);
+    }
     return absl::StrCat("succeeded after ", job->last_step, " steps");
   }
   if (stop == StopReason::kShutdown) {

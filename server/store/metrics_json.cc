@@ -82,6 +82,8 @@ void AddEvalJson(const EvalMetrics& eval, json* out) {
   (*out)["eval_step"] = eval.step;
   (*out)["eval_loss"] = Number(eval.loss);
   if (eval.accuracy) (*out)["eval_accuracy"] = Number(*eval.accuracy);
+  if (eval.f1) (*out)["eval_f1"] = Number(*eval.f1);
+  if (eval.mcc) (*out)["eval_mcc"] = Number(*eval.mcc);
   if (eval.pearson) (*out)["eval_pearson"] = Number(*eval.pearson);
   if (eval.spearman) (*out)["eval_spearman"] = Number(*eval.spearman);
   if (eval.perplexity) (*out)["eval_perplexity"] = Number(*eval.perplexity);
@@ -94,6 +96,8 @@ std::optional<EvalMetrics> EvalFromJson(const json& in, int64_t fallback_step) {
   m.step = in.contains("eval_step") ? GetInt(in, "eval_step") : fallback_step;
   m.loss = GetOr(in, "eval_loss", 0);
   m.accuracy = Get(in, "eval_accuracy");
+  m.f1 = Get(in, "eval_f1");  // absent in rows written before F1 and MCC existed
+  m.mcc = Get(in, "eval_mcc");
   m.pearson = Get(in, "eval_pearson");
   m.spearman = Get(in, "eval_spearman");
   m.perplexity = Get(in, "eval_perplexity");

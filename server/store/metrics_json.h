@@ -6,7 +6,8 @@
 //   step: train_loss, epoch, grad_norm, tokens_per_second, samples_per_second, tokens, samples,
 //         skipped (0/1), total_steps, lr.<group>, device_allocated_bytes,
 //         device_reserved_bytes, device_peak_allocated_bytes
-//   eval: eval_step, eval_loss, eval_accuracy, eval_pearson, eval_spearman, eval_perplexity,
+//   eval: eval_step, eval_loss, eval_accuracy, eval_f1, eval_mcc, eval_pearson, eval_spearman,
+//   eval_perplexity,
 //         eval_examples
 // A non-finite number (a skipped step's NaN loss) is stored as null and read back as NaN.
 // Thread-safe (pure functions).

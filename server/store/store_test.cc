@@ -121,6 +121,8 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   stored.latest_eval->step = 6;
   stored.latest_eval->loss = 0.5;
   stored.latest_eval->accuracy = 0.9;
+  stored.latest_eval->f1 = 0.88;
+  stored.latest_eval->mcc = 0.75;
   stored.trainable_parameters = 10;
   stored.total_parameters = 1000;
   stored.adapter_bytes = 40;
@@ -149,6 +151,8 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   ASSERT_TRUE(got.latest_eval.has_value());
   EXPECT_EQ(got.latest_eval->step, 6);
   EXPECT_DOUBLE_EQ(*got.latest_eval->accuracy, 0.9);
+  EXPECT_DOUBLE_EQ(*got.latest_eval->f1, 0.88);
+  EXPECT_DOUBLE_EQ(*got.latest_eval->mcc, 0.75);
   EXPECT_FALSE(got.latest_eval->pearson.has_value());
   EXPECT_EQ(got.trainable_parameters, 10);
   EXPECT_EQ(got.total_parameters, 1000);
@@ -345,6 +349,7 @@ TEST_F(StoreTest, EventDetailsRoundTripTyped) {
   ASSERT_TRUE(got[1].eval.has_value());
   EXPECT_DOUBLE_EQ(*got[1].eval->spearman, 0.8);
   EXPECT_FALSE(got[1].eval->accuracy.has_value());
+  EXPECT_FALSE(got[1].eval->mcc.has_value());
   EXPECT_EQ(got[1].eval->examples, 50);
   EXPECT_TRUE(got[2].best);
   EXPECT_EQ(got[3].devices, (std::vector<std::string>{"cuda:0"}));

@@ -114,6 +114,13 @@ async function refreshJob() {
     facts.push(['device memory', formatBytes(memory.allocatedBytes) + ' allocated, ' +
         formatBytes(memory.reservedBytes) + ' reserved, peak ' + formatBytes(memory.peakAllocatedBytes)]);
   }
+  // The GLUE metrics the task reports (F1 and MCC: classification; Pearson, Spearman: regression).
+  const lastEval = job.latestEval || {};
+  for (const [label, key] of [['f1', 'f1'], ['mcc', 'mcc'], ['pearson', 'pearson'],
+                              ['spearman', 'spearman']]) {
+    if (lastEval[key] !== undefined) facts.push([label, fmt(lastEval[key], 3)]);
+  }
+  if (s && s.evalMetric) facts.push(['best by', 'eval ' + s.evalMetric]);
   if (job.error) facts.push(['error', job.error]);
   const factsEl = document.getElementById('job-facts');
   factsEl.replaceChildren(...facts.map(([k, v]) =>
@@ -133,6 +140,13 @@ async function refreshJob() {
       el('tr', {}, [el('td', {textContent: k}), el('td', {textContent: String(v)})])));
 }
 
+// An eval event for the log: its loss and the GLUE metrics it carries.
+function evalText(ev) {
+  const metrics = ['accuracy', 'f1', 'mcc', 'pearson', 'spearman', 'perplexity']
+      .filter(k => ev[k] !== undefined).map(k => k + ' ' + fmt(ev[k], 3));
+  return ['loss ' + fmt(ev.evalLoss)].concat(metrics).join(' ');
+}
+
 async function pollEvents() {
   const id = state.selected;
   if (!id) return;
@@ -148,7 +162,7 @@ async function pollEvents() {
     else if (ev.type === 'eval') state.evals.push(ev);
     if (ev.type !== 'step') {
       state.log.push('#' + ev.sequence + ' ' + ev.type + ' ' +
-          (ev.state || ev.message || (ev.evalLoss !== undefined ? 'loss ' + fmt(ev.evalLoss) :
+          (ev.state || ev.message || (ev.evalLoss !== undefined ? evalText(ev) :
           (ev.adapterBytes !== undefined ? formatBytes(ev.adapterBytes) + ' at step ' + ev.step +
               (ev.best ? ' (best)' : '') : ''))));
     }
