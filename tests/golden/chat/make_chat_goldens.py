@@ -24,8 +24,11 @@ for "assistant spans found by rendering prefixes", computed here with transforme
 for each assistant message (weight != 0) the span starts where its content starts (the first
 character where the full rendering and the rendering with that content replaced by a sentinel
 differ) and ends after what the template writes after the content when the message ends the
-conversation (its end-of-turn text, e.g. "<|im_end|>\n"), as far as the full rendering has it.
-Spans become token masks as transformers does it: from the token holding the span's first
+conversation (its end-of-turn text, e.g. "<|im_end|>\n"), as far as the full rendering has it
+(a partial match cut back to whitespace or a tag's end). When the template does not render the
+content at all (Llama's tool calls), the span is the message's turn found by rendering the
+prefixes before and through it; when those are not prefixes of the whole, the conversation is an
+error. The same rule is in server/engine/chat_render_helper.py (run by attuned). Spans become token masks as transformers does it: from the token holding the span's first
 character to the token holding its last.
 
 Writes nothing outside OUTDIR. Takes well under two minutes.
@@ -179,15 +182,38 @@ def content_bounds(render, messages, i):
     return full, p, len(full) - s
 
 
+def prefix_bounds(render, messages, i, full):
+    """Message i's turn by rendering prefixes, for a template that does not render its content."""
+    before = render(messages[:i], add_generation_prompt=True)
+    through = render(messages[: i + 1])
+    if not (full.startswith(before) and full.startswith(through) and len(through) >= len(before)):
+        raise ValueError("messages[%d]: the template does not render this message's content and "
+                         "renders its conversation's prefixes differently" % i)
+    return len(before), len(through)
+
+
+def tail_length(rest, tail):
+    """How much of `tail` (the end-of-turn text) `rest` begins with; a partial match is cut back
+    to whitespace or the end of a tag ('>' or ']'), so that it never ends inside the next turn's
+    marker (Phi-3.5 ends its last turn with <|end|>\n<|endoftext|>, an inner one with <|end|>\n)."""
+    m = common_prefix(rest, tail)
+    if m < len(tail):
+        while m > 0 and not (tail[m - 1].isspace() or tail[m - 1] in ">]"):
+            m -= 1
+    return m
+
+
 def assistant_spans(render, messages):
     spans = []
     for i, m in enumerate(messages):
         if m["role"] != "assistant" or m.get("weight", 1) == 0:
             continue
         full, start, end = content_bounds(render, messages, i)
-        last, _, last_end = content_bounds(render, messages[: i + 1], i)
-        tail = last[last_end:]
-        end += common_prefix(full[end:], tail)
+        if start == len(full):  # the content is not rendered (e.g. Llama's tool calls)
+            start, end = prefix_bounds(render, messages, i, full)
+        else:
+            last, _, last_end = content_bounds(render, messages[: i + 1], i)
+            end += tail_length(full[end:], last[last_end:])
         if end > start:
             spans.append((start, end))
     return spans
@@ -212,10 +238,15 @@ def flat(ids):
 def golden_for(tok, record, has_generation):
     messages, tools = record["messages"], record.get("tools")
     kwargs = dict(tools=tools, add_generation_prompt=False, **TEMPLATE_KWARGS)
+    def render(msgs, add_generation_prompt=False):
+        return tok.apply_chat_template(msgs, tokenize=False, tools=tools,
+                                       add_generation_prompt=add_generation_prompt, **TEMPLATE_KWARGS)
+
     try:
         text = tok.apply_chat_template(messages, tokenize=False, **kwargs)
         enc = tok.apply_chat_template(messages, tokenize=True, return_dict=True,
                                       return_assistant_tokens_mask=has_generation, **kwargs)
+        spans = None if has_generation else assistant_spans(render, messages)
     except Exception as e:  # the template raised (raise_exception) or failed to render
         return {"error": "%s: %s" % (type(e).__name__, e)}
     ids = flat(enc["input_ids"])
@@ -224,8 +255,7 @@ def golden_for(tok, record, has_generation):
     if has_generation:
         mask = flat(enc["assistant_masks"])
     else:
-        render = lambda msgs: tok.apply_chat_template(msgs, tokenize=False, **kwargs)
-        mask = spans_to_mask(plain, len(ids), assistant_spans(render, messages))
+        mask = spans_to_mask(plain, len(ids), spans)
     return {"text": text, "ids": ids, "mask": mask}
 
 
