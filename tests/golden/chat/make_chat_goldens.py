@@ -28,7 +28,7 @@ conversation (its end-of-turn text, e.g. "<|im_end|>\n"), as far as the full ren
 (a partial match cut back to whitespace or a tag's end). When the template does not render the
 content at all (Llama's tool calls), the span is the message's turn found by rendering the
 prefixes before and through it; when those are not prefixes of the whole, the conversation is an
-error. The same rule is in server/engine/chat_render_helper.py (run by attuned). Spans become token masks as transformers does it: from the token holding the span's first
+error. The same rule is in server/engine/chat/render_helper.py (run by attuned). Spans become token masks as transformers does it: from the token holding the span's first
 character to the token holding its last.
 
 Writes nothing outside OUTDIR. Takes well under two minutes.

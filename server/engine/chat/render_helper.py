@@ -1,5 +1,5 @@
 # The chat-template render helper: attuned runs it as `/usr/bin/python3 -I -c <this file>` and
-# talks to it over stdin/stdout, one JSON object a line (server/engine/chat_renderer.h).
+# talks to it over stdin/stdout, one JSON object a line (server/engine/chat/chat_renderer.h).
 #
 # Why a Python helper running Debian's python3-jinja2, and not a Jinja engine of our own: chat
 # templates are Python-flavoured Jinja (string methods such as .strip() and .split(), namespace(),
