@@ -6,6 +6,8 @@
 //   {"text_a": ..., "text_b": ..., "label": ...}      sentence pairs
 //   {"prompt": ..., "completion": ...}                causal LM, loss on the completion only
 //   {"text": ...}                                     causal LM, loss on every token
+//   {"messages": [...], "tools": [...]}               causal LM, a conversation rendered with
+//                                                     the model's chat template (chat/conversation.h)
 // Labels are integers or strings for classification (strings are mapped to ids in sorted order
 // and the mapping is saved with the adapter) and numbers for regression.
 #ifndef ATTUNE_SERVER_ENGINE_DATA_H_
@@ -28,6 +30,7 @@ struct Record {
   std::string text_b;      // "text_b"; empty when absent
   std::string prompt;      // "prompt"
   std::string completion;  // "completion"
+  std::string conversation;  // "messages" records: chat::Conversation's JSON; else empty
   bool has_label = false;
   bool label_is_string = false;
   std::string label_string;  // when the label is a string

@@ -7,6 +7,7 @@ set(ATTUNE_TRAINER_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/step_graphs.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/data.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/tokenize_records.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/chat_examples.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/job_setup.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/optimizer.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/stats.cc
