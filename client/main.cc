@@ -2,8 +2,8 @@
 //
 //   attune [--server ADDR] [--output text|json] COMMAND ...
 //
-// Commands: submit, list, get, watch, cancel, download, health. Exit codes: 0 success;
-// 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2 usage errors and
+// Commands: submit, list, get, watch, cancel, download, health, render (local). Exit codes: 0
+// success; 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2 usage errors and
 // INVALID_ARGUMENT; 3 NOT_FOUND; 4 server unavailable.
 #include <unistd.h>
 
@@ -24,6 +24,7 @@
 #include "client/job_spec_input.h"
 #include "client/job_text.h"
 #include "client/progress_bar.h"
+#include "client/render_command.h"
 #include "client/submit_command.h"
 #include "common/status_macros.h"
 
@@ -227,6 +228,8 @@ struct CommandLine {
   std::string server;           // attuned address HOST:PORT
   std::string output = "text";  // "text" or "json"
   SubmitFlags submit;
+  RenderFlags render;
+  CLI::App* render_cmd = nullptr;
   ListOptions list;
   std::string job_id;  // get, cancel
   WatchOptions watch;
@@ -269,6 +272,9 @@ void AddCommands(CLI::App* app, CommandLine* c) {
   c->submit_cmd = app->add_subcommand("submit", "create a job; prints its id");
   AddSubmitFlags(c->submit_cmd, &c->submit);
   AddQueryCommands(app, c);
+  c->render_cmd = app->add_subcommand(
+      "render", "print what the model sees for a chat record (text, trained spans, ids); local");
+  AddRenderFlags(c->render_cmd, &c->render);
   c->download_cmd =
       app->add_subcommand("download", "download an adapter into DIR (verified, atomic, resumable)");
   c->download_cmd->add_option("ID", c->download.job_id, "job id")->required();
@@ -282,6 +288,15 @@ void AddCommands(CLI::App* app, CommandLine* c) {
 // Runs the one subcommand given. Returns the process's exit code.
 int Dispatch(const CommandLine& c) {
   const OutputFormat format = c.output == "json" ? OutputFormat::kJson : OutputFormat::kText;
+  if (*c.render_cmd) {
+    absl::StatusOr<std::string> report = RenderReport(c.render);
+    if (!report.ok()) {
+      std::cerr << "attune: " << report.status() << "\n";
+      return 1;
+    }
+    std::cout << *report;
+    return 0;
+  }
   AttuneClient client(c.server);
   if (*c.submit_cmd) return RunSubmit(client, *c.submit_cmd, c.submit, format);
   if (*c.list_cmd) return RunList(client, c.list, format);

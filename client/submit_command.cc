@@ -56,6 +56,7 @@ void ApplyScheduleFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSpec* 
   if (given("--max-steps")) spec->set_max_steps(f.max_steps);
   if (given("--batch-size")) spec->set_batch_size(f.batch_size);
   if (given("--max-seq-len")) spec->set_max_seq_len(f.max_seq_len);
+  if (given("--train-on-inputs")) spec->set_train_on_inputs(f.train_on_inputs);
   if (given("--warmup-steps")) spec->set_warmup_steps(f.warmup_steps);
   if (given("--checkpoint-every")) spec->set_checkpoint_every(f.checkpoint_every);
   if (given("--eval-every")) spec->set_eval_every(f.eval_every);
@@ -91,6 +92,8 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--max-steps", f->max_steps, "steps in all; overrides --epochs");
   cmd->add_option("--batch-size", f->batch_size, "examples per step (default 16)");
   cmd->add_option("--max-seq-len", f->max_seq_len, "truncation length in tokens (default 128)");
+  cmd->add_flag("--train-on-inputs", f->train_on_inputs,
+                "chat records: train on every token, not only the assistant's turns");
   cmd->add_option("--warmup-steps", f->warmup_steps, "linear warmup steps (default 0)");
   cmd->add_option("--schedule", f->schedule, "linear|cosine|constant (default linear)");
   cmd->add_option("--weight-decay", f->weight_decay, "AdamW weight decay (default 0)");

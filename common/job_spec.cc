@@ -231,6 +231,7 @@ std::string JobSpecToJson(const JobSpec& spec) {
       {"max_steps", t.max_steps},
       {"batch_size", t.batch_size},
       {"max_seq_len", t.max_seq_len},
+      {"train_on_inputs", t.train_on_inputs},
       {"warmup_steps", t.warmup_steps},
       {"schedule", ScheduleName(t.schedule)},
       {"weight_decay", t.weight_decay},
@@ -282,6 +283,7 @@ absl::Status ReadTrainSpec(const json& j, TrainSpec& t) {
   t.max_steps = j.value("max_steps", t.max_steps);
   t.batch_size = j.value("batch_size", t.batch_size);
   t.max_seq_len = j.value("max_seq_len", t.max_seq_len);
+  t.train_on_inputs = j.value("train_on_inputs", t.train_on_inputs);
   t.warmup_steps = j.value("warmup_steps", t.warmup_steps);
   absl::Status schedule = ReadEnum(j, "schedule", ParseSchedule, &t.schedule);
   if (!schedule.ok()) return schedule;

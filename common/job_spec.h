@@ -58,10 +58,13 @@ struct TrainSpec {
   std::map<std::string, double> lr_ratios;  // projection -> multiplier (> 0); missing = 1
   double loraplus_ratio = 1.0;              // lr(B) / lr(A), > 0
 
-  int epochs = 1;            // >= 1; ignored when max_steps > 0
-  int64_t max_steps = 0;     // 0 = run `epochs` epochs
-  int batch_size = 16;       // examples per step, >= 1
-  int max_seq_len = 128;     // tokens, truncation length, >= 8
+  int epochs = 1;         // >= 1; ignored when max_steps > 0
+  int64_t max_steps = 0;  // 0 = run `epochs` epochs
+  int batch_size = 16;    // examples per step, >= 1
+  int max_seq_len = 128;  // tokens, truncation length, >= 8
+  // Chat records (causal LM): false = loss on the assistant's turns only (their end-of-turn token
+  // included); true = loss on every token of the conversation.
+  bool train_on_inputs = false;
   int64_t warmup_steps = 0;  // linear warmup from 0, >= 0
   Schedule schedule = Schedule::kLinear;
   double weight_decay = 0.0;   // AdamW decoupled decay, [0, 10]; not on biases and norms

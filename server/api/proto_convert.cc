@@ -166,6 +166,7 @@ void TrainingFromProto(const v1::JobSpec& p, TrainSpec& t) {
   t.max_steps = p.max_steps();
   if (p.has_batch_size()) t.batch_size = p.batch_size();
   if (p.has_max_seq_len()) t.max_seq_len = p.max_seq_len();
+  t.train_on_inputs = p.train_on_inputs();
   t.warmup_steps = p.warmup_steps();
   t.weight_decay = p.weight_decay();
   if (p.has_max_grad_norm()) t.max_grad_norm = p.max_grad_norm();
@@ -193,6 +194,7 @@ void TrainSpecToProto(const TrainSpec& t, v1::JobSpec* p) {
   p->set_max_steps(t.max_steps);
   p->set_batch_size(t.batch_size);
   p->set_max_seq_len(t.max_seq_len);
+  p->set_train_on_inputs(t.train_on_inputs);
   p->set_warmup_steps(t.warmup_steps);
   p->set_schedule(ScheduleToProto(t.schedule));
   p->set_weight_decay(t.weight_decay);

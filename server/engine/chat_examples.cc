@@ -43,7 +43,8 @@ absl::StatusOr<std::vector<Example>> TokenizeConversations(
     if (!rendered.ok()) return error(rendered.status().message());
     Example e = ChatExample(*rendered, tokenizer, options);
     if (std::find(e.loss_mask.begin(), e.loss_mask.end(), 1) == e.loss_mask.end()) {
-      return error(absl::StrCat("no assistant tokens left within max_seq_len ", options.max_seq_len));
+      return error(
+          absl::StrCat("no assistant tokens left within max_seq_len ", options.max_seq_len));
     }
     examples.push_back(std::move(e));
   }
