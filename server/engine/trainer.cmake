@@ -23,6 +23,7 @@ set(ATTUNE_TRAINER_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer.cc)
 set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/data_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/chat_examples_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/optimizer_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_format_test.cc
