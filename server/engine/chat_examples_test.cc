@@ -154,9 +154,10 @@ TEST_F(ChatExamplesTest, AChatJobOnATinyLlamaLearnsTheAssistantTurns) {
         q + " w7\"}, {\"role\": \"assistant\", \"content\": \"" + a + " " + a + " w8\"}]}\n";
   }
   TrainSpec spec = Spec(jsonl);
-  spec.max_steps = 40;
+  spec.max_steps = 60;
   spec.batch_size = 4;
-  spec.learning_rate = 1e-2;
+  spec.learning_rate = 3e-2;
+  spec.targets = {"q", "k", "v", "o", "gate", "up", "down"};
   spec.lora_rank = 4;
   spec.lora_alpha = 8;
   LossObserver observer;
@@ -164,9 +165,9 @@ TEST_F(ChatExamplesTest, AChatJobOnATinyLlamaLearnsTheAssistantTurns) {
   options.output_dir = (dir_ / "out").string();
   auto result = RunTraining(spec, options, &observer);
   ASSERT_TRUE(result.ok()) << result.status();
-  ASSERT_EQ(observer.losses.size(), 40u);
+  ASSERT_EQ(observer.losses.size(), 60u);
   const double first = (observer.losses[0] + observer.losses[1]) / 2;
-  const double last = (observer.losses[38] + observer.losses[39]) / 2;
+  const double last = (observer.losses[58] + observer.losses[59]) / 2;
   EXPECT_LT(last, 0.5 * first) << "first " << first << ", last " << last;
   ASSERT_TRUE(fs::exists(fs::path(observer.last.dir) / "adapter_model.safetensors"));
   if (const char* out = std::getenv("ATTUNE_CHAT_ADAPTER_OUT"); out != nullptr && *out) {
