@@ -82,7 +82,7 @@ absl::StatusOr<std::string> RenderReport(const RenderFlags& f) {
   if (record.is_discarded() || !chat::IsConversationRecord(record)) {
     return at("not a {\"messages\": [...]} record");
   }
-  absl::StatusOr<chat::Conversation> conversation = chat::ParseConversation(record);
+  absl::StatusOr<chat::Conversation> conversation = chat::ParseConversation(line.text);
   if (!conversation.ok()) return at(conversation.status().message());
   ASSIGN_OR_RETURN(chat::ChatTemplate chat_template, chat::LoadChatTemplate(f.model, {}));
   ASSIGN_OR_RETURN(auto renderer, chat::ChatRenderer::Create(chat_template, {}));

@@ -128,7 +128,7 @@ absl::StatusOr<Record> ParseRecord(const std::string& text, int64_t line_no,
     if (task != Task::kCausalLm) {
       return LineError(field, path, line_no, "'messages' records are for causal-lm");
     }
-    absl::StatusOr<chat::Conversation> conversation = chat::ParseConversation(object);
+    absl::StatusOr<chat::Conversation> conversation = chat::ParseConversation(text);
     if (!conversation.ok()) {
       return LineError(field, path, line_no, std::string(conversation.status().message()));
     }

@@ -64,7 +64,7 @@ TEST(ReadJsonlTest, ConversationsAreCheckedLineByLine) {
   ASSERT_EQ(records->size(), 2u);
   EXPECT_EQ((*records)[1].line, 3);
   EXPECT_EQ((*records)[1].conversation,
-            R"({"messages":[{"content":"q","role":"user"},{"content":"a","role":"assistant"}]})");
+            R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]})");
 
   path = WriteFile("chat_bad.jsonl", ok + "{\"messages\": [{\"role\": \"user\", \"content\": [1]}, "
                                           "{\"role\": \"assistant\", \"content\": \"a\"}]}\n");

@@ -180,9 +180,13 @@ absl::StatusOr<RenderedChat> ChatRenderer::Render(const std::string& conversatio
                                                   const std::string& variables_json) {
   absl::MutexLock lock(&mu_);
   if (pid_ < 0) RETURN_IF_ERROR(StartLocked());
-  json request = {{"conversation", json::parse(conversation_json)},
-                  {"variables", json::parse(variables_json)}};
-  absl::StatusOr<std::string> line = ExchangeLocked(request.dump());
+  // Spliced, not re-parsed: nlohmann::json would sort the members, and templates print them in
+  // the order written (tools | tojson). Both go on one line (dump() output).
+  const nlohmann::ordered_json variables =
+      nlohmann::ordered_json::parse(variables_json, nullptr, /*allow_exceptions=*/false);
+  if (!variables.is_object()) return absl::InvalidArgumentError("variables: not a JSON object");
+  absl::StatusOr<std::string> line = ExchangeLocked(absl::StrCat(
+      R"({"conversation": )", conversation_json, R"(, "variables": )", variables.dump(), "}"));
   if (!line.ok()) {
     if (absl::IsUnavailable(line.status())) {
       return absl::InvalidArgumentError(

@@ -8,21 +8,29 @@ namespace {
 using engine::SpecialTokens;
 
 // Where byte `boundary` of `text` falls among `ids` (the whole text's tokens): the number of
-// tokens before it and whether a token straddles it (then that token is at that index).
+// tokens before it, and whether a token straddles it (then that token is at that index).
 struct Cut {
   size_t index = 0;
   bool straddles = false;
 };
 
+bool EndsWith(const std::vector<int32_t>& ids, const std::vector<int32_t>& tail) {
+  return tail.size() <= ids.size() && std::equal(tail.rbegin(), tail.rend(), ids.rbegin());
+}
+
+// The boundary falls between tokens when the text after it encodes to the whole text's last
+// tokens (the text before it may not: a trailing "\n\n" is one token alone but two before a
+// word), or when the text before it encodes to the first ones. Else the first token where the
+// text before it differs straddles the boundary.
 Cut CutAt(const engine::Tokenizer& tokenizer, std::string_view text,
           const std::vector<int32_t>& ids, size_t boundary) {
+  const std::vector<int32_t> after =
+      tokenizer.Encode(text.substr(boundary), SpecialTokens::kOmit).ids;
+  if (EndsWith(ids, after)) return Cut{ids.size() - after.size(), false};
   const std::vector<int32_t> before =
       tokenizer.Encode(text.substr(0, boundary), SpecialTokens::kOmit).ids;
   const auto [a, b] = std::mismatch(before.begin(), before.end(), ids.begin(), ids.end());
-  Cut cut;
-  cut.index = static_cast<size_t>(b - ids.begin());
-  cut.straddles = a != before.end();
-  return cut;
+  return Cut{static_cast<size_t>(b - ids.begin()), a != before.end()};
 }
 
 }  // namespace

@@ -5,8 +5,9 @@
 // the text, the template's or a user's, are matched as added tokens. A token is in the mask when
 // it overlaps a trained span, as transformers' char_to_token rule: from the token holding the
 // span's first byte to the token holding its last. Token positions are found without offsets by
-// encoding the text up to a span boundary: when those ids begin the whole text's ids the
-// boundary falls between tokens, else the first differing token straddles it.
+// encoding the text after a span boundary (when those ids end the whole text's, the boundary
+// falls between tokens) and before it (likewise when they begin them; else the first differing
+// token straddles the boundary).
 #ifndef ATTUNE_SERVER_ENGINE_CHAT_CHAT_TOKENS_H_
 #define ATTUNE_SERVER_ENGINE_CHAT_CHAT_TOKENS_H_
 

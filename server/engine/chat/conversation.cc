@@ -10,7 +10,7 @@
 namespace attune::chat {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr std::array<std::string_view, 4> kRoles = {"system", "user", "assistant", "tool"};
 
@@ -81,11 +81,15 @@ absl::Status CheckMessage(const json& message, size_t index, Conversation& out) 
 
 }  // namespace
 
-bool IsConversationRecord(const json& record) {
+bool IsConversationRecord(const nlohmann::json& record) {
   return record.is_object() && record.contains("messages");
 }
 
-absl::StatusOr<Conversation> ParseConversation(const json& record) {
+absl::StatusOr<Conversation> ParseConversation(const std::string& line) {
+  const json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (record.is_discarded() || !record.is_object() || !record.contains("messages")) {
+    return Invalid("messages", "missing; expected {\"messages\": [...]}");
+  }
   const json& messages = record.at("messages");
   if (!messages.is_array()) {
     return Invalid("messages", absl::StrCat("must be a list (got ", messages.type_name(), ")"));

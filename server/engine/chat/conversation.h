@@ -31,12 +31,14 @@ struct Conversation {
 // Whether a JSONL record is a conversation (it has "messages").
 bool IsConversationRecord(const nlohmann::json& record);
 
-// Checks `record` (a JSON object with "messages"). INVALID_ARGUMENT naming the member and what is
+// Checks the record on `line` (a JSON object with "messages"), keeping its members in the
+// order written: templates print them (tools | tojson), and transformers keeps that order.
+// INVALID_ARGUMENT naming the member and what is
 // allowed: "messages: empty conversation", "messages[2].role: unknown role 'bot'; expected
 // system, user, assistant or tool", "messages[1].content: must be a string (got number)",
 // "messages[3].weight: must be 0 or 1", "messages: no assistant turn; at least one assistant
 // message is needed to train on", "tools: must be a list". Never quotes contents.
-absl::StatusOr<Conversation> ParseConversation(const nlohmann::json& record);
+absl::StatusOr<Conversation> ParseConversation(const std::string& line);
 
 }  // namespace attune::chat
 

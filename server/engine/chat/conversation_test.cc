@@ -9,20 +9,25 @@ namespace {
 
 using nlohmann::json;
 
-absl::Status ErrorOf(const char* record) { return ParseConversation(json::parse(record)).status(); }
+absl::Status ErrorOf(const char* record) { return ParseConversation(record).status(); }
 
 TEST(ConversationTest, KeepsMessagesAndToolsAndCountsAssistantTurns) {
-  json record = json::parse(R"({"messages": [
+  const std::string line = R"({"messages": [
       {"role": "system", "content": "s"}, {"role": "user", "content": "u"},
       {"role": "assistant", "content": null, "tool_calls": [{"id": "x"}]},
       {"role": "tool", "tool_call_id": "x", "content": "3"},
       {"role": "assistant", "content": "a", "weight": 0}],
-      "tools": [{"type": "function"}], "id": 7})");
-  absl::StatusOr<Conversation> c = ParseConversation(record);
+      "tools": [{"type": "function", "function": {"name": "f"}}], "id": 7})";
+  absl::StatusOr<Conversation> c = ParseConversation(line);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->assistant_turns, 2);
-  json expected = {{"messages", record["messages"]}, {"tools", record["tools"]}};
-  EXPECT_EQ(c->json, expected.dump());
+  // The members keep their order: "role" before "content", "type" before "function".
+  EXPECT_EQ(c->json,
+            R"({"messages":[{"role":"system","content":"s"},{"role":"user","content":"u"},)"
+            R"({"role":"assistant","content":null,"tool_calls":[{"id":"x"}]},)"
+            R"({"role":"tool","tool_call_id":"x","content":"3"},)"
+            R"({"role":"assistant","content":"a","weight":0}],)"
+            R"("tools":[{"type":"function","function":{"name":"f"}}]})");
 }
 
 TEST(ConversationTest, RefusesWhatTheIssueLists) {
