@@ -180,13 +180,18 @@ absl::StatusOr<RenderedChat> ChatRenderer::Render(const std::string& conversatio
                                                   const std::string& variables_json) {
   absl::MutexLock lock(&mu_);
   if (pid_ < 0) RETURN_IF_ERROR(StartLocked());
-  // Spliced, not re-parsed: nlohmann::json would sort the members, and templates print them in
-  // the order written (tools | tojson). Both go on one line (dump() output).
-  const nlohmann::ordered_json variables =
-      nlohmann::ordered_json::parse(variables_json, nullptr, /*allow_exceptions=*/false);
-  if (!variables.is_object()) return absl::InvalidArgumentError("variables: not a JSON object");
-  absl::StatusOr<std::string> line = ExchangeLocked(absl::StrCat(
-      R"({"conversation": )", conversation_json, R"(, "variables": )", variables.dump(), "}"));
+  // ordered_json: nlohmann::json would sort the members, and templates print them in the order
+  // written (tools | tojson), as transformers does. dump() puts the request on one line.
+  using ordered_json = nlohmann::ordered_json;
+  const ordered_json conversation =
+      ordered_json::parse(conversation_json, nullptr, /*allow_exceptions=*/false);
+  const ordered_json variables =
+      ordered_json::parse(variables_json, nullptr, /*allow_exceptions=*/false);
+  if (!conversation.is_object() || !variables.is_object()) {
+    return absl::InvalidArgumentError("chat template: conversation and variables must be objects");
+  }
+  const ordered_json request = {{"conversation", conversation}, {"variables", variables}};
+  absl::StatusOr<std::string> line = ExchangeLocked(request.dump());
   if (!line.ok()) {
     if (absl::IsUnavailable(line.status())) {
       return absl::InvalidArgumentError(
