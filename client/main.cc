@@ -2,9 +2,9 @@
 //
 //   attune [--server ADDR] [--output text|json] COMMAND ...
 //
-// Commands: submit, sweep, compare, list, get, watch, cancel, download, health. Exit codes: 0
-// success; 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2 usage errors and
-// INVALID_ARGUMENT; 3 NOT_FOUND; 4 server unavailable.
+// Commands: submit, sweep, compare, list, get, watch, cancel, download, health, render (local).
+// Exit codes: 0 success; 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2
+// usage errors and INVALID_ARGUMENT; 3 NOT_FOUND; 4 server unavailable.
 #include <unistd.h>
 
 #include <chrono>
@@ -24,6 +24,7 @@
 #include "client/job_spec_input.h"
 #include "client/job_text.h"
 #include "client/progress_bar.h"
+#include "client/render_command.h"
 #include "client/submit_command.h"
 #include "client/sweep_command.h"
 #include "client/sweep_input.h"
@@ -281,6 +282,8 @@ struct CommandLine {
   SubmitFlags submit;
   SweepOptions sweep;
   CompareOptions compare;
+  RenderFlags render;
+  CLI::App* render_cmd = nullptr;
   ListOptions list;
   std::string job_id;  // get, cancel
   WatchOptions watch;
@@ -350,6 +353,9 @@ void AddCommands(CLI::App* app, CommandLine* c) {
   AddSubmitFlags(c->submit_cmd, &c->submit);
   AddSweepCommands(app, c);
   AddQueryCommands(app, c);
+  c->render_cmd = app->add_subcommand(
+      "render", "print what the model sees for a chat record (text, trained spans, ids); local");
+  AddRenderFlags(c->render_cmd, &c->render);
   c->download_cmd =
       app->add_subcommand("download", "download an adapter into DIR (verified, atomic, resumable)");
   c->download_cmd->add_option("ID", c->download.job_id, "job id")->required();
@@ -367,6 +373,15 @@ int Dispatch(const CommandLine& c) {
                                                   : OutputFormat::kText;
   if (format == OutputFormat::kCsv && !*c.compare_cmd) {
     return Fail(absl::InvalidArgumentError("--output: csv is only for compare; use text or json"));
+  }
+  if (*c.render_cmd) {
+    absl::StatusOr<std::string> report = RenderReport(c.render);
+    if (!report.ok()) {
+      std::cerr << "attune: " << report.status() << "\n";
+      return 1;
+    }
+    std::cout << *report;
+    return 0;
   }
   AttuneClient client(c.server);
   if (*c.submit_cmd) return RunSubmit(client, *c.submit_cmd, c.submit, format);

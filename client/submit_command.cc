@@ -62,6 +62,7 @@ void ApplyScheduleFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSpec* 
   if (given("--max-seq-len")) spec->set_max_seq_len(f.max_seq_len);
   if (given("--packing")) spec->set_packing(f.packing == "on");
   if (given("--tokens-per-step")) spec->set_tokens_per_step(f.tokens_per_step);
+  if (given("--train-on-inputs")) spec->set_train_on_inputs(f.train_on_inputs);
   if (given("--warmup-steps")) spec->set_warmup_steps(f.warmup_steps);
   if (given("--checkpoint-every")) spec->set_checkpoint_every(f.checkpoint_every);
   if (given("--eval-every")) spec->set_eval_every(f.eval_every);
@@ -106,6 +107,8 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--tokens-per-step", f->tokens_per_step,
                   "packed tokens per step (default batch-size x max-seq-len)");
+  cmd->add_flag("--train-on-inputs", f->train_on_inputs,
+                "chat records: train on every token, not only the assistant's turns");
   cmd->add_option("--warmup-steps", f->warmup_steps, "linear warmup steps (default 0)");
   cmd->add_option("--schedule", f->schedule, "linear|cosine|constant (default linear)");
   cmd->add_option("--weight-decay", f->weight_decay, "AdamW weight decay (default 0)");

@@ -25,6 +25,7 @@ struct SubmitFlags {
       priority = 0, early_stopping_patience = 0;
   double alpha = 0, dropout = 0, lr = 0, loraplus_ratio = 0, weight_decay = 0, max_grad_norm = 0;
   bool rslora = false;
+  bool train_on_inputs = false;
   int64_t max_steps = 0, warmup_steps = 0, eval_every = 0, checkpoint_every = 0,
           tokens_per_step = 0;
   uint64_t seed = 0;

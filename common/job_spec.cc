@@ -297,6 +297,7 @@ std::string JobSpecToJson(const JobSpec& spec) {
       {"max_seq_len", t.max_seq_len},
       {"packing", t.packing},
       {"tokens_per_step", t.tokens_per_step},
+      {"train_on_inputs", t.train_on_inputs},
       {"warmup_steps", t.warmup_steps},
       {"schedule", ScheduleName(t.schedule)},
       {"weight_decay", t.weight_decay},
@@ -353,6 +354,7 @@ absl::Status ReadTrainSpec(const json& j, TrainSpec& t) {
   // A job stored before packing existed ran unpacked: it resumes as it started.
   t.packing = j.value("packing", false);
   t.tokens_per_step = j.value("tokens_per_step", t.tokens_per_step);
+  t.train_on_inputs = j.value("train_on_inputs", t.train_on_inputs);
   t.warmup_steps = j.value("warmup_steps", t.warmup_steps);
   absl::Status schedule = ReadEnum(j, "schedule", ParseSchedule, &t.schedule);
   if (!schedule.ok()) return schedule;

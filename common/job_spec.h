@@ -70,6 +70,9 @@ struct TrainSpec {
   bool packing = true;
   int64_t tokens_per_step = 0;  // packing's token budget per step; 0 = batch_size x max_seq_len
   int64_t warmup_steps = 0;     // linear warmup from 0, >= 0
+  // Chat records (causal LM): false = loss on the assistant's turns only (their end-of-turn token
+  // included); true = loss on every token of the conversation.
+  bool train_on_inputs = false;
   Schedule schedule = Schedule::kLinear;
   double weight_decay = 0.0;   // AdamW decoupled decay, [0, 10]; not on biases and norms
   double max_grad_norm = 1.0;  // gradient-norm clipping, [0, 1e6]; 0 = off

@@ -11,6 +11,7 @@ packages=(
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libsqlite3-dev
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev libpcre2-dev libutf8proc-dev
   libssl-dev libcpp-httplib-dev python3
+  python3-jinja2  # renders chat templates (server/engine/chat/render_helper.py)
 )
 if [[ "${1:-}" == "--with-test-tools" ]]; then
   # promtool and the Prometheus server for the metrics tests; Chromium for the dashboard test;

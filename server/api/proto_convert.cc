@@ -195,6 +195,7 @@ void TrainingFromProto(const v1::JobSpec& p, TrainSpec& t) {
   if (p.has_max_seq_len()) t.max_seq_len = p.max_seq_len();
   if (p.has_packing()) t.packing = p.packing();
   t.tokens_per_step = p.tokens_per_step();
+  t.train_on_inputs = p.train_on_inputs();
   t.warmup_steps = p.warmup_steps();
   t.weight_decay = p.weight_decay();
   if (p.has_max_grad_norm()) t.max_grad_norm = p.max_grad_norm();
@@ -225,6 +226,7 @@ void TrainSpecToProto(const TrainSpec& t, v1::JobSpec* p) {
   p->set_max_seq_len(t.max_seq_len);
   p->set_packing(t.packing);
   p->set_tokens_per_step(t.tokens_per_step);
+  p->set_train_on_inputs(t.train_on_inputs);
   p->set_warmup_steps(t.warmup_steps);
   p->set_schedule(ScheduleToProto(t.schedule));
   p->set_weight_decay(t.weight_decay);

@@ -13,6 +13,7 @@
 #include "common/confined_file.h"
 #include "common/sha256.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/chat/conversation.h"
 
 namespace attune::engine {
 namespace {
@@ -123,6 +124,17 @@ absl::StatusOr<Record> ParseRecord(const std::string& text, int64_t line_no,
   if (!object.is_object()) return LineError(field, path, line_no, "not a JSON object");
   Record r;
   r.line = line_no;
+  if (chat::IsConversationRecord(object)) {
+    if (task != Task::kCausalLm) {
+      return LineError(field, path, line_no, "'messages' records are for causal-lm");
+    }
+    absl::StatusOr<chat::Conversation> conversation = chat::ParseConversation(text);
+    if (!conversation.ok()) {
+      return LineError(field, path, line_no, std::string(conversation.status().message()));
+    }
+    r.conversation = std::move(conversation->json);
+    return r;
+  }
   Present has;
   absl::Status s = ReadTexts(object, r, has);
   if (s.ok()) s = ReadLabel(object, r);

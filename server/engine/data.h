@@ -6,6 +6,9 @@
 //   {"text_a": ..., "text_b": ..., "label": ...}      sentence pairs
 //   {"prompt": ..., "completion": ...}                causal LM, loss on the completion only
 //   {"text": ...}                                     causal LM, loss on every token
+//   {"messages": [...], "tools": [...]}               causal LM, a conversation rendered with
+//                                                     the model's chat template
+//                                                     (chat/conversation.h)
 // Labels are integers or strings for classification (strings are mapped to ids in sorted order
 // and the mapping is saved with the adapter) and numbers for regression.
 #ifndef ATTUNE_SERVER_ENGINE_DATA_H_
@@ -23,11 +26,12 @@ namespace attune::engine {
 
 // One parsed line of a JSONL file, before tokenization.
 struct Record {
-  int64_t line = 0;        // 1-based line number in its file
-  std::string text;        // "text" or "text_a"
-  std::string text_b;      // "text_b"; empty when absent
-  std::string prompt;      // "prompt"
-  std::string completion;  // "completion"
+  int64_t line = 0;          // 1-based line number in its file
+  std::string text;          // "text" or "text_a"
+  std::string text_b;        // "text_b"; empty when absent
+  std::string prompt;        // "prompt"
+  std::string completion;    // "completion"
+  std::string conversation;  // "messages" records: chat::Conversation's JSON; else empty
   bool has_label = false;
   bool label_is_string = false;
   std::string label_string;  // when the label is a string

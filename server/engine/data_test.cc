@@ -54,6 +54,29 @@ TEST(ReadJsonlTest, MalformedLineNamesFileAndLine) {
   EXPECT_EQ(std::string(records.status().message()), "train: cannot open /nonexistent/x.jsonl");
 }
 
+TEST(ReadJsonlTest, ConversationsAreCheckedLineByLine) {
+  const std::string ok =
+      "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, "
+      "{\"role\": \"assistant\", \"content\": \"a\"}]}\n";
+  std::string path = WriteFile("chat.jsonl", ok + "\n" + ok);
+  auto records = ReadJsonl(path, "train", Task::kCausalLm);
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[1].line, 3);
+  EXPECT_EQ((*records)[1].conversation,
+            R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]})");
+
+  path = WriteFile("chat_bad.jsonl", ok + "{\"messages\": [{\"role\": \"user\", \"content\": [1]}, "
+                                          "{\"role\": \"assistant\", \"content\": \"a\"}]}\n");
+  EXPECT_EQ(ReadJsonl(path, "validation", Task::kCausalLm).status(),
+            absl::InvalidArgumentError("validation: " + path +
+                                       ":2: messages[0].content: must be a string (got array)"));
+  path = WriteFile("chat_cls.jsonl", ok);
+  EXPECT_EQ(
+      ReadJsonl(path, "train", Task::kSequenceClassification).status(),
+      absl::InvalidArgumentError("train: " + path + ":1: 'messages' records are for causal-lm"));
+}
+
 TEST(LabelMapTest, StringsSortedIntegersAsGiven) {
   std::vector<Record> records(3);
   records[0].label_is_string = records[1].label_is_string = records[2].label_is_string = true;

@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/confined_file.h"
 #include "common/status_macros.h"
+#include "server/engine/chat/chat_template.h"
+#include "server/engine/chat_examples.h"
 #include "server/engine/checkpoint.h"
 #include "server/engine/hf_config.h"
 #include "server/engine/safetensors.h"
@@ -38,6 +40,29 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(
         "model: ", path, ": ", reason.substr(0, kMaxTokenizerReason), cut ? "..." : ""));
   }
   return tokenizer;
+}
+
+// The examples of one data file: conversations through the model's chat template (the helper
+// started once per job, on the first file that needs it), other records as data.h says.
+absl::StatusOr<std::vector<Example>> TokenizeFile(const TrainSpec& spec,
+                                                  const std::vector<Record>& records,
+                                                  const JobData& data, const std::string& field,
+                                                  const std::string& path,
+                                                  const std::vector<std::string>& data_roots,
+                                                  std::unique_ptr<chat::ChatRenderer>& renderer) {
+  if (spec.task != Task::kCausalLm || !HasConversations(records)) {
+    return TokenizeRecords(records, *data.tokenizer, spec.task, data.labels, spec.max_seq_len,
+                           data.eos_id, field, path);
+  }
+  if (renderer == nullptr) {
+    ASSIGN_OR_RETURN(chat::ChatTemplate chat_template,
+                     chat::LoadChatTemplate(spec.model_dir, data_roots));
+    ASSIGN_OR_RETURN(renderer, chat::ChatRenderer::Create(chat_template, {}));
+  }
+  ChatExampleOptions options;
+  options.max_seq_len = spec.max_seq_len;
+  options.train_on_inputs = spec.train_on_inputs;
+  return TokenizeConversations(records, *renderer, *data.tokenizer, options, field, path);
 }
 
 }  // namespace
@@ -72,12 +97,11 @@ absl::StatusOr<JobData> SetupData(const TrainSpec& spec,
   } else if (spec.task == Task::kRegression) {
     data.labels.num_labels = 1;
   }
+  std::unique_ptr<chat::ChatRenderer> renderer;  // started for the first conversation file
   ASSIGN_OR_RETURN(data.train,
-                   TokenizeRecords(train, *data.tokenizer, spec.task, data.labels, spec.max_seq_len,
-                                   data.eos_id, "train", spec.train_path));
-  ASSIGN_OR_RETURN(data.validation, TokenizeRecords(validation, *data.tokenizer, spec.task,
-                                                    data.labels, spec.max_seq_len, data.eos_id,
-                                                    "validation", spec.validation_path));
+                   TokenizeFile(spec, train, data, "train", spec.train_path, data_roots, renderer));
+  ASSIGN_OR_RETURN(data.validation, TokenizeFile(spec, validation, data, "validation",
+                                                 spec.validation_path, data_roots, renderer));
   return data;
 }
 

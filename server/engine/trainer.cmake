@@ -9,6 +9,7 @@ set(ATTUNE_TRAINER_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/step_graphs.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/data.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/tokenize_records.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/chat_examples.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/job_setup.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/optimizer.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/stats.cc
@@ -27,6 +28,7 @@ set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/data_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/packing_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/packed_model_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/chat_examples_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/optimizer_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/stats_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_test.cc
