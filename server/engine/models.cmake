@@ -15,6 +15,7 @@ set(ATTUNE_MODEL_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/safetensors_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/hf_config_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lora_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/dora_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/model_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lm_loss_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/fused_ops_test.cc

@@ -28,4 +28,5 @@ set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/step_graphs_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/exception_status_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/parameter_count_test.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/trainer_test.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/trainer_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/dora_job_test.cc)
