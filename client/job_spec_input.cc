@@ -72,9 +72,11 @@ absl::StatusOr<v1::Task> ParseTaskName(const std::string& name) {
 absl::StatusOr<v1::Method> ParseMethodName(const std::string& name) {
   if (name == "lora") return v1::METHOD_LORA;
   if (name == "full") return v1::METHOD_FULL;
+  if (name == "dora") return v1::METHOD_DORA;
   v1::Method method;
   if (v1::Method_Parse(name, &method)) return method;
-  return Invalid(absl::StrCat("method: unknown method '", name, "'; expected one of lora, full"));
+  return Invalid(
+      absl::StrCat("method: unknown method '", name, "'; expected one of lora, full, dora"));
 }
 
 absl::StatusOr<v1::Schedule> ParseScheduleName(const std::string& name) {
@@ -115,6 +117,7 @@ std::string TaskShortName(v1::Task task) {
 }
 
 std::string MethodShortName(v1::Method method) {
+  if (method == v1::METHOD_DORA) return "dora";
   return method == v1::METHOD_FULL ? "full" : "lora";
 }
 

@@ -54,6 +54,14 @@ TEST(JobSpecFromYamlFileTest, ReadsFieldsAndConveniences) {
   std::remove(path.c_str());
 }
 
+TEST(JobSpecFromYamlFileTest, MethodDora) {
+  std::string path = WriteTempYaml("model: m\nmethod: dora\n");
+  auto spec = JobSpecFromYamlFile(path);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->method(), v1::METHOD_DORA);
+  std::remove(path.c_str());
+}
+
 // No `gpus:` key leaves the field unset (the server picks); `gpus: 0` asks for a CPU slot.
 TEST(JobSpecFromYamlFileTest, GpusUnsetUnlessGiven) {
   std::string without = WriteTempYaml("model: m\n");

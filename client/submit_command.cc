@@ -86,7 +86,7 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--validation", f->validation, "validation data, JSONL");
   cmd->add_option("--task", f->task, "classification|regression|causal-lm");
   cmd->add_option("--targets", f->targets, "projections to train, e.g. q,v (default q,v)");
-  cmd->add_option("--method", f->method, "lora|full (default lora)");
+  cmd->add_option("--method", f->method, "lora|dora|full (default lora)");
   cmd->add_option("--rank", f->rank, "LoRA rank r (default 8)");
   cmd->add_option("--alpha", f->alpha, "LoRA alpha (default 16)");
   cmd->add_option("--dropout", f->dropout, "LoRA dropout in [0,1) (default 0)");

@@ -38,6 +38,16 @@ TEST(BuildCreateRequestTest, GpusZeroIsSentAsExplicitCpu) {
   EXPECT_EQ(two->spec().gpus(), 2);
 }
 
+TEST(BuildCreateRequestTest, MethodDoraIsSentAsMethodDora) {
+  auto request = Build({"--method", "dora"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->spec().method(), v1::METHOD_DORA);
+  auto unknown = Build({"--method", "qlora"});
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(unknown.status().message(),
+            "method: unknown method 'qlora'; expected one of lora, full, dora");
+}
+
 TEST(BuildCreateRequestTest, UnknownTaskNamesTheField) {
   auto request = Build({"--task", "translation"});
   EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);

@@ -42,7 +42,7 @@ void ApplyJobSpecDefaults(JobSpec* spec) {
   }
   const bool q_and_v = t.targets == std::vector<std::string>{"q", "v"} ||
                        t.targets == std::vector<std::string>{"v", "q"};
-  if (t.method == Method::kLora && q_and_v && t.lr_ratios.empty()) {
+  if (t.method != Method::kFull && q_and_v && t.lr_ratios.empty()) {
     t.lr_ratios["v"] = kDefaultValueLrRatio;
   }
 }
@@ -85,7 +85,7 @@ absl::Status CheckTargets(const TrainSpec& t) {
 }
 
 absl::Status CheckLora(const TrainSpec& t) {
-  if (t.method != Method::kLora) return absl::OkStatus();
+  if (t.method == Method::kFull) return absl::OkStatus();  // LoRA and DoRA read these
   if (t.lora_rank < 1 || t.lora_rank > 4096) {
     return Invalid(absl::StrCat("lora.rank: ", t.lora_rank, " is out of range; expected 1..4096"));
   }
@@ -247,12 +247,24 @@ absl::StatusOr<Task> ParseTask(const std::string& name) {
                               "'; expected one of classification, regression, causal-lm"));
 }
 
-std::string MethodName(Method method) { return method == Method::kFull ? "full" : "lora"; }
+std::string MethodName(Method method) {
+  switch (method) {
+    case Method::kLora:
+      return "lora";
+    case Method::kFull:
+      return "full";
+    case Method::kDora:
+      return "dora";
+  }
+  return "lora";
+}
 
 absl::StatusOr<Method> ParseMethod(const std::string& name) {
   if (name == "lora") return Method::kLora;
   if (name == "full") return Method::kFull;
-  return Invalid(absl::StrCat("method: unknown method '", name, "'; expected one of lora, full"));
+  if (name == "dora") return Method::kDora;
+  return Invalid(
+      absl::StrCat("method: unknown method '", name, "'; expected one of lora, full, dora"));
 }
 
 std::string ScheduleName(Schedule schedule) {

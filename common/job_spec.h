@@ -28,6 +28,7 @@ enum class Task {
 enum class Method {
   kLora = 0,  // low-rank adapters on the target projections
   kFull,      // train the target projection matrices themselves ("Full FT QV")
+  kDora,      // LoRA plus a trainable magnitude per output row (Liu et al. 2024; PEFT use_dora)
 };
 
 enum class Schedule {
@@ -106,8 +107,8 @@ inline constexpr double kDefaultValueLrRatio = 4.0;
 // loss for causal LM.
 EvalMetric DefaultEvalMetric(Task task);
 
-// Fills what a user left to the server: eval_metric by task (DefaultEvalMetric); for LoRA on
-// exactly {q, v} with no ratio given, lr_ratios = {v: kDefaultValueLrRatio}. A user who sets any
+// Fills what a user left to the server: eval_metric by task (DefaultEvalMetric); for LoRA or DoRA
+// on exactly {q, v} with no ratio given, lr_ratios = {v: kDefaultValueLrRatio}. A user who sets any
 // ratio (v: 1 included) keeps theirs.
 void ApplyJobSpecDefaults(JobSpec* spec);
 
@@ -124,7 +125,7 @@ absl::Status ValidateJobSpecFields(const JobSpec& spec);
 
 std::string TaskName(Task task);  // "classification", "regression", "causal-lm"
 absl::StatusOr<Task> ParseTask(const std::string& name);
-std::string MethodName(Method method);  // "lora", "full"
+std::string MethodName(Method method);  // "lora", "full", "dora"
 absl::StatusOr<Method> ParseMethod(const std::string& name);
 std::string ScheduleName(Schedule schedule);  // "linear", "cosine", "constant"
 absl::StatusOr<Schedule> ParseSchedule(const std::string& name);

@@ -106,6 +106,30 @@ TEST(JobSpecTest, EvalMetricDefaultsByTask) {
   EXPECT_EQ(own.train.eval_metric, EvalMetric::kMcc);
 }
 
+TEST(JobSpecTest, DoraMethodParsesPrintsAndRoundTrips) {
+  EXPECT_EQ(ParseMethod("dora").value(), Method::kDora);
+  EXPECT_EQ(MethodName(Method::kDora), "dora");
+  EXPECT_EQ(MethodName(Method::kLora), "lora");
+  EXPECT_EQ(MethodName(Method::kFull), "full");
+  absl::Status unknown = ParseMethod("qlora").status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(unknown.message(), "method: unknown method 'qlora'; expected one of lora, full, dora");
+  JobSpec spec = Valid();
+  spec.train.method = Method::kDora;
+  absl::StatusOr<JobSpec> back = JobSpecFromJson(JobSpecToJson(spec));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->train.method, Method::kDora);
+  // DoRA reads the LoRA fields, so they are checked for it too.
+  spec.train.lora_rank = 0;
+  EXPECT_EQ(ValidateJobSpecFields(spec).message(),
+            "lora.rank: 0 is out of range; expected 1..4096");
+  // And it gets the seed paper's value ratio on exactly q and v, as LoRA does.
+  JobSpec qv = Valid();
+  qv.train.method = Method::kDora;
+  ApplyJobSpecDefaults(&qv);
+  EXPECT_EQ(qv.train.lr_ratios, (std::map<std::string, double>{{"v", 4.0}}));
+}
+
 // One case per check, each with its exact message.
 TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
   EXPECT_TRUE(ValidateJobSpecFields(Valid()).ok());

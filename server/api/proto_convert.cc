@@ -103,6 +103,8 @@ absl::StatusOr<Method> MethodFromProto(v1::Method method) {
       return Method::kLora;
     case v1::METHOD_FULL:
       return Method::kFull;
+    case v1::METHOD_DORA:
+      return Method::kDora;
     default:
       return UnknownEnum("method", method);
   }
@@ -134,6 +136,18 @@ v1::Task TaskToProto(Task task) {
       break;
   }
   return v1::TASK_UNSPECIFIED;
+}
+
+v1::Method MethodToProto(Method method) {
+  switch (method) {
+    case Method::kFull:
+      return v1::METHOD_FULL;
+    case Method::kDora:
+      return v1::METHOD_DORA;
+    case Method::kLora:
+      break;
+  }
+  return v1::METHOD_LORA;
 }
 
 v1::Schedule ScheduleToProto(Schedule schedule) {
@@ -212,7 +226,7 @@ void TrainSpecToProto(const TrainSpec& t, v1::JobSpec* p) {
   p->set_train(t.train_path);
   p->set_validation(t.validation_path);
   for (const std::string& target : t.targets) p->add_targets(target);
-  p->set_method(t.method == Method::kFull ? v1::METHOD_FULL : v1::METHOD_LORA);
+  p->set_method(MethodToProto(t.method));
   p->mutable_lora()->set_rank(t.lora_rank);
   p->mutable_lora()->set_alpha(t.lora_alpha);
   p->mutable_lora()->set_dropout(t.lora_dropout);

@@ -97,6 +97,11 @@ TEST(JobSpecProtoTest, RoundTripKeepsEveryField) {
   auto back = JobSpecFromProto(JobSpecToProto(spec));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(JobSpecToJson(*back), JobSpecToJson(spec));
+  spec.train.method = Method::kDora;
+  EXPECT_EQ(JobSpecToProto(spec).method(), v1::METHOD_DORA);
+  back = JobSpecFromProto(JobSpecToProto(spec));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->train.method, Method::kDora);
 }
 
 TEST(JobEventToProtoTest, MapsMetricsAndTerminalState) {

@@ -28,7 +28,7 @@ std::string AdapterConfigJson(const PeftLoraConfig& config) {
       {"rank_pattern", json::object()},
       {"alpha_pattern", json::object()},
       {"revision", nullptr},
-      {"use_dora", false},
+      {"use_dora", config.use_dora},
   };
   return j.dump(2);
 }

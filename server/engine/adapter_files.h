@@ -21,7 +21,7 @@
 
 namespace attune::engine {
 
-// PEFT's LoraConfig for a LoRA adapter (Method::kFull checkpoints have none).
+// PEFT's LoraConfig for a LoRA or DoRA adapter (Method::kFull checkpoints have none).
 struct PeftLoraConfig {
   std::string task_type;                // "SEQ_CLS" or "CAUSAL_LM"
   std::string base_model_name_or_path;  // the job's model directory
@@ -29,6 +29,7 @@ struct PeftLoraConfig {
   double lora_alpha = 16.0;
   double lora_dropout = 0.0;
   bool use_rslora = false;
+  bool use_dora = false;                     // Method::kDora: the lora_magnitude_vector tensors
   std::vector<std::string> target_modules;   // the model's module names ("query", "q_proj")
   std::vector<std::string> modules_to_save;  // the head's ("classifier", "score"); may be empty
 };

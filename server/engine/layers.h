@@ -71,7 +71,9 @@ inline absl::StatusOr<AdaptedSite> LoadSite(BuildContext& ctx, const std::string
   }
   AdapterKind kind = AdapterKind::kNone;
   if (!projection.empty() && ctx.targets.count(projection)) {
-    kind = ctx.method == Method::kFull ? AdapterKind::kFull : AdapterKind::kLora;
+    kind = ctx.method == Method::kFull   ? AdapterKind::kFull
+           : ctx.method == Method::kDora ? AdapterKind::kDora
+                                         : AdapterKind::kLora;
   }
   if (kind != AdapterKind::kFull)
     ctx.frozen_parameters += w.numel() + (b.defined() ? b.numel() : 0);

@@ -55,7 +55,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir,
   ASSIGN_OR_RETURN(HfConfig config, LoadHfConfig(model_dir, options.data_roots));
   const bool encoder = IsEncoderModelType(config.model_type);
   if (!encoder && !IsDecoderModelType(config.model_type)) return UnsupportedModelType(config);
-  if (options.method == Method::kLora && options.lora_rank < 1) {
+  if (options.method != Method::kFull && options.lora_rank < 1) {
     return absl::InvalidArgumentError("lora_rank: must be at least 1");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<WeightLoader> weights,

@@ -3,8 +3,8 @@
 // Internal to the engine (includes LibTorch): only server/engine/*.cc may include this file.
 // `LoadModel` builds the architecture named in config.json (BERT/RoBERTa encoders, Llama-family
 // decoders), loads the safetensors weights unchanged, freezes everything, then adds the trainable
-// parts the spec asks for: LoRA A/B pairs (or the full matrices with Method::kFull) on the target
-// projections, and the task head.
+// parts the spec asks for: LoRA A/B pairs (plus DoRA's magnitudes with Method::kDora, or the
+// full matrices with Method::kFull) on the target projections, and the task head.
 #ifndef ATTUNE_SERVER_ENGINE_MODEL_H_
 #define ATTUNE_SERVER_ENGINE_MODEL_H_
 
@@ -25,6 +25,8 @@ enum class ParamRole {
   kLoraB,  // [out, r], starts at zero
   kFull,   // a target projection's own weight (or bias), Method::kFull
   kHead,   // classification / regression head (PEFT's modules_to_save)
+  // [out], DoRA's magnitude per output row of a target (Method::kDora)
+  kDoraMagnitude,
 };
 
 // One trainable tensor, with the names that the optimizer table and the checkpoint writer need.

@@ -16,6 +16,7 @@ set(ATTUNE_MODEL_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/safetensors_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/hf_config_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lora_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/dora_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/model_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/pretrained_base_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lm_loss_test.cc

@@ -18,6 +18,9 @@ std::string GroupName(const TrainableParam& p) {
     case ParamRole::kLoraB:
       name = p.projection + ".lora_B";
       break;
+    case ParamRole::kDoraMagnitude:
+      name = p.projection + ".lora_magnitude";
+      break;
     case ParamRole::kFull:
       name = p.projection + ".full";
       break;
@@ -34,6 +37,11 @@ double GroupLr(const TrainableParam& p, const TrainSpec& spec) {
   double lr = spec.learning_rate;
   auto it = spec.lr_ratios.find(p.projection);
   if (it != spec.lr_ratios.end()) lr *= it->second;
+  // LoRA+ (Hayou et al. 2024) speeds up B relative to A because of how the product B A learns
+  // features; DoRA's magnitude is no factor of that product but a per-row scale of the whole
+  // W + scale*BA, so it trains at its projection's rate, as A does, and never at B's. (PEFT's
+  // create_loraplus_optimizer would put it with B, by a catch-all for 1-D tensors aimed at
+  // biases; we do not, so that loraplus_ratio changes only B and the lr_ratios compare alike.)
   if (p.role == ParamRole::kLoraB) lr *= spec.loraplus_ratio;
   return lr;
 }

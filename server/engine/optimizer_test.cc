@@ -46,6 +46,27 @@ TEST(ParamGroupsTest, LearningRatesFollowTheTable) {
   EXPECT_DOUBLE_EQ(by_name.at("head.no_decay")->weight_decay, 0.0);
 }
 
+// DoRA's magnitudes get their projection's ratio, as A does, and never LoRA+'s ratio (B's); they
+// are decayed like A and B (optimizer.cc says why).
+TEST(ParamGroupsTest, DoraMagnitudeTrainsAtItsProjectionsRateWithoutLoraPlus) {
+  TrainSpec spec;
+  spec.learning_rate = 1e-3;
+  spec.lr_ratios = {{"v", 4.0}};
+  spec.loraplus_ratio = 16.0;
+  spec.weight_decay = 0.1;
+  std::vector<TrainableParam> params = SomeParams();
+  params.push_back(Param("q.m", "q", ParamRole::kDoraMagnitude, {8}));
+  params.push_back(Param("v.m", "v", ParamRole::kDoraMagnitude, {8}));
+  std::vector<ParamGroup> groups = BuildParamGroups(params, spec);
+  std::map<std::string, const ParamGroup*> by_name;
+  for (const ParamGroup& g : groups) by_name[g.name] = &g;
+  ASSERT_EQ(groups.size(), 8u);
+  EXPECT_DOUBLE_EQ(by_name.at("q.lora_magnitude")->base_lr, 1e-3);
+  EXPECT_DOUBLE_EQ(by_name.at("v.lora_magnitude")->base_lr, 4e-3);
+  EXPECT_DOUBLE_EQ(by_name.at("v.lora_magnitude")->weight_decay, 0.1);
+  EXPECT_EQ(by_name.at("v.lora_magnitude")->param_names, std::vector<std::string>{"v.m"});
+}
+
 TEST(ScheduleTest, WarmupThenLinearCosineConstant) {
   EXPECT_DOUBLE_EQ(ScheduleMultiplier(Schedule::kLinear, 0, 10, 110), 0.0);
   EXPECT_DOUBLE_EQ(ScheduleMultiplier(Schedule::kLinear, 5, 10, 110), 0.5);

@@ -43,9 +43,11 @@ class Counter {
     }
     counts_.total += elements;
     if (projection.empty() || targets_.count(projection) == 0) return absl::OkStatus();
-    // kFull trains the weights counted above; LoRA adds A [r, in] and B [out, r] beside them.
-    const int64_t trainable =
+    // kFull trains the weights counted above; LoRA adds A [r, in] and B [out, r] beside them,
+    // and DoRA also its magnitude [out].
+    int64_t trainable =
         spec_.method == Method::kFull ? elements : int64_t{spec_.lora_rank} * (in + out);
+    if (spec_.method == Method::kDora) trainable += out;
     if (spec_.method != Method::kFull) counts_.total += trainable;
     counts_.trainable += trainable;
     return absl::OkStatus();
@@ -167,7 +169,7 @@ absl::StatusOr<ParameterCounts> CountParameters(const TrainSpec& spec, int num_l
         absl::StrCat("model: model_type '", config.model_type,
                      "' is not supported; expected one of bert, roberta, llama, qwen2, mistral"));
   }
-  if (spec.method == Method::kLora && spec.lora_rank < 1) {
+  if (spec.method != Method::kFull && spec.lora_rank < 1) {
     return absl::InvalidArgumentError("lora_rank: must be at least 1");
   }
   const int labels = spec.task == Task::kRegression ? 1 : num_labels;

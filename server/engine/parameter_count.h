@@ -5,7 +5,8 @@
 // The count walks the tensors that LoadModel loads (roberta.cc, llama.cc), in the same way:
 //   frozen   every base tensor the architecture reads (embeddings, norms, projections; a tied
 //            lm_head counts once), less the target projections' own weights with Method::kFull
-//   trainable  LoRA: A [r, in] + B [out, r] per target projection; kFull: the target's weight
+//   trainable  LoRA: A [r, in] + B [out, r] per target projection (DoRA: + its magnitude
+//            [out]); kFull: the target's weight
 //            and bias; plus the task head (classification, regression) in both methods
 //   total    frozen + trainable, as PEFT counts "all params"
 // trainer_test checks the figures against the loaded model's for several specs and models.

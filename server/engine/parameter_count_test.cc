@@ -1,7 +1,7 @@
 // CheckSpec's parameter counts, read from config.json and the safetensors headers alone, equal
 // what the loaded model has (RunTraining's OnStart), on the example model and on every parity
 // fixture (tests/fixtures/parity: RoBERTa, BERT, Llama, Mistral, Qwen2 with tied embeddings),
-// for LoRA with several target sets and ranks and for full fine-tuning.
+// for LoRA with several target sets and ranks, for DoRA and for full fine-tuning.
 #include "server/engine/parameter_count.h"
 
 #include <gtest/gtest.h>
@@ -108,6 +108,9 @@ class ParameterCountTest : public ::testing::Test {
     spec.method = Method::kFull;
     spec.targets = {"q", "v"};
     ExpectCountsOfTheLoadedModel(spec);
+    spec.method = Method::kDora;
+    spec.lora_rank = 4;
+    ExpectCountsOfTheLoadedModel(spec);
   }
 
   static TrainSpec Spec(const std::string& model_dir, Task task, const std::string& data) {
@@ -132,6 +135,21 @@ TEST_F(ParameterCountTest, ExampleModel) {
                         "example/train.jsonl");
   spec.validation_path = (*root_ / "example" / "validation.jsonl").string();
   ExpectCountsForTargetSets(spec, kEncoderTargets);
+}
+
+// DoRA trains LoRA's A and B plus one magnitude per output row of each target: on the example
+// model (4 layers, hidden 128) q and v add 4 x 2 x 128 elements, to the trainable and the total.
+TEST_F(ParameterCountTest, DoraAddsOneMagnitudePerOutputRow) {
+  TrainSpec spec = Spec((*root_ / "example" / "model").string(), Task::kSequenceClassification,
+                        "example/train.jsonl");
+  spec.targets = {"q", "v"};
+  auto lora = CheckSpec(spec);
+  spec.method = Method::kDora;
+  auto dora = CheckSpec(spec);
+  ASSERT_TRUE(lora.ok()) << lora.status();
+  ASSERT_TRUE(dora.ok()) << dora.status();
+  EXPECT_EQ(dora->trainable_parameters - lora->trainable_parameters, 4 * 2 * 128);
+  EXPECT_EQ(dora->total_parameters - lora->total_parameters, 4 * 2 * 128);
 }
 
 TEST_F(ParameterCountTest, RobertaClassifier) {

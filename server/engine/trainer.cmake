@@ -37,4 +37,5 @@ set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/exception_status_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/parameter_count_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer_test.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/early_stopping_test.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/early_stopping_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/dora_job_test.cc)

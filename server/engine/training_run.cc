@@ -222,6 +222,7 @@ std::optional<PeftLoraConfig> TrainingRun::AdapterConfig() const {
   config.lora_alpha = spec_.lora_alpha;
   config.lora_dropout = spec_.lora_dropout;
   config.use_rslora = spec_.use_rslora;
+  config.use_dora = spec_.method == Method::kDora;
   config.target_modules = model_->TargetModuleNames();
   config.modules_to_save = model_->ModulesToSave();
   return config;
