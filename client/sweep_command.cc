@@ -64,6 +64,8 @@ EvalMetrics EvalMetricsFromProto(const v1::JobEvent::EvalMetrics& eval) {
   if (eval.has_pearson()) out.pearson = eval.pearson();
   if (eval.has_spearman()) out.spearman = eval.spearman();
   if (eval.has_perplexity()) out.perplexity = eval.perplexity();
+  if (eval.has_f1()) out.f1 = eval.f1();
+  if (eval.has_mcc()) out.mcc = eval.mcc();
   out.examples = eval.examples();
   return out;
 }

@@ -87,8 +87,8 @@ json MeanStdToJson(const MeanStd& m) {
 }  // namespace
 
 const std::vector<std::string>& EvalMetricNames() {
-  static const auto* kNames =
-      new std::vector<std::string>{"accuracy", "loss", "pearson", "spearman", "perplexity"};
+  static const auto* kNames = new std::vector<std::string>{
+      "accuracy", "f1", "mcc", "loss", "pearson", "spearman", "perplexity"};
   return *kNames;
 }
 
@@ -98,6 +98,8 @@ std::optional<double> EvalMetricByName(const EvalMetrics& eval, std::string_view
   if (name == "pearson") return eval.pearson;
   if (name == "spearman") return eval.spearman;
   if (name == "perplexity") return eval.perplexity;
+  if (name == "f1") return eval.f1;
+  if (name == "mcc") return eval.mcc;
   return std::nullopt;
 }
 

@@ -135,8 +135,8 @@ TEST(SweepTableTest, UnknownMetricIsInvalidArgument) {
   absl::StatusOr<SweepTable> table = BuildSweepTable("s-1", {}, "acc");
   EXPECT_EQ(table.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(table.status().message(),
-            "metric: unknown metric 'acc'; expected one of accuracy, loss, pearson, spearman, "
-            "perplexity");
+            "metric: unknown metric 'acc'; expected one of accuracy, f1, mcc, loss, pearson, "
+            "spearman, perplexity");
 }
 
 TEST(SweepTableTest, JsonHasNullsForAbsentValues) {
