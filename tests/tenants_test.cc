@@ -158,7 +158,8 @@ TEST_F(TenantsTest, OtherTenantsJobsAreNotFoundEverywhere) {
       admin, a_job, [](const v1::Job& j) { return j.state() == v1::RUNNING; }, 60);
 
   // Beta gets NOT_FOUND in the words used for an id that does not exist.
-  const std::string unknown = beta.GetJob("00000000000000000000000000000000").status().ToString();
+  EXPECT_EQ(beta.GetJob("j-0000000000000000").status().ToString(),
+            "NOT_FOUND: job 'j-0000000000000000' not found");
   const std::string expected = "NOT_FOUND: job '" + a_job + "' not found";
   EXPECT_EQ(beta.GetJob(a_job).status().ToString(), expected);
   EXPECT_EQ(beta.CancelJob(a_job).status().ToString(), expected);
