@@ -217,8 +217,13 @@ absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::str
 
 absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
     const ServerOptions& options, const ResolvedOptions& resolved, store::Store* store,
-    scheduler::JobRunner* runner) {
+    scheduler::JobRunner* runner, const auth::Authenticator* auth) {
   scheduler::SchedulerOptions scheduler_options;
+  // The tenants' limits as the tokens file says now (SIGHUP included).
+  scheduler_options.tenant_limits = [auth](const std::string& owner) {
+    const auth::TenantQuota quota = auth->QuotaOf(owner);
+    return scheduler::TenantLimits{quota.max_jobs, quota.max_gpus};
+  };
   scheduler_options.devices = resolved.devices;
   scheduler_options.slots_per_device = options.slots_per_device;
   scheduler_options.artifacts_dir = resolved.data_dir;
@@ -316,7 +321,7 @@ absl::Status Serve(const ServerOptions& options) {
   // The engine opens every file a job reads inside the same roots (common/confined_file.h).
   scheduler::EngineJobRunner runner(resolved.data_roots.roots());
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
-                   StartScheduler(options, resolved, store.get(), &runner));
+                   StartScheduler(options, resolved, store.get(), &runner, auth.get()));
   // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
   http::SchedulerJobsSource jobs_source(scheduler.get());
   // GPU series through NVML where the driver has it; only the cpu series otherwise.

@@ -244,6 +244,48 @@ TEST_F(TenantsTest, TenantRootsConfineItsPaths) {
   EXPECT_FALSE(Submit(beta_, {"--max-steps", "1"}).empty());
 }
 
+TEST_F(TenantsTest, QuotasQueueTheExtraJobsAndRefuseOversizedData) {
+  server_.reset();
+  WriteTokens({alpha_.line + " max_jobs=1", beta_.line + " max_dataset_bytes=10", admin_.line});
+  server_ = std::make_unique<AttunedProcess>(
+      dir_.path() + "/data", std::vector<std::string>{"--data-roots", example_, "--auth-tokens",
+                                                      tokens_path_, "--slots-per-device", "2"});
+  ASSERT_FALSE(server_->address().empty());
+  client::AttuneClient alpha = ClientWith(server_->address(), alpha_.token);
+  const std::string first = Submit(alpha_, {"--max-steps", "100000"});
+  const std::string second = Submit(alpha_, {"--max-steps", "1"});
+  WaitForJob(
+      alpha, first, [](const v1::Job& j) { return j.state() == v1::RUNNING; }, 60);
+  // A free slot, but alpha is at max_jobs: the second waits QUEUED and says why.
+  std::string reason;
+  absl::Status watched = WatchJobFor(
+      server_->address(), second, 0, 30,
+      [&](const v1::JobEvent& event) {
+        if (!event.has_warning()) return true;
+        reason = event.warning().message();
+        return false;
+      },
+      alpha_.token);
+  EXPECT_TRUE(watched.ok()) << watched;
+  EXPECT_EQ(reason, "waiting: tenant 'alpha' runs 1 job(s), its max_jobs is 1");
+  EXPECT_EQ(alpha.GetJob(second)->state(), v1::QUEUED);
+  ASSERT_TRUE(alpha.CancelJob(first).ok());
+  v1::Job done = WaitForJob(alpha, second, IsTerminal, 120);
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+
+  // Beta's data is over its max_dataset_bytes: refused, naming the limit.
+  const int64_t bytes =
+      fs::file_size(example_ + "/train.jsonl") + fs::file_size(example_ + "/validation.jsonl");
+  std::vector<std::string> args = ExampleSubmitArgs(example_, {"--max-steps", "1"});
+  args.insert(args.end(), {"--token", beta_.token});
+  CliResult refused = RunCli(server_->address(), args);
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("max_dataset_bytes: train + validation are " + std::to_string(bytes) +
+                             " bytes; tenant 'beta' may use at most 10"),
+            std::string::npos)
+      << refused.err;
+}
+
 TEST(ExposedListenTest, NonLoopbackNeedsTlsAndTokensOrInsecure) {
   TempDir dir;
   std::string output;

@@ -1,5 +1,6 @@
 #include "server/api/attune_service.h"
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -30,6 +31,23 @@ int JobsThatFit(const std::vector<store::Job>& jobs) {
     if (bytes > kMaxListJobsBytes && i > 0) return static_cast<int>(i);
   }
   return static_cast<int>(jobs.size());
+}
+
+// RESOURCE_EXHAUSTED naming max_dataset_bytes when the job's data files together are larger than
+// the caller's tenant may use.
+absl::Status CheckDatasetQuota(const auth::Caller& caller, const TrainSpec& train) {
+  const int64_t limit = caller.settings.quota.max_dataset_bytes;
+  if (limit <= 0) return absl::OkStatus();
+  std::error_code ec;
+  int64_t bytes = static_cast<int64_t>(std::filesystem::file_size(train.train_path, ec));
+  if (!train.validation_path.empty() && !ec) {
+    bytes += static_cast<int64_t>(std::filesystem::file_size(train.validation_path, ec));
+  }
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("train: cannot size: ", ec.message()));
+  if (bytes <= limit) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat("max_dataset_bytes: train + validation are ",
+                                                   bytes, " bytes; tenant '", caller.tenant,
+                                                   "' may use at most ", limit));
 }
 
 // The one place a unary method's result becomes its gRPC answer.
@@ -96,6 +114,7 @@ absl::StatusOr<v1::Job> AttuneService::DoCreateJob(const auth::Caller& caller,
   // Field ranges first, so that "lora.rank: 0 ..." wins over a file problem; then the files.
   RETURN_IF_ERROR(ValidateJobSpecFields(spec));
   RETURN_IF_ERROR(ConfinePaths(caller, &spec));
+  RETURN_IF_ERROR(CheckDatasetQuota(caller, spec.train));
   ASSIGN_OR_RETURN(store::Job job, scheduler_->Submit(spec, request.request_id(), caller.tenant));
   return JobToProto(job);
 }

@@ -13,7 +13,8 @@
 //   roots=              directories this tenant's job files must lie in (resolved after
 //                       symlinks at CreateJob); they must also lie inside the server's
 //                       --data-roots. Absent = the server's roots.
-//   max_jobs=           queued + running jobs at once; more are accepted and wait QUEUED.
+//   max_jobs=           jobs running at once; more are accepted and wait QUEUED (the reason
+//                       in an event).
 //   max_gpus=           GPUs the tenant's running jobs hold at once; more wait QUEUED.
 //   max_dataset_bytes=  train + validation file bytes of one job; a bigger job is refused with
 //                       RESOURCE_EXHAUSTED.
@@ -35,7 +36,7 @@ namespace attune::auth {
 
 // What a tenant may use; 0 = no limit.
 struct TenantQuota {
-  int64_t max_jobs = 0;           // queued + running jobs at once
+  int64_t max_jobs = 0;           // running jobs at once (more wait QUEUED)
   int64_t max_gpus = 0;           // GPUs held by running jobs at once
   int64_t max_dataset_bytes = 0;  // train + validation bytes of one job
   bool operator==(const TenantQuota& o) const {
