@@ -11,8 +11,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       attune::engine::Tokenizer::FromJson(std::string(reinterpret_cast<const char*>(data), size));
   if (tokenizer.ok()) {
     (*tokenizer)
-        ->Encode("Hello, world! \xc3\x9cn\xc3\xafc\xc3\xb6d\xc3\xa9 123 ",
-                 attune::engine::SpecialTokens::kAdd);
+        ->Encode(
+            "Hello, world! \xc3\x9c"
+            "n\xc3\xaf"
+            "c\xc3\xb6"
+            "d\xc3\xa9 123 ",
+            attune::engine::SpecialTokens::kAdd);
   }
   return 0;
 }
