@@ -312,8 +312,10 @@ void Shutdown(grpc::Server* server, http::HttpServer* http_server,
 // down.
 absl::Status Serve(const ServerOptions& options) {
   RETURN_IF_ERROR(CheckSecurityOptions(options));
-  ASSIGN_OR_RETURN(std::unique_ptr<auth::Authenticator> auth,
-                   auth::Authenticator::Create(options.auth_tokens));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<auth::Authenticator> auth,
+      auth::Authenticator::Create(
+          options.auth_tokens, options.insecure ? auth::Peers::kAny : auth::Peers::kLoopbackOnly));
   ASSIGN_OR_RETURN(ResolvedOptions resolved, ResolveOptions(options));
   ASSIGN_OR_RETURN(std::unique_ptr<DataDirLock> lock, DataDirLock::Acquire(resolved.data_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
@@ -351,7 +353,9 @@ absl::Status Serve(const ServerOptions& options) {
   std::cerr << "attuned: "
             << (auth->requires_tokens()
                     ? absl::StrCat("tokens from ", options.auth_tokens, " required")
-                    : std::string("no --auth-tokens: accepting loopback clients only"))
+                    : std::string(options.insecure
+                                      ? "no --auth-tokens, --insecure: accepting every client"
+                                      : "no --auth-tokens: accepting loopback clients only"))
             << (options.tls.enabled() ? "; TLS on" : "; TLS off")
             << (options.tls.mutual() ? " (client certificates required)" : "") << std::endl;
   WaitForShutdownSignal(auth.get());

@@ -50,9 +50,9 @@ bool IsLoopbackPeer(absl::string_view peer) {
   return absl::StartsWith(host, "127.") || host == "::1" || host == "localhost";
 }
 
-absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
-    const std::string& tokens_path) {
-  std::unique_ptr<Authenticator> authenticator(new Authenticator(tokens_path));
+absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(const std::string& tokens_path,
+                                                                     Peers peers) {
+  std::unique_ptr<Authenticator> authenticator(new Authenticator(tokens_path, peers));
   RETURN_IF_ERROR(authenticator->Reload());
   return authenticator;
 }
@@ -68,7 +68,7 @@ absl::Status Authenticator::Reload() {
 absl::StatusOr<Caller> Authenticator::Authenticate(absl::string_view authorization,
                                                    absl::string_view peer) const {
   if (!requires_tokens()) {
-    if (!IsLoopbackPeer(peer)) {
+    if (peers_ == Peers::kLoopbackOnly && !IsLoopbackPeer(peer)) {
       return absl::UnauthenticatedError(absl::StrCat(
           "attuned accepts only loopback clients without --auth-tokens; ", peer, " is not one"));
     }

@@ -3,9 +3,9 @@
 // HTTP server alike. No gRPC or HTTP types here.
 //
 // Two modes, chosen at start:
-//   - loopback only (no --auth-tokens): every caller from 127.0.0.0/8, ::1 or a unix socket is
-//     the admin of the one tenant "" (what attuned was before tenants); any other peer gets
-//     UNAUTHENTICATED.
+//   - no tokens (no --auth-tokens): every caller from 127.0.0.0/8, ::1 or a unix socket is the
+//     admin of the one tenant "" (what attuned was before tenants); any other peer gets
+//     UNAUTHENTICATED, unless the operator chose Peers::kAny (attuned --insecure).
 //   - tokens (--auth-tokens FILE, tokens_file.h): the token must be in the file. It is hashed
 //     with SHA-256 and the digest compared with every entry in constant time (no early exit, so
 //     the answer's timing says nothing about how close a guess was). Reload() re-reads the file
@@ -43,11 +43,16 @@ struct Caller {
 // "::1", "localhost"), with or without a port.
 bool IsLoopbackPeer(absl::string_view peer);
 
+// Who may call without tokens.
+enum class Peers { kLoopbackOnly, kAny };
+
 class Authenticator {
  public:
-  // `tokens_path` "" = loopback only. Otherwise reads and parses the file: INVALID_ARGUMENT
-  // naming --auth-tokens and the line when it does not parse, NOT_FOUND when it cannot be read.
-  static absl::StatusOr<std::unique_ptr<Authenticator>> Create(const std::string& tokens_path);
+  // `tokens_path` "" = no tokens, callers as `peers` says. Otherwise reads and parses the file:
+  // INVALID_ARGUMENT naming --auth-tokens and the line when it does not parse, NOT_FOUND when
+  // it cannot be read.
+  static absl::StatusOr<std::unique_ptr<Authenticator>> Create(const std::string& tokens_path,
+                                                               Peers peers = Peers::kLoopbackOnly);
 
   // Re-reads the tokens file. On error (named as in Create) the previous table stays in use. OK
   // and nothing done in loopback-only mode.
@@ -66,10 +71,12 @@ class Authenticator {
   TenantQuota QuotaOf(const std::string& tenant) const;
 
  private:
-  explicit Authenticator(std::string tokens_path) : tokens_path_(std::move(tokens_path)) {}
+  Authenticator(std::string tokens_path, Peers peers)
+      : tokens_path_(std::move(tokens_path)), peers_(peers) {}
 
   // Constant after construction.
   const std::string tokens_path_;
+  const Peers peers_;
 
   mutable absl::Mutex mu_;
   TokenTable table_ ABSL_GUARDED_BY(mu_);

@@ -105,6 +105,12 @@ TEST(LoopbackOnlyTest, AcceptsLoopbackPeersAsTheAdminOfTenantNone) {
             "attuned accepts only loopback clients without --auth-tokens; ipv4:10.1.2.3:5000 is "
             "not one");
   EXPECT_FALSE(IsLoopbackPeer("ipv6:[::2]:5000"));
+  // --insecure: anyone, still as the admin of tenant "".
+  auto open = Authenticator::Create("", Peers::kAny);
+  ASSERT_TRUE(open.ok());
+  absl::StatusOr<Caller> anyone = (*open)->Authenticate("", "ipv4:10.1.2.3:5000");
+  ASSERT_TRUE(anyone.ok()) << anyone.status();
+  EXPECT_TRUE(anyone->admin);
   EXPECT_FALSE(IsLoopbackPeer("128.0.0.1"));
 }
 
