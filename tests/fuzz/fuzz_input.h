@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace attune::fuzz {
@@ -40,6 +42,31 @@ class MemoryFile {
 
  private:
   const int fd_;
+};
+
+// The bytes as a regular file under $TMPDIR (one path per process, rewritten on each call), for
+// readers that refuse links such as /proc/self/fd/N (common/confined_file.h opens with
+// O_NOFOLLOW). Removed by the destructor.
+class TempFile {
+ public:
+  TempFile(const uint8_t* data, size_t size, const char* suffix) {
+    const char* dir = std::getenv("TMPDIR");
+    path_ = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/attune-fuzz-" +
+            std::to_string(getpid()) + suffix;
+    std::FILE* out = std::fopen(path_.c_str(), "wb");
+    ok_ = out != nullptr && std::fwrite(data, 1, size, out) == size;
+    if (out != nullptr) ok_ = std::fclose(out) == 0 && ok_;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+  bool ok() const { return ok_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool ok_ = false;
 };
 
 }  // namespace attune::fuzz

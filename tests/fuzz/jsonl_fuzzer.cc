@@ -11,8 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr attune::Task kTasks[] = {attune::Task::kSequenceClassification,
                                      attune::Task::kRegression, attune::Task::kCausalLm};
   const attune::Task task = kTasks[data[0] % 3];
-  attune::fuzz::MemoryFile file(data + 1, size - 1);
-  if (file.fd() < 0) return 0;
+  attune::fuzz::TempFile file(data + 1, size - 1, ".jsonl");
+  if (!file.ok()) return 0;
   auto records = attune::engine::ReadJsonl(file.path(), "train", task);
   if (records.ok() && task == attune::Task::kSequenceClassification) {
     attune::engine::BuildLabelMap(*records, "train").IgnoreError();
