@@ -205,7 +205,13 @@ absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
   v1::JobSpec spec;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  auto status = google::protobuf::util::JsonStringToMessage(doc.dump(), &spec, options);
+  std::string doc_text;
+  try {
+    doc_text = doc.dump();
+  } catch (const json::type_error&) {  // a string that is not UTF-8 (found by the fuzzer)
+    return Invalid(absl::StrCat("config: ", path, ": a value is not valid UTF-8 text"));
+  }
+  auto status = google::protobuf::util::JsonStringToMessage(doc_text, &spec, options);
   if (!status.ok()) {
     return Invalid(absl::StrCat("config: ", path, ": ", std::string(status.message())));
   }

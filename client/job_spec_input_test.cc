@@ -78,6 +78,16 @@ TEST(JobSpecFromYamlFileTest, UnknownKeyIsInvalidArgument) {
   std::remove(path.c_str());
 }
 
+// Found by the job_yaml fuzzer: a byte that is not UTF-8 made the JSON conversion throw, which
+// took the CLI down (tests/fuzz/crashes/job_yaml/ keeps the input).
+TEST(JobSpecFromYamlFileTest, NonUtf8ValueIsInvalidArgument) {
+  std::string path = WriteTempYaml("name: \xff\xfe\nmodel: m\n");
+  auto spec = JobSpecFromYamlFile(path);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(), "config: " + path + ": a value is not valid UTF-8 text");
+  std::remove(path.c_str());
+}
+
 TEST(JobSpecFromYamlFileTest, UnknownTaskNamesTheField) {
   std::string path = WriteTempYaml("task: translation\n");
   auto spec = JobSpecFromYamlFile(path);
