@@ -163,6 +163,13 @@ absl::Status ApplyConveniences(json* doc_ptr) {
   }
   for (const char* key : {"rank", "alpha", "dropout", "use_rslora"}) {
     if (doc.contains(key)) {
+      // `lora: 5` and `rank: 8` together (found by the fuzzer): not a place to put the rank.
+      if (doc.contains("lora") && !doc["lora"].is_object()) {
+        return Invalid(
+            absl::StrCat("lora: expected a mapping (rank, alpha, dropout, use_rslora) "
+                         "when '",
+                         key, "' is also given"));
+      }
       doc["lora"][key] = doc[key];
       doc.erase(key);
     }

@@ -88,6 +88,17 @@ TEST(JobSpecFromYamlFileTest, NonUtf8ValueIsInvalidArgument) {
   std::remove(path.c_str());
 }
 
+// Found by the job_yaml fuzzer: a top-level `rank` with a `lora` that is not a mapping threw.
+TEST(JobSpecFromYamlFileTest, RankBesideANonMappingLoraIsInvalidArgument) {
+  std::string path = WriteTempYaml("lora: 5\nrank: 8\n");
+  auto spec = JobSpecFromYamlFile(path);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(),
+            "lora: expected a mapping (rank, alpha, dropout, use_rslora) when 'rank' is also "
+            "given");
+  std::remove(path.c_str());
+}
+
 TEST(JobSpecFromYamlFileTest, UnknownTaskNamesTheField) {
   std::string path = WriteTempYaml("task: translation\n");
   auto spec = JobSpecFromYamlFile(path);
