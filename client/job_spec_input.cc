@@ -206,7 +206,13 @@ absl::StatusOr<v1::JobSpec> JobSpecFromYamlFile(const std::string& path) {
     return Invalid(absl::StrCat("config: ", path, ": ", e.what()));
   }
   if (!root.IsMap()) return Invalid(absl::StrCat("config: ", path, ": expected a mapping"));
-  ASSIGN_OR_RETURN(json doc, NodeToJson(root, ""));
+  absl::StatusOr<json> converted;
+  try {
+    converted = NodeToJson(root, "");
+  } catch (const YAML::Exception& e) {  // e.g. a bad scalar conversion (found by the fuzzer)
+    return Invalid(absl::StrCat("config: ", path, ": ", e.what()));
+  }
+  ASSIGN_OR_RETURN(json doc, std::move(converted));
 
   RETURN_IF_ERROR(ApplyConveniences(&doc));
   v1::JobSpec spec;
