@@ -21,4 +21,6 @@ COPY --from=build /src/build/bin/ /usr/local/bin/
 VOLUME /data
 EXPOSE 50051 8080
 ENTRYPOINT ["attuned"]
-CMD ["--listen", "0.0.0.0:50051", "--http", "0.0.0.0:8080", "--data-dir", "/data", "--data-roots", "/data"]
+# --insecure: a container's port is reached through what publishes it; on a shared network use
+# --auth-tokens, --tls-cert and --tls-key instead.
+CMD ["--listen", "0.0.0.0:50051", "--http", "0.0.0.0:8080", "--data-dir", "/data", "--data-roots", "/data", "--insecure"]

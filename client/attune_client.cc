@@ -1,7 +1,9 @@
 #include "client/attune_client.h"
 
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -16,12 +18,54 @@ absl::Status FromGrpc(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::InvalidArgumentError(flag + ": cannot read " + path);
+  }
+  return text.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options) {
+  if (options.tls_ca_path.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> ca = ReadPem("--tls-ca", options.tls_ca_path);
+  if (!ca.ok()) return ca.status();
+  ssl.pem_root_certs = *std::move(ca);
+  if (!options.tls_cert_path.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem("--tls-cert", options.tls_cert_path);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem("--tls-key", options.tls_key_path);
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 AttuneClient::AttuneClient(const std::string& address)
-    : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+    : AttuneClient(address, grpc::InsecureChannelCredentials(), "") {}
+
+AttuneClient::AttuneClient(const std::string& address,
+                           std::shared_ptr<grpc::ChannelCredentials> credentials, std::string token)
+    : token_(std::move(token)),
+      channel_(grpc::CreateChannel(address, std::move(credentials))),
       stub_(v1::Attune::NewStub(channel_)) {}
+
+void AttuneClient::Authorize(grpc::ClientContext* context) const {
+  if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
+}
 
 void AttuneClient::SetDeadline(grpc::ClientContext* context) const {
   context->set_deadline(std::chrono::system_clock::now() + timeout_);
+  Authorize(context);
 }
 
 absl::StatusOr<v1::Job> AttuneClient::CreateJob(const v1::CreateJobRequest& request) {
@@ -67,6 +111,7 @@ absl::StatusOr<v1::Job> AttuneClient::CancelJob(const std::string& job_id) {
 absl::Status AttuneClient::WatchJob(const std::string& job_id, int64_t from_sequence,
                                     const std::function<bool(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;  // no deadline: a job may run for hours
+  Authorize(&context);
   v1::WatchJobRequest request;
   request.set_job_id(job_id);
   request.set_from_sequence(from_sequence);
@@ -86,6 +131,7 @@ absl::Status AttuneClient::DownloadAdapter(
     const v1::DownloadAdapterRequest& request,
     const std::function<absl::Status(const v1::AdapterChunk&)>& on_chunk) {
   grpc::ClientContext context;
+  Authorize(&context);
   std::unique_ptr<grpc::ClientReader<v1::AdapterChunk>> reader =
       stub_->DownloadAdapter(&context, request);
   v1::AdapterChunk chunk;

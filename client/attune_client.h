@@ -22,11 +22,31 @@ namespace attune::client {
 // Converts a gRPC status to the absl::Status with the same code and message.
 absl::Status FromGrpc(const grpc::Status& status);
 
+// How the client reaches and proves itself to the server.
+struct ClientOptions {
+  // Sent as `authorization: Bearer TOKEN` on every call; "" = none (a loopback server without
+  // --auth-tokens).
+  std::string token;
+  // PEM CA bundle that the server's certificate must chain to; "" = plaintext.
+  std::string tls_ca_path;
+  // PEM client certificate and key, for a server that requires mutual TLS; "" = none.
+  std::string tls_cert_path;
+  std::string tls_key_path;
+};
+
+// The channel credentials for `options`: TLS when tls_ca_path is set (INVALID_ARGUMENT naming
+// --tls-ca, --tls-cert or --tls-key when a file cannot be read), else plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options);
+
 class AttuneClient {
  public:
   // Connects lazily to `address` ("host:port") over an insecure channel. Never fails here;
   // an unreachable server shows up as UNAVAILABLE on the first call.
   explicit AttuneClient(const std::string& address);
+  // The same with `credentials` (ChannelCredentialsFor) and `token` sent on every call.
+  AttuneClient(const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+               std::string token);
 
   // Deadline for unary calls. Default 30 s.
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
@@ -54,7 +74,10 @@ class AttuneClient {
 
  private:
   void SetDeadline(grpc::ClientContext* context) const;
+  // Adds the token's metadata (every call does this).
+  void Authorize(grpc::ClientContext* context) const;
 
+  const std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Attune::Stub> stub_;
   std::chrono::milliseconds timeout_{30000};

@@ -181,10 +181,16 @@ absl::Status ApplyConveniences(json* doc_ptr) {
   }
   for (const char* key : {"rank", "alpha", "dropout", "use_rslora"}) {
     for (const std::string& flat : {std::string(key), absl::StrCat("lora_", key)}) {
-      if (doc.contains(flat)) {
-        doc["lora"][key] = doc[flat];
-        doc.erase(flat);
+      if (!doc.contains(flat)) continue;
+      // `lora: 5` and `rank: 8` together (found by the fuzzer): not a place to put the rank.
+      if (doc.contains("lora") && !doc["lora"].is_object()) {
+        return Invalid(
+            absl::StrCat("lora: expected a mapping (rank, alpha, dropout, use_rslora) "
+                         "when '",
+                         flat, "' is also given"));
       }
+      doc["lora"][key] = doc[flat];
+      doc.erase(flat);
     }
   }
   if (doc.contains("targets") && doc["targets"].is_string()) {
@@ -221,13 +227,25 @@ absl::StatusOr<v1::JobSpec> JobSpecFromYamlNode(const YAML::Node& root, const st
                                                 const std::string& source) {
   const std::string& path = source;
   if (!root.IsMap()) return Invalid(absl::StrCat("config: ", path, ": expected a mapping"));
-  ASSIGN_OR_RETURN(json doc, NodeToJson(root, ""));
+  absl::StatusOr<json> converted;
+  try {
+    converted = NodeToJson(root, "");
+  } catch (const YAML::Exception& e) {  // e.g. a bad scalar conversion (found by the fuzzer)
+    return Invalid(absl::StrCat("config: ", path, ": ", e.what()));
+  }
+  ASSIGN_OR_RETURN(json doc, std::move(converted));
 
   RETURN_IF_ERROR(ApplyConveniences(&doc));
   v1::JobSpec spec;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  auto status = google::protobuf::util::JsonStringToMessage(doc.dump(), &spec, options);
+  std::string doc_text;
+  try {
+    doc_text = doc.dump();
+  } catch (const json::type_error&) {  // a string that is not UTF-8 (found by the fuzzer)
+    return Invalid(absl::StrCat("config: ", path, ": a value is not valid UTF-8 text"));
+  }
+  auto status = google::protobuf::util::JsonStringToMessage(doc_text, &spec, options);
   if (!status.ok()) {
     return Invalid(absl::StrCat("config: ", path, ": ", std::string(status.message())));
   }

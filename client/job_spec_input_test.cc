@@ -86,6 +86,27 @@ TEST(JobSpecFromYamlFileTest, UnknownKeyIsInvalidArgument) {
   std::remove(path.c_str());
 }
 
+// Found by the job_yaml fuzzer: a byte that is not UTF-8 made the JSON conversion throw, which
+// took the CLI down (tests/fuzz/crashes/job_yaml/ keeps the input).
+TEST(JobSpecFromYamlFileTest, NonUtf8ValueIsInvalidArgument) {
+  std::string path = WriteTempYaml("name: \xff\xfe\nmodel: m\n");
+  auto spec = JobSpecFromYamlFile(path);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(), "config: " + path + ": a value is not valid UTF-8 text");
+  std::remove(path.c_str());
+}
+
+// Found by the job_yaml fuzzer: a top-level `rank` with a `lora` that is not a mapping threw.
+TEST(JobSpecFromYamlFileTest, RankBesideANonMappingLoraIsInvalidArgument) {
+  std::string path = WriteTempYaml("lora: 5\nrank: 8\n");
+  auto spec = JobSpecFromYamlFile(path);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(spec.status().message(),
+            "lora: expected a mapping (rank, alpha, dropout, use_rslora) when 'rank' is also "
+            "given");
+  std::remove(path.c_str());
+}
+
 TEST(JobSpecFromYamlFileTest, UnknownTaskNamesTheField) {
   std::string path = WriteTempYaml("task: translation\n");
   auto spec = JobSpecFromYamlFile(path);

@@ -2,9 +2,11 @@
 //
 //   attune [--server ADDR] [--output text|json] COMMAND ...
 //
-// Commands: submit, sweep, compare, list, get, watch, cancel, download, health, render (local).
-// Exit codes: 0 success; 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2
-// usage errors and INVALID_ARGUMENT; 3 NOT_FOUND; 4 server unavailable.
+// Commands: submit, sweep, compare, list, get, watch, cancel, download, health, render (local),
+// token create. The token comes from --token, else $ATTUNE_TOKEN; --tls-ca makes the connection
+// TLS (--tls-cert/--tls-key add a client certificate for mutual TLS). Exit codes: 0 success;
+// 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2 usage errors and
+// INVALID_ARGUMENT; 3 NOT_FOUND; 4 server unavailable.
 #include <unistd.h>
 
 #include <chrono>
@@ -29,6 +31,7 @@
 #include "client/sweep_command.h"
 #include "client/sweep_input.h"
 #include "client/sweep_table_text.h"
+#include "client/token_command.h"
 #include "common/status_macros.h"
 
 namespace attune::client {
@@ -289,6 +292,9 @@ struct CommandLine {
   WatchOptions watch;
   DownloadOptions download;
   std::string health_service;  // "" = the whole server
+  ClientOptions connection;    // token and TLS files
+  std::string token_tenant = "default";
+  bool token_admin = false;
   // The subcommands, owned by the CLI::App.
   CLI::App* submit_cmd = nullptr;
   CLI::App* sweep_cmd = nullptr;
@@ -299,7 +305,19 @@ struct CommandLine {
   CLI::App* cancel_cmd = nullptr;
   CLI::App* download_cmd = nullptr;
   CLI::App* health_cmd = nullptr;
+  CLI::App* token_create_cmd = nullptr;
 };
+
+// `attune token create`: the token on the first line, its tokens-file line on the second.
+int RunTokenCreate(const CommandLine& c) {
+  absl::StatusOr<std::string> token = NewToken();
+  if (!token.ok()) return Fail(token.status());
+  absl::StatusOr<std::string> line =
+      TokenLine(*token, c.token_tenant, c.token_admin ? TokenRole::kAdmin : TokenRole::kTenant);
+  if (!line.ok()) return Fail(line.status());
+  std::cout << *token << "\n" << *line << std::endl;
+  return 0;
+}
 
 void AddQueryCommands(CLI::App* app, CommandLine* c) {
   c->list_cmd = app->add_subcommand("list", "list jobs, newest first");
@@ -349,6 +367,16 @@ void AddCommands(CLI::App* app, CommandLine* c) {
   app->add_option("--server", c->server, "attuned address HOST:PORT");
   app->add_option("--output", c->output, "text|json (proto3 JSON mapping)|csv (compare only)")
       ->check(CLI::IsMember({"text", "json", "csv"}));
+  app->add_option("--token", c->connection.token, "bearer token (default: $ATTUNE_TOKEN)");
+  app->add_option("--tls-ca", c->connection.tls_ca_path, "PEM CA of the server's certificate");
+  app->add_option("--tls-cert", c->connection.tls_cert_path, "PEM client certificate (mTLS)");
+  app->add_option("--tls-key", c->connection.tls_key_path, "PEM key of --tls-cert");
+  CLI::App* token_cmd = app->add_subcommand("token", "make tokens for attuned --auth-tokens");
+  token_cmd->require_subcommand(1);
+  c->token_create_cmd =
+      token_cmd->add_subcommand("create", "print a new token and its line for the tokens file");
+  c->token_create_cmd->add_option("--tenant", c->token_tenant, "tenant (default: default)");
+  c->token_create_cmd->add_flag("--admin", c->token_admin, "the token sees every tenant");
   c->submit_cmd = app->add_subcommand("submit", "create a job; prints its id");
   AddSubmitFlags(c->submit_cmd, &c->submit);
   AddSweepCommands(app, c);
@@ -383,7 +411,11 @@ int Dispatch(const CommandLine& c) {
     std::cout << *report;
     return 0;
   }
-  AttuneClient client(c.server);
+  if (*c.token_create_cmd) return RunTokenCreate(c);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFor(c.connection);
+  if (!credentials.ok()) return Fail(credentials.status());
+  AttuneClient client(c.server, *std::move(credentials), c.connection.token);
   if (*c.submit_cmd) return RunSubmit(client, *c.submit_cmd, c.submit, format);
   if (*c.sweep_cmd) return RunSweep(client, c.sweep, format);
   if (*c.compare_cmd) return RunCompare(client, c.compare, format);
@@ -403,6 +435,8 @@ int main(int argc, char** argv) {
   attune::client::CommandLine command_line;
   const char* env_server = std::getenv("ATTUNE_SERVER");
   command_line.server = env_server && *env_server ? env_server : "127.0.0.1:50051";
+  const char* env_token = std::getenv("ATTUNE_TOKEN");
+  if (env_token != nullptr) command_line.connection.token = env_token;
   CLI::App app{"attune: submit and follow LoRA fine-tuning jobs on an attuned server"};
   attune::client::AddCommands(&app, &command_line);
   try {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that attune builds, tests and runs with.
 # Only packages that are missing are installed; safe to run again.
-# Usage: scripts/install-deps.sh [--with-test-tools]
+# Usage: scripts/install-deps.sh [--with-test-tools] [--fuzz]
 set -euo pipefail
 
 packages=(
@@ -13,11 +13,16 @@ packages=(
   libssl-dev libcpp-httplib-dev python3
   python3-jinja2  # renders chat templates (server/engine/chat/render_helper.py)
 )
-if [[ "${1:-}" == "--with-test-tools" ]]; then
-  # promtool and the Prometheus server for the metrics tests; Chromium for the dashboard test;
-  # clang-format for scripts/check-format.sh.
-  packages+=(prometheus chromium clang-format)
-fi
+for flag in "$@"; do
+  case "$flag" in
+    # promtool and the Prometheus server for the metrics tests; Chromium for the dashboard test;
+    # clang-format for scripts/check-format.sh.
+    --with-test-tools) packages+=(prometheus chromium clang-format) ;;
+    # clang and libFuzzer for bench/fuzz.sh (the CI corpus replay needs neither).
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown flag $flag; expected --with-test-tools or --fuzz" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,11 @@
 // data dir), opens the store, starts the scheduler and the gRPC service, prints `attuned
 // listening on HOST:PORT` (the only gRPC port it serves), and runs until SIGTERM or SIGINT. On
 // a signal it stops accepting RPCs, lets running jobs checkpoint (the scheduler leaves them
-// QUEUED for the next start) and exits 0.
+// QUEUED for the next start) and exits 0. SIGHUP re-reads the --auth-tokens file.
+//
+// Who may call: without --auth-tokens only loopback clients (said at start); with it every RPC
+// and HTTP endpoint but /healthz needs a token (server/auth/). A --listen or --http address that
+// is not loopback needs TLS and tokens, or --insecure.
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +36,9 @@
 #include "server/api/attune_service.h"
 #include "server/api/data_roots.h"
 #include "server/api/grpc_metrics.h"
+#include "server/auth/authenticator.h"
+#include "server/auth/listen_check.h"
+#include "server/auth/tls_files.h"
 #include "server/engine/trainer.h"
 #include "server/http/http_server.h"
 #include "server/http/nvml_device_stats.h"
@@ -59,7 +66,47 @@ struct ServerOptions {
   int slots_per_device = 1;
   // Directories job paths may point into, besides the data dir (always one).
   std::vector<std::string> data_roots;
+  // The tokens file (server/auth/tokens_file.h); empty = loopback clients only.
+  std::string auth_tokens;
+  // Certificate, key and (for mutual TLS) client CA of both listeners; empty = plaintext.
+  auth::TlsFiles tls;
+  // Serve a non-loopback address without TLS and tokens.
+  bool insecure = false;
 };
+
+// The exposure rule (listen_check.h) for both listeners, and the TLS files.
+absl::Status CheckSecurityOptions(const ServerOptions& options) {
+  RETURN_IF_ERROR(auth::CheckTlsFiles(options.tls));
+  const auth::Transport transport =
+      options.tls.enabled() ? auth::Transport::kTls : auth::Transport::kPlaintext;
+  const auth::Tokens tokens =
+      options.auth_tokens.empty() ? auth::Tokens::kOff : auth::Tokens::kRequired;
+  const auth::Exposure exposure =
+      options.insecure ? auth::Exposure::kAllowInsecure : auth::Exposure::kRefuseInsecure;
+  RETURN_IF_ERROR(auth::CheckExposure("--listen", options.listen, transport, tokens, exposure));
+  if (!options.http.empty()) {
+    RETURN_IF_ERROR(auth::CheckExposure("--http", options.http, transport, tokens, exposure));
+  }
+  return absl::OkStatus();
+}
+
+// gRPC's TLS credentials from the files (client certificates required with a client CA), or
+// plaintext ones.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(
+    const auth::TlsFiles& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls.mutual() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, auth::ReadPem("--tls-key", tls.key_path));
+  ASSIGN_OR_RETURN(pair.cert_chain, auth::ReadPem("--tls-cert", tls.cert_path));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (tls.mutual()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, auth::ReadPem("--tls-client-ca", tls.client_ca_path));
+  }
+  return grpc::SslServerCredentials(ssl);
+}
 
 absl::StatusOr<std::vector<std::string>> ResolveDevices(const std::string& flag) {
   if (flag == "auto") {
@@ -170,8 +217,13 @@ absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::str
 
 absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
     const ServerOptions& options, const ResolvedOptions& resolved, store::Store* store,
-    scheduler::JobRunner* runner) {
+    scheduler::JobRunner* runner, const auth::Authenticator* auth) {
   scheduler::SchedulerOptions scheduler_options;
+  // The tenants' limits as the tokens file says now (SIGHUP included).
+  scheduler_options.tenant_limits = [auth](const std::string& owner) {
+    const auth::TenantQuota quota = auth->QuotaOf(owner);
+    return scheduler::TenantLimits{quota.max_jobs, quota.max_gpus};
+  };
   scheduler_options.devices = resolved.devices;
   scheduler_options.slots_per_device = options.slots_per_device;
   scheduler_options.artifacts_dir = resolved.data_dir;
@@ -185,14 +237,17 @@ absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
 // splits the clients between the two; and with port 0 gRPC opens one more listener per extra
 // polling set (the callback queue of the health service), each bound to port 0 again, so the
 // server also answered on a port it never printed.
-absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const std::string& listen,
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const ServerOptions& options,
                                                         api::AttuneService* service,
                                                         http::ServiceMetrics* metrics, int* port) {
+  const std::string& listen = options.listen;
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   GrpcCredentials(options.tls));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
+  builder.AddListeningPort(listen, credentials, port);
   builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(api::MakeGrpcMetricsInterceptorFactory(metrics->shared_registry()));
@@ -208,25 +263,37 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const std::string& liste
 
 // The --http listener (/metrics, the dashboard and its JSON endpoints); nullptr when `address`
 // is empty.
-absl::StatusOr<std::unique_ptr<http::HttpServer>> StartHttp(const std::string& address,
+absl::StatusOr<std::unique_ptr<http::HttpServer>> StartHttp(const ServerOptions& options,
+                                                            const auth::Authenticator* auth,
                                                             http::SchedulerJobsSource* jobs,
                                                             http::ServiceMetrics* metrics) {
-  if (address.empty()) return std::unique_ptr<http::HttpServer>();
-  ASSIGN_OR_RETURN(http::HttpServerOptions http_options, http::ParseHttpAddress(address));
+  if (options.http.empty()) return std::unique_ptr<http::HttpServer>();
+  ASSIGN_OR_RETURN(http::HttpServerOptions http_options, http::ParseHttpAddress(options.http));
+  http_options.authenticator = auth;
+  http_options.tls = options.tls;
   ASSIGN_OR_RETURN(std::unique_ptr<http::HttpServer> server,
                    http::HttpServer::Start(http_options, jobs, metrics));
   std::cout << "attuned http on " << server->address() << std::endl;
   return server;
 }
 
-// Signals were blocked in every thread before any started (see main); waits for one here.
-void WaitForShutdownSignal() {
+// Signals were blocked in every thread before any started (see main); waits for them here:
+// SIGHUP re-reads the tokens file (a broken file keeps the old tokens, and says why), SIGTERM
+// or SIGINT returns.
+void WaitForShutdownSignal(auth::Authenticator* auth) {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    const absl::Status reloaded = auth->Reload();
+    std::cerr << "attuned: SIGHUP: "
+              << (reloaded.ok() ? "tokens re-read"
+                                : absl::StrCat("kept the previous tokens: ", reloaded.message()))
+              << std::endl;
+  }
   std::cerr << "attuned: signal " << signal_number << ", shutting down" << std::endl;
 }
 
@@ -244,6 +311,11 @@ void Shutdown(grpc::Server* server, http::HttpServer* http_server,
 // options -> data dir lock -> store -> scheduler -> gRPC -> HTTP -> wait for a signal -> shut
 // down.
 absl::Status Serve(const ServerOptions& options) {
+  RETURN_IF_ERROR(CheckSecurityOptions(options));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<auth::Authenticator> auth,
+      auth::Authenticator::Create(
+          options.auth_tokens, options.insecure ? auth::Peers::kAny : auth::Peers::kLoopbackOnly));
   ASSIGN_OR_RETURN(ResolvedOptions resolved, ResolveOptions(options));
   ASSIGN_OR_RETURN(std::unique_ptr<DataDirLock> lock, DataDirLock::Acquire(resolved.data_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
@@ -251,7 +323,7 @@ absl::Status Serve(const ServerOptions& options) {
   // The engine opens every file a job reads inside the same roots (common/confined_file.h).
   scheduler::EngineJobRunner runner(resolved.data_roots.roots());
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
-                   StartScheduler(options, resolved, store.get(), &runner));
+                   StartScheduler(options, resolved, store.get(), &runner, auth.get()));
   // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
   http::SchedulerJobsSource jobs_source(scheduler.get());
   // GPU series through NVML where the driver has it; only the cpu series otherwise.
@@ -259,16 +331,17 @@ absl::Status Serve(const ServerOptions& options) {
   metrics_options.device_stats =
       http::ProcessAndGpuDeviceStats(http::NvmlDeviceStats::Create().value_or(nullptr));
   http::ServiceMetrics metrics(&jobs_source, metrics_options);
-  api::AttuneService service(scheduler.get(), store.get(), std::move(resolved.data_roots));
+  api::AttuneService service(scheduler.get(), store.get(), std::move(resolved.data_roots),
+                             auth.get());
   int port = 0;
   absl::StatusOr<std::unique_ptr<grpc::Server>> server =
-      StartGrpc(options.listen, &service, &metrics, &port);
+      StartGrpc(options, &service, &metrics, &port);
   if (!server.ok()) {
     scheduler->Shutdown();
     return server.status();
   }
   absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server =
-      StartHttp(options.http, &jobs_source, &metrics);
+      StartHttp(options, auth.get(), &jobs_source, &metrics);
   if (!http_server.ok()) {
     (*server)->Shutdown();
     scheduler->Shutdown();
@@ -277,7 +350,15 @@ absl::Status Serve(const ServerOptions& options) {
   std::cout << "attuned listening on " << BoundAddress(options.listen, port) << std::endl;
   std::cerr << "attuned: devices " << absl::StrJoin(resolved.devices, ",") << " x"
             << options.slots_per_device << " slots; data dir " << resolved.data_dir << std::endl;
-  WaitForShutdownSignal();
+  std::cerr << "attuned: "
+            << (auth->requires_tokens()
+                    ? absl::StrCat("tokens from ", options.auth_tokens, " required")
+                    : std::string(options.insecure
+                                      ? "no --auth-tokens, --insecure: accepting every client"
+                                      : "no --auth-tokens: accepting loopback clients only"))
+            << (options.tls.enabled() ? "; TLS on" : "; TLS off")
+            << (options.tls.mutual() ? " (client certificates required)" : "") << std::endl;
+  WaitForShutdownSignal(auth.get());
   Shutdown(server->get(), http_server->get(), scheduler.get());
   return absl::OkStatus();
 }
@@ -297,6 +378,15 @@ int main(int argc, char** argv) {
                  "comma-separated directories job files may come from, besides the data dir "
                  "(default: the data dir only)")
       ->delimiter(',');
+  app.add_option("--auth-tokens", options.auth_tokens,
+                 "tokens file: lines 'SHA256 TENANT [admin] [settings]' (default: loopback "
+                 "clients only); re-read on SIGHUP");
+  app.add_option("--tls-cert", options.tls.cert_path, "PEM certificate for gRPC and HTTP");
+  app.add_option("--tls-key", options.tls.key_path, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", options.tls.client_ca_path,
+                 "PEM CA bundle; clients must present a certificate it signed (mutual TLS)");
+  app.add_flag("--insecure", options.insecure,
+               "serve a non-loopback --listen/--http without TLS and tokens");
   CLI11_PARSE(app, argc, argv);
 
   // Block the shutdown signals in this thread before any other starts, so every thread inherits
@@ -305,6 +395,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::Status status = attune::Serve(options);

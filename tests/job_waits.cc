@@ -27,11 +27,13 @@ v1::Job WaitForJob(client::AttuneClient& client, const std::string& id,
 }
 
 absl::Status WatchJobFor(const std::string& address, const std::string& id, int64_t from_sequence,
-                         int timeout_s, const std::function<bool(const v1::JobEvent&)>& on_event) {
+                         int timeout_s, const std::function<bool(const v1::JobEvent&)>& on_event,
+                         const std::string& token) {
   std::unique_ptr<v1::Attune::Stub> stub =
       v1::Attune::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   v1::WatchJobRequest request;
   request.set_job_id(id);
   request.set_from_sequence(from_sequence);

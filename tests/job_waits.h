@@ -19,9 +19,11 @@ v1::Job WaitForJob(client::AttuneClient& client, const std::string& id,
 
 // WatchJob on the server at `address` with a deadline: calls `on_event` for each event with
 // sequence > `from_sequence` until the stream ends, `on_event` returns false (then OK), or
-// `timeout_s` passes (DEADLINE_EXCEEDED, and a test failure). Returns the RPC's status.
+// `timeout_s` passes (DEADLINE_EXCEEDED, and a test failure). Returns the RPC's status. A
+// non-empty `token` is sent as `authorization: Bearer TOKEN`.
 absl::Status WatchJobFor(const std::string& address, const std::string& id, int64_t from_sequence,
-                         int timeout_s, const std::function<bool(const v1::JobEvent&)>& on_event);
+                         int timeout_s, const std::function<bool(const v1::JobEvent&)>& on_event,
+                         const std::string& token = "");
 
 // SUCCEEDED, FAILED or CANCELLED.
 bool IsTerminal(const v1::Job& job);

@@ -1,6 +1,8 @@
 #include "server/api/attune_service.h"
 
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -31,6 +33,23 @@ int JobsThatFit(const std::vector<store::Job>& jobs) {
   return static_cast<int>(jobs.size());
 }
 
+// RESOURCE_EXHAUSTED naming max_dataset_bytes when the job's data files together are larger than
+// the caller's tenant may use.
+absl::Status CheckDatasetQuota(const auth::Caller& caller, const TrainSpec& train) {
+  const int64_t limit = caller.settings.quota.max_dataset_bytes;
+  if (limit <= 0) return absl::OkStatus();
+  std::error_code ec;
+  int64_t bytes = static_cast<int64_t>(std::filesystem::file_size(train.train_path, ec));
+  if (!train.validation_path.empty() && !ec) {
+    bytes += static_cast<int64_t>(std::filesystem::file_size(train.validation_path, ec));
+  }
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("train: cannot size: ", ec.message()));
+  if (bytes <= limit) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat("max_dataset_bytes: train + validation are ",
+                                                   bytes, " bytes; tenant '", caller.tenant,
+                                                   "' may use at most ", limit));
+}
+
 // The one place a unary method's result becomes its gRPC answer.
 template <typename T>
 grpc::Status Reply(absl::StatusOr<T> result, T* response) {
@@ -42,39 +61,76 @@ grpc::Status Reply(absl::StatusOr<T> result, T* response) {
 }  // namespace
 
 AttuneService::AttuneService(scheduler::Scheduler* scheduler, store::Store* store,
-                             DataRoots data_roots)
-    : scheduler_(scheduler), store_(store), data_roots_(std::move(data_roots)) {}
+                             DataRoots data_roots, const auth::Authenticator* authenticator)
+    : scheduler_(scheduler),
+      store_(store),
+      data_roots_(std::move(data_roots)),
+      authenticator_(authenticator) {}
 
-absl::Status AttuneService::ConfinePaths(JobSpec* spec) const {
+absl::StatusOr<auth::Caller> AttuneService::Authenticate(const grpc::ServerContext& context) const {
+  const auto& metadata = context.client_metadata();
+  const auto header = metadata.find("authorization");
+  const absl::string_view authorization =
+      header == metadata.end() ? absl::string_view()
+                               : absl::string_view(header->second.data(), header->second.size());
+  return authenticator_->Authenticate(authorization, context.peer());
+}
+
+absl::StatusOr<store::Job> AttuneService::VisibleJob(const auth::Caller& caller,
+                                                     const std::string& id) {
+  ASSIGN_OR_RETURN(store::Job job, scheduler_->Get(id));
+  // The store's own words for an unknown id, so that the answer says nothing about other tenants.
+  if (!caller.CanSee(job.owner))
+    return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
+  return job;
+}
+
+absl::Status AttuneService::ConfinePaths(const auth::Caller& caller, JobSpec* spec) const {
+  std::optional<DataRoots> tenant_roots;
+  if (!caller.settings.data_roots.empty()) {
+    ASSIGN_OR_RETURN(tenant_roots, DataRoots::Create(caller.settings.data_roots));
+  }
+  // The tenant's roots first (a path outside them is refused naming them), then the server's,
+  // which the engine enforces again each time it opens the file.
+  const auto resolve = [&](const char* field, const std::string& path,
+                           PathKind kind) -> absl::StatusOr<std::string> {
+    if (tenant_roots.has_value())
+      RETURN_IF_ERROR(tenant_roots->Resolve(field, path, kind).status());
+    return data_roots_.Resolve(field, path, kind);
+  };
   TrainSpec& t = spec->train;
-  ASSIGN_OR_RETURN(t.model_dir, data_roots_.Resolve("model", t.model_dir, PathKind::kDirectory));
-  ASSIGN_OR_RETURN(t.train_path, data_roots_.Resolve("train", t.train_path, PathKind::kFile));
+  ASSIGN_OR_RETURN(t.model_dir, resolve("model", t.model_dir, PathKind::kDirectory));
+  ASSIGN_OR_RETURN(t.train_path, resolve("train", t.train_path, PathKind::kFile));
   if (!t.validation_path.empty()) {
-    ASSIGN_OR_RETURN(t.validation_path,
-                     data_roots_.Resolve("validation", t.validation_path, PathKind::kFile));
+    ASSIGN_OR_RETURN(t.validation_path, resolve("validation", t.validation_path, PathKind::kFile));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> AttuneService::DoCreateJob(const v1::CreateJobRequest& request) {
+absl::StatusOr<v1::Job> AttuneService::DoCreateJob(const auth::Caller& caller,
+                                                   const v1::CreateJobRequest& request) {
   RETURN_IF_ERROR(CheckCreateJobRequestSizes(request));  // before anything is built from it
   ASSIGN_OR_RETURN(JobSpec spec, JobSpecFromProto(request.spec()));
   // Field ranges first, so that "lora.rank: 0 ..." wins over a file problem; then the files.
   RETURN_IF_ERROR(ValidateJobSpecFields(spec));
-  RETURN_IF_ERROR(ConfinePaths(&spec));
+  RETURN_IF_ERROR(ConfinePaths(caller, &spec));
+  RETURN_IF_ERROR(CheckDatasetQuota(caller, spec.train));
   if (request.validate_only()) {
     ApplyJobSpecDefaults(&spec);
     store::Job would_be;
     would_be.spec = spec;
     would_be.request_id = request.request_id();
+    would_be.owner = caller.tenant;
     return JobToProto(would_be);
   }
-  ASSIGN_OR_RETURN(store::Job job, scheduler_->Submit(spec, request.request_id(), /*owner=*/""));
+  ASSIGN_OR_RETURN(store::Job job, scheduler_->Submit(spec, request.request_id(), caller.tenant));
   return JobToProto(job);
 }
 
-absl::StatusOr<v1::ListJobsResponse> AttuneService::DoListJobs(const v1::ListJobsRequest& request) {
+absl::StatusOr<v1::ListJobsResponse> AttuneService::DoListJobs(const auth::Caller& caller,
+                                                               const v1::ListJobsRequest& request) {
   store::ListJobsQuery query;
+  if (!caller.admin) query.owner = caller.tenant;
   if (request.state() != v1::JOB_STATE_UNSPECIFIED) {
     ASSIGN_OR_RETURN(query.state, JobStateFromProto(request.state()));
   }
@@ -100,10 +156,11 @@ absl::StatusOr<v1::ListJobsResponse> AttuneService::DoListJobs(const v1::ListJob
   return response;
 }
 
-absl::Status AttuneService::DoWatchJob(grpc::ServerContext* context,
+absl::Status AttuneService::DoWatchJob(grpc::ServerContext* context, const auth::Caller& caller,
                                        const v1::WatchJobRequest& request,
                                        grpc::ServerWriter<v1::JobEvent>* writer) {
   RETURN_IF_ERROR(CheckJobId(request.job_id()));
+  RETURN_IF_ERROR(VisibleJob(caller, request.job_id()).status());
   if (request.from_sequence() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("from_sequence: ", request.from_sequence(), " must be >= 0"));
@@ -135,10 +192,11 @@ absl::Status AttuneService::DoWatchJob(grpc::ServerContext* context,
 }
 
 absl::Status AttuneService::DoDownloadAdapter(grpc::ServerContext* context,
+                                              const auth::Caller& caller,
                                               const v1::DownloadAdapterRequest& request,
                                               grpc::ServerWriter<v1::AdapterChunk>* writer) {
   RETURN_IF_ERROR(CheckJobId(request.job_id()));
-  RETURN_IF_ERROR(scheduler_->Get(request.job_id()).status());  // NOT_FOUND for unknown jobs
+  RETURN_IF_ERROR(VisibleJob(caller, request.job_id()).status());  // NOT_FOUND for unknown jobs
   ASSIGN_OR_RETURN(std::vector<store::CheckpointRecord> checkpoints,
                    store_->ListCheckpoints(request.job_id()));
   ASSIGN_OR_RETURN(store::CheckpointRecord checkpoint,
@@ -154,48 +212,64 @@ absl::Status AttuneService::DoDownloadAdapter(grpc::ServerContext* context,
                        });
 }
 
-absl::StatusOr<v1::Job> AttuneService::DoGetJob(const v1::GetJobRequest& request) {
+absl::StatusOr<v1::Job> AttuneService::DoGetJob(const auth::Caller& caller,
+                                                const v1::GetJobRequest& request) {
   RETURN_IF_ERROR(CheckJobId(request.job_id()));
-  ASSIGN_OR_RETURN(store::Job job, scheduler_->Get(request.job_id()));
+  ASSIGN_OR_RETURN(store::Job job, VisibleJob(caller, request.job_id()));
   return JobToProto(job);
 }
 
-absl::StatusOr<v1::Job> AttuneService::DoCancelJob(const v1::CancelJobRequest& request) {
+absl::StatusOr<v1::Job> AttuneService::DoCancelJob(const auth::Caller& caller,
+                                                   const v1::CancelJobRequest& request) {
   RETURN_IF_ERROR(CheckJobId(request.job_id()));
+  RETURN_IF_ERROR(VisibleJob(caller, request.job_id()).status());
   ASSIGN_OR_RETURN(store::Job job, scheduler_->Cancel(request.job_id()));
   return JobToProto(job);
 }
 
-grpc::Status AttuneService::CreateJob(grpc::ServerContext*, const v1::CreateJobRequest* request,
-                                      v1::Job* response) {
-  return Reply(DoCreateJob(*request), response);
+grpc::Status AttuneService::CreateJob(grpc::ServerContext* context,
+                                      const v1::CreateJobRequest* request, v1::Job* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(DoCreateJob(*caller, *request), response);
 }
 
-grpc::Status AttuneService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+grpc::Status AttuneService::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                                    v1::Job* response) {
-  return Reply(DoGetJob(*request), response);
+  absl::StatusOr<auth::Caller> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(DoGetJob(*caller, *request), response);
 }
 
-grpc::Status AttuneService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+grpc::Status AttuneService::ListJobs(grpc::ServerContext* context,
+                                     const v1::ListJobsRequest* request,
                                      v1::ListJobsResponse* response) {
-  return Reply(DoListJobs(*request), response);
+  absl::StatusOr<auth::Caller> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(DoListJobs(*caller, *request), response);
 }
 
-grpc::Status AttuneService::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
-                                      v1::Job* response) {
-  return Reply(DoCancelJob(*request), response);
+grpc::Status AttuneService::CancelJob(grpc::ServerContext* context,
+                                      const v1::CancelJobRequest* request, v1::Job* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(DoCancelJob(*caller, *request), response);
 }
 
 grpc::Status AttuneService::WatchJob(grpc::ServerContext* context,
                                      const v1::WatchJobRequest* request,
                                      grpc::ServerWriter<v1::JobEvent>* writer) {
-  return ToGrpcStatus(DoWatchJob(context, *request, writer));
+  absl::StatusOr<auth::Caller> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return ToGrpcStatus(DoWatchJob(context, *caller, *request, writer));
 }
 
 grpc::Status AttuneService::DownloadAdapter(grpc::ServerContext* context,
                                             const v1::DownloadAdapterRequest* request,
                                             grpc::ServerWriter<v1::AdapterChunk>* writer) {
-  return ToGrpcStatus(DoDownloadAdapter(context, *request, writer));
+  absl::StatusOr<auth::Caller> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return ToGrpcStatus(DoDownloadAdapter(context, *caller, *request, writer));
 }
 
 }  // namespace attune::api

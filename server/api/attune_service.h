@@ -5,6 +5,13 @@
 // and turns errors into gRPC statuses in one place (ToGrpcStatus). No training or SQL here, and
 // no file reading: DownloadAdapter's chunks and hashes come from StreamAdapter (adapter_stream.h).
 //
+// Every method first authenticates the caller (auth::Authenticator: the `authorization`
+// metadata and the peer; UNAUTHENTICATED otherwise). A job belongs to the tenant that created it
+// (Job.owner): another tenant gets NOT_FOUND for it, with the same message as for an id that
+// does not exist, and sees none of it in ListJobs; an admin sees every tenant's jobs. Request ids
+// are per tenant. A tenant with its own data roots (tokens_file.h) may name only files inside
+// them, and inside the server's roots.
+//
 // Uses gRPC's synchronous API: each call runs on a thread of gRPC's pool. WatchJob holds its
 // thread while it waits for events (in 1 s slices, so a cancelled client or a server shutdown
 // is noticed within a second).
@@ -16,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "attune/v1/attune.grpc.pb.h"
 #include "server/api/data_roots.h"
+#include "server/auth/authenticator.h"
 #include "server/scheduler/scheduler.h"
 #include "server/store/store.h"
 
@@ -23,9 +31,10 @@ namespace attune::api {
 
 class AttuneService final : public v1::Attune::Service {
  public:
-  // `scheduler` and `store` are not owned and must outlive the service (and the gRPC server
-  // that runs it). Thread-safe: every method may run concurrently.
-  AttuneService(scheduler::Scheduler* scheduler, store::Store* store, DataRoots data_roots);
+  // `scheduler`, `store` and `authenticator` are not owned and must outlive the service (and the
+  // gRPC server that runs it). Thread-safe: every method may run concurrently.
+  AttuneService(scheduler::Scheduler* scheduler, store::Store* store, DataRoots data_roots,
+                const auth::Authenticator* authenticator);
 
   grpc::Status CreateJob(grpc::ServerContext* context, const v1::CreateJobRequest* request,
                          v1::Job* response) override;
@@ -43,22 +52,31 @@ class AttuneService final : public v1::Attune::Service {
 
  private:
   // The bodies, returning absl::Status; the overrides above only convert.
-  absl::StatusOr<v1::Job> DoCreateJob(const v1::CreateJobRequest& request);
-  absl::StatusOr<v1::Job> DoGetJob(const v1::GetJobRequest& request);
-  absl::StatusOr<v1::Job> DoCancelJob(const v1::CancelJobRequest& request);
-  absl::StatusOr<v1::ListJobsResponse> DoListJobs(const v1::ListJobsRequest& request);
-  absl::Status DoWatchJob(grpc::ServerContext* context, const v1::WatchJobRequest& request,
+  absl::StatusOr<v1::Job> DoCreateJob(const auth::Caller& caller,
+                                      const v1::CreateJobRequest& request);
+  absl::StatusOr<v1::Job> DoGetJob(const auth::Caller& caller, const v1::GetJobRequest& request);
+  absl::StatusOr<v1::Job> DoCancelJob(const auth::Caller& caller,
+                                      const v1::CancelJobRequest& request);
+  absl::StatusOr<v1::ListJobsResponse> DoListJobs(const auth::Caller& caller,
+                                                  const v1::ListJobsRequest& request);
+  absl::Status DoWatchJob(grpc::ServerContext* context, const auth::Caller& caller,
+                          const v1::WatchJobRequest& request,
                           grpc::ServerWriter<v1::JobEvent>* writer);
-  absl::Status DoDownloadAdapter(grpc::ServerContext* context,
+  absl::Status DoDownloadAdapter(grpc::ServerContext* context, const auth::Caller& caller,
                                  const v1::DownloadAdapterRequest& request,
                                  grpc::ServerWriter<v1::AdapterChunk>* writer);
-  // Resolves the spec's paths against the data roots, in place.
-  absl::Status ConfinePaths(JobSpec* spec) const;
+  // The caller of this RPC; UNAUTHENTICATED (auth::Authenticator::Authenticate).
+  absl::StatusOr<auth::Caller> Authenticate(const grpc::ServerContext& context) const;
+  // The job `id` when `caller` may see it; NOT_FOUND, worded as for an unknown id, otherwise.
+  absl::StatusOr<store::Job> VisibleJob(const auth::Caller& caller, const std::string& id);
+  // Resolves the spec's paths against the caller's data roots and the server's, in place.
+  absl::Status ConfinePaths(const auth::Caller& caller, JobSpec* spec) const;
 
   // Constant after construction.
   scheduler::Scheduler* const scheduler_;
   store::Store* const store_;
   const DataRoots data_roots_;
+  const auth::Authenticator* const authenticator_;
 };
 
 }  // namespace attune::api

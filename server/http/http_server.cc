@@ -38,6 +38,8 @@ int HttpCode(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kNotFound:
       return 404;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
     case absl::StatusCode::kInvalidArgument:
       return 400;
     case absl::StatusCode::kUnavailable:
@@ -54,7 +56,26 @@ void ReplyJson(httplib::Response& res, const nlohmann::json& body, int code = 20
 }
 
 void ReplyError(httplib::Response& res, const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kUnauthenticated) {
+    res.set_header("WWW-Authenticate", "Bearer");
+  }
   ReplyJson(res, {{"error", std::string(status.message())}}, HttpCode(status));
+}
+
+// The same words as for an id that does not exist, so that other tenants' jobs stay invisible.
+absl::Status UnknownJob(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
+}
+
+// httplib's server: HTTPS with the TLS files, else plain HTTP. nullptr when the TLS files do not
+// make a working server.
+std::unique_ptr<httplib::Server> MakeServer(const auth::TlsFiles& tls) {
+  if (!tls.enabled()) return std::make_unique<httplib::Server>();
+  auto server =
+      std::make_unique<httplib::SSLServer>(tls.cert_path.c_str(), tls.key_path.c_str(),
+                                           tls.mutual() ? tls.client_ca_path.c_str() : nullptr);
+  if (!server->is_valid()) return nullptr;
+  return server;
 }
 
 // 503 with Retry-After for a stream over the limit. The body comes from a provider that returns
@@ -95,7 +116,7 @@ absl::StatusOr<int64_t> IntParam(const httplib::Request& req, const char* name, 
 class HttpServer::Impl {
  public:
   Impl(const HttpServerOptions& options, JobsSource* source, ServiceMetrics* metrics)
-      : options_(options), source_(source), metrics_(metrics) {}
+      : options_(options), source_(source), metrics_(metrics), server_(MakeServer(options.tls)) {}
 
   ~Impl() { Shutdown(); }
 
@@ -105,23 +126,28 @@ class HttpServer::Impl {
           absl::StrCat("max_streams: ", options_.max_streams, " must be in 1..",
                        options_.threads - 1, " (threads - 1, threads = ", options_.threads, ")"));
     }
+    if (server_ == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls-cert: ", options_.tls.cert_path, " and --tls-key: ", options_.tls.key_path,
+          " do not make a TLS server (not PEM, or the key does not match)"));
+    }
     const int threads = options_.threads;
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server_.set_write_timeout(kWriteTimeoutSeconds, 0);
+    server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_->set_write_timeout(kWriteTimeoutSeconds, 0);
     // httplib's default also sets SO_REUSEPORT, which would let a second server share a busy
     // port silently; SO_REUSEADDR alone allows quick restarts and still fails on a busy port.
     // The socket bound last is the listener (httplib tries one address after another).
     int listener = -1;
-    server_.set_socket_options([&listener](int sock) {
+    server_->set_socket_options([&listener](int sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
       listener = sock;
     });
     Routes();
     if (options_.port == 0) {
-      port_ = server_.bind_to_any_port(options_.host);
+      port_ = server_->bind_to_any_port(options_.host);
     } else {
-      port_ = server_.bind_to_port(options_.host, options_.port) ? options_.port : -1;
+      port_ = server_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
     }
     if (port_ <= 0) {
       return absl::UnavailableError(
@@ -130,10 +156,10 @@ class HttpServer::Impl {
     // httplib listens with a backlog of 5: a burst of connections then waits out a SYN
     // retransmit (1 s and more). A second listen() only raises the backlog.
     listen(listener, kListenBacklog);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
     // httplib's stop() does nothing until the accept loop runs; wait for it so that a Shutdown
     // right after Start cannot be lost.
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return absl::OkStatus();
   }
 
@@ -143,7 +169,7 @@ class HttpServer::Impl {
       if (stopping_) return;
       stopping_ = true;
     }
-    server_.stop();
+    server_->stop();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -155,36 +181,81 @@ class HttpServer::Impl {
   }
 
  private:
+  // The caller of `req`; everyone is an admin without an authenticator.
+  absl::StatusOr<auth::Caller> CallerOf(const httplib::Request& req) const {
+    if (options_.authenticator == nullptr) return auth::Caller{"", /*admin=*/true, {}};
+    return options_.authenticator->Authenticate(req.get_header_value("Authorization"),
+                                                req.remote_addr);
+  }
+
+  // The jobs `caller` may see, for the sweep views.
+  static JobFilter VisibleTo(const auth::Caller& caller) {
+    return [caller](const JobView& job) { return caller.CanSee(job.owner); };
+  }
+
+  // Job `id` when `req`'s caller may see it; NOT_FOUND as for an unknown id otherwise.
+  absl::StatusOr<JobView> VisibleJob(const httplib::Request& req, const std::string& id) {
+    absl::StatusOr<auth::Caller> caller = CallerOf(req);
+    if (!caller.ok()) return caller.status();
+    absl::StatusOr<JobView> job = source_->GetJob(id);
+    if (job.ok() && !caller->CanSee(job->owner)) return UnknownJob(id);
+    return job;
+  }
+
   void Routes() {
-    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(metrics_->Scrape(), "text/plain; version=0.0.4; charset=utf-8");
+    // Every endpoint but /healthz needs a caller the authenticator accepts.
+    server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (req.path == "/healthz") return httplib::Server::HandlerResponse::Unhandled;
+      absl::StatusOr<auth::Caller> caller = CallerOf(req);
+      if (caller.ok()) return httplib::Server::HandlerResponse::Unhandled;
+      ReplyError(res, caller.status());
+      return httplib::Server::HandlerResponse::Handled;
     });
-    server_.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    server_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+      absl::StatusOr<auth::Caller> caller = CallerOf(req);
+      if (!caller.ok()) return ReplyError(res, caller.status());
+      ServiceMetrics::JobFilter visible;
+      if (!caller->admin) {
+        visible = [this, tenant = caller->tenant](const std::string& id) {
+          absl::StatusOr<JobView> job = source_->GetJob(id);
+          return job.ok() && job->owner == tenant;
+        };
+      }
+      res.set_content(metrics_->Scrape(visible), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
-    server_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    server_->Get("/", [](const httplib::Request&, httplib::Response& res) {
       ServeAsset("/index.html", res);
     });
-    server_.Get(R"(/static/([A-Za-z0-9_.-]+))",
-                [](const httplib::Request& req, httplib::Response& res) {
-                  ServeAsset(absl::StrCat("/", req.matches[1].str()), res);
-                });
-    server_.Get("/api/jobs", [this](const httplib::Request&, httplib::Response& res) {
+    server_->Get(R"(/static/([A-Za-z0-9_.-]+))",
+                 [](const httplib::Request& req, httplib::Response& res) {
+                   ServeAsset(absl::StrCat("/", req.matches[1].str()), res);
+                 });
+    server_->Get("/api/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+      absl::StatusOr<auth::Caller> caller = CallerOf(req);
+      if (!caller.ok()) return ReplyError(res, caller.status());
       absl::StatusOr<std::vector<JobView>> jobs = source_->ListJobs();
       if (!jobs.ok()) return ReplyError(res, jobs.status());
       nlohmann::json list = nlohmann::json::array();
-      for (const JobView& job : *jobs) list.push_back(JobSummaryToJson(job));
+      for (const JobView& job : *jobs) {
+        if (caller->CanSee(job.owner)) list.push_back(JobSummaryToJson(job));
+      }
       ReplyJson(res, {{"jobs", list}});
     });
-    server_.Get(R"(/api/jobs/([^/]+))",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  absl::StatusOr<JobView> job = source_->GetJob(req.matches[1].str());
-                  if (!job.ok()) return ReplyError(res, job.status());
-                  ReplyJson(res, JobDetailToJson(*job));
-                });
-    server_.Get(R"(/api/jobs/([^/]+)/events)", [this](const httplib::Request& req,
-                                                      httplib::Response& res) {
+    server_->Get(R"(/api/jobs/([^/]+))",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   absl::StatusOr<JobView> job = VisibleJob(req, req.matches[1].str());
+                   if (!job.ok()) return ReplyError(res, job.status());
+                   ReplyJson(res, JobDetailToJson(*job));
+                 });
+    server_->Get(R"(/api/jobs/([^/]+)/events)", [this](const httplib::Request& req,
+                                                       httplib::Response& res) {
       const std::string id = req.matches[1].str();
+      if (absl::Status visible = VisibleJob(req, id).status(); !visible.ok()) {
+        return ReplyError(res, visible);
+      }
       absl::StatusOr<int64_t> after = IntParam(req, "after", 0, 0, INT64_MAX);
       if (!after.ok()) return ReplyError(res, after.status());
       absl::StatusOr<int64_t> limit = IntParam(req, "limit", kDefaultEventLimit, 1, kMaxEventLimit);
@@ -194,19 +265,24 @@ class HttpServer::Impl {
       if (!events.ok()) return ReplyError(res, events.status());
       ReplyJson(res, EventsToJson(id, *after, *events));
     });
-    server_.Get("/api/sweeps", [this](const httplib::Request&, httplib::Response& res) {
-      absl::StatusOr<nlohmann::json> sweeps = SweepsToJson(*source_);
+    server_->Get("/api/sweeps", [this](const httplib::Request& req, httplib::Response& res) {
+      absl::StatusOr<auth::Caller> caller = CallerOf(req);
+      if (!caller.ok()) return ReplyError(res, caller.status());
+      absl::StatusOr<nlohmann::json> sweeps = SweepsToJson(*source_, VisibleTo(*caller));
       if (!sweeps.ok()) return ReplyError(res, sweeps.status());
       ReplyJson(res, *sweeps);
     });
-    server_.Get(R"(/api/sweeps/([^/]+))", [this](const httplib::Request& req,
-                                                 httplib::Response& res) {
-      const std::string metric = req.has_param("metric") ? req.get_param_value("metric") : "";
-      absl::StatusOr<nlohmann::json> sweep = SweepToJson(*source_, req.matches[1].str(), metric);
-      if (!sweep.ok()) return ReplyError(res, sweep.status());
-      ReplyJson(res, *sweep);
-    });
-    server_.Get(
+    server_->Get(
+        R"(/api/sweeps/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+          absl::StatusOr<auth::Caller> caller = CallerOf(req);
+          if (!caller.ok()) return ReplyError(res, caller.status());
+          const std::string metric = req.has_param("metric") ? req.get_param_value("metric") : "";
+          absl::StatusOr<nlohmann::json> sweep =
+              SweepToJson(*source_, req.matches[1].str(), metric, VisibleTo(*caller));
+          if (!sweep.ok()) return ReplyError(res, sweep.status());
+          ReplyJson(res, *sweep);
+        });
+    server_->Get(
         R"(/api/jobs/([^/]+)/stream)",
         [this](const httplib::Request& req, httplib::Response& res) { StreamEvents(req, res); });
   }
@@ -255,6 +331,9 @@ class HttpServer::Impl {
   // Server-sent events: one StreamTurn every kStreamPollInterval.
   void StreamEvents(const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1].str();
+    if (absl::Status visible = VisibleJob(req, id).status(); !visible.ok()) {
+      return ReplyError(res, visible);
+    }
     int64_t after_default = 0;
     if (req.has_header("Last-Event-ID")) {
       absl::SimpleAtoi(req.get_header_value("Last-Event-ID"), &after_default);
@@ -329,7 +408,7 @@ class HttpServer::Impl {
   JobsSource* const source_;
   ServiceMetrics* const metrics_;
 
-  httplib::Server server_;
+  const std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = -1;  // set by Start() before any reader runs
 

@@ -15,9 +15,15 @@
 //   /api/sweeps/<id>?metric=M        the sweep's comparison table (as `attune compare --output
 //                                    json`) and its jobs' loss curves (sweep_view.h)
 //   /healthz                         "ok"
-// Errors are JSON {"error": message} with 404 for unknown jobs and sweeps, 400 for bad
-// parameters (an unknown metric included) and 503 (with `Retry-After: 1`, in seconds) for a
-// stream over the limit.
+// Access: with an Authenticator that requires tokens, every endpoint but /healthz needs
+// `Authorization: Bearer TOKEN` (401 with `WWW-Authenticate: Bearer` otherwise); without one
+// only loopback clients are served. A tenant sees only its own jobs in /api/jobs, gets 404 for
+// another tenant's (as for an unknown id), and /metrics leaves out other tenants' per-job
+// series; an admin sees everything. With TLS files the listener speaks only HTTPS (and with a
+// client CA requires a client certificate).
+// Errors are JSON {"error": message} with 401 for a missing or bad token, 404 for unknown jobs and
+// sweeps, 400 for bad parameters (an unknown metric included) and 503 (with `Retry-After: 1`, in
+// seconds) for a stream over the limit.
 //
 // Event streams: at most `max_streams` are open at once; one more is answered 503 and its
 // connection closed. A stream ends, and its connection closes, once the job's terminal event
@@ -36,6 +42,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/auth/authenticator.h"
+#include "server/auth/tls_files.h"
 #include "server/http/jobs_source.h"
 #include "server/http/service_metrics.h"
 
@@ -49,6 +57,11 @@ struct HttpServerOptions {
   int threads = 32;
   // Event streams open at once, 1..threads-1; one more is answered 503 with Retry-After.
   int max_streams = 24;
+  // Who may read what; not owned, must outlive the server. nullptr = everyone sees everything
+  // (the unit tests).
+  const auth::Authenticator* authenticator = nullptr;
+  // HTTPS when enabled (server/auth/tls_files.h); plain HTTP otherwise.
+  auth::TlsFiles tls;
 };
 
 // Parses "HOST:PORT" (e.g. "127.0.0.1:9090", "0.0.0.0:0", "[::1]:9090", ":9090" = every
@@ -60,7 +73,8 @@ class HttpServer {
  public:
   // Binds `options.host:options.port` and starts serving on background threads. `source` and
   // `metrics` are not owned and must outlive the server. Returns UNAVAILABLE when the address
-  // cannot be bound, INVALID_ARGUMENT naming max_streams when it is not in 1..threads-1.
+  // cannot be bound, INVALID_ARGUMENT naming max_streams when it is not in 1..threads-1 or
+  // naming --tls-cert when the TLS files do not make a working server.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
                                                            JobsSource* source,
                                                            ServiceMetrics* metrics);

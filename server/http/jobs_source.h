@@ -26,6 +26,7 @@ namespace attune::http {
 struct JobView {
   std::string id;
   std::string name;
+  std::string owner;  // the tenant that created it ("" without --auth-tokens)
   std::string state;  // upper case, as in the proto: "QUEUED", "RUNNING", "SUCCEEDED", ...
   JobSpec spec;
   int64_t created_unix_ms = 0;       // 0 = unknown

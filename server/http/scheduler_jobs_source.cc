@@ -18,6 +18,7 @@ JobView JobToView(const store::Job& job) {
   JobView view;
   view.id = job.id;
   view.name = job.spec.name;
+  view.owner = job.owner;
   view.state = store::JobStateName(job.state);
   view.spec = job.spec;
   view.created_unix_ms = Millis(job.created_us);

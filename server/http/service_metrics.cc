@@ -198,8 +198,15 @@ void ServiceMetrics::AddCheckpointBytes(int64_t bytes) {
   if (bytes > 0) checkpoint_bytes_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-std::string ServiceMetrics::Scrape() {
-  const ServiceStats stats = source_->Stats();
+std::string ServiceMetrics::Scrape(const JobFilter& visible) {
+  ServiceStats stats = source_->Stats();
+  if (visible) {
+    std::vector<RunningJobStats> shown;
+    for (RunningJobStats& job : stats.running) {
+      if (visible(job.id)) shown.push_back(std::move(job));
+    }
+    stats.running = std::move(shown);
+  }
   const std::vector<DeviceStats> devices =
       options_.device_stats ? options_.device_stats() : std::vector<DeviceStats>{};
   const int64_t checkpoint_bytes = stats.checkpoint_bytes_written >= 0

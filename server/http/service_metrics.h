@@ -36,6 +36,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,8 +79,10 @@ class ServiceMetrics {
   void AddCheckpointBytes(int64_t bytes);
 
   // Reads the source and the registry now and returns the Prometheus text exposition format
-  // (version 0.0.4). Thread-safe.
-  std::string Scrape();
+  // (version 0.0.4). With `visible`, the per-job series of running jobs it returns false for are
+  // left out (another tenant's jobs). Thread-safe.
+  using JobFilter = std::function<bool(const std::string& job_id)>;
+  std::string Scrape(const JobFilter& visible = nullptr);
 
  private:
   // Constant after construction.

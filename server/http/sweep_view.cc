@@ -93,12 +93,13 @@ SweepRun SweepRunFromView(const JobView& job, const std::vector<JobEventView>& e
   return run;
 }
 
-absl::StatusOr<json> SweepsToJson(JobsSource& source) {
+absl::StatusOr<json> SweepsToJson(JobsSource& source, const JobFilter& visible) {
   absl::StatusOr<std::vector<JobView>> jobs = source.ListJobs();
   if (!jobs.ok()) return jobs.status();
   std::vector<std::string> order;
   std::map<std::string, json> sweeps;
   for (const JobView& job : *jobs) {
+    if (visible && !visible(job)) continue;
     const std::string id = Label(job, kSweepLabel);
     if (id.empty()) continue;
     auto [it, added] =
@@ -114,11 +115,12 @@ absl::StatusOr<json> SweepsToJson(JobsSource& source) {
 }
 
 absl::StatusOr<json> SweepToJson(JobsSource& source, const std::string& sweep_id,
-                                 const std::string& metric) {
+                                 const std::string& metric, const JobFilter& visible) {
   absl::StatusOr<std::vector<JobView>> jobs = source.ListJobs();
   if (!jobs.ok()) return jobs.status();
   std::vector<JobView> members;
   for (const JobView& job : *jobs) {
+    if (visible && !visible(job)) continue;
     if (Label(job, kSweepLabel) == sweep_id) members.push_back(job);
   }
   if (members.empty()) {

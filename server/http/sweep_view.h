@@ -7,6 +7,7 @@
 #ifndef ATTUNE_SERVER_HTTP_SWEEP_VIEW_H_
 #define ATTUNE_SERVER_HTTP_SWEEP_VIEW_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,14 +24,18 @@ inline constexpr size_t kMaxCurvePoints = 500;
 
 // {"sweeps": [{"id", "jobs", "states": {state: count}}]}: every sweep label among the listed
 // jobs, the newest sweep first. The source's errors.
-absl::StatusOr<nlohmann::json> SweepsToJson(JobsSource& source);
+// Which jobs the caller may see (tenants, auth/); an empty filter = every job.
+using JobFilter = std::function<bool(const JobView&)>;
+
+absl::StatusOr<nlohmann::json> SweepsToJson(JobsSource& source, const JobFilter& visible = {});
 
 // The sweep's table (SweepTableToJson, by the default dev metric, or by `metric` when not "")
 // plus "curves": [{"jobId", "name", "state", "config", "seed", "trainLoss": [[step, loss], ...]}]
 // in grid order. NOT_FOUND when no listed job has the label attune.sweep=<sweep_id>;
 // INVALID_ARGUMENT for an unknown metric; the source's errors.
 absl::StatusOr<nlohmann::json> SweepToJson(JobsSource& source, const std::string& sweep_id,
-                                           const std::string& metric);
+                                           const std::string& metric,
+                                           const JobFilter& visible = {});
 
 // The SweepRun of `job` with its `events` (in sequence order).
 SweepRun SweepRunFromView(const JobView& job, const std::vector<JobEventView>& events);

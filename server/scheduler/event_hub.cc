@@ -26,6 +26,12 @@ absl::StatusOr<std::vector<JobEvent>> EventHub::Record(const Job& job,
   return written;
 }
 
+absl::StatusOr<std::vector<JobEvent>> EventHub::Append(std::vector<JobEvent> events) {
+  ASSIGN_OR_RETURN(std::vector<JobEvent> written, store_->AppendEvents(std::move(events)));
+  Publish(written);
+  return written;
+}
+
 absl::StatusOr<std::vector<JobEvent>> EventHub::RecordFailure(const std::string& id,
                                                               const std::string& error,
                                                               int64_t finished_us,

@@ -40,6 +40,10 @@ class EventHub {
   absl::StatusOr<std::vector<store::JobEvent>> Record(const store::Job& job,
                                                       std::vector<store::JobEvent> events);
 
+  // Appends `events` without touching the jobs' rows (Store::AppendEvents); returns them with
+  // sequences.
+  absl::StatusOr<std::vector<store::JobEvent>> Append(std::vector<store::JobEvent> events);
+
   // Marks job `id` FAILED with `error` without reading its row (Store::FailJobAndAppendEvents).
   absl::StatusOr<std::vector<store::JobEvent>> RecordFailure(const std::string& id,
                                                              const std::string& error,

@@ -114,7 +114,9 @@ absl::Status Scheduler::LoadQueue() {
       RETURN_IF_ERROR(events_.Record(job, {StateEvent(job, NowUs(), job.error)}).status());
       continue;
     }
-    loaded.push_back(QueuedJob{job.spec.priority, 0, job.id, job.spec.gpus});
+    QueuedJob queued{job.spec.priority, 0, job.id, job.spec.gpus};
+    queued.owner = job.owner;
+    loaded.push_back(std::move(queued));
   }
   absl::MutexLock lock(&mu_);
   queue_ = std::move(loaded);  // JobsInState returns them in submission order
@@ -206,7 +208,9 @@ absl::StatusOr<Job> Scheduler::InsertQueued(Job job) {
     return store_->FindByRequestId(job.owner, job.request_id);  // a concurrent retry won
   }
   if (!inserted.ok()) return inserted.status();
-  queue_.push_back(QueuedJob{job.spec.priority, next_order_++, job.id, job.spec.gpus});
+  QueuedJob queued{job.spec.priority, next_order_++, job.id, job.spec.gpus};
+  queued.owner = job.owner;
+  queue_.push_back(std::move(queued));
   dispatch_pending_ = true;
   dispatch_cv_.SignalAll();
   return inserted;

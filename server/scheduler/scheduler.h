@@ -9,6 +9,15 @@
 // events. Training on several GPUs at once is not supported yet, so gpus > 1 is rejected. A
 // queued job that cannot start yet does not hold back later jobs that fit now (back-filling).
 //
+// Tenants (a job's `owner`): at the same priority, jobs of different owners take turns (round
+// robin: an owner's k-th waiting job has turn `jobs it started so far + k`; equal turns go to
+// the owner served longest ago), so one tenant's 500 queued jobs do not starve another's one.
+// An owner that comes back after a quiet spell starts at the turn of the least-served busy
+// owner, so it cannot claim the turns it missed in one burst. With
+// `tenant_limits`, an owner runs at most max_running_jobs jobs and holds at most max_gpus GPUs
+// at once; a job over either limit stays QUEUED (never rejected), and says why once in a
+// warning event ("waiting: tenant 'a' runs 2 job(s), its max_jobs is 2").
+//
 // Each running job has its own thread, which calls JobRunner::Run. Progress reaches the store
 // without slowing training: the training thread only appends to an in-memory buffer
 // (JobObserver); a publisher thread writes every buffered event (every step is kept) to SQLite in
@@ -33,10 +42,12 @@
 #define ATTUNE_SERVER_SCHEDULER_SCHEDULER_H_
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +68,12 @@
 
 namespace attune::scheduler {
 
+// What one tenant may use at once; 0 = no limit.
+struct TenantLimits {
+  int64_t max_running_jobs = 0;
+  int64_t max_gpus = 0;
+};
+
 struct SchedulerOptions {
   // The device inventory: "cpu" or "cuda:N" entries, no duplicates, at least one.
   std::vector<std::string> devices = {"cpu"};
@@ -73,6 +90,10 @@ struct SchedulerOptions {
   absl::Duration retry_interval = absl::Seconds(1);
   // Timestamps of jobs and events; nullptr = RealClock(). Not owned; must outlive the scheduler.
   Clock* clock = nullptr;
+  // The limits of a job owner (tenant), asked on every dispatch; nullptr = no limits. Called
+  // with mu_ held: it must be thread-safe and must not call the scheduler (attuned's reads the
+  // Authenticator's table, whose mutex is taken after mu_).
+  std::function<TenantLimits(const std::string& owner)> tenant_limits;
 };
 
 struct RunningJobStats {
@@ -172,6 +193,10 @@ class Scheduler {
     std::string id;
     int gpus = 0;
     absl::Time not_before = absl::InfinitePast();  // a failed start is retried after this
+    std::string owner;                             // the tenant
+    int64_t share_rank = 0;                        // fair-share turn, recomputed on every dispatch
+    int64_t share_tiebreak = 0;  // its owner's last start (-1 = never), for equal turns
+    bool quota_noted = false;    // its "waiting" event for a tenant limit was recorded
   };
   // A job that holds devices. Owned by running_, then by finished_ until its thread is joined;
   // only the dispatcher thread destroys it (after the join), so a raw pointer held by its own
@@ -211,7 +236,11 @@ class Scheduler {
   void DispatchLoop();
   // Starts every queued job that fits the free slots now.
   void DispatchOnce();
-  std::vector<RunningJob*> TakeStartable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends a "waiting" warning to `waiting` for each job first held back by a tenant limit.
+  std::vector<RunningJob*> TakeStartable(std::vector<store::JobEvent>* waiting)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sorts queue_ by priority, then fair-share turn, then submission.
+  void OrderQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits until a dispatch is due: a change, the earliest retry, or shutdown.
   void AwaitDispatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads the job and records it RUNNING; false (and the job failed or back in the queue) when
@@ -265,6 +294,12 @@ class Scheduler {
   std::map<std::string, std::unique_ptr<RunningJob>> running_ ABSL_GUARDED_BY(mu_);
   std::list<std::unique_ptr<RunningJob>> finished_ ABSL_GUARDED_BY(mu_);  // to be joined
   std::map<std::string, std::string> ending_ ABSL_GUARDED_BY(mu_);        // id -> end not recorded
+  // Fair share (OrderQueue): jobs started per owner, the start number of each owner's latest
+  // start, and the owners with queued or running jobs at the previous dispatch.
+  std::map<std::string, int64_t> owner_turns_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> owner_last_start_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> busy_owners_ ABSL_GUARDED_BY(mu_);
+  int64_t starts_ ABSL_GUARDED_BY(mu_) = 0;
   bool dispatcher_idle_ ABSL_GUARDED_BY(mu_) = false;
   bool dispatch_pending_ ABSL_GUARDED_BY(mu_) = true;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;

@@ -2,6 +2,9 @@
 // running them, and recording how they ended.
 #include <algorithm>
 #include <exception>
+#include <iostream>
+#include <map>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -56,6 +59,31 @@ std::string EndJob(const absl::StatusOr<engine::TrainResult>& result, StopReason
   return absl::StrCat("failed: ", job->error);
 }
 
+// The warning that a queued job waits for its tenant's limit.
+JobEvent WaitingEvent(const std::string& id, int64_t now_us, std::string message) {
+  JobEvent event;
+  event.job_id = id;
+  event.time_us = now_us;
+  event.type = EventType::kWarning;
+  event.state = JobState::kQueued;
+  event.message = std::move(message);
+  return event;
+}
+
+// Why `owner` may not start a job needing `gpus` GPUs now; "" when it may.
+std::string OverLimit(const std::string& owner, const TenantLimits& limits, int64_t running,
+                      int64_t gpus_held, int gpus) {
+  if (limits.max_running_jobs > 0 && running >= limits.max_running_jobs) {
+    return absl::StrCat("waiting: tenant '", owner, "' runs ", running, " job(s), its max_jobs is ",
+                        limits.max_running_jobs);
+  }
+  if (limits.max_gpus > 0 && gpus > 0 && gpus_held + gpus > limits.max_gpus) {
+    return absl::StrCat("waiting: tenant '", owner, "' holds ", gpus_held,
+                        " GPU(s), its max_gpus is ", limits.max_gpus);
+  }
+  return "";
+}
+
 template <typename T>
 void Append(std::vector<T>* to, std::vector<T> from) {
   to->insert(to->end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
@@ -96,10 +124,16 @@ void Scheduler::AwaitDispatch() {
 
 void Scheduler::DispatchOnce() {
   std::vector<RunningJob*> started;
+  std::vector<JobEvent> waiting;
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return;
-    started = TakeStartable();
+    started = TakeStartable(&waiting);
+  }
+  if (!waiting.empty()) {
+    // Only the explanation is lost when this fails: the jobs stay queued either way.
+    absl::Status appended = events_.Append(std::move(waiting)).status();
+    if (!appended.ok()) std::cerr << "attuned: waiting events not recorded: " << appended << "\n";
   }
   for (RunningJob* running : started) {
     if (!RecordStart(running)) continue;
@@ -109,19 +143,69 @@ void Scheduler::DispatchOnce() {
   }
 }
 
-std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable() {
-  std::stable_sort(queue_.begin(), queue_.end(), [](const QueuedJob& a, const QueuedJob& b) {
+void Scheduler::OrderQueue() {
+  std::sort(queue_.begin(), queue_.end(), [](const QueuedJob& a, const QueuedJob& b) {
     if (a.priority != b.priority) return a.priority > b.priority;
     return a.order < b.order;
   });
+  std::set<std::string> busy;
+  for (const QueuedJob& queued : queue_) busy.insert(queued.owner);
+  for (const auto& [id, running] : running_) busy.insert(running->queued.owner);
+  // Owners busy before keep their turns; one that was not starts at the least-served of them.
+  int64_t floor = -1;
+  for (const std::string& owner : busy) {
+    if (busy_owners_.count(owner) == 0) continue;
+    const int64_t turns = owner_turns_[owner];
+    floor = floor < 0 ? turns : std::min(floor, turns);
+  }
+  for (const std::string& owner : busy) {
+    if (busy_owners_.count(owner) == 0 && floor >= 0) {
+      owner_turns_[owner] = std::max(owner_turns_[owner], floor);
+    }
+  }
+  busy_owners_ = std::move(busy);
+  std::map<std::pair<int, std::string>, int64_t> seen;  // (priority, owner) -> waiting so far
+  for (QueuedJob& queued : queue_) {
+    queued.share_rank = owner_turns_[queued.owner] + seen[{queued.priority, queued.owner}]++;
+    const auto last = owner_last_start_.find(queued.owner);
+    queued.share_tiebreak = last == owner_last_start_.end() ? -1 : last->second;
+  }
+  std::stable_sort(queue_.begin(), queue_.end(), [](const QueuedJob& a, const QueuedJob& b) {
+    if (a.priority != b.priority) return a.priority > b.priority;
+    if (a.share_rank != b.share_rank) return a.share_rank < b.share_rank;
+    return a.share_tiebreak < b.share_tiebreak;  // then submission order (stable)
+  });
+}
+
+std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable(std::vector<JobEvent>* waiting) {
+  OrderQueue();
+  std::map<std::string, int64_t> running_by_owner, gpus_by_owner;
+  for (const auto& [id, running] : running_) {
+    ++running_by_owner[running->queued.owner];
+    gpus_by_owner[running->queued.owner] += running->queued.gpus;
+  }
   const absl::Time now = absl::Now();
   std::vector<RunningJob*> started;
   for (auto it = queue_.begin(); it != queue_.end();) {
+    const TenantLimits limits =
+        options_.tenant_limits ? options_.tenant_limits(it->owner) : TenantLimits{};
+    const std::string over = OverLimit(it->owner, limits, running_by_owner[it->owner],
+                                       gpus_by_owner[it->owner], it->gpus);
+    if (!over.empty()) {
+      if (!it->quota_noted) waiting->push_back(WaitingEvent(it->id, NowUs(), over));
+      it->quota_noted = true;
+      ++it;
+      continue;
+    }
     std::vector<int> slots = it->not_before > now ? std::vector<int>{} : devices_.Acquire(it->gpus);
     if (slots.empty()) {
       ++it;
       continue;
     }
+    ++running_by_owner[it->owner];
+    gpus_by_owner[it->owner] += it->gpus;
+    ++owner_turns_[it->owner];
+    owner_last_start_[it->owner] = starts_++;
     auto running = std::make_unique<RunningJob>();
     running->queued = *it;
     running->job.id = it->id;

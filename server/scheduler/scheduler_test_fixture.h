@@ -190,6 +190,7 @@ class SchedulerTest : public ::testing::Test {
     options.event_flush_interval = absl::Milliseconds(10);
     options.retry_interval = absl::Milliseconds(20);
     options.clock = &clock_;
+    options.tenant_limits = tenant_limits_;
     absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =
         Scheduler::Create(options, store_.get(), &runner_);
     ASSERT_TRUE(scheduler.ok()) << scheduler.status();
@@ -269,6 +270,7 @@ class SchedulerTest : public ::testing::Test {
   FakeClock clock_{1'700'000'000'000'000};
   sqlite3* locker_ = nullptr;
   FakeRunner runner_;
+  std::function<TenantLimits(const std::string&)> tenant_limits_;  // set before Start
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Scheduler> scheduler_;
 };
