@@ -11,6 +11,7 @@
 
 #include "client/attune_client.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/attuned_process.h"
 
 namespace attune::testing {
@@ -297,6 +298,48 @@ TEST_F(ApiValidationTest, MalformedJsonlNamesFileAndLine) {
   std::ofstream(bad) << "{\"text\": \"fine\", \"label\": \"pos\"}\n{\"text\": oops\n";
   // The engine reads the file the server resolved.
   ExpectInvalid({"--train", bad}, "train: " + fs::canonical(bad).string() + ":2: not valid JSON");
+}
+
+// A Llama-family model with a chat template: the parity fixture plus a word-level tokenizer.
+std::string MakeChatModel(const std::string& dir) {
+  const std::string model = dir + "/chat-model";
+  fs::create_directories(model);
+  fs::copy("tests/fixtures/parity/llama_causal", model, fs::copy_options::recursive);
+  nlohmann::json vocab = {{"<pad>", 0}, {"<s>", 1}, {"</s>", 2}};
+  for (int id = 3; id < 128; ++id) vocab["w" + std::to_string(id)] = id;
+  std::ofstream(model + "/tokenizer.json")
+      << nlohmann::json{{"version", "1.0"},
+                        {"added_tokens", nlohmann::json::array()},
+                        {"pre_tokenizer", {{"type", "WhitespaceSplit"}}},
+                        {"model",
+                         {{"type", "WordLevel"}, {"vocab", vocab}, {"unk_token", "<pad>"}}}}
+             .dump();
+  std::ofstream(model + "/tokenizer_config.json") << nlohmann::json{
+      {"bos_token", "<s>"},
+      {"eos_token", "</s>"},
+      {"chat_template",
+       "{{ bos_token }}{% for m in messages %}{{ m.content + ' ' + eos_token }}"
+       "{% endfor %}"}}.dump();
+  return model;
+}
+
+// A chat file with a bad record is refused at CreateJob naming the file, the line and the field,
+// and the server goes on serving.
+TEST_F(ApiValidationTest, BadChatRecordNamesFileLineAndField) {
+  const std::string model = MakeChatModel(example_);
+  const std::string chat = example_ + "/chat.jsonl";
+  std::ofstream(chat)
+      << R"({"messages": [{"role": "user", "content": "w5 w6"}, {"role": "assistant", "content": "w7"}]})"
+      << "\n"
+      << R"({"messages": [{"role": "user", "content": "w5"}, {"role": "bot", "content": "w7"}]})"
+      << "\n";
+  CliResult r = RunCli(server_->address(),
+                       {"submit", "--model", model, "--train", chat, "--task", "causal-lm"}, 30);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "attune: INVALID_ARGUMENT: train: " + fs::canonical(chat).string() +
+                       ":2: messages[1].role: unknown role 'bot'; expected one of system, user, "
+                       "assistant, tool\n");
+  ExpectStillServes();
 }
 
 }  // namespace
