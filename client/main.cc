@@ -2,8 +2,8 @@
 //
 //   attune [--server ADDR] [--output text|json] COMMAND ...
 //
-// Commands: submit, sweep, compare, list, get, watch, cancel, download, health, render (local),
-// token create. The token comes from --token, else $ATTUNE_TOKEN; --tls-ca makes the connection
+// Commands: submit, sweep, compare, list, get, watch, cancel, download, health, token create.
+// The token comes from --token, else $ATTUNE_TOKEN; --tls-ca makes the connection
 // TLS (--tls-cert/--tls-key add a client certificate for mutual TLS). Exit codes: 0 success;
 // 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2 usage errors and
 // INVALID_ARGUMENT; 3 NOT_FOUND; 4 server unavailable.
@@ -26,7 +26,6 @@
 #include "client/job_spec_input.h"
 #include "client/job_text.h"
 #include "client/progress_bar.h"
-#include "client/render_command.h"
 #include "client/submit_command.h"
 #include "client/sweep_command.h"
 #include "client/sweep_input.h"
@@ -285,8 +284,6 @@ struct CommandLine {
   SubmitFlags submit;
   SweepOptions sweep;
   CompareOptions compare;
-  RenderFlags render;
-  CLI::App* render_cmd = nullptr;
   ListOptions list;
   std::string job_id;  // get, cancel
   WatchOptions watch;
@@ -381,9 +378,6 @@ void AddCommands(CLI::App* app, CommandLine* c) {
   AddSubmitFlags(c->submit_cmd, &c->submit);
   AddSweepCommands(app, c);
   AddQueryCommands(app, c);
-  c->render_cmd = app->add_subcommand(
-      "render", "print what the model sees for a chat record (text, trained spans, ids); local");
-  AddRenderFlags(c->render_cmd, &c->render);
   c->download_cmd =
       app->add_subcommand("download", "download an adapter into DIR (verified, atomic, resumable)");
   c->download_cmd->add_option("ID", c->download.job_id, "job id")->required();
@@ -401,15 +395,6 @@ int Dispatch(const CommandLine& c) {
                                                   : OutputFormat::kText;
   if (format == OutputFormat::kCsv && !*c.compare_cmd) {
     return Fail(absl::InvalidArgumentError("--output: csv is only for compare; use text or json"));
-  }
-  if (*c.render_cmd) {
-    absl::StatusOr<std::string> report = RenderReport(c.render);
-    if (!report.ok()) {
-      std::cerr << "attune: " << report.status() << "\n";
-      return 1;
-    }
-    std::cout << *report;
-    return 0;
   }
   if (*c.token_create_cmd) return RunTokenCreate(c);
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =

@@ -103,7 +103,7 @@ absl::Status PlanError(const std::string& grid) {
 TEST(SweepPlanTest, BadGridEntriesNameTheFieldAndTheValue) {
   EXPECT_EQ(PlanError("grid:\n  seed: [0]\n  method: [lora, dorra]\n"),
             absl::InvalidArgumentError("grid.method: value 'dorra': method: unknown method "
-                                       "'dorra'; expected one of lora, full"));
+                                       "'dorra'; expected one of lora, full, dora"));
   EXPECT_EQ(PlanError("grid:\n  seed: 3\n"),
             absl::InvalidArgumentError("grid.seed: expected a non-empty list of values"));
   EXPECT_EQ(PlanError("grid:\n  seed: []\n"),

@@ -1,4 +1,4 @@
-#include "client/render_command.h"
+#include "server/tools/render_command.h"
 
 #include <filesystem>
 #include <fstream>
@@ -13,7 +13,7 @@
 #include "server/engine/chat/conversation.h"
 #include "server/engine/tokenizer/tokenizer.h"
 
-namespace attune::client {
+namespace attune::tools {
 namespace {
 
 using nlohmann::json;
@@ -104,4 +104,4 @@ absl::StatusOr<std::string> RenderReport(const RenderFlags& f) {
       " trained (*) ---\n", IdList(tokens), "\n");
 }
 
-}  // namespace attune::client
+}  // namespace attune::tools
