@@ -75,6 +75,7 @@ class DoraJobTest : public ::testing::Test {
     spec.max_seq_len = 64;
     spec.warmup_steps = 10;
     spec.seed = 7;
+    spec.packing = false;  // trainer_test's step counts (steps of batch_size examples)
     return spec;
   }
 

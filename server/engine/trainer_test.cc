@@ -72,6 +72,9 @@ class TrainerTest : public ::testing::Test {
     spec.max_seq_len = 64;
     spec.warmup_steps = 10;
     spec.seed = 7;
+    // Steps of batch_size examples, which these tests count; packing has its own tests
+    // (packing_test, packed_model_test) and the resume tests below turn it back on.
+    spec.packing = false;
     return spec;
   }
 
@@ -143,6 +146,7 @@ TEST_F(TrainerTest, GroupLearningRatesFollowRatiosAndSchedule) {
 
 TEST_F(TrainerTest, SameSeedSameLossesBitForBit) {
   TrainSpec spec = ExampleSpec();
+  spec.packing = true;
   spec.max_steps = 15;
   spec.lora_dropout = 0.1;
   std::vector<double> losses[2];
@@ -190,6 +194,7 @@ TEST_F(TrainerTest, SpeedOptionsKeepLossesBitForBit) {
 // A job stopped part way and resumed from its checkpoint ends with the very same adapter bytes.
 TEST_F(TrainerTest, ResumedRunIsBitIdenticalToUninterrupted) {
   TrainSpec spec = ExampleSpec();
+  spec.packing = true;
   spec.max_steps = 30;
   spec.checkpoint_every = 10;
   spec.lora_dropout = 0.1;
