@@ -173,9 +173,9 @@ namespace {
 
 // Packed evaluation reports what unpacked evaluation reports, and predictions in file order.
 TEST(PackedEvaluateTest, SameMetricsAndPredictionsAsUnpacked) {
-  for (const Case& c : {Case{"roberta_cls", Task::kSequenceClassification, 3},
-                        Case{"bert_regression", Task::kRegression, 1},
-                        Case{"llama_causal", Task::kCausalLm, 0}}) {
+  for (const Case& c :
+       {Case{"roberta_cls", Task::kSequenceClassification, 3},
+        Case{"bert_regression", Task::kRegression, 1}, Case{"llama_causal", Task::kCausalLm, 0}}) {
     ModelOptions options;
     options.task = c.task;
     options.num_labels = c.num_labels;
