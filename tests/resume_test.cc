@@ -28,6 +28,8 @@ class ResumeTest : public ::testing::Test {
   // must restore the random generator too.
   std::string Submit(const AttunedProcess& server) {
     CliResult r = RunCli(server.address(), {"submit",
+                                            "--packing",
+                                            "off",
                                             "--model",
                                             example_ + "/model",
                                             "--train",

@@ -85,7 +85,7 @@ class SingleServerTest : public ::testing::Test {
 
   std::string Submit(const AttunedProcess& server, const std::string& max_steps) {
     CliResult r = RunCli(server.address(),
-                         {"submit", "--model", example_ + "/model", "--train",
+                         {"submit", "--packing", "off", "--model", example_ + "/model", "--train",
                           example_ + "/train.jsonl", "--validation", example_ + "/validation.jsonl",
                           "--task", "classification", "--max-steps", max_steps, "--seed", "7"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
