@@ -286,7 +286,7 @@ TEST_F(SweepTest, ABadGridValueFailsBeforeAnyJobIsSubmitted) {
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_EQ(unknown.err,
             "attune: INVALID_ARGUMENT: grid.method: value 'dorra': method: unknown method "
-            "'dorra'; expected one of lora, full\n");
+            "'dorra'; expected one of lora, full, dora\n");
   client::AttuneClient client(server.address());
   EXPECT_EQ(client.ListJobs(v1::ListJobsRequest()).value().jobs_size(), 0);
 }
