@@ -91,10 +91,12 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
       auto target = batch.labels.to(torch::kCPU);
       loss_sum += torch::mse_loss(pred, target, at::Reduction::Sum).item<double>();
       loss_count += batch.size;
+      auto pred_a = pred.accessor<float, 1>();
+      auto target_a = target.accessor<float, 1>();
       for (int64_t i = 0; i < batch.size; ++i) {
-        predictions.push_back(pred[i].item<double>());
-        targets.push_back(target[i].item<double>());
-        by_index[indices[i]] = pred[i].item<double>();
+        predictions.push_back(pred_a[i]);
+        targets.push_back(target_a[i]);
+        by_index[indices[i]] = pred_a[i];
       }
     } else {
       loss_sum += torch::nn::functional::cross_entropy(
@@ -103,12 +105,15 @@ EvalMetrics Evaluate(Model& model, const std::vector<Example>& examples, const T
                       .item<double>();
       loss_count += batch.size;
       num_classes = logits.size(-1);
+      // One copy per batch, then host reads (no device sync per example).
       torch::Tensor predicted = logits.argmax(-1).to(torch::kCPU);
       torch::Tensor labels = batch.labels.to(torch::kCPU);
+      auto predicted_a = predicted.accessor<int64_t, 1>();
+      auto labels_a = labels.accessor<int64_t, 1>();
       for (int64_t i = 0; i < batch.size; ++i) {
-        predicted_classes.push_back(predicted[i].item<int64_t>());
-        true_classes.push_back(labels[i].item<int64_t>());
-        by_index[indices[i]] = predicted[i].item<double>();
+        predicted_classes.push_back(predicted_a[i]);
+        true_classes.push_back(labels_a[i]);
+        by_index[indices[i]] = static_cast<double>(predicted_a[i]);
       }
     }
   }
