@@ -103,10 +103,11 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--max-seq-len", f->max_seq_len, "truncation length in tokens (default 128)");
   cmd->add_option("--packing", f->packing,
                   "on|off: pack examples into rows of max-seq-len tokens, no attention across "
-                  "them (default on; a step is then --tokens-per-step tokens)")
+                  "them (default on; a step is then about --batch-size examples)")
       ->check(CLI::IsMember({"on", "off"}));
-  cmd->add_option("--tokens-per-step", f->tokens_per_step,
-                  "packed tokens per step (default batch-size x max-seq-len)");
+  cmd->add_option(
+      "--tokens-per-step", f->tokens_per_step,
+      "packed tokens per step (default: the rows that hold about --batch-size examples)");
   cmd->add_flag("--train-on-inputs", f->train_on_inputs,
                 "chat records: train on every token, not only the assistant's turns");
   cmd->add_option("--warmup-steps", f->warmup_steps, "linear warmup steps (default 0)");

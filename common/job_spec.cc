@@ -141,9 +141,9 @@ absl::Status CheckLengthAndBatch(const TrainSpec& t) {
   }
   if (t.tokens_per_step != 0 &&
       (t.tokens_per_step < t.max_seq_len || t.tokens_per_step > kMaxTokensPerStep)) {
-    return Invalid(absl::StrCat("tokens_per_step: ", t.tokens_per_step, " must be 0 (batch_size x ",
-                                "max_seq_len) or in max_seq_len (", t.max_seq_len, ")..",
-                                kMaxTokensPerStep));
+    return Invalid(absl::StrCat(
+        "tokens_per_step: ", t.tokens_per_step, " must be 0 (about batch_size ",
+        "examples per step) or in max_seq_len (", t.max_seq_len, ")..", kMaxTokensPerStep));
   }
   return absl::OkStatus();
 }

@@ -65,11 +65,11 @@ struct TrainSpec {
   int batch_size = 16;    // examples per step, >= 1
   int max_seq_len = 128;  // tokens, truncation length, >= 8
   // Sample packing (server/engine/packing.h): examples laid end to end in rows of max_seq_len
-  // tokens, with no attention across examples; a step is then tokens_per_step tokens of rows
-  // (tokens_per_step / max_seq_len rows), not batch_size examples. Off: a step is batch_size
-  // examples, each padded to the longest in the step.
+  // tokens, with no attention across examples. A step is then the rows that hold batch_size
+  // examples on average, or, given tokens_per_step, tokens_per_step / max_seq_len rows (as many
+  // examples as fit). Off: a step is batch_size examples, each padded to the longest in it.
   bool packing = true;
-  int64_t tokens_per_step = 0;  // packing's token budget per step; 0 = batch_size x max_seq_len
+  int64_t tokens_per_step = 0;  // packing's token budget per step; 0 = about batch_size examples
   int64_t warmup_steps = 0;     // linear warmup from 0, >= 0
   // Chat records (causal LM): false = loss on the assistant's turns only (their end-of-turn token
   // included); true = loss on every token of the conversation.
@@ -112,8 +112,10 @@ EvalMetric DefaultEvalMetric(Task task);
 // ratio (v: 1 included) keeps theirs.
 void ApplyJobSpecDefaults(JobSpec* spec);
 
-// Rows of max_seq_len tokens in one packed step: tokens_per_step / max_seq_len (at least 1), with
-// tokens_per_step 0 meaning batch_size x max_seq_len.
+// The most rows of max_seq_len tokens a packed step can have: tokens_per_step / max_seq_len (at
+// least 1), or batch_size without a budget (a training step then has the rows that hold
+// batch_size examples on average, never more than batch_size: engine/packing.h). Memory
+// estimates use it, and evaluation packs its steps to it.
 int64_t PackedRowsPerStep(const TrainSpec& spec);
 
 // Checks the values that need no file system: ranges, known targets and ratios. Messages name the

@@ -7,6 +7,7 @@
 // a user who sets nothing gets.
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 
 #include "client/attune_client.h"
@@ -38,11 +39,12 @@ int CopyLines(const std::string& from, const std::string& to, int n) {
 }
 
 // Dev accuracy the defaults must reach. Measured with the defaults of common/job_spec.h (lr 1e-3,
-// batch 16, no warmup): 0.6835 (the job is seeded; only a different CPU's rounding could move
-// it). The majority class is 444/872 = 0.509; the old default lr 1e-4 reached 0.569, 5e-4 0.663,
-// 2e-3 0.667. 0.65 is 3.4 points under the measurement, room for rounding to flip a few dev
-// predictions, and fails anything that learns no more than the old defaults did.
-constexpr double kMinDevAccuracy = 0.65;
+// batch 16, no warmup, packed into steps of about 16 examples): 0.6686, mcc 0.346 (the job is
+// seeded; only a different CPU's rounding could move it); unpacked, 0.6835. The majority class is
+// 444/872 = 0.509; the old default lr 1e-4 reached 0.569, and steps of a full 16-row token budget
+// (16 steps in the epoch) 0.564. 0.64 is 2.9 points under the measurement, room for rounding to
+// flip a few dev predictions, and fails anything that learns no more than those did.
+constexpr double kMinDevAccuracy = 0.64;
 
 TEST(GlueDefaultsTest, Sst2SubsetLearnsWithOnlyModelDataAndTask) {
   const std::string shared = SharedDir();
@@ -69,7 +71,12 @@ TEST(GlueDefaultsTest, Sst2SubsetLearnsWithOnlyModelDataAndTask) {
   EXPECT_EQ(job.spec().eval_metric(), v1::EVAL_METRIC_ACCURACY);
   EXPECT_EQ(job.spec().learning_rate(), 1e-3);
   EXPECT_EQ(job.spec().batch_size(), 16);
-  EXPECT_EQ(job.total_steps(), 125);  // 2,000 / 16, one epoch
+  // Packed (the default): 2,000 sentences fill 241 or 242 rows of 128 tokens, 1.9 rows per 16
+  // examples, so a step is 2 rows (engine/packing.h, TrainingRowsPerStep) and one epoch is 121
+  // steps of about 16.5 examples. Unpacked it would be 125 steps of 16.
+  EXPECT_EQ(job.total_steps(), 121);
+  std::cout << "dev accuracy " << job.latest_eval().accuracy() << ", mcc "
+            << job.latest_eval().mcc() << "\n";
   EXPECT_EQ(job.latest_eval().examples(), 872);
   ASSERT_TRUE(job.latest_eval().has_accuracy());
   EXPECT_GE(job.latest_eval().accuracy(), kMinDevAccuracy);

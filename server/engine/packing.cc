@@ -85,6 +85,15 @@ std::vector<PackedStep> SequentialSteps(const std::vector<Example>& examples, in
   return steps;
 }
 
+int64_t TrainingRowsPerStep(int64_t tokens_per_step, int64_t batch_size, int64_t row_length,
+                            int64_t rows, int64_t examples) {
+  if (tokens_per_step > 0) return std::max<int64_t>(1, tokens_per_step / row_length);
+  if (examples <= 0) return 1;
+  // Nearest whole row to batch_size x rows / examples, in integers.
+  const int64_t nearest = (2 * batch_size * rows + examples) / (2 * examples);
+  return std::clamp<int64_t>(nearest, 1, std::max<int64_t>(1, batch_size));
+}
+
 int64_t StepsPerEpoch(int64_t rows, int64_t rows_per_step) {
   return (rows + rows_per_step - 1) / rows_per_step;
 }

@@ -5,9 +5,11 @@
 //   - A row holds whole examples, `row_length` (the job's max_seq_len) tokens at most; an
 //     example never spans two rows and never attends to another example in its row (varlen
 //     attention, attention.h), and its positions restart at 0.
-//   - A step is `rows_per_step` rows (tokens_per_step / max_seq_len): a token budget, not a
-//     number of examples. Every step has the same shape, so CUDA graphs replay it; the last
-//     step of an epoch is padded with empty rows.
+//   - A step is `rows_per_step` rows. Without a token budget (tokens_per_step 0) that is as
+//     many rows as hold batch_size examples on average (TrainingRowsPerStep), so a step sees
+//     about the examples it would see unpacked and the learning rates tuned for batch_size
+//     carry over; with one, tokens_per_step / max_seq_len rows. Every step has the same shape,
+//     so CUDA graphs replay it; the last step of an epoch is padded with empty rows.
 //   - Rows are filled once per run (best fit in a seeded shuffle of the examples: the fullest
 //     row that still has room takes the next example), and each epoch shuffles the rows with
 //     (seed, epoch) before cutting them into steps. So the same seed gives the same packing and
@@ -46,6 +48,14 @@ std::vector<PackedStep> EpochSteps(const std::vector<PackedRow>& rows, int64_t r
 // Evaluation's steps: the examples packed in file order, rows kept in order.
 std::vector<PackedStep> SequentialSteps(const std::vector<Example>& examples, int64_t row_length,
                                         int64_t rows_per_step);
+
+// Rows per training step. A token budget (tokens_per_step > 0) gives tokens_per_step /
+// row_length rows. Without one: batch_size x rows / examples rounded to the nearest whole row
+// (at least 1, at most batch_size), the rows that hold batch_size examples on average. Packing
+// then changes how a step's examples are laid out, not how many there are, so the defaults'
+// learning rate and step count stay those of batch_size examples per step.
+int64_t TrainingRowsPerStep(int64_t tokens_per_step, int64_t batch_size, int64_t row_length,
+                            int64_t rows, int64_t examples);
 
 // Steps per epoch: ceil(rows / rows_per_step).
 int64_t StepsPerEpoch(int64_t rows, int64_t rows_per_step);

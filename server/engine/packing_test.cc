@@ -84,6 +84,20 @@ TEST(EpochStepsTest, SameSeedSameStepsAndEpochsDiffer) {
             StepsPerEpoch(static_cast<int64_t>(rows.size()), 4));
 }
 
+TEST(TrainingRowsPerStepTest, DefaultHoldsBatchSizeExamplesOnAverage) {
+  // 300 examples of 5 tokens in rows of 16: 3 per row, 100 rows. 16 examples are 5.33 rows -> 5.
+  const std::vector<Example> examples = ExamplesOfLengths(std::vector<int>(300, 5), 50, 2);
+  const std::vector<PackedRow> rows = TrainingRows(examples, 16, 11);
+  ASSERT_EQ(rows.size(), 100u);
+  EXPECT_EQ(TrainingRowsPerStep(0, 16, 16, 100, 300), 5);
+  EXPECT_EQ(TrainingRowsPerStep(0, 17, 16, 100, 300), 6);  // 5.67 rounds up
+  EXPECT_EQ(TrainingRowsPerStep(0, 1, 16, 100, 300), 1);   // never 0 rows
+  EXPECT_EQ(TrainingRowsPerStep(0, 4, 16, 300, 300), 4);   // one example a row: batch_size rows
+  // A token budget wins: whole rows of it.
+  EXPECT_EQ(TrainingRowsPerStep(100, 16, 16, 100, 300), 6);
+  EXPECT_EQ(TrainingRowsPerStep(16, 16, 16, 100, 300), 1);
+}
+
 TEST(EpochStepsTest, MaxExamplesPerStepBoundsEveryEpochsSteps) {
   std::vector<int> lengths;
   std::mt19937_64 rng(5);

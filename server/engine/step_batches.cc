@@ -11,8 +11,10 @@ StepBatches::StepBatches(const std::vector<Example>& examples, const TrainSpec& 
       mask_mode_(mask_mode),
       packed_(spec.packing) {
   if (packed_) {
-    const int64_t rows_per_step = PackedRowsPerStep(spec);
     rows_ = TrainingRows(examples, spec.max_seq_len, spec.seed);
+    const int64_t rows_per_step = TrainingRowsPerStep(
+        spec.tokens_per_step, spec.batch_size, spec.max_seq_len, static_cast<int64_t>(rows_.size()),
+        static_cast<int64_t>(examples.size()));
     steps_per_epoch_ = StepsPerEpoch(static_cast<int64_t>(rows_.size()), rows_per_step);
     packed_shape_.rows = rows_per_step;
     packed_shape_.length = spec.max_seq_len;
