@@ -128,11 +128,27 @@ absl::StatusOr<ScopedFd> OpenInsideRoots(const std::vector<std::string>& roots,
   return absl::Status(file.status().code(), absl::StrCat(path, message.substr(resolved->size())));
 }
 
+namespace {
+
+absl::Status TooLarge(const std::string& path, int64_t size, int64_t max_bytes) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": ", size, " bytes; at most ", max_bytes, " allowed"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> ReadInsideRoots(const std::vector<std::string>& roots,
-                                            const std::string& path) {
+                                            const std::string& path, int64_t max_bytes) {
   absl::StatusOr<ScopedFd> file = OpenInsideRoots(roots, path);
   if (!file.ok()) return file.status();
+  struct stat info {};
+  if (::fstat(file->get(), &info) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " cannot be read: ", std::strerror(errno)));
+  }
+  if (info.st_size > max_bytes) return TooLarge(path, info.st_size, max_bytes);
   std::string bytes;
+  bytes.reserve(static_cast<size_t>(info.st_size));
   char buffer[1 << 16];
   while (true) {
     const ssize_t n = ::read(file->get(), buffer, sizeof(buffer));
@@ -141,6 +157,9 @@ absl::StatusOr<std::string> ReadInsideRoots(const std::vector<std::string>& root
     if (n < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, " cannot be read: ", std::strerror(errno)));
+    }
+    if (static_cast<int64_t>(bytes.size()) + n > max_bytes) {
+      return TooLarge(path, static_cast<int64_t>(bytes.size()) + n, max_bytes);
     }
     bytes.append(buffer, static_cast<size_t>(n));
   }

@@ -28,6 +28,7 @@
 #ifndef ATTUNE_COMMON_CONFINED_FILE_H_
 #define ATTUNE_COMMON_CONFINED_FILE_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -72,10 +73,12 @@ absl::StatusOr<ScopedFd> OpenWithoutLinks(const std::string& resolved_path);
 absl::StatusOr<ScopedFd> OpenInsideRoots(const std::vector<std::string>& roots,
                                          const std::string& path);
 
-// The whole file, read through OpenInsideRoots. Its errors, or INVALID_ARGUMENT
-// "<path> cannot be read: <error>".
+// The whole file, read through OpenInsideRoots, when it is at most `max_bytes` long. Its
+// errors, or INVALID_ARGUMENT "<path> cannot be read: <error>", or, for a larger file (its size
+// from fstat before anything is read, or the bytes read when it grows meanwhile),
+// INVALID_ARGUMENT "<path>: <size> bytes; at most <max_bytes> allowed".
 absl::StatusOr<std::string> ReadInsideRoots(const std::vector<std::string>& roots,
-                                            const std::string& path);
+                                            const std::string& path, int64_t max_bytes);
 
 }  // namespace attune
 

@@ -14,6 +14,9 @@
 namespace attune {
 namespace {
 
+// Far above the test files; the limit itself is tested in FileOverTheLimitIsRefused.
+constexpr int64_t kLimit = 1 << 20;
+
 namespace fs = std::filesystem;
 
 class ConfinedFileTest : public ::testing::Test {
@@ -42,22 +45,40 @@ class ConfinedFileTest : public ::testing::Test {
 };
 
 TEST_F(ConfinedFileTest, ReadsAFileInsideTheRoots) {
-  auto text = ReadInsideRoots(roots_, Root("model/config.json"));
+  auto text = ReadInsideRoots(roots_, Root("model/config.json"), kLimit);
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_EQ(*text, "inside");
 }
 
 // A link that stays inside the roots (a Hugging Face cache snapshot) is followed.
+// A file over the limit is refused from its size, before it is read; one at the limit is read.
+TEST_F(ConfinedFileTest, FileOverTheLimitIsRefused) {
+  const std::string path = Root("model/config.json");  // "inside", 6 bytes
+  auto text = ReadInsideRoots(roots_, path, 5);
+  EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(text.status().message(), path + ": 6 bytes; at most 5 allowed");
+  text = ReadInsideRoots(roots_, path, 6);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, "inside");
+  // A sparse 8 GiB file costs no disk and no memory: only its size is looked at.
+  const std::string sparse = Root("model/huge.json");
+  std::ofstream(sparse).close();
+  fs::resize_file(sparse, uintmax_t{8} << 30);
+  text = ReadInsideRoots(roots_, sparse, kLimit);
+  EXPECT_EQ(text.status().message(),
+            sparse + ": 8589934592 bytes; at most " + std::to_string(kLimit) + " allowed");
+}
+
 TEST_F(ConfinedFileTest, LinkThatStaysInsideIsFollowed) {
   fs::create_symlink(Root("model/config.json"), Root("link.json"));
-  auto text = ReadInsideRoots(roots_, Root("link.json"));
+  auto text = ReadInsideRoots(roots_, Root("link.json"), kLimit);
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_EQ(*text, "inside");
 }
 
 TEST_F(ConfinedFileTest, LinkToAFileOutsideIsRefused) {
   fs::create_symlink(base_ / "outside" / "secret", Root("model/model.safetensors"));
-  auto text = ReadInsideRoots(roots_, Root("model/model.safetensors"));
+  auto text = ReadInsideRoots(roots_, Root("model/model.safetensors"), kLimit);
   EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(text.status().message(), Outside(Root("model/model.safetensors")));
 }
@@ -129,7 +150,7 @@ TEST_F(ConfinedFileTest, MissingDirectoryFifoAndRelativePaths) {
 
 // No roots: anywhere, but still no link swapped in after resolution.
 TEST_F(ConfinedFileTest, NoRootsMeansAnywhere) {
-  auto text = ReadInsideRoots({}, (base_ / "outside" / "secret").string());
+  auto text = ReadInsideRoots({}, (base_ / "outside" / "secret").string(), kLimit);
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_EQ(*text, "root:x:0:0");
 }

@@ -36,6 +36,7 @@
 #include "server/api/attune_service.h"
 #include "server/api/data_roots.h"
 #include "server/api/grpc_metrics.h"
+#include "server/api/request_limits.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/listen_check.h"
 #include "server/auth/tls_files.h"
@@ -247,6 +248,7 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpc(const ServerOptions& opt
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(api::kMaxRequestBytes);
   builder.AddListeningPort(listen, credentials, port);
   builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;

@@ -14,6 +14,7 @@
 #include "client/attune_client.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/file_limits.h"
 #include "tests/attuned_process.h"
 #include "tests/job_waits.h"
 
@@ -72,6 +73,18 @@ TEST_F(RequestLimitsTest, HugeNameIsRefused) {
   absl::StatusOr<v1::Job> job = client_->CreateJob(request);
   EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(job.status().message(), "name: 3145728 characters; at most 1024 allowed");
+}
+
+// Over gRPC's 4 MiB (api::kMaxRequestBytes), the message is refused before it is parsed, and
+// the server serves on.
+TEST_F(RequestLimitsTest, MessageOverFourMebibytesIsResourceExhausted) {
+  v1::CreateJobRequest request = Request();
+  request.mutable_spec()->set_name(std::string(5 << 20, 'n'));
+  absl::StatusOr<v1::Job> job = client_->CreateJob(request);
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(job.status().message().find("4194304"), std::string::npos) << job.status();
+  CliResult list = RunCli(server_->address(), {"list"}, 30);
+  EXPECT_EQ(list.exit_code, 0) << list.err;
 }
 
 TEST_F(RequestLimitsTest, TenThousandLabelsAreRefusedAndListStillWorks) {
@@ -177,6 +190,36 @@ TEST_F(RequestLimitsTest, TokenizerBeyondTheVocabularyIsRefused) {
             "model: tokenizer.json has ids up to 600 (added tokens included) but config.json's "
             "vocab_size is 512; every token id must be below vocab_size (" +
                 fs::canonical(model).string() + ")");
+}
+
+// Files over their limits (server/engine/file_limits.h) are refused at CreateJob from their
+// size: sparse files, so nothing is written to disk, and the server never reads them.
+TEST_F(RequestLimitsTest, FilesOverTheirLimitsAreRefusedBeforeTheyAreRead) {
+  const std::string model = example_ + "/huge-tokenizer";
+  fs::copy(example_ + "/model", model);
+  fs::resize_file(model + "/tokenizer.json", engine::kMaxTokenizerJsonBytes + 1);
+  v1::CreateJobRequest request = Request();
+  request.mutable_spec()->set_model(model);
+  absl::StatusOr<v1::Job> job = client_->CreateJob(request);
+  if (job.ok()) client_->CancelJob(job->id()).status().IgnoreError();
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(job.status().message(),
+            absl::StrCat("model: ", fs::canonical(model).string(),
+                         "/tokenizer.json: ", engine::kMaxTokenizerJsonBytes + 1,
+                         " bytes; at most ", engine::kMaxTokenizerJsonBytes, " allowed"));
+
+  const std::string train = example_ + "/huge.jsonl";
+  fs::copy(example_ + "/small.jsonl", train);
+  fs::resize_file(train, engine::kMaxJsonlFileBytes + 1);
+  request = Request();
+  request.mutable_spec()->set_train(train);
+  job = client_->CreateJob(request);
+  if (job.ok()) client_->CancelJob(job->id()).status().IgnoreError();
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(job.status().message(), absl::StrCat("train: ", fs::canonical(train).string(), ": ",
+                                                 engine::kMaxJsonlFileBytes + 1, " bytes; at most ",
+                                                 engine::kMaxJsonlFileBytes, " allowed"));
+  fs::remove(train);
 }
 
 TEST_F(RequestLimitsTest, NumericValidationLabelNamesTheStringLabels) {

@@ -23,6 +23,11 @@
 
 namespace attune::api {
 
+// The largest request message attuned accepts (gRPC's own default, set explicitly in
+// server/main.cc so that it is a decision, not an accident): a bigger one gets gRPC's
+// RESOURCE_EXHAUSTED before it is parsed. The largest real request, a CreateJobRequest at every
+// limit below, is about 100 KB.
+inline constexpr int kMaxRequestBytes = 4 << 20;
 inline constexpr size_t kMaxRequestIdLength = 128;
 inline constexpr size_t kMaxJobIdLength = 64;
 inline constexpr size_t kMaxPageTokenLength = 32;

@@ -14,6 +14,7 @@
 #include "common/sha256.h"
 #include "nlohmann/json.hpp"
 #include "server/engine/chat/conversation.h"
+#include "server/engine/file_limits.h"
 
 namespace attune::engine {
 namespace {
@@ -148,7 +149,7 @@ absl::StatusOr<Record> ParseRecord(const std::string& text, int64_t line_no,
 // `field` and the file (never quoting it) otherwise.
 absl::StatusOr<std::string> ReadJsonlBytes(const std::string& path, const std::string& field,
                                            const std::vector<std::string>& data_roots) {
-  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path);
+  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path, kMaxJsonlFileBytes);
   if (text.ok()) return text;
   if (absl::IsNotFound(text.status())) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": cannot open ", path));
@@ -170,6 +171,11 @@ absl::StatusOr<std::vector<Record>> ParseJsonl(const std::string& text, const st
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
+    if (static_cast<int64_t>(line.size()) > kMaxJsonlLineBytes) {
+      return LineError(field, path, line_no,
+                       absl::StrCat("a line of ", line.size(), " bytes; at most ",
+                                    kMaxJsonlLineBytes, " allowed"));
+    }
     absl::StatusOr<Record> record = ParseRecord(std::string(line), line_no, field, path, task);
     if (!record.ok()) return record.status();
     records.push_back(*std::move(record));

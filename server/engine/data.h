@@ -48,8 +48,9 @@ struct JsonlFile {
 // (common/confined_file.h; empty = no root restriction). `field` names the spec field in
 // messages. Returns INVALID_ARGUMENT "field: path:line: reason" for a missing file (or a
 // directory), a file outside the roots ("train: /d/t.jsonl is outside the data roots (/d)"),
-// bad JSON, or a record that fits none of the shapes above or not `task`. Messages never quote
-// the file's lines.
+// bad JSON, a record that fits none of the shapes above or not `task`, or a file or a line
+// over its limit (file_limits.h: "train: /d/t.jsonl:7: a line of 20000000 bytes; at most
+// 16777216 allowed"). Messages never quote the file's lines.
 absl::StatusOr<JsonlFile> ReadJsonlFile(const std::string& path, const std::string& field,
                                         Task task, const std::vector<std::string>& data_roots);
 

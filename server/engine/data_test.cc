@@ -6,6 +6,9 @@
 #include <fstream>
 #include <set>
 
+#include "absl/strings/str_cat.h"
+#include "server/engine/file_limits.h"
+
 namespace attune::engine {
 namespace {
 
@@ -52,6 +55,28 @@ TEST(ReadJsonlTest, MalformedLineNamesFileAndLine) {
 
   records = ReadJsonl("/nonexistent/x.jsonl", "train", Task::kCausalLm);
   EXPECT_EQ(std::string(records.status().message()), "train: cannot open /nonexistent/x.jsonl");
+}
+
+// Limits (file_limits.h), checked before a record is parsed: a line over kMaxJsonlLineBytes
+// names its line; a file over kMaxJsonlFileBytes (sparse: no disk, and never read) its size.
+TEST(ReadJsonlTest, LineAndFileOverTheirLimitsAreRefused) {
+  const std::string long_text(kMaxJsonlLineBytes, 'a');
+  std::string path =
+      WriteFile("longline.jsonl", "{\"text\": \"x\"}\n{\"text\": \"" + long_text + "\"}\n");
+  auto records = ReadJsonl(path, "train", Task::kCausalLm);
+  EXPECT_EQ(records.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(records.status().message()),
+            absl::StrCat("train: ", path, ":2: a line of ", kMaxJsonlLineBytes + 12,
+                         " bytes; at most ", kMaxJsonlLineBytes, " allowed"));
+  fs::remove(path);
+
+  path = WriteFile("huge.jsonl", "{\"text\": \"x\"}\n");
+  fs::resize_file(path, static_cast<uintmax_t>(kMaxJsonlFileBytes) + 1);
+  records = ReadJsonl(path, "validation", Task::kCausalLm);
+  EXPECT_EQ(std::string(records.status().message()),
+            absl::StrCat("validation: ", path, ": ", kMaxJsonlFileBytes + 1, " bytes; at most ",
+                         kMaxJsonlFileBytes, " allowed"));
+  fs::remove(path);
 }
 
 TEST(ReadJsonlTest, ConversationsAreCheckedLineByLine) {

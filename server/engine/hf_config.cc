@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/confined_file.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/file_limits.h"
 
 namespace attune::engine {
 namespace {
@@ -193,7 +194,7 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::
 absl::StatusOr<HfConfig> LoadHfConfig(const std::string& model_dir,
                                       const std::vector<std::string>& data_roots) {
   const std::string path = model_dir + "/config.json";
-  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path);
+  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path, kMaxConfigJsonBytes);
   if (absl::IsNotFound(text.status())) {
     return absl::InvalidArgumentError(absl::StrCat("model '", model_dir, "': no config.json"));
   }

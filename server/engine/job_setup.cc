@@ -11,6 +11,7 @@
 #include "server/engine/chat/chat_template.h"
 #include "server/engine/chat_examples.h"
 #include "server/engine/checkpoint.h"
+#include "server/engine/file_limits.h"
 #include "server/engine/hf_config.h"
 #include "server/engine/safetensors.h"
 
@@ -28,7 +29,7 @@ constexpr size_t kMaxTokenizerReason = 200;
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(
     const std::string& model_dir, const std::vector<std::string>& data_roots) {
   const std::string path = (fs::path(model_dir) / "tokenizer.json").string();
-  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path);
+  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, path, kMaxTokenizerJsonBytes);
   if (!text.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("model: ", text.status().message()));
   }

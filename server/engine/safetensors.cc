@@ -19,6 +19,7 @@
 #include "common/os_error.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "server/engine/file_limits.h"
 
 namespace attune::engine {
 namespace {
@@ -196,7 +197,7 @@ absl::Status ReadEntries(const std::string& path, const json& header, const uint
 // The "weight_map" object of a sharded model's index file, read inside `data_roots`.
 absl::StatusOr<json> ReadWeightMap(const std::string& model_dir, const std::string& index_path,
                                    const std::vector<std::string>& data_roots) {
-  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, index_path);
+  absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, index_path, kMaxWeightIndexBytes);
   if (absl::IsNotFound(text.status())) {
     return absl::InvalidArgumentError(
         absl::StrCat("model '", model_dir,

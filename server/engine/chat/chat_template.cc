@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/confined_file.h"
 #include "common/status_macros.h"
+#include "server/engine/file_limits.h"
 
 namespace attune::chat {
 namespace {
@@ -89,7 +90,8 @@ absl::StatusOr<ChatTemplate> LoadChatTemplate(const std::string& model_dir,
                                               const std::vector<std::string>& data_roots) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(model_dir) / "tokenizer_config.json").string();
-  absl::StatusOr<std::string> config = ReadInsideRoots(data_roots, config_path);
+  absl::StatusOr<std::string> config =
+      ReadInsideRoots(data_roots, config_path, engine::kMaxTokenizerConfigBytes);
   if (!config.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model: chat records need the model's tokenizer_config.json: ", config.status().message()));
@@ -98,7 +100,8 @@ absl::StatusOr<ChatTemplate> LoadChatTemplate(const std::string& model_dir,
   std::error_code ec;
   std::string jinja;
   if (fs::exists(jinja_path, ec)) {
-    absl::StatusOr<std::string> text = ReadInsideRoots(data_roots, jinja_path);
+    absl::StatusOr<std::string> text =
+        ReadInsideRoots(data_roots, jinja_path, engine::kMaxChatTemplateBytes);
     if (!text.ok())
       return absl::InvalidArgumentError(absl::StrCat("model: ", text.status().message()));
     jinja = *std::move(text);
