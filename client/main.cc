@@ -31,6 +31,7 @@
 #include "client/sweep_input.h"
 #include "client/sweep_table_text.h"
 #include "client/token_command.h"
+#include "client/tool_command.h"
 #include "common/status_macros.h"
 
 namespace attune::client {
@@ -303,6 +304,7 @@ struct CommandLine {
   CLI::App* download_cmd = nullptr;
   CLI::App* health_cmd = nullptr;
   CLI::App* token_create_cmd = nullptr;
+  CLI::App* render_cmd = nullptr;
 };
 
 // `attune token create`: the token on the first line, its tokens-file line on the second.
@@ -374,6 +376,12 @@ void AddCommands(CLI::App* app, CommandLine* c) {
       token_cmd->add_subcommand("create", "print a new token and its line for the tokens file");
   c->token_create_cmd->add_option("--tenant", c->token_tenant, "tenant (default: default)");
   c->token_create_cmd->add_flag("--admin", c->token_admin, "the token sees every tenant");
+  c->render_cmd = app->add_subcommand(
+      "render",
+      "what a chat record becomes for the model, on this machine (no server): --model DIR "
+      "--data FILE [--record N] [--train-on-inputs]; runs attune-render (render --help)");
+  c->render_cmd->fallthrough(false)->prefix_command();  // all after `render` goes to attune-render
+  c->render_cmd->set_help_flag();
   c->submit_cmd = app->add_subcommand("submit", "create a job; prints its id");
   AddSubmitFlags(c->submit_cmd, &c->submit);
   AddSweepCommands(app, c);
@@ -397,6 +405,7 @@ int Dispatch(const CommandLine& c) {
     return Fail(absl::InvalidArgumentError("--output: csv is only for compare; use text or json"));
   }
   if (*c.token_create_cmd) return RunTokenCreate(c);
+  if (*c.render_cmd) return ExecSiblingProgram("attune-render", c.render_cmd->remaining());
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ChannelCredentialsFor(c.connection);
   if (!credentials.ok()) return Fail(credentials.status());
