@@ -2,7 +2,8 @@
 # Runs attune's libFuzzer targets (tests/fuzz/) for a given time each, one after another, with
 # ASan, UBSan and LeakSanitizer, at the lowest CPU priority.
 # Usage: bench/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET ...]
-#   TARGET: tokens_file hf_config safetensors jsonl tokenizer_json job_yaml job_proto (default all)
+#   TARGET: tokens_file hf_config safetensors jsonl tokenizer_json job_yaml job_proto chat_template
+#   (default all)
 # Builds into build-fuzz/ with clang-14 (-DATTUNE_FUZZ=ON; `scripts/install-deps.sh --fuzz`
 # installs clang-14 and libclang-rt-14-dev). The growing corpus is build-fuzz/corpus/TARGET (seeded
 # from tests/fuzz/corpus/TARGET); a crash is written to tests/fuzz/crashes/TARGET/, where CTest's
@@ -14,7 +15,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(tokens_file hf_config safetensors jsonl tokenizer_json job_yaml job_proto)
+  targets=(tokens_file hf_config safetensors jsonl tokenizer_json job_yaml job_proto chat_template)
 fi
 build="$root/build-fuzz"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
