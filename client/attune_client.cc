@@ -108,6 +108,28 @@ absl::StatusOr<v1::Job> AttuneClient::CancelJob(const std::string& job_id) {
   return job;
 }
 
+absl::StatusOr<v1::Job> AttuneClient::PauseJob(const std::string& job_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::PauseJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job job;
+  grpc::Status status = stub_->PauseJob(&context, request, &job);
+  if (!status.ok()) return FromGrpc(status);
+  return job;
+}
+
+absl::StatusOr<v1::Job> AttuneClient::ResumeJob(const std::string& job_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ResumeJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job job;
+  grpc::Status status = stub_->ResumeJob(&context, request, &job);
+  if (!status.ok()) return FromGrpc(status);
+  return job;
+}
+
 absl::Status AttuneClient::WatchJob(const std::string& job_id, int64_t from_sequence,
                                     const std::function<bool(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;  // no deadline: a job may run for hours

@@ -171,8 +171,8 @@ int RunGet(AttuneClient& client, const std::string& job_id, OutputFormat format)
   return 0;
 }
 
-int RunCancel(AttuneClient& client, const std::string& job_id, OutputFormat format) {
-  absl::StatusOr<v1::Job> job = client.CancelJob(job_id);
+// cancel, pause and resume: the job as the server returned it.
+int RunJobChange(const absl::StatusOr<v1::Job>& job, OutputFormat format) {
   if (!job.ok()) return Fail(job.status());
   std::cout << (format == OutputFormat::kJson ? ToJson(*job)
                                               : job->id() + " " + StateName(job->state()))
@@ -301,6 +301,8 @@ struct CommandLine {
   CLI::App* get_cmd = nullptr;
   CLI::App* watch_cmd = nullptr;
   CLI::App* cancel_cmd = nullptr;
+  CLI::App* pause_cmd = nullptr;
+  CLI::App* resume_cmd = nullptr;
   CLI::App* download_cmd = nullptr;
   CLI::App* health_cmd = nullptr;
   CLI::App* token_create_cmd = nullptr;
@@ -333,6 +335,12 @@ void AddQueryCommands(CLI::App* app, CommandLine* c) {
                            "only events after this sequence");
   c->cancel_cmd = app->add_subcommand("cancel", "cancel a job");
   c->cancel_cmd->add_option("ID", c->job_id, "job id")->required();
+  c->pause_cmd = app->add_subcommand(
+      "pause", "pause a job: it checkpoints, frees its devices and keeps its place (PAUSED)");
+  c->pause_cmd->add_option("ID", c->job_id, "job id")->required();
+  c->resume_cmd =
+      app->add_subcommand("resume", "queue a PAUSED job again; it continues from its checkpoint");
+  c->resume_cmd->add_option("ID", c->job_id, "job id")->required();
   c->health_cmd = app->add_subcommand("health", "ask grpc.health.v1.Health; exit 0 if SERVING");
   c->health_cmd->add_option("--service", c->health_service,
                             "service name (default: the whole server)");
@@ -416,7 +424,9 @@ int Dispatch(const CommandLine& c) {
   if (*c.list_cmd) return RunList(client, c.list, format);
   if (*c.get_cmd) return RunGet(client, c.job_id, format);
   if (*c.watch_cmd) return RunWatch(client, c.watch, format);
-  if (*c.cancel_cmd) return RunCancel(client, c.job_id, format);
+  if (*c.cancel_cmd) return RunJobChange(client.CancelJob(c.job_id), format);
+  if (*c.pause_cmd) return RunJobChange(client.PauseJob(c.job_id), format);
+  if (*c.resume_cmd) return RunJobChange(client.ResumeJob(c.job_id), format);
   if (*c.download_cmd) return RunDownload(client, c.download, format);
   if (*c.health_cmd) return RunHealth(client, c.health_service);
   return 2;

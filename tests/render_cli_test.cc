@@ -53,10 +53,11 @@ Report Parse(const std::string& out) {
 TEST(RenderCliTest, PrintsWhatTransformersRenders) {
   for (int record : {1, 2, 7, 40}) {
     SCOPED_TRACE(absl::StrCat("record ", record));
-    CliResult render = RunCli("unused:1", {"render", "--model", kGolden, "--data",
-                                           kGolden + "/conversations.jsonl", "--record",
-                                           std::to_string(record)},
-                              60);
+    CliResult render =
+        RunCli("unused:1",
+               {"render", "--model", kGolden, "--data", kGolden + "/conversations.jsonl",
+                "--record", std::to_string(record)},
+               60);
     ASSERT_EQ(render.exit_code, 0) << render.err;
     const nlohmann::json golden = nlohmann::json::parse(Line(kGolden + "/golden.jsonl", record));
     const Report report = Parse(render.out);

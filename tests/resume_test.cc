@@ -8,6 +8,7 @@
 
 #include "client/attune_client.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/attuned_process.h"
 #include "tests/job_waits.h"
 
@@ -115,6 +116,50 @@ TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
   EXPECT_EQ(resumed_adapter.size(), straight_adapter.size());
   EXPECT_TRUE(resumed_adapter == straight_adapter)
       << "the resumed job's adapter differs from the uninterrupted run's";
+}
+
+// attune pause, then attune resume, in the middle of the same job: it stops at a checkpoint of
+// its own (not a periodic one), frees its slot, and ends with the uninterrupted run's adapter.
+TEST_F(ResumeTest, PauseThenResumeGivesTheUninterruptedAdapter) {
+  std::string straight_adapter;
+  {
+    AttunedProcess server(dir_.path() + "/straight", {"--data-roots", example_});
+    client::AttuneClient client(server.address());
+    const std::string id = Submit(server);
+    ASSERT_EQ(WaitForJob(client, id, IsTerminal, 120).state(), v1::SUCCEEDED);
+    straight_adapter = DownloadAdapter(server, id, dir_.path() + "/straight-adapter");
+  }
+  AttunedProcess server(dir_.path() + "/paused", {"--data-roots", example_});
+  client::AttuneClient client(server.address());
+  const std::string id = Submit(server);
+  WaitForJob(
+      client, id, [](const v1::Job& j) { return j.current_step() >= 50; }, 120);
+  CliResult pause = RunCli(server.address(), {"pause", id});
+  ASSERT_EQ(pause.exit_code, 0) << pause.err;
+  v1::Job paused = WaitForJob(
+      client, id, [](const v1::Job& j) { return j.state() == v1::PAUSED; }, 60);
+  ASSERT_EQ(paused.state(), v1::PAUSED) << paused.error();
+  const int64_t paused_at = paused.current_step();
+  ASSERT_LT(paused_at, 300) << "the job finished before it could be paused";
+  CliResult again = RunCli(server.address(), {"resume", id, "--output", "json"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(nlohmann::json::parse(again.out).value("state", ""), "QUEUED") << again.out;
+  v1::Job job = WaitForJob(client, id, IsTerminal, 120);
+  ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
+  int64_t resumed_from = -1;
+  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
+                const std::string& m = e.state_change().message();
+                const std::string prefix = "resumed from the checkpoint at step ";
+                if (m.rfind(prefix, 0) == 0) resumed_from = std::stoll(m.substr(prefix.size()));
+                return true;
+              }).ok());
+  EXPECT_EQ(resumed_from, paused_at);  // the pause's own checkpoint
+  EXPECT_TRUE(DownloadAdapter(server, id, dir_.path() + "/paused-adapter") == straight_adapter)
+      << "the paused and resumed job's adapter differs from the uninterrupted run's";
+  // Resuming a job that is not paused is refused with FAILED_PRECONDITION's exit code.
+  CliResult late = RunCli(server.address(), {"resume", id});
+  EXPECT_NE(late.exit_code, 0);
+  EXPECT_NE(late.err.find("only PAUSED jobs can be resumed"), std::string::npos) << late.err;
 }
 
 TEST_F(ResumeTest, WatchReconnectsAcrossARestartWithNoGapAndNoRepeat) {

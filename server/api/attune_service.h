@@ -49,6 +49,11 @@ class AttuneService final : public v1::Attune::Service {
   grpc::Status DownloadAdapter(grpc::ServerContext* context,
                                const v1::DownloadAdapterRequest* request,
                                grpc::ServerWriter<v1::AdapterChunk>* writer) override;
+  // attune_service_pause.cc
+  grpc::Status PauseJob(grpc::ServerContext* context, const v1::PauseJobRequest* request,
+                        v1::Job* response) override;
+  grpc::Status ResumeJob(grpc::ServerContext* context, const v1::ResumeJobRequest* request,
+                         v1::Job* response) override;
 
  private:
   // The bodies, returning absl::Status; the overrides above only convert.

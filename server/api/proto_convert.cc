@@ -293,6 +293,8 @@ v1::JobState JobStateToProto(store::JobState state) {
       return v1::FAILED;
     case store::JobState::kCancelled:
       return v1::CANCELLED;
+    case store::JobState::kPaused:
+      return v1::PAUSED;
   }
   return v1::JOB_STATE_UNSPECIFIED;
 }
@@ -309,10 +311,12 @@ absl::StatusOr<store::JobState> JobStateFromProto(v1::JobState state) {
       return store::JobState::kFailed;
     case v1::CANCELLED:
       return store::JobState::kCancelled;
+    case v1::PAUSED:
+      return store::JobState::kPaused;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("state: unknown value ", state,
-                       "; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED"));
+                       "; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, PAUSED"));
   }
 }
 

@@ -19,7 +19,8 @@ using prometheus::MetricFamily;
 using prometheus::MetricType;
 
 // States that always get a series (0 when empty), so dashboards see a stable set.
-const char* const kKnownStates[] = {"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"};
+const char* const kKnownStates[] = {"QUEUED", "RUNNING",   "SUCCEEDED",
+                                    "FAILED", "CANCELLED", "PAUSED"};
 
 MetricFamily Family(std::string name, std::string help, MetricType type) {
   MetricFamily family;

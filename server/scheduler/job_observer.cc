@@ -86,7 +86,10 @@ bool JobObserver::StopRequested() { return stop_.load() != StopReason::kNone; }
 
 void JobObserver::RequestStop(StopReason reason) {
   StopReason expected = StopReason::kNone;
-  stop_.compare_exchange_strong(expected, reason);
+  if (stop_.compare_exchange_strong(expected, reason)) return;
+  // A cancel overrides a pause not yet taken: the job ends CANCELLED, not PAUSED.
+  expected = StopReason::kPause;
+  if (reason == StopReason::kCancel) stop_.compare_exchange_strong(expected, reason);
 }
 
 JobProgress JobObserver::Drain() {

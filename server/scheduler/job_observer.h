@@ -31,6 +31,7 @@ enum class StopReason {
   kNone = 0,
   kCancel,    // a user cancelled it: it ends CANCELLED
   kShutdown,  // the server is stopping: it goes back to QUEUED
+  kPause,     // a user paused it: it checkpoints and becomes PAUSED
 };
 
 // What the observer collected since the last Drain.
@@ -58,7 +59,8 @@ class JobObserver : public engine::TrainingObserver {
   void OnWarning(const std::string& message) override;
   bool StopRequested() override;
 
-  // Asks the job to stop after its current step. The first reason given wins.
+  // Asks the job to stop after its current step. The first reason given wins, except that a
+  // cancel replaces a pause.
   void RequestStop(StopReason reason);
   StopReason stop_reason() const { return stop_.load(); }
 

@@ -99,11 +99,22 @@ Scheduler::Scheduler(const SchedulerOptions& options, DeviceInventory devices, s
 Scheduler::~Scheduler() { Shutdown(); }
 
 absl::Status Scheduler::LoadQueue() {
-  ASSIGN_OR_RETURN(std::vector<Job> queued, store_->JobsInState(JobState::kQueued));
+  // Queued and paused jobs in one submission order, so that a paused job resumed after a
+  // restart still goes back to its place.
+  ASSIGN_OR_RETURN(std::vector<Job> waiting,
+                   store_->JobsInStates({JobState::kQueued, JobState::kPaused}));
   std::vector<QueuedJob> loaded;
-  for (Job& job : queued) {
+  std::map<std::string, QueuedJob> paused;
+  int64_t order = 0;  // next_order_ before any submission
+  for (Job& job : waiting) {
     if (!job.unreadable.empty()) {
       FailUnreadableAtStart(events_, job, NowUs());
+      continue;
+    }
+    QueuedJob queued{job.spec.priority, order++, job.id, job.spec.gpus};
+    queued.owner = job.owner;
+    if (job.state == JobState::kPaused) {
+      paused[job.id] = std::move(queued);
       continue;
     }
     if (job.spec.gpus > gpu_count_) {
@@ -114,13 +125,12 @@ absl::Status Scheduler::LoadQueue() {
       RETURN_IF_ERROR(events_.Record(job, {StateEvent(job, NowUs(), job.error)}).status());
       continue;
     }
-    QueuedJob queued{job.spec.priority, 0, job.id, job.spec.gpus};
-    queued.owner = job.owner;
     loaded.push_back(std::move(queued));
   }
   absl::MutexLock lock(&mu_);
-  queue_ = std::move(loaded);  // JobsInState returns them in submission order
-  for (QueuedJob& queued : queue_) queued.order = next_order_++;
+  queue_ = std::move(loaded);
+  paused_ = std::move(paused);
+  next_order_ = order;
   return absl::OkStatus();
 }
 
@@ -226,6 +236,7 @@ absl::StatusOr<Job> Scheduler::Cancel(const std::string& id) {
   std::optional<QueuedJob> queued;
   std::optional<std::string> ending;
   bool running = false;
+  bool paused = false;
   {
     absl::MutexLock lock(&mu_);
     auto it =
@@ -233,10 +244,15 @@ absl::StatusOr<Job> Scheduler::Cancel(const std::string& id) {
     if (it != queue_.end()) {
       queued = *it;
       queue_.erase(it);
+    } else if (auto p = paused_.find(id); p != paused_.end()) {
+      queued = p->second;
+      paused = true;
+      paused_.erase(p);
     } else if (auto r = running_.find(id); r != running_.end()) {
       running = true;
       JobObserver* observer = r->second->observer.get();
-      if (observer->stop_reason() == StopReason::kNone) {
+      const StopReason before = observer->stop_reason();
+      if (before == StopReason::kNone || before == StopReason::kPause) {
         observer->RequestStop(StopReason::kCancel);
         observer->OnWarning("cancellation requested; stopping after this step");
       }
@@ -244,7 +260,7 @@ absl::StatusOr<Job> Scheduler::Cancel(const std::string& id) {
       ending = e->second;
     }
   }
-  if (queued.has_value()) return CancelQueued(*std::move(queued));
+  if (queued.has_value()) return CancelQueued(*std::move(queued), paused);
   if (ending.has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", id, " has already ended (", *ending,
@@ -263,17 +279,22 @@ absl::StatusOr<Job> Scheduler::Cancel(const std::string& id) {
                                           " in the store but not known to the scheduler"));
 }
 
-absl::StatusOr<Job> Scheduler::CancelQueued(QueuedJob queued) {
+absl::StatusOr<Job> Scheduler::CancelQueued(QueuedJob queued, bool paused) {
   absl::StatusOr<Job> job = store_->GetJob(queued.id);
   absl::Status written = job.status();
   if (job.ok()) {
     job->state = JobState::kCancelled;
     job->finished_us = NowUs();
-    written = events_.Record(*job, {StateEvent(*job, NowUs(), "cancelled while queued")}).status();
+    const char* message = paused ? "cancelled while paused" : "cancelled while queued";
+    written = events_.Record(*job, {StateEvent(*job, NowUs(), message)}).status();
   }
   if (!written.ok()) {
     LogJobError(queued.id, absl::StrCat("could not record the cancellation: ", written.ToString()));
     absl::MutexLock lock(&mu_);
+    if (paused) {
+      paused_[queued.id] = std::move(queued);  // it is still PAUSED in the store
+      return written;
+    }
     queue_.push_back(std::move(queued));  // it is still QUEUED in the store
     dispatch_pending_ = true;
     dispatch_cv_.SignalAll();

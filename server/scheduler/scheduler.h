@@ -168,6 +168,20 @@ class Scheduler {
   // (the job stays queued).
   absl::StatusOr<store::Job> Cancel(const std::string& id);
 
+  // Pauses a job and returns it (scheduler_pause.cc). A QUEUED job becomes PAUSED at once. A
+  // RUNNING job is asked to stop after its current step (it checkpoints, frees its devices and
+  // becomes PAUSED); the job returned is still RUNNING then. A PAUSED job is returned as it is.
+  // Paused jobs keep their queue order (their place) and stay paused across restarts. NOT_FOUND
+  // for an unknown id; FAILED_PRECONDITION for a job that has finished or is being cancelled; a
+  // store error when the pause cannot be recorded (the job stays queued).
+  absl::StatusOr<store::Job> Pause(const std::string& id);
+
+  // Queues a PAUSED job again at its place and returns it (state QUEUED); it resumes from its
+  // checkpoint. NOT_FOUND for an unknown id; FAILED_PRECONDITION for a job that is not PAUSED
+  // (or whose pause is not recorded yet); a store error when it cannot be recorded (the job
+  // stays paused).
+  absl::StatusOr<store::Job> Resume(const std::string& id);
+
   // The job's events with sequence > after_sequence (EventHub::Wait): at most `max_events`
   // (<= 0 = no limit), blocking up to `timeout` for new ones. NOT_FOUND for an unknown job;
   // UNAVAILABLE once the scheduler is shutting down. Never delays a training thread.
@@ -230,7 +244,11 @@ class Scheduler {
   absl::Status ResolveDevices(JobSpec* spec) const;
   absl::StatusOr<engine::SpecCheck> CheckFiles(const TrainSpec& spec);
   absl::StatusOr<store::Job> InsertQueued(store::Job job);
-  absl::StatusOr<store::Job> CancelQueued(QueuedJob queued);
+  // Records a job taken out of queue_ (or paused_, when `paused`) as CANCELLED; on a store
+  // error it goes back where it was.
+  absl::StatusOr<store::Job> CancelQueued(QueuedJob queued, bool paused = false);
+  // scheduler_pause.cc
+  absl::StatusOr<store::Job> PauseQueued(QueuedJob queued);
 
   // scheduler_dispatch.cc
   void DispatchLoop();
@@ -289,6 +307,8 @@ class Scheduler {
   absl::CondVar dispatch_cv_;  // signalled when the queue or the free slots change
   DeviceInventory devices_ ABSL_GUARDED_BY(mu_);
   std::vector<QueuedJob> queue_ ABSL_GUARDED_BY(mu_);
+  // PAUSED jobs, as they were in the queue (their order is their place when resumed).
+  std::map<std::string, QueuedJob> paused_ ABSL_GUARDED_BY(mu_);
   int pending_submits_ ABSL_GUARDED_BY(mu_) = 0;  // Submits between queue check and insert
   int64_t next_order_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::unique_ptr<RunningJob>> running_ ABSL_GUARDED_BY(mu_);

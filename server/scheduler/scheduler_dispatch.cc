@@ -50,6 +50,11 @@ std::string EndJob(const absl::StatusOr<engine::TrainResult>& result, StopReason
     job->state = JobState::kQueued;
     return "server shutting down; the job will resume from its last checkpoint";
   }
+  if (stop == StopReason::kPause) {
+    job->state = JobState::kPaused;
+    return absl::StrCat("paused at step ", job->last_step,
+                        "; ResumeJob continues from its checkpoint");
+  }
   if (stop == StopReason::kCancel) {
     job->state = JobState::kCancelled;
     return absl::StrCat("cancelled at step ", job->last_step);
@@ -323,8 +328,10 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
   Append(&end.checkpoints, std::move(progress.checkpoints));
   end.deletions = std::move(running->unrecorded_deletions);
   Append(&end.deletions, std::move(progress.deleted_checkpoint_steps));
+  const bool paused = end.job.state == JobState::kPaused;
   RecordEnd(std::move(end));
   absl::MutexLock lock(&mu_);
+  if (paused) paused_[running->queued.id] = running->queued;  // ResumeJob re-queues it
   RetireLocked(running);
 }
 

@@ -22,18 +22,20 @@ std::string JobStateName(JobState state) {
       return "FAILED";
     case JobState::kCancelled:
       return "CANCELLED";
+    case JobState::kPaused:
+      return "PAUSED";
   }
   return "QUEUED";
 }
 
 absl::StatusOr<JobState> ParseJobState(const std::string& name) {
   for (JobState state : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded,
-                         JobState::kFailed, JobState::kCancelled}) {
+                         JobState::kFailed, JobState::kCancelled, JobState::kPaused}) {
     if (JobStateName(state) == name) return state;
   }
   return absl::InvalidArgumentError(
       absl::StrCat("state: unknown job state '", name,
-                   "'; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED"));
+                   "'; expected one of QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, PAUSED"));
 }
 
 std::string EventTypeName(EventType type) {

@@ -24,12 +24,14 @@ enum class JobState {
   kSucceeded,   // every step taken, final checkpoint written
   kFailed,      // ended with an error (see Job::error)
   kCancelled,   // cancelled by a user
+  kPaused,      // stopped by PauseJob at a checkpoint, devices freed; ResumeJob re-queues it
 };
 
 // True for kSucceeded, kFailed and kCancelled: the job will not change state again.
 bool IsTerminal(JobState state);
 
-// "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED" (the names stored in the database).
+// "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "PAUSED" (the names stored in the
+// database).
 std::string JobStateName(JobState state);
 // Inverse of JobStateName; INVALID_ARGUMENT naming the allowed values on anything else.
 absl::StatusOr<JobState> ParseJobState(const std::string& name);

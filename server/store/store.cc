@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "server/store/database_checks.h"
@@ -162,12 +163,19 @@ absl::StatusOr<JobPage> Store::ListJobs(const ListJobsQuery& query) {
 }
 
 absl::StatusOr<std::vector<Job>> Store::JobsInState(JobState state) {
+  return JobsInStates({state});
+}
+
+absl::StatusOr<std::vector<Job>> Store::JobsInStates(const std::vector<JobState>& states) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Statement select,
-                   Statement::Prepare(db_, absl::StrCat("SELECT ", kJobColumns,
-                                                        " FROM jobs WHERE state = ? "
-                                                        "ORDER BY seq")));
-  select.Bind(1, JobStateName(state));
+  std::vector<std::string> marks(states.size(), "?");
+  ASSIGN_OR_RETURN(
+      Statement select,
+      Statement::Prepare(db_, absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE state IN (",
+                                           absl::StrJoin(marks, ", "), ") ORDER BY seq")));
+  for (size_t i = 0; i < states.size(); ++i) {
+    select.Bind(static_cast<int>(i + 1), JobStateName(states[i]));
+  }
   return ReadJobs(select);
 }
 

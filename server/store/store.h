@@ -112,6 +112,8 @@ class Store {
   // Every job whose row says `state`, oldest first (the order the scheduler queues them); an
   // unreadable one among them is returned with Job::unreadable set and state FAILED.
   absl::StatusOr<std::vector<Job>> JobsInState(JobState state);
+  // The same for any of `states` (at least one), in one submission order.
+  absl::StatusOr<std::vector<Job>> JobsInStates(const std::vector<JobState>& states);
 
   // Number of jobs in each state (states with no jobs are absent).
   absl::StatusOr<std::map<JobState, int64_t>> CountJobsByState();

@@ -85,7 +85,7 @@ TEST_F(StoreFaultsTest, AnUnreadableRowIsReadAsFailedAndTheOthersStillList) {
   EXPECT_EQ(listed.error, "the job's stored record cannot be read: " + listed.unreadable);
   EXPECT_EQ(page->jobs[0].unreadable,
             "stored state is unreadable: state: unknown job state 'HALF-DONE'; expected one of "
-            "QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED");
+            "QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, PAUSED");
 
   absl::StatusOr<std::vector<Job>> queued = store->JobsInState(JobState::kQueued);
   ASSERT_TRUE(queued.ok()) << queued.status();
