@@ -13,12 +13,12 @@ namespace {
 
 using Row = std::vector<std::string>;
 
-std::string Value(const std::optional<double>& value, const char* format) {
+std::string Value(const std::optional<double>& value, const absl::FormatSpec<double>& format) {
   return value ? absl::StrFormat(format, *value) : "-";
 }
 
 // "0.7500 +- 0.0100", "0.7500" (one value), "-" (none).
-std::string MeanStdText(const MeanStd& m, const char* format) {
+std::string MeanStdText(const MeanStd& m, const absl::FormatSpec<double>& format) {
   if (!m.mean) return "-";
   if (!m.std) return absl::StrFormat(format, *m.mean);
   return absl::StrCat(absl::StrFormat(format, *m.mean), " +- ", absl::StrFormat(format, *m.std));

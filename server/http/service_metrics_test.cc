@@ -43,9 +43,12 @@ TEST(CollectServiceFamiliesTest, CountsEveryKnownStateAndTheQueue) {
   auto families = CollectServiceFamilies(stats, {}, 0);
   ASSERT_GE(families.size(), 2u);
   EXPECT_EQ(families[0].name, "attune_jobs");
-  ASSERT_EQ(families[0].metric.size(), 5u);  // cancelled, failed, queued, running, succeeded
-  EXPECT_EQ(families[0].metric[2].label[0].value, "queued");
-  EXPECT_EQ(families[0].metric[2].gauge.value, 2);
+  // cancelled, failed, paused, queued, running, succeeded
+  ASSERT_EQ(families[0].metric.size(), 6u);
+  EXPECT_EQ(families[0].metric[2].label[0].value, "paused");
+  EXPECT_EQ(families[0].metric[2].gauge.value, 0);
+  EXPECT_EQ(families[0].metric[3].label[0].value, "queued");
+  EXPECT_EQ(families[0].metric[3].gauge.value, 2);
   EXPECT_EQ(families[0].metric[0].label[0].value, "cancelled");
   EXPECT_EQ(families[0].metric[0].gauge.value, 0);
   EXPECT_EQ(families[1].name, "attune_queue_length");
