@@ -163,6 +163,8 @@ TEST_F(TenantsTest, OtherTenantsJobsAreNotFoundEverywhere) {
   const std::string expected = "NOT_FOUND: job '" + a_job + "' not found";
   EXPECT_EQ(beta.GetJob(a_job).status().ToString(), expected);
   EXPECT_EQ(beta.CancelJob(a_job).status().ToString(), expected);
+  EXPECT_EQ(beta.PauseJob(a_job).status().ToString(), expected);
+  EXPECT_EQ(beta.ResumeJob(a_job).status().ToString(), expected);
   absl::Status watch = beta.WatchJob(a_job, 0, [](const v1::JobEvent&) { return true; });
   EXPECT_EQ(watch.ToString(), expected);
   v1::DownloadAdapterRequest download;
@@ -183,7 +185,7 @@ TEST_F(TenantsTest, OtherTenantsJobsAreNotFoundEverywhere) {
   EXPECT_EQ(ids(beta), std::vector<std::string>{b_job + "/beta"});
   EXPECT_EQ(ids(alpha), std::vector<std::string>{a_job + "/alpha"});
   EXPECT_EQ(ids(admin), (std::vector<std::string>{b_job + "/beta", a_job + "/alpha"}));
-  // Alpha's job was not touched by beta's cancel.
+  // Alpha's job was not touched by beta's cancel or pause.
   EXPECT_EQ(alpha.GetJob(a_job)->state(), v1::RUNNING);
 
   // The dashboard's JSON.
