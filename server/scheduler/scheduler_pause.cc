@@ -46,9 +46,9 @@ absl::StatusOr<Job> Scheduler::Pause(const std::string& id) {
   if (queued.has_value()) return PauseQueued(*std::move(queued));
   ASSIGN_OR_RETURN(Job job, store_->GetJob(id));
   if (running || paused) return job;
-  return absl::FailedPreconditionError(
-      absl::StrCat("job ", id, " is ", store::JobStateName(job.state),
-                   "; only QUEUED or RUNNING jobs can be paused"));
+  return absl::FailedPreconditionError(absl::StrCat("job ", id, " is ",
+                                                    store::JobStateName(job.state),
+                                                    "; only QUEUED or RUNNING jobs can be paused"));
 }
 
 absl::StatusOr<Job> Scheduler::PauseQueued(QueuedJob queued) {

@@ -70,7 +70,8 @@ TEST_F(SchedulerTest, PausedJobCanBeCancelledAndFinishedJobsCannotBePaused) {
   ASSERT_TRUE(WaitForState(id, JobState::kSucceeded));
   absl::Status late = scheduler_->Pause(id).status();
   EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(late.message(), "job " + id + " is SUCCEEDED; only QUEUED or RUNNING jobs can be paused");
+  EXPECT_EQ(late.message(),
+            "job " + id + " is SUCCEEDED; only QUEUED or RUNNING jobs can be paused");
   EXPECT_EQ(scheduler_->Resume(id).status().message(),
             "job " + id + " is SUCCEEDED; only PAUSED jobs can be resumed");
   EXPECT_EQ(scheduler_->Pause("nope").status().code(), absl::StatusCode::kNotFound);
