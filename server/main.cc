@@ -73,6 +73,9 @@ struct ServerOptions {
   auth::TlsFiles tls;
   // Serve a non-loopback address without TLS and tokens.
   bool insecure = false;
+  // Priority preemption (scheduler.h), and how long a preempted job is safe from another.
+  std::string preemption = "on";
+  int preemption_grace_s = 600;
 };
 
 // The exposure rule (listen_check.h) for both listeners, and the TLS files.
@@ -228,6 +231,8 @@ absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
   scheduler_options.devices = resolved.devices;
   scheduler_options.slots_per_device = options.slots_per_device;
   scheduler_options.artifacts_dir = resolved.data_dir;
+  scheduler_options.preemption = options.preemption == "on";
+  scheduler_options.preemption_grace = absl::Seconds(options.preemption_grace_s);
   return scheduler::Scheduler::Create(scheduler_options, store, runner);
 }
 
@@ -389,6 +394,13 @@ int main(int argc, char** argv) {
                  "PEM CA bundle; clients must present a certificate it signed (mutual TLS)");
   app.add_flag("--insecure", options.insecure,
                "serve a non-loopback --listen/--http without TLS and tokens");
+  app.add_option("--preemption", options.preemption,
+                 "on|off: a queued job of higher priority stops a lower one, which re-queues and "
+                 "resumes from its checkpoint (default on)")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--preemption-grace", options.preemption_grace_s,
+                 "seconds a preempted job cannot be preempted again (default 600)")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 
   // Block the shutdown signals in this thread before any other starts, so every thread inherits

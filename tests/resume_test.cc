@@ -67,6 +67,16 @@ class ResumeTest : public ::testing::Test {
     return ReadFile(dir + "/adapter_model.safetensors");
   }
 
+  // The adapter of the job run without interruption, in a server of its own.
+  std::string StraightAdapter() {
+    AttunedProcess server(dir_.path() + "/straight", {"--data-roots", example_});
+    client::AttuneClient client(server.address());
+    const std::string id = Submit(server);
+    v1::Job job = WaitForJob(client, id, IsTerminal, 120);
+    EXPECT_EQ(job.state(), v1::SUCCEEDED) << job.error();
+    return DownloadAdapter(server, id, dir_.path() + "/straight-adapter");
+  }
+
   TempDir dir_;
   std::string example_;
 };
@@ -118,17 +128,41 @@ TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
       << "the resumed job's adapter differs from the uninterrupted run's";
 }
 
+// A job of higher priority submitted while the same job runs on the one CPU slot preempts it:
+// it checkpoints, re-queues, resumes from that checkpoint after the other job, and ends with
+// the uninterrupted run's adapter.
+TEST_F(ResumeTest, PreemptedJobResumesWithTheUninterruptedAdapter) {
+  const std::string straight_adapter = StraightAdapter();
+  ASSERT_FALSE(straight_adapter.empty());
+  AttunedProcess server(dir_.path() + "/preempted", {"--data-roots", example_});
+  client::AttuneClient client(server.address());
+  const std::string id = Submit(server);
+  WaitForJob(
+      client, id, [](const v1::Job& j) { return j.current_step() >= 50; }, 120);
+  CliResult urgent = RunCli(
+      server.address(),
+      ExampleSubmitArgs(example_, {"--priority", "5", "--max-steps", "3", "--packing", "off"}));
+  ASSERT_EQ(urgent.exit_code, 0) << urgent.err;
+  const std::string urgent_id = urgent.out.substr(0, urgent.out.find('\n'));
+  ASSERT_EQ(WaitForJob(client, urgent_id, IsTerminal, 120).state(), v1::SUCCEEDED);
+  v1::Job job = WaitForJob(client, id, IsTerminal, 120);
+  ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
+  std::string preempted;
+  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
+                const std::string& m = e.state_change().message();
+                if (m.rfind("preempted by job " + urgent_id, 0) == 0) preempted = m;
+                return true;
+              }).ok());
+  EXPECT_NE(preempted.find("(priority 5) at step "), std::string::npos) << preempted;
+  EXPECT_TRUE(DownloadAdapter(server, id, dir_.path() + "/preempted-adapter") == straight_adapter)
+      << "the preempted job's adapter differs from the uninterrupted run's";
+}
+
 // attune pause, then attune resume, in the middle of the same job: it stops at a checkpoint of
 // its own (not a periodic one), frees its slot, and ends with the uninterrupted run's adapter.
 TEST_F(ResumeTest, PauseThenResumeGivesTheUninterruptedAdapter) {
-  std::string straight_adapter;
-  {
-    AttunedProcess server(dir_.path() + "/straight", {"--data-roots", example_});
-    client::AttuneClient client(server.address());
-    const std::string id = Submit(server);
-    ASSERT_EQ(WaitForJob(client, id, IsTerminal, 120).state(), v1::SUCCEEDED);
-    straight_adapter = DownloadAdapter(server, id, dir_.path() + "/straight-adapter");
-  }
+  const std::string straight_adapter = StraightAdapter();
+  ASSERT_FALSE(straight_adapter.empty());
   AttunedProcess server(dir_.path() + "/paused", {"--data-roots", example_});
   client::AttuneClient client(server.address());
   const std::string id = Submit(server);

@@ -87,7 +87,11 @@ bool JobObserver::StopRequested() { return stop_.load() != StopReason::kNone; }
 void JobObserver::RequestStop(StopReason reason) {
   StopReason expected = StopReason::kNone;
   if (stop_.compare_exchange_strong(expected, reason)) return;
-  // A cancel overrides a pause not yet taken: the job ends CANCELLED, not PAUSED.
+  // What a user asks overrides what the scheduler asked and is not taken yet: a cancel ends the
+  // job CANCELLED rather than PAUSED or re-queued, a pause PAUSED rather than re-queued.
+  if (reason != StopReason::kCancel && reason != StopReason::kPause) return;
+  expected = StopReason::kPreempt;
+  if (stop_.compare_exchange_strong(expected, reason)) return;
   expected = StopReason::kPause;
   if (reason == StopReason::kCancel) stop_.compare_exchange_strong(expected, reason);
 }

@@ -32,6 +32,7 @@ enum class StopReason {
   kCancel,    // a user cancelled it: it ends CANCELLED
   kShutdown,  // the server is stopping: it goes back to QUEUED
   kPause,     // a user paused it: it checkpoints and becomes PAUSED
+  kPreempt,   // a queued job of higher priority needs its slot: it checkpoints and re-queues
 };
 
 // What the observer collected since the last Drain.
@@ -60,7 +61,7 @@ class JobObserver : public engine::TrainingObserver {
   bool StopRequested() override;
 
   // Asks the job to stop after its current step. The first reason given wins, except that a
-  // cancel replaces a pause.
+  // cancel replaces a pause or a preemption, and a pause a preemption.
   void RequestStop(StopReason reason);
   StopReason stop_reason() const { return stop_.load(); }
 

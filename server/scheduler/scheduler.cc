@@ -252,7 +252,7 @@ absl::StatusOr<Job> Scheduler::Cancel(const std::string& id) {
       running = true;
       JobObserver* observer = r->second->observer.get();
       const StopReason before = observer->stop_reason();
-      if (before == StopReason::kNone || before == StopReason::kPause) {
+      if (before != StopReason::kCancel && before != StopReason::kShutdown) {
         observer->RequestStop(StopReason::kCancel);
         observer->OnWarning("cancellation requested; stopping after this step");
       }

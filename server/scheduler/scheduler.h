@@ -94,6 +94,12 @@ struct SchedulerOptions {
   // with mu_ held: it must be thread-safe and must not call the scheduler (attuned's reads the
   // Authenticator's table, whose mutex is taken after mu_).
   std::function<TenantLimits(const std::string& owner)> tenant_limits;
+  // Priority preemption (scheduler_preempt.cc): a queued job that cannot start preempts one
+  // running job of lower priority whose slot it can use; that job checkpoints, goes back to the
+  // queue at its place and resumes from its checkpoint. A job is not preempted again within
+  // `preemption_grace` of its last preemption (no thrash).
+  bool preemption = false;
+  absl::Duration preemption_grace = absl::Minutes(10);
 };
 
 struct RunningJobStats {
@@ -211,6 +217,7 @@ class Scheduler {
     int64_t share_rank = 0;                        // fair-share turn, recomputed on every dispatch
     int64_t share_tiebreak = 0;  // its owner's last start (-1 = never), for equal turns
     bool quota_noted = false;    // its "waiting" event for a tenant limit was recorded
+    absl::Time preempted_at = absl::InfinitePast();  // its last preemption
   };
   // A job that holds devices. Owned by running_, then by finished_ until its thread is joined;
   // only the dispatcher thread destroys it (after the join), so a raw pointer held by its own
@@ -221,7 +228,8 @@ class Scheduler {
     std::vector<int> slots;  // from devices_.Acquire
     std::unique_ptr<JobObserver> observer;
     std::thread thread;
-    bool started = false;  // its thread runs; under mu_
+    bool started = false;      // its thread runs; under mu_
+    std::string preempted_by;  // the job it stops for (StopReason::kPreempt); under mu_
     // Store writes that failed, retried on each flush; under flush_mu_.
     std::vector<store::JobEvent> unrecorded_events;
     std::vector<store::CheckpointRecord> unrecorded_checkpoints;
@@ -257,6 +265,9 @@ class Scheduler {
   // Appends a "waiting" warning to `waiting` for each job first held back by a tenant limit.
   std::vector<RunningJob*> TakeStartable(std::vector<store::JobEvent>* waiting)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // scheduler_preempt.cc: asks one lower-priority running job to make room for the first job
+  // of queue_ that could not start (queue_ ordered, nothing startable left).
+  void PreemptForLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sorts queue_ by priority, then fair-share turn, then submission.
   void OrderQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits until a dispatch is due: a change, the earliest retry, or shutdown.

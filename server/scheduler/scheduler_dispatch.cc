@@ -24,7 +24,8 @@ using store::JobState;
 // Sets `job`'s end from the runner's result and the reason it was asked to stop, adds an error
 // event for a failure, and returns the final state event's message.
 std::string EndJob(const absl::StatusOr<engine::TrainResult>& result, StopReason stop,
-                   int64_t now_us, Job* job, std::vector<JobEvent>* events) {
+                   const std::string& preempted_by, int64_t now_us, Job* job,
+                   std::vector<JobEvent>* events) {
   if (!result.ok()) {
     job->state = JobState::kFailed;
     job->error = std::string(result.status().message());
@@ -49,6 +50,11 @@ std::string EndJob(const absl::StatusOr<engine::TrainResult>& result, StopReason
   if (stop == StopReason::kShutdown) {
     job->state = JobState::kQueued;
     return "server shutting down; the job will resume from its last checkpoint";
+  }
+  if (stop == StopReason::kPreempt) {
+    job->state = JobState::kQueued;
+    return absl::StrCat("preempted by ", preempted_by, " at step ", job->last_step,
+                        "; queued again at its place, it resumes from its checkpoint");
   }
   if (stop == StopReason::kPause) {
     job->state = JobState::kPaused;
@@ -134,6 +140,7 @@ void Scheduler::DispatchOnce() {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return;
     started = TakeStartable(&waiting);
+    if (options_.preemption) PreemptForLocked();
   }
   if (!waiting.empty()) {
     // Only the explanation is lost when this fails: the jobs stay queued either way.
@@ -313,15 +320,17 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
   absl::MutexLock flush_lock(&flush_mu_);
   JobProgress progress = running->observer->Drain();
   UnrecordedEnd end;
+  const StopReason stop = running->observer->stop_reason();
+  std::string preempted_by;
   {
     absl::MutexLock lock(&mu_);
     ApplyProgress(progress, &running->job);
     end.job = running->job;
+    preempted_by = running->preempted_by;
   }
   end.events = std::move(running->unrecorded_events);
   Append(&end.events, std::move(progress.events));
-  const std::string message =
-      EndJob(result, running->observer->stop_reason(), NowUs(), &end.job, &end.events);
+  const std::string message = EndJob(result, stop, preempted_by, NowUs(), &end.job, &end.events);
   if (store::IsTerminal(end.job.state)) end.job.finished_us = NowUs();
   end.events.push_back(StateEvent(end.job, NowUs(), message));
   end.checkpoints = std::move(running->unrecorded_checkpoints);
@@ -329,9 +338,16 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
   end.deletions = std::move(running->unrecorded_deletions);
   Append(&end.deletions, std::move(progress.deleted_checkpoint_steps));
   const bool paused = end.job.state == JobState::kPaused;
+  const bool preempted = stop == StopReason::kPreempt && end.job.state == JobState::kQueued;
   RecordEnd(std::move(end));
   absl::MutexLock lock(&mu_);
   if (paused) paused_[running->queued.id] = running->queued;  // ResumeJob re-queues it
+  if (preempted) {  // back at its place; not preempted again within the grace period
+    QueuedJob queued = running->queued;
+    queued.preempted_at = absl::Now();
+    queued.quota_noted = false;
+    queue_.push_back(std::move(queued));
+  }
   RetireLocked(running);
 }
 

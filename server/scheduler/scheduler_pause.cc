@@ -32,7 +32,8 @@ absl::StatusOr<Job> Scheduler::Pause(const std::string& id) {
     } else if (auto r = running_.find(id); r != running_.end()) {
       running = true;
       JobObserver* observer = r->second->observer.get();
-      if (observer->stop_reason() == StopReason::kNone) {
+      const StopReason before = observer->stop_reason();
+      if (before == StopReason::kNone || before == StopReason::kPreempt) {
         observer->RequestStop(StopReason::kPause);
         observer->OnWarning("pause requested; checkpointing after this step");
       } else if (observer->stop_reason() == StopReason::kCancel) {

@@ -191,6 +191,8 @@ class SchedulerTest : public ::testing::Test {
     options.retry_interval = absl::Milliseconds(20);
     options.clock = &clock_;
     options.tenant_limits = tenant_limits_;
+    options.preemption = preemption_;
+    options.preemption_grace = preemption_grace_;
     absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =
         Scheduler::Create(options, store_.get(), &runner_);
     ASSERT_TRUE(scheduler.ok()) << scheduler.status();
@@ -271,6 +273,8 @@ class SchedulerTest : public ::testing::Test {
   sqlite3* locker_ = nullptr;
   FakeRunner runner_;
   std::function<TenantLimits(const std::string&)> tenant_limits_;  // set before Start
+  bool preemption_ = false;                                        // set before Start
+  absl::Duration preemption_grace_ = absl::Minutes(10);            // set before Start
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Scheduler> scheduler_;
 };
