@@ -288,6 +288,52 @@ TEST_F(TenantsTest, QuotasQueueTheExtraJobsAndRefuseOversizedData) {
       << refused.err;
 }
 
+// A browser signs in: `/` without a token is the sign-in form (401), /login with a good token
+// sets the HttpOnly cookie and sends the browser to `/`, and the cookie then works wherever the
+// header does, with the same tenant's view; a wrong token gets the form again with the reason.
+TEST_F(TenantsTest, BrowserSignsInWithACookie) {
+  const std::string& http = server_->http_address();
+  const std::string a_job = Submit(alpha_, {"--max-steps", "1"});
+  httplib::Client browser("http://" + http);
+  browser.set_connection_timeout(5);
+  browser.set_read_timeout(10);
+  httplib::Result form = browser.Get("/");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 401);
+  EXPECT_NE(form->body.find("<form method=\"post\" action=\"/login\">"), std::string::npos);
+
+  httplib::Result wrong = browser.Post("/login", httplib::Params{{"token", alpha_.token + "x"}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_NE(wrong->body.find("unknown or revoked token"), std::string::npos) << wrong->body;
+  EXPECT_FALSE(wrong->has_header("Set-Cookie"));
+
+  httplib::Result signed_in = browser.Post("/login", httplib::Params{{"token", alpha_.token}});
+  ASSERT_TRUE(signed_in);
+  EXPECT_EQ(signed_in->status, 303);
+  EXPECT_EQ(signed_in->get_header_value("Location"), "/");
+  EXPECT_EQ(signed_in->get_header_value("Set-Cookie"),
+            "attune_token=" + alpha_.token + "; Path=/; HttpOnly; SameSite=Strict");
+  const httplib::Headers cookie = {{"Cookie", "theme=dark; attune_token=" + alpha_.token}};
+  httplib::Result page = browser.Get("/", cookie);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("/static/app.js"), std::string::npos);
+  httplib::Result jobs = browser.Get("/api/jobs", cookie);
+  ASSERT_TRUE(jobs);
+  ASSERT_EQ(jobs->status, 200);
+  nlohmann::json list = nlohmann::json::parse(jobs->body);
+  ASSERT_EQ(list["jobs"].size(), 1u);
+  EXPECT_EQ(list["jobs"][0]["id"], a_job);
+  const httplib::Headers beta_cookie = {{"Cookie", "attune_token=" + beta_.token}};
+  httplib::Result hidden = browser.Get("/api/jobs/" + a_job, beta_cookie);
+  ASSERT_TRUE(hidden);
+  EXPECT_EQ(hidden->status, 404);
+  httplib::Result bad = browser.Get("/api/jobs", {{"Cookie", "attune_token=nope"}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 401);
+}
+
 TEST(ExposedListenTest, NonLoopbackNeedsTlsAndTokensOrInsecure) {
   TempDir dir;
   std::string output;

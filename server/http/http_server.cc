@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/http/browser_login.h"
 #include "server/http/dashboard_assets.h"
 #include "server/http/json_views.h"
 #include "server/http/sweep_view.h"
@@ -184,8 +185,12 @@ class HttpServer::Impl {
   // The caller of `req`; everyone is an admin without an authenticator.
   absl::StatusOr<auth::Caller> CallerOf(const httplib::Request& req) const {
     if (options_.authenticator == nullptr) return auth::Caller{"", /*admin=*/true, {}};
-    return options_.authenticator->Authenticate(req.get_header_value("Authorization"),
-                                                req.remote_addr);
+    std::string authorization = req.get_header_value("Authorization");
+    if (authorization.empty()) {  // a browser signed in at /login (browser_login.h)
+      const std::string token = TokenFromCookies(req.get_header_value("Cookie"));
+      if (!token.empty()) authorization = "Bearer " + token;
+    }
+    return options_.authenticator->Authenticate(authorization, req.remote_addr);
   }
 
   // The jobs `caller` may see, for the sweep views.
@@ -205,11 +210,31 @@ class HttpServer::Impl {
   void Routes() {
     // Every endpoint but /healthz needs a caller the authenticator accepts.
     server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (req.path == "/healthz") return httplib::Server::HandlerResponse::Unhandled;
+      if (req.path == "/healthz" || (req.path == "/login" && req.method == "POST")) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
       absl::StatusOr<auth::Caller> caller = CallerOf(req);
       if (caller.ok()) return httplib::Server::HandlerResponse::Unhandled;
-      ReplyError(res, caller.status());
+      if (req.path == "/") {  // a browser: the sign-in form
+        res.status = 401;
+        res.set_content(LoginPage(""), "text/html; charset=utf-8");
+      } else {
+        ReplyError(res, caller.status());
+      }
       return httplib::Server::HandlerResponse::Handled;
+    });
+    server_->Post("/login", [this](const httplib::Request& req, httplib::Response& res) {
+      if (options_.authenticator == nullptr) return res.set_redirect("/", 303);
+      const std::string token = req.get_param_value("token");
+      absl::StatusOr<auth::Caller> caller =
+          options_.authenticator->Authenticate("Bearer " + token, req.remote_addr);
+      if (!caller.ok()) {
+        res.status = 401;
+        return res.set_content(LoginPage(std::string(caller.status().message())),
+                               "text/html; charset=utf-8");
+      }
+      res.set_header("Set-Cookie", SessionCookie(token, options_.tls.enabled()));
+      res.set_redirect("/", 303);
     });
     server_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
       absl::StatusOr<auth::Caller> caller = CallerOf(req);
