@@ -67,6 +67,25 @@ class ResumeTest : public ::testing::Test {
     return ReadFile(dir + "/adapter_model.safetensors");
   }
 
+  // The last state-change message of job `id` that starts with `prefix`; "" when none does.
+  static std::string StateMessage(const AttunedProcess& server, const std::string& id,
+                                  const std::string& prefix) {
+    std::string found;
+    EXPECT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
+                  const std::string& m = e.state_change().message();
+                  if (m.rfind(prefix, 0) == 0) found = m;
+                  return true;
+                }).ok());
+    return found;
+  }
+
+  // The step of the checkpoint job `id` last resumed from; -1 when it never resumed.
+  static int64_t ResumedFrom(const AttunedProcess& server, const std::string& id) {
+    const std::string prefix = "resumed from the checkpoint at step ";
+    const std::string m = StateMessage(server, id, prefix);
+    return m.empty() ? -1 : std::stoll(m.substr(prefix.size()));
+  }
+
   // The adapter of the job run without interruption, in a server of its own.
   std::string StraightAdapter() {
     AttunedProcess server(dir_.path() + "/straight", {"--data-roots", example_});
@@ -112,13 +131,7 @@ TEST_F(ResumeTest, KillNineMidJobThenRestartGivesTheUninterruptedAdapter) {
   ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
   EXPECT_EQ(job.current_step(), 300);
   // It continued from a checkpoint rather than starting again: an event says from which.
-  int64_t resumed_from = -1;
-  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
-                const std::string& m = e.state_change().message();
-                const std::string prefix = "resumed from the checkpoint at step ";
-                if (m.rfind(prefix, 0) == 0) resumed_from = std::stoll(m.substr(prefix.size()));
-                return true;
-              }).ok());
+  const int64_t resumed_from = ResumedFrom(server, id);
   EXPECT_GE(resumed_from, 80);
   EXPECT_LE(resumed_from, step_at_kill);
   EXPECT_EQ(resumed_from % 40, 0);
@@ -147,12 +160,7 @@ TEST_F(ResumeTest, PreemptedJobResumesWithTheUninterruptedAdapter) {
   ASSERT_EQ(WaitForJob(client, urgent_id, IsTerminal, 120).state(), v1::SUCCEEDED);
   v1::Job job = WaitForJob(client, id, IsTerminal, 120);
   ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
-  std::string preempted;
-  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
-                const std::string& m = e.state_change().message();
-                if (m.rfind("preempted by job " + urgent_id, 0) == 0) preempted = m;
-                return true;
-              }).ok());
+  const std::string preempted = StateMessage(server, id, "preempted by job " + urgent_id);
   EXPECT_NE(preempted.find("(priority 5) at step "), std::string::npos) << preempted;
   EXPECT_TRUE(DownloadAdapter(server, id, dir_.path() + "/preempted-adapter") == straight_adapter)
       << "the preempted job's adapter differs from the uninterrupted run's";
@@ -180,13 +188,7 @@ TEST_F(ResumeTest, PauseThenResumeGivesTheUninterruptedAdapter) {
   EXPECT_EQ(nlohmann::json::parse(again.out).value("state", ""), "QUEUED") << again.out;
   v1::Job job = WaitForJob(client, id, IsTerminal, 120);
   ASSERT_EQ(job.state(), v1::SUCCEEDED) << job.error();
-  int64_t resumed_from = -1;
-  ASSERT_TRUE(WatchJobFor(server.address(), id, 0, 120, [&](const v1::JobEvent& e) {
-                const std::string& m = e.state_change().message();
-                const std::string prefix = "resumed from the checkpoint at step ";
-                if (m.rfind(prefix, 0) == 0) resumed_from = std::stoll(m.substr(prefix.size()));
-                return true;
-              }).ok());
+  const int64_t resumed_from = ResumedFrom(server, id);
   EXPECT_EQ(resumed_from, paused_at);  // the pause's own checkpoint
   EXPECT_TRUE(DownloadAdapter(server, id, dir_.path() + "/paused-adapter") == straight_adapter)
       << "the paused and resumed job's adapter differs from the uninterrupted run's";
