@@ -36,8 +36,8 @@
 // they resume from their newest checkpoint. `Shutdown` (the SIGTERM path) stops dispatching, asks
 // running jobs to stop after their current step, waits for them, and leaves them QUEUED.
 //
-// Thread safety: every public method is thread-safe. Lock order: flush_mu_, then mu_, then the
-// EventHub's and the store's own mutexes. No store call is made while mu_ is held.
+// Thread safety: every public method is thread-safe. Lock order: delete_mu_, then flush_mu_, then
+// mu_, then the EventHub's and the store's own mutexes. No store call is made while mu_ is held.
 #ifndef ATTUNE_SERVER_SCHEDULER_SCHEDULER_H_
 #define ATTUNE_SERVER_SCHEDULER_SCHEDULER_H_
 
@@ -168,6 +168,21 @@ class Scheduler {
   // (the job stays queued).
   absl::StatusOr<store::Job> Cancel(const std::string& id);
 
+  // Deletes a finished job (SUCCEEDED, FAILED or CANCELLED): its artifact directory
+  // (<artifacts_dir>/jobs/<id>) and its rows in the store (job, events and checkpoint records,
+  // in one transaction); returns the bytes of the files removed. The directory is first moved
+  // aside, so a store error puts it back and leaves the job as it was. A watcher of the job is
+  // woken and gets NOT_FOUND. NOT_FOUND for an unknown id; FAILED_PRECONDITION naming the state
+  // for a job that is queued or running, or has ended without its end recorded yet ("job X is
+  // RUNNING; cancel it first"); INTERNAL naming the path when the moved-aside files cannot be
+  // removed (the job's rows are gone by then). scheduler_deletion.cc.
+  absl::StatusOr<int64_t> Delete(const std::string& id);
+
+  // The bytes of the files under the job's artifact directory now (0 before its first
+  // checkpoint). Reads the directory tree on each call: a stat per file. INTERNAL naming the
+  // path when it cannot be read. Does not check that the job exists. scheduler_deletion.cc.
+  absl::StatusOr<int64_t> ArtifactBytes(const std::string& id) const;
+
   // The job's events with sequence > after_sequence (EventHub::Wait): at most `max_events`
   // (<= 0 = no limit), blocking up to `timeout` for new ones. NOT_FOUND for an unknown job;
   // UNAVAILABLE once the scheduler is shutting down. Never delays a training thread.
@@ -279,6 +294,10 @@ class Scheduler {
   JobRunner* const runner_;
   const int gpu_count_;  // GPUs in the inventory
   EventHub events_;      // thread-safe on its own
+
+  // Held for the whole of a Delete, so that two deletions of one job cannot interleave their
+  // moves of its directory. Taken before every other lock here.
+  absl::Mutex delete_mu_ ABSL_ACQUIRED_BEFORE(flush_mu_);
 
   // Held while writing a running job's row or events, so that a job's events reach the store in
   // the order they happened.
