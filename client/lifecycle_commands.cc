@@ -19,16 +19,16 @@ std::string MetricColumn(v1::EvalMetric metric) {
 }
 
 std::string Row(const std::vector<std::string>& cells) {
-  return absl::StrFormat("%-8s %-11s %-10s %-4s %-10s %s\n", cells[0], cells[1], cells[2],
-                         cells[3], cells[4], cells[5]);
+  return absl::StrFormat("%-8s %-11s %-10s %-4s %-10s %s\n", cells[0], cells[1], cells[2], cells[3],
+                         cells[4], cells[5]);
 }
 
 }  // namespace
 
 std::string CheckpointsTable(const v1::ListCheckpointsResponse& response) {
   if (response.checkpoints().empty()) return "no checkpoints yet\n";
-  std::string out = Row({"STEP", "TRAIN_LOSS", MetricColumn(response.eval_metric()), "BEST",
-                         "BYTES", "SHA256"});
+  std::string out =
+      Row({"STEP", "TRAIN_LOSS", MetricColumn(response.eval_metric()), "BEST", "BYTES", "SHA256"});
   for (const v1::CheckpointInfo& c : response.checkpoints()) {
     const std::string loss = c.has_train_loss() ? absl::StrFormat("%.4f", c.train_loss()) : "-";
     const std::string metric =

@@ -341,10 +341,12 @@ void AddQueryCommands(CLI::App* app, CommandLine* c) {
   c->cancel_cmd = app->add_subcommand("cancel", "cancel a job");
   c->cancel_cmd->add_option("ID", c->job_id, "job id")->required();
   c->checkpoints_cmd = app->add_subcommand(
-      "checkpoints", "list a job's checkpoints: step, train loss, eval metric, best, bytes, sha256");
+      "checkpoints",
+      "list a job's checkpoints: step, train loss, eval metric, best, bytes, sha256");
   c->checkpoints_cmd->add_option("ID", c->job_id, "job id")->required();
   c->delete_cmd = app->add_subcommand(
-      "delete", "delete a finished job with its checkpoints on the server (cancel a live one first)");
+      "delete",
+      "delete a finished job with its checkpoints on the server (cancel a live one first)");
   c->delete_cmd->add_option("ID", c->job_id, "job id")->required();
   c->health_cmd = app->add_subcommand("health", "ask grpc.health.v1.Health; exit 0 if SERVING");
   c->health_cmd->add_option("--service", c->health_service,

@@ -104,6 +104,9 @@ struct RunningJobStats {
   int64_t total_steps = 0;
   std::optional<StepMetrics> latest_step;  // none before the first step
   std::optional<EvalMetrics> latest_eval;  // none before the first evaluation
+  // Bytes under its artifact directory when Stats() was called (ArtifactBytes); nullopt when the
+  // directory could not be read.
+  std::optional<int64_t> artifact_bytes;
 };
 
 struct DeviceStats {
@@ -195,8 +198,9 @@ class Scheduler {
   // next process resumes them. Idempotent; blocks until every job thread has ended.
   void Shutdown();
 
-  // Counts by state, the queue length, running jobs with their latest metrics, and device use.
-  // Store errors propagate.
+  // Counts by state, the queue length, running jobs with their latest metrics and artifact bytes
+  // (a stat per file of their directories, read after mu_ is released), and device use. Store
+  // errors propagate.
   absl::StatusOr<SchedulerStats> Stats();
 
   const SchedulerOptions& options() const { return options_; }

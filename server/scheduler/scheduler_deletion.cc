@@ -34,8 +34,8 @@ absl::StatusOr<int64_t> Scheduler::Delete(const std::string& id) {
   std::optional<std::string> live_state;
   {
     absl::MutexLock lock(&mu_);
-    const bool queued = std::any_of(queue_.begin(), queue_.end(),
-                                    [&](const QueuedJob& q) { return q.id == id; });
+    const bool queued =
+        std::any_of(queue_.begin(), queue_.end(), [&](const QueuedJob& q) { return q.id == id; });
     if (queued) live_state = "QUEUED";
     if (running_.count(id) > 0 || ending_.count(id) > 0) live_state = "RUNNING";
   }
@@ -61,9 +61,9 @@ absl::StatusOr<int64_t> Scheduler::Delete(const std::string& id) {
   }
   std::string error;
   if (!RemoveTree(aside, &error)) {
-    return absl::InternalError(absl::StrCat("job ", id,
-                                            " is deleted but its files could not be removed: ",
-                                            error, "; remove that directory by hand"));
+    return absl::InternalError(
+        absl::StrCat("job ", id, " is deleted but its files could not be removed: ", error,
+                     "; remove that directory by hand"));
   }
   return bytes;
 }

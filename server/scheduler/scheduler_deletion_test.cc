@@ -91,8 +91,7 @@ TEST_F(SchedulerTest, DeleteRefusesAQueuedOrRunningJobAndKeepsItsFiles) {
 
 TEST_F(SchedulerTest, DeleteOfAnUnknownJobIsNotFound) {
   Start({"cpu"}, 1);
-  EXPECT_EQ(scheduler_->Delete("j-0000000000000000").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(scheduler_->Delete("j-0000000000000000").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

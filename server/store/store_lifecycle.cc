@@ -33,8 +33,9 @@ absl::Status Store::DeleteJob(const std::string& id) {
   ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(db_));
   RETURN_IF_ERROR(CheckTerminalLocked(db_, id));
   // Children first, explicitly, so that the deletion does not depend on foreign-key cascades.
-  for (const char* sql : {"DELETE FROM job_events WHERE job_id = ?",
-                          "DELETE FROM checkpoints WHERE job_id = ?", "DELETE FROM jobs WHERE id = ?"}) {
+  for (const char* sql :
+       {"DELETE FROM job_events WHERE job_id = ?", "DELETE FROM checkpoints WHERE job_id = ?",
+        "DELETE FROM jobs WHERE id = ?"}) {
     ASSIGN_OR_RETURN(Statement remove, Statement::Prepare(db_, sql));
     RETURN_IF_ERROR(remove.Bind(1, id).Run());
   }
