@@ -184,9 +184,11 @@ TEST_F(LifecycleTest, CheckpointsMatchDownloadsAndDeleteRemovesAFinishedJob) {
 
 TEST_F(LifecycleTest, DeleteRefusesAQueuedOrRunningJobUntilItIsCancelled) {
   client::AttuneClient client(server_->address());
-  const std::string running = Submit({"--max-steps", "100000"});
-  WaitForJob(
-      client, running, [](const v1::Job& j) { return j.state() == v1::RUNNING; }, 60);
+  const std::string running = Submit({"--max-steps", "100000", "--checkpoint-every", "2"});
+  // Running, with a checkpoint on disk that a refused delete must leave alone.
+  const v1::Job started = WaitForJob(
+      client, running, [](const v1::Job& j) { return j.adapter_bytes() > 0; }, 60);
+  ASSERT_EQ(started.state(), v1::RUNNING);
   const std::string queued = Submit({"--max-steps", "100000"});  // one CPU slot: it waits
   ASSERT_EQ(client.GetJob(queued)->state(), v1::QUEUED);
 
