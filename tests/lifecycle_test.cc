@@ -91,6 +91,77 @@ class LifecycleTest : public ::testing::Test {
     return response;
   }
 
+  // One listed checkpoint: its step's metrics are there, and its digest and size are what a
+  // download of that step verifies and writes.
+  void ExpectMatchesDownload(const std::string& id, const v1::CheckpointInfo& c) {
+    EXPECT_TRUE(c.has_train_loss()) << c.step();
+    EXPECT_GT(c.train_loss(), 0);
+    ASSERT_TRUE(c.has_eval()) << c.step();
+    EXPECT_EQ(c.eval().step(), c.step());
+    ASSERT_TRUE(c.has_eval_metric_value());
+    EXPECT_DOUBLE_EQ(c.eval_metric_value(), c.eval().accuracy());
+    const std::string out = dir_.path() + "/adapter-" + std::to_string(c.step());
+    CliResult download = Cli({"--output", "json", "download", id, "--checkpoint",
+                              absl::StrCat("step:", c.step()), "-o", out});
+    ASSERT_EQ(download.exit_code, 0) << download.err;
+    nlohmann::json result = nlohmann::json::parse(download.out);
+    EXPECT_EQ(result["sha256"], c.sha256()) << c.step();
+    EXPECT_EQ(result["bytes"], std::to_string(c.bytes())) << c.step();
+    EXPECT_EQ(DownloadedSha256(out), c.sha256());
+    EXPECT_EQ(Sha256File(out + "/adapter_model.safetensors").value(), c.adapter_model_sha256());
+  }
+
+  // Exactly one checkpoint is best: the highest accuracy, the earliest step among equals, and
+  // the one `download --checkpoint best` fetches. Returns it (nullptr and a failure if none).
+  const v1::CheckpointInfo* ExpectOneBest(const std::string& id,
+                                          const v1::ListCheckpointsResponse& listed) {
+    const v1::CheckpointInfo* best = nullptr;
+    for (const v1::CheckpointInfo& c : listed.checkpoints()) {
+      if (!c.best()) continue;
+      EXPECT_EQ(best, nullptr) << "two best checkpoints";
+      best = &c;
+    }
+    if (best == nullptr) {
+      ADD_FAILURE() << "no best checkpoint";
+      return nullptr;
+    }
+    for (const v1::CheckpointInfo& c : listed.checkpoints()) {
+      EXPECT_TRUE(c.eval_metric_value() < best->eval_metric_value() ||
+                  (c.eval_metric_value() == best->eval_metric_value() && c.step() >= best->step()))
+          << c.step() << " outranks the best, step " << best->step();
+    }
+    CliResult download = Cli({"--output", "json", "download", id, "--checkpoint", "best", "-o",
+                              dir_.path() + "/adapter-best"});
+    EXPECT_EQ(download.exit_code, 0) << download.err;
+    if (download.exit_code == 0) {
+      EXPECT_EQ(nlohmann::json::parse(download.out)["sha256"], best->sha256());
+    }
+    return best;
+  }
+
+  // `attune delete` of the finished job `id`, whose directory holds `on_disk` bytes: the
+  // directory and every row go, and the job is NOT_FOUND everywhere (exit 3).
+  void ExpectDeleted(const std::string& id, int64_t on_disk) {
+    const std::string db = data_ + "/attune.db";
+    EXPECT_GT(RowsOf(db, "job_events", id), 0);
+    CliResult deleted = Cli({"--output", "json", "delete", id});
+    ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+    v1::DeleteJobResponse response;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(deleted.out, &response).ok());
+    EXPECT_EQ(response.job_id(), id);
+    EXPECT_EQ(response.freed_bytes(), on_disk);
+    EXPECT_FALSE(fs::exists(fs::path(data_) / "jobs" / id));
+    for (const std::string table : {"jobs", "job_events", "checkpoints"}) {
+      EXPECT_EQ(RowsOf(db, table, id), 0) << table;
+    }
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"get", id}, {"checkpoints", id}, {"delete", id}, {"watch", id}}) {
+      CliResult r = RunCli(server_->address(), args, 20);
+      EXPECT_EQ(r.exit_code, 3) << args[0] << ": " << r.err;
+      EXPECT_NE(r.err.find("NOT_FOUND: job '" + id + "' not found"), std::string::npos) << r.err;
+    }
+  }
+
   TempDir dir_;
   std::string example_;
   std::string data_;
@@ -107,42 +178,12 @@ TEST_F(LifecycleTest, CheckpointsMatchDownloadsAndDeleteRemovesAFinishedJob) {
   EXPECT_EQ(listed.job_id(), id);
   EXPECT_EQ(listed.eval_metric(), v1::EVAL_METRIC_ACCURACY);  // classification's default
   ASSERT_EQ(listed.checkpoints_size(), 3);
-  const v1::CheckpointInfo* best = nullptr;
   for (int i = 0; i < 3; ++i) {
-    const v1::CheckpointInfo& c = listed.checkpoints(i);
-    EXPECT_EQ(c.step(), 4 * (i + 1));
-    EXPECT_TRUE(c.has_train_loss()) << c.step();
-    EXPECT_GT(c.train_loss(), 0);
-    ASSERT_TRUE(c.has_eval()) << c.step();
-    EXPECT_EQ(c.eval().step(), c.step());
-    ASSERT_TRUE(c.has_eval_metric_value());
-    EXPECT_DOUBLE_EQ(c.eval_metric_value(), c.eval().accuracy());
-    if (c.best()) {
-      EXPECT_EQ(best, nullptr) << "two best checkpoints";
-      best = &c;
-    }
-    // The digest and size are what a download of that step verifies, and match its files.
-    const std::string out = dir_.path() + "/adapter-" + std::to_string(c.step());
-    CliResult download = Cli({"--output", "json", "download", id, "--checkpoint",
-                              absl::StrCat("step:", c.step()), "-o", out});
-    ASSERT_EQ(download.exit_code, 0) << download.err;
-    nlohmann::json result = nlohmann::json::parse(download.out);
-    EXPECT_EQ(result["sha256"], c.sha256()) << c.step();
-    EXPECT_EQ(result["bytes"], std::to_string(c.bytes())) << c.step();
-    EXPECT_EQ(DownloadedSha256(out), c.sha256());
-    EXPECT_EQ(Sha256File(out + "/adapter_model.safetensors").value(), c.adapter_model_sha256());
+    EXPECT_EQ(listed.checkpoints(i).step(), 4 * (i + 1));
+    ExpectMatchesDownload(id, listed.checkpoints(i));
   }
+  const v1::CheckpointInfo* best = ExpectOneBest(id, listed);
   ASSERT_NE(best, nullptr);
-  // Best: the highest accuracy, the earliest step among equals (what "best" downloads).
-  for (const v1::CheckpointInfo& c : listed.checkpoints()) {
-    EXPECT_TRUE(c.eval_metric_value() < best->eval_metric_value() ||
-                (c.eval_metric_value() == best->eval_metric_value() && c.step() >= best->step()))
-        << c.step() << " outranks the best, step " << best->step();
-  }
-  CliResult best_download = Cli({"--output", "json", "download", id, "--checkpoint", "best", "-o",
-                                 dir_.path() + "/adapter-best"});
-  ASSERT_EQ(best_download.exit_code, 0) << best_download.err;
-  EXPECT_EQ(nlohmann::json::parse(best_download.out)["sha256"], best->sha256());
 
   // The table for people: a header naming the metric, one row per step, the best starred.
   CliResult table = Cli({"checkpoints", id});
@@ -153,33 +194,12 @@ TEST_F(LifecycleTest, CheckpointsMatchDownloadsAndDeleteRemovesAFinishedJob) {
   EXPECT_NE(table.out.find(" * "), std::string::npos) << table.out;
 
   // The job's directory, measured by the server and here.
-  const fs::path job_dir = fs::path(data_) / "jobs" / id;
-  const int64_t on_disk = FilesBytes(job_dir);
+  const int64_t on_disk = FilesBytes(fs::path(data_) / "jobs" / id);
   EXPECT_GT(on_disk, 0);
   EXPECT_EQ(client.GetJob(id)->artifact_bytes(), on_disk);
-  CliResult get = Cli({"get", id});
-  EXPECT_NE(get.out.find("on disk"), std::string::npos) << get.out;
+  EXPECT_NE(Cli({"get", id}).out.find("on disk"), std::string::npos);
 
-  // Delete: the directory and every row go; the job is NOT_FOUND everywhere (exit 3).
-  const std::string db = data_ + "/attune.db";
-  EXPECT_GT(RowsOf(db, "job_events", id), 0);
-  CliResult deleted = Cli({"--output", "json", "delete", id});
-  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
-  v1::DeleteJobResponse response;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(deleted.out, &response).ok());
-  EXPECT_EQ(response.job_id(), id);
-  EXPECT_EQ(response.freed_bytes(), on_disk);
-  EXPECT_FALSE(fs::exists(job_dir));
-  for (const std::string table_name : {"jobs", "job_events", "checkpoints"}) {
-    EXPECT_EQ(RowsOf(db, table_name, id), 0) << table_name;
-  }
-  EXPECT_EQ(client.GetJob(id).status().code(), absl::StatusCode::kNotFound);
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"get", id}, {"checkpoints", id}, {"delete", id}, {"watch", id}}) {
-    CliResult r = RunCli(server_->address(), args, 20);
-    EXPECT_EQ(r.exit_code, 3) << args[0] << ": " << r.err;
-    EXPECT_NE(r.err.find("NOT_FOUND: job '" + id + "' not found"), std::string::npos) << r.err;
-  }
+  ExpectDeleted(id, on_disk);
 }
 
 TEST_F(LifecycleTest, DeleteRefusesAQueuedOrRunningJobUntilItIsCancelled) {

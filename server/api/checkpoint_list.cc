@@ -3,6 +3,7 @@
 #include <map>
 #include <string>
 
+#include "common/eval_metric_value.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
@@ -48,27 +49,14 @@ absl::Status AddArchiveDigest(const store::CheckpointRecord& checkpoint, v1::Che
   return absl::OkStatus();
 }
 
-}  // namespace
-
-std::optional<double> EvalMetricValue(const EvalMetrics& eval, EvalMetric metric) {
-  switch (metric) {
-    case EvalMetric::kAccuracy:
-      return eval.accuracy;
-    case EvalMetric::kF1:
-      return eval.f1;
-    case EvalMetric::kMcc:
-      return eval.mcc;
-    case EvalMetric::kPearson:
-      return eval.pearson;
-    case EvalMetric::kSpearman:
-      return eval.spearman;
-    case EvalMetric::kLoss:
-      return eval.loss;
-    case EvalMetric::kUnspecified:
-      break;
-  }
+// The value of the job's metric in `eval`; for a job without one (kUnspecified), the accuracy
+// where there is one, else the loss, as RankingMetric ranks it.
+std::optional<double> ShownMetricValue(const EvalMetrics& eval, EvalMetric metric) {
+  if (metric != EvalMetric::kUnspecified) return EvalMetricValue(eval, metric);
   return eval.accuracy.has_value() ? eval.accuracy : std::optional<double>(eval.loss);
 }
+
+}  // namespace
 
 absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpointsResponseFor(
     const store::Job& job, const std::vector<store::CheckpointRecord>& checkpoints,
@@ -90,7 +78,7 @@ absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpointsResponseFor(
     }
     if (auto eval = at.eval.find(checkpoint.step); eval != at.eval.end()) {
       EvalToProto(eval->second, info->mutable_eval());
-      if (std::optional<double> value = EvalMetricValue(eval->second, metric)) {
+      if (std::optional<double> value = ShownMetricValue(eval->second, metric)) {
         info->set_eval_metric_value(*value);
       }
     }

@@ -8,19 +8,13 @@
 #ifndef ATTUNE_SERVER_API_CHECKPOINT_LIST_H_
 #define ATTUNE_SERVER_API_CHECKPOINT_LIST_H_
 
-#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "attune/v1/attune.pb.h"
-#include "common/metrics.h"
 #include "server/store/records.h"
 
 namespace attune::api {
-
-// The value of `metric` in `eval` (the loss itself for kLoss, not RankingMetric's negation);
-// nullopt when the evaluation lacks it. kUnspecified means the accuracy, else the loss.
-std::optional<double> EvalMetricValue(const EvalMetrics& eval, EvalMetric metric);
 
 // The answer for `job`, whose checkpoint records are `checkpoints` and whose events at their
 // steps are `step_events` (store::Store::CheckpointStepEvents: ascending by sequence, the later
