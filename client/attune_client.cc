@@ -130,6 +130,29 @@ absl::StatusOr<v1::Job> AttuneClient::ResumeJob(const std::string& job_id) {
   return job;
 }
 
+absl::StatusOr<v1::ListCheckpointsResponse> AttuneClient::ListCheckpoints(
+    const std::string& job_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListCheckpointsRequest request;
+  request.set_job_id(job_id);
+  v1::ListCheckpointsResponse response;
+  grpc::Status status = stub_->ListCheckpoints(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status);
+  return response;
+}
+
+absl::StatusOr<v1::DeleteJobResponse> AttuneClient::DeleteJob(const std::string& job_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::DeleteJobRequest request;
+  request.set_job_id(job_id);
+  v1::DeleteJobResponse response;
+  grpc::Status status = stub_->DeleteJob(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status);
+  return response;
+}
+
 absl::Status AttuneClient::WatchJob(const std::string& job_id, int64_t from_sequence,
                                     const std::function<bool(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;  // no deadline: a job may run for hours

@@ -57,6 +57,8 @@ class AttuneClient {
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
   absl::StatusOr<v1::Job> PauseJob(const std::string& job_id);
   absl::StatusOr<v1::Job> ResumeJob(const std::string& job_id);
+  absl::StatusOr<v1::ListCheckpointsResponse> ListCheckpoints(const std::string& job_id);
+  absl::StatusOr<v1::DeleteJobResponse> DeleteJob(const std::string& job_id);
 
   // Follows the job's events with sequence > `from_sequence`, calling `on_event` for each, until
   // the server ends the stream (after the terminal state) or `on_event` returns false. Returns

@@ -104,6 +104,10 @@ std::string JobSummary(const v1::Job& job) {
   }
   std::string storage = StorageSummary(job);
   if (!storage.empty()) absl::StrAppend(&out, "  storage   ", storage, "\n");
+  if (job.artifact_bytes() > 0) {
+    absl::StrAppend(&out, "  on disk   ", HumanBytes(job.artifact_bytes()),
+                    " of checkpoints on the server\n");
+  }
   if (!job.metrics().empty()) {
     std::vector<std::string> metrics;
     for (const auto& [k, v] : job.metrics()) metrics.push_back(absl::StrCat(k, "=", Number(v)));

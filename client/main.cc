@@ -2,7 +2,8 @@
 //
 //   attune [--server ADDR] [--output text|json] COMMAND ...
 //
-// Commands: submit, sweep, compare, list, get, watch, cancel, download, health, token create.
+// Commands: submit, sweep, compare, list, get, watch, cancel, checkpoints, delete, download,
+// health, token create.
 // The token comes from --token, else $ATTUNE_TOKEN; --tls-ca makes the connection
 // TLS (--tls-cert/--tls-key add a client certificate for mutual TLS). Exit codes: 0 success;
 // 1 other errors (and `watch` of a job that FAILED or was CANCELLED); 2 usage errors and
@@ -25,6 +26,7 @@
 #include "client/attune_client.h"
 #include "client/job_spec_input.h"
 #include "client/job_text.h"
+#include "client/lifecycle_commands.h"
 #include "client/progress_bar.h"
 #include "client/submit_command.h"
 #include "client/sweep_command.h"
@@ -63,6 +65,9 @@ int Fail(const absl::Status& status) {
             << "\n";
   return ExitCodeFor(status);
 }
+
+// 0 for OK; otherwise prints the error as Fail does and returns its exit code.
+int Finish(const absl::Status& status) { return status.ok() ? 0 : Fail(status); }
 
 // How results are printed (--output).
 enum class OutputFormat {
@@ -286,7 +291,7 @@ struct CommandLine {
   SweepOptions sweep;
   CompareOptions compare;
   ListOptions list;
-  std::string job_id;  // get, cancel
+  std::string job_id;  // get, cancel, checkpoints, delete
   WatchOptions watch;
   DownloadOptions download;
   std::string health_service;  // "" = the whole server
@@ -303,6 +308,8 @@ struct CommandLine {
   CLI::App* cancel_cmd = nullptr;
   CLI::App* pause_cmd = nullptr;
   CLI::App* resume_cmd = nullptr;
+  CLI::App* checkpoints_cmd = nullptr;
+  CLI::App* delete_cmd = nullptr;
   CLI::App* download_cmd = nullptr;
   CLI::App* health_cmd = nullptr;
   CLI::App* token_create_cmd = nullptr;
@@ -341,6 +348,14 @@ void AddQueryCommands(CLI::App* app, CommandLine* c) {
   c->resume_cmd =
       app->add_subcommand("resume", "queue a PAUSED job again; it continues from its checkpoint");
   c->resume_cmd->add_option("ID", c->job_id, "job id")->required();
+  c->checkpoints_cmd = app->add_subcommand(
+      "checkpoints",
+      "list a job's checkpoints: step, train loss, eval metric, best, bytes, sha256");
+  c->checkpoints_cmd->add_option("ID", c->job_id, "job id")->required();
+  c->delete_cmd = app->add_subcommand(
+      "delete",
+      "delete a finished job with its checkpoints on the server (cancel a live one first)");
+  c->delete_cmd->add_option("ID", c->job_id, "job id")->required();
   c->health_cmd = app->add_subcommand("health", "ask grpc.health.v1.Health; exit 0 if SERVING");
   c->health_cmd->add_option("--service", c->health_service,
                             "service name (default: the whole server)");
@@ -427,6 +442,10 @@ int Dispatch(const CommandLine& c) {
   if (*c.cancel_cmd) return RunJobChange(client.CancelJob(c.job_id), format);
   if (*c.pause_cmd) return RunJobChange(client.PauseJob(c.job_id), format);
   if (*c.resume_cmd) return RunJobChange(client.ResumeJob(c.job_id), format);
+  const ResultFormat result_format =
+      format == OutputFormat::kJson ? ResultFormat::kJson : ResultFormat::kText;
+  if (*c.checkpoints_cmd) return Finish(RunCheckpoints(client, c.job_id, result_format, std::cout));
+  if (*c.delete_cmd) return Finish(RunDelete(client, c.job_id, result_format, std::cout));
   if (*c.download_cmd) return RunDownload(client, c.download, format);
   if (*c.health_cmd) return RunHealth(client, c.health_service);
   return 2;

@@ -1,29 +1,15 @@
 #include "common/metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/eval_metric_value.h"
 
 namespace attune {
 namespace {
 
 // The value of `by` in `eval`, if `eval` has it (minus the loss: higher is better).
 std::optional<double> ChosenMetric(const EvalMetrics& eval, EvalMetric by) {
-  switch (by) {
-    case EvalMetric::kAccuracy:
-      return eval.accuracy;
-    case EvalMetric::kF1:
-      return eval.f1;
-    case EvalMetric::kMcc:
-      return eval.mcc;
-    case EvalMetric::kPearson:
-      return eval.pearson;
-    case EvalMetric::kSpearman:
-      return eval.spearman;
-    case EvalMetric::kLoss:
-      return -eval.loss;
-    case EvalMetric::kUnspecified:
-      break;
-  }
-  return std::nullopt;
+  if (by == EvalMetric::kLoss) return -eval.loss;
+  return EvalMetricValue(eval, by);
 }
 
 }  // namespace

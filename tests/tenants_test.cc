@@ -1,9 +1,10 @@
 // Tokens and tenants through the real attuned (--auth-tokens, on loopback): a missing, wrong or
 // revoked (after SIGHUP) token is UNAUTHENTICATED on gRPC and 401 on HTTP; tenant B gets
-// NOT_FOUND for tenant A's job on every RPC, in the same words as for an id that does not exist,
-// and sees none of it in ListJobs, the dashboard's JSON or /metrics; an admin sees both; request
-// ids are per tenant; a tenant's own data roots confine its paths. Tokens come from
-// `attune token create`. Every wait is bounded.
+// NOT_FOUND for tenant A's job on every RPC (ListCheckpoints and DeleteJob included, which leaves
+// it in place), in the same words as for an id that does not exist, and sees none of it in
+// ListJobs, the dashboard's JSON or /metrics; an admin sees both; request ids are per tenant; a
+// tenant's own data roots confine its paths. Tokens come from `attune token create`. Every wait
+// is bounded.
 #include <httplib.h>
 #include <signal.h>
 
@@ -172,6 +173,9 @@ TEST_F(TenantsTest, OtherTenantsJobsAreNotFoundEverywhere) {
   absl::Status downloaded =
       beta.DownloadAdapter(download, [](const v1::AdapterChunk&) { return absl::OkStatus(); });
   EXPECT_EQ(downloaded.ToString(), expected);
+  EXPECT_EQ(beta.ListCheckpoints(a_job).status().ToString(), expected);
+  // Not FAILED_PRECONDITION ("is RUNNING"): that would tell beta the job exists.
+  EXPECT_EQ(beta.DeleteJob(a_job).status().ToString(), expected);
   // ListJobs: beta sees only its own; alpha only its own; the admin both.
   const auto ids = [](client::AttuneClient& c) {
     std::vector<std::string> out;
@@ -223,6 +227,17 @@ TEST_F(TenantsTest, OtherTenantsJobsAreNotFoundEverywhere) {
   // Alpha (the owner) and the admin may act on it.
   ASSERT_TRUE(admin.CancelJob(a_job).ok());
   WaitForJob(alpha, a_job, IsTerminal, 60);
+
+  // Finished, it could be deleted, but not by beta: it is still there for alpha after beta tried.
+  EXPECT_EQ(beta.DeleteJob(a_job).status().ToString(), expected);
+  EXPECT_EQ(alpha.GetJob(a_job)->state(), v1::CANCELLED);
+  EXPECT_TRUE(alpha.ListCheckpoints(a_job).ok());
+  // Beta's own finished job: alpha cannot delete it, beta can.
+  WaitForJob(beta, b_job, IsTerminal, 60);
+  EXPECT_EQ(alpha.DeleteJob(b_job).status().ToString(), "NOT_FOUND: job '" + b_job + "' not found");
+  EXPECT_TRUE(beta.GetJob(b_job).ok());
+  EXPECT_TRUE(beta.DeleteJob(b_job).ok());
+  EXPECT_EQ(beta.GetJob(b_job).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(TenantsTest, TenantRootsConfineItsPaths) {

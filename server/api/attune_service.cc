@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "server/api/adapter_archive.h"
 #include "server/api/adapter_stream.h"
+#include "server/api/checkpoint_list.h"
 #include "server/api/grpc_status.h"
 #include "server/api/proto_convert.h"
 #include "server/api/request_limits.h"
@@ -216,7 +217,31 @@ absl::StatusOr<v1::Job> AttuneService::DoGetJob(const auth::Caller& caller,
                                                 const v1::GetJobRequest& request) {
   RETURN_IF_ERROR(CheckJobId(request.job_id()));
   ASSIGN_OR_RETURN(store::Job job, VisibleJob(caller, request.job_id()));
-  return JobToProto(job);
+  v1::Job proto = JobToProto(job);
+  ASSIGN_OR_RETURN(int64_t artifact_bytes, scheduler_->ArtifactBytes(job.id));
+  proto.set_artifact_bytes(artifact_bytes);
+  return proto;
+}
+
+absl::StatusOr<v1::ListCheckpointsResponse> AttuneService::DoListCheckpoints(
+    const auth::Caller& caller, const v1::ListCheckpointsRequest& request) {
+  RETURN_IF_ERROR(CheckJobId(request.job_id()));
+  ASSIGN_OR_RETURN(store::Job job, VisibleJob(caller, request.job_id()));
+  ASSIGN_OR_RETURN(std::vector<store::CheckpointRecord> checkpoints,
+                   store_->ListCheckpoints(job.id));
+  ASSIGN_OR_RETURN(std::vector<store::JobEvent> step_events, store_->CheckpointStepEvents(job.id));
+  return ListCheckpointsResponseFor(job, checkpoints, step_events);
+}
+
+absl::StatusOr<v1::DeleteJobResponse> AttuneService::DoDeleteJob(
+    const auth::Caller& caller, const v1::DeleteJobRequest& request) {
+  RETURN_IF_ERROR(CheckJobId(request.job_id()));
+  RETURN_IF_ERROR(VisibleJob(caller, request.job_id()).status());
+  ASSIGN_OR_RETURN(int64_t freed_bytes, scheduler_->Delete(request.job_id()));
+  v1::DeleteJobResponse response;
+  response.set_job_id(request.job_id());
+  response.set_freed_bytes(freed_bytes);
+  return response;
 }
 
 absl::StatusOr<v1::Job> AttuneService::DoCancelJob(const auth::Caller& caller,
@@ -270,6 +295,22 @@ grpc::Status AttuneService::DownloadAdapter(grpc::ServerContext* context,
   absl::StatusOr<auth::Caller> caller = Authenticate(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return ToGrpcStatus(DoDownloadAdapter(context, *caller, *request, writer));
+}
+
+grpc::Status AttuneService::ListCheckpoints(grpc::ServerContext* context,
+                                            const v1::ListCheckpointsRequest* request,
+                                            v1::ListCheckpointsResponse* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(DoListCheckpoints(*caller, *request), response);
+}
+
+grpc::Status AttuneService::DeleteJob(grpc::ServerContext* context,
+                                      const v1::DeleteJobRequest* request,
+                                      v1::DeleteJobResponse* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(DoDeleteJob(*caller, *request), response);
 }
 
 }  // namespace attune::api

@@ -49,6 +49,11 @@ class AttuneService final : public v1::Attune::Service {
   grpc::Status DownloadAdapter(grpc::ServerContext* context,
                                const v1::DownloadAdapterRequest* request,
                                grpc::ServerWriter<v1::AdapterChunk>* writer) override;
+  grpc::Status ListCheckpoints(grpc::ServerContext* context,
+                               const v1::ListCheckpointsRequest* request,
+                               v1::ListCheckpointsResponse* response) override;
+  grpc::Status DeleteJob(grpc::ServerContext* context, const v1::DeleteJobRequest* request,
+                         v1::DeleteJobResponse* response) override;
   // attune_service_pause.cc
   grpc::Status PauseJob(grpc::ServerContext* context, const v1::PauseJobRequest* request,
                         v1::Job* response) override;
@@ -70,6 +75,10 @@ class AttuneService final : public v1::Attune::Service {
   absl::Status DoDownloadAdapter(grpc::ServerContext* context, const auth::Caller& caller,
                                  const v1::DownloadAdapterRequest& request,
                                  grpc::ServerWriter<v1::AdapterChunk>* writer);
+  absl::StatusOr<v1::ListCheckpointsResponse> DoListCheckpoints(
+      const auth::Caller& caller, const v1::ListCheckpointsRequest& request);
+  absl::StatusOr<v1::DeleteJobResponse> DoDeleteJob(const auth::Caller& caller,
+                                                    const v1::DeleteJobRequest& request);
   // The caller of this RPC; UNAUTHENTICATED (auth::Authenticator::Authenticate).
   absl::StatusOr<auth::Caller> Authenticate(const grpc::ServerContext& context) const;
   // The job `id` when `caller` may see it; NOT_FOUND, worded as for an unknown id, otherwise.

@@ -39,6 +39,8 @@ void StepToProto(const StepMetrics& m, v1::JobEvent::StepMetrics* p) {
   }
 }
 
+}  // namespace
+
 void EvalToProto(const EvalMetrics& m, v1::JobEvent::EvalMetrics* p) {
   p->set_step(m.step);
   p->set_loss(m.loss);
@@ -50,6 +52,8 @@ void EvalToProto(const EvalMetrics& m, v1::JobEvent::EvalMetrics* p) {
   if (m.perplexity) p->set_perplexity(*m.perplexity);
   p->set_examples(m.examples);
 }
+
+namespace {
 
 // Job.metrics: the same values as latest_step and latest_eval, by name.
 void AddFlatMetrics(const store::Job& job, v1::Job* p) {
@@ -176,6 +180,8 @@ absl::StatusOr<EvalMetric> EvalMetricFromProto(v1::EvalMetric metric) {
   return ParseEvalMetric(absl::AsciiStrToLower(name));
 }
 
+}  // namespace
+
 v1::EvalMetric EvalMetricToProto(EvalMetric metric) {
   v1::EvalMetric out = v1::EVAL_METRIC_UNSPECIFIED;
   if (metric != EvalMetric::kUnspecified) {
@@ -183,6 +189,8 @@ v1::EvalMetric EvalMetricToProto(EvalMetric metric) {
   }
   return out;
 }
+
+namespace {
 
 // The model, data and adapter fields; unset optional fields keep TrainSpec's defaults.
 void ModelAndAdapterFromProto(const v1::JobSpec& p, TrainSpec& t) {

@@ -25,6 +25,10 @@ v1::JobState JobStateToProto(store::JobState state);
 // INVALID_ARGUMENT for JOB_STATE_UNSPECIFIED or unknown values.
 absl::StatusOr<store::JobState> JobStateFromProto(v1::JobState state);
 
+// The evaluation's metrics into `p`, the optional ones set only where known.
+void EvalToProto(const EvalMetrics& m, v1::JobEvent::EvalMetrics* p);
+v1::EvalMetric EvalMetricToProto(EvalMetric metric);
+
 v1::Job JobToProto(const store::Job& job);
 v1::JobEvent JobEventToProto(const store::JobEvent& event);
 

@@ -67,9 +67,10 @@ struct JobEventView {
 // The latest numbers of one running job, for the per-job Prometheus series.
 struct RunningJobStats {
   std::string id;
-  std::string device;               // first device the job runs on ("cpu", "cuda:0")
-  std::optional<StepMetrics> step;  // none before the first step
-  std::optional<double> eval_loss;  // none before the first evaluation
+  std::string device;                     // first device the job runs on ("cpu", "cuda:0")
+  std::optional<StepMetrics> step;        // none before the first step
+  std::optional<double> eval_loss;        // none before the first evaluation
+  std::optional<int64_t> artifact_bytes;  // bytes under its artifact directory; none = unknown
 };
 
 // A consistent snapshot of the service, taken at scrape time.

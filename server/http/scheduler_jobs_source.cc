@@ -121,6 +121,7 @@ ServiceStats SchedulerJobsSource::Stats() {
       running.device = job.devices.empty() ? "" : job.devices.front();
       running.step = job.latest_step;
       if (job.latest_eval.has_value()) running.eval_loss = job.latest_eval->loss;
+      running.artifact_bytes = job.artifact_bytes;
       out.running.push_back(std::move(running));
       checkpoint_cursors_.emplace(job.job_id, 0);
     }

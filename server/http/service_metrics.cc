@@ -90,6 +90,24 @@ void AddRunningJobFamilies(const std::vector<RunningJobStats>& running,
   }
 }
 
+// Each running job's bytes on disk, where its source measured them.
+void AddArtifactBytesFamily(const std::vector<RunningJobStats>& running,
+                            std::vector<MetricFamily>& out) {
+  std::vector<const RunningJobStats*> jobs;
+  for (const auto& job : running) {
+    if (job.artifact_bytes) jobs.push_back(&job);
+  }
+  std::sort(jobs.begin(), jobs.end(),
+            [](const RunningJobStats* a, const RunningJobStats* b) { return a->id < b->id; });
+  auto bytes = Family("attune_job_artifact_bytes",
+                      "Bytes of the files under a running job's directory (its checkpoints).",
+                      MetricType::Gauge);
+  for (const RunningJobStats* job : jobs) {
+    AddGauge(bytes, {{"job_id", job->id}}, static_cast<double>(*job->artifact_bytes));
+  }
+  out.push_back(std::move(bytes));
+}
+
 // The CUDA caching allocator's figures of running jobs that report them (none on the CPU).
 void AddJobDeviceMemoryFamilies(const std::vector<RunningJobStats>& running,
                                 std::vector<MetricFamily>& out) {
@@ -178,6 +196,7 @@ std::vector<MetricFamily> CollectServiceFamilies(const ServiceStats& stats,
 
   AddRunningJobFamilies(stats.running, out);
   AddJobDeviceMemoryFamilies(stats.running, out);
+  AddArtifactBytesFamily(stats.running, out);
   AddDeviceFamilies(devices, out);
 
   auto checkpoint =

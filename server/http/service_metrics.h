@@ -21,6 +21,8 @@
 //   attune_job_grad_norm{job_id}                     gauge, before clipping
 //   attune_job_tokens_per_second{job_id}             gauge
 //   attune_job_samples_per_second{job_id}            gauge
+//   attune_job_artifact_bytes{job_id}                gauge, bytes under the job's directory
+//                                                    (checkpoints), measured at scrape time
 //   attune_job_device_memory_allocated_bytes{job_id,device}       gauge, CUDA jobs only: the
 //   attune_job_device_memory_reserved_bytes{job_id,device}        caching allocator's figures
 //   attune_job_device_memory_peak_allocated_bytes{job_id,device}  after the latest step

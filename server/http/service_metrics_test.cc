@@ -90,6 +90,29 @@ TEST(ServiceMetricsTest, ScrapeShowsRunningJobAndDropsItWhenFinished) {
   EXPECT_THAT(after, HasSubstr("attune_jobs{state=\"running\"} 0\n"));
 }
 
+// A running job's bytes on disk as its source measured them; none where it could not.
+TEST(CollectServiceFamiliesTest, ArtifactBytesOfRunningJobsThatHaveThem) {
+  ServiceStats stats;
+  RunningJobStats measured;
+  measured.id = "j1";
+  measured.artifact_bytes = 123456;
+  RunningJobStats unknown;
+  unknown.id = "j2";
+  stats.running = {unknown, measured};
+  const std::vector<prometheus::MetricFamily> families = CollectServiceFamilies(stats, {}, 0);
+  const prometheus::MetricFamily* artifact = nullptr;
+  for (const prometheus::MetricFamily& family : families) {
+    if (family.name == "attune_job_artifact_bytes") artifact = &family;
+  }
+  ASSERT_NE(artifact, nullptr);
+  EXPECT_EQ(artifact->type, prometheus::MetricType::Gauge);
+  ASSERT_EQ(artifact->metric.size(), 1u);
+  ASSERT_EQ(artifact->metric[0].label.size(), 1u);
+  EXPECT_EQ(artifact->metric[0].label[0].name, "job_id");
+  EXPECT_EQ(artifact->metric[0].label[0].value, "j1");
+  EXPECT_DOUBLE_EQ(artifact->metric[0].gauge.value, 123456);
+}
+
 // attuned's device series (ProcessAndGpuDeviceStats over NVML, as server/main.cc builds them)
 // with the fake NVML: the cpu entry and the two GPUs that answer, exactly.
 TEST(ServiceMetricsTest, ScrapeShowsEveryGpuNvmlReports) {

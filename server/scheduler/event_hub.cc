@@ -42,6 +42,12 @@ absl::StatusOr<std::vector<JobEvent>> EventHub::RecordFailure(const std::string&
   return written;
 }
 
+absl::Status EventHub::Remove(const std::string& id) {
+  RETURN_IF_ERROR(store_->DeleteJob(id));
+  Publish({});
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> EventHub::RequeueRunning(const std::string& reason,
                                                                   int64_t now_us) {
   ASSIGN_OR_RETURN(std::vector<std::string> ids, store_->RequeueRunningJobs(reason, now_us));

@@ -50,6 +50,10 @@ class EventHub {
                                                              int64_t finished_us,
                                                              std::vector<store::JobEvent> events);
 
+  // Deletes a finished job's rows (Store::DeleteJob) and wakes every waiter, so that a watcher
+  // of the job finds it gone (NOT_FOUND) instead of waiting out its timeout.
+  absl::Status Remove(const std::string& id);
+
   // Start-up recovery (Store::RequeueRunningJobs): before any watcher, so nothing is cached.
   absl::StatusOr<std::vector<std::string>> RequeueRunning(const std::string& reason,
                                                           int64_t now_us);

@@ -346,18 +346,24 @@ void Scheduler::Shutdown() {
 absl::StatusOr<SchedulerStats> Scheduler::Stats() {
   SchedulerStats stats;
   ASSIGN_OR_RETURN(stats.jobs_by_state, store_->CountJobsByState());
-  absl::MutexLock lock(&mu_);
-  stats.queue_length = static_cast<int64_t>(queue_.size());
-  stats.dispatcher_idle = dispatcher_idle_ && !dispatch_pending_;
-  stats.unrecorded_jobs = static_cast<int64_t>(ending_.size());
-  for (const auto& [id, running] : running_) {
-    stats.running.push_back(RunningJobStats{id, running->job.devices, running->job.started_us,
-                                            running->job.last_step, running->job.total_steps,
-                                            running->job.latest_step, running->job.latest_eval});
+  {
+    absl::MutexLock lock(&mu_);
+    stats.queue_length = static_cast<int64_t>(queue_.size());
+    stats.dispatcher_idle = dispatcher_idle_ && !dispatch_pending_;
+    stats.unrecorded_jobs = static_cast<int64_t>(ending_.size());
+    for (const auto& [id, running] : running_) {
+      stats.running.push_back(RunningJobStats{id, running->job.devices, running->job.started_us,
+                                              running->job.last_step, running->job.total_steps,
+                                              running->job.latest_step, running->job.latest_eval});
+    }
+    for (int slot = 0; slot < devices_.size(); ++slot) {
+      stats.devices.push_back(
+          DeviceStats{devices_.name(slot), devices_.slots_per_device(), devices_.busy(slot)});
+    }
   }
-  for (int slot = 0; slot < devices_.size(); ++slot) {
-    stats.devices.push_back(
-        DeviceStats{devices_.name(slot), devices_.slots_per_device(), devices_.busy(slot)});
+  for (RunningJobStats& job : stats.running) {
+    absl::StatusOr<int64_t> bytes = ArtifactBytes(job.job_id);
+    if (bytes.ok()) job.artifact_bytes = *bytes;
   }
   return stats;
 }

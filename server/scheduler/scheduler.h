@@ -36,8 +36,8 @@
 // they resume from their newest checkpoint. `Shutdown` (the SIGTERM path) stops dispatching, asks
 // running jobs to stop after their current step, waits for them, and leaves them QUEUED.
 //
-// Thread safety: every public method is thread-safe. Lock order: flush_mu_, then mu_, then the
-// EventHub's and the store's own mutexes. No store call is made while mu_ is held.
+// Thread safety: every public method is thread-safe. Lock order: delete_mu_, then flush_mu_, then
+// mu_, then the EventHub's and the store's own mutexes. No store call is made while mu_ is held.
 #ifndef ATTUNE_SERVER_SCHEDULER_SCHEDULER_H_
 #define ATTUNE_SERVER_SCHEDULER_SCHEDULER_H_
 
@@ -110,6 +110,9 @@ struct RunningJobStats {
   int64_t total_steps = 0;
   std::optional<StepMetrics> latest_step;  // none before the first step
   std::optional<EvalMetrics> latest_eval;  // none before the first evaluation
+  // Bytes under its artifact directory when Stats() was called (ArtifactBytes); nullopt when the
+  // directory could not be read.
+  std::optional<int64_t> artifact_bytes;
 };
 
 struct DeviceStats {
@@ -188,6 +191,21 @@ class Scheduler {
   // stays paused).
   absl::StatusOr<store::Job> Resume(const std::string& id);
 
+  // Deletes a finished job (SUCCEEDED, FAILED or CANCELLED): its artifact directory
+  // (<artifacts_dir>/jobs/<id>) and its rows in the store (job, events and checkpoint records,
+  // in one transaction); returns the bytes of the files removed. The directory is first moved
+  // aside, so a store error puts it back and leaves the job as it was. A watcher of the job is
+  // woken and gets NOT_FOUND. NOT_FOUND for an unknown id; FAILED_PRECONDITION naming the state
+  // for a job that is queued or running, or has ended without its end recorded yet ("job X is
+  // RUNNING; cancel it first"); INTERNAL naming the path when the moved-aside files cannot be
+  // removed (the job's rows are gone by then). scheduler_deletion.cc.
+  absl::StatusOr<int64_t> Delete(const std::string& id);
+
+  // The bytes of the files under the job's artifact directory now (0 before its first
+  // checkpoint). Reads the directory tree on each call: a stat per file. INTERNAL naming the
+  // path when it cannot be read. Does not check that the job exists. scheduler_deletion.cc.
+  absl::StatusOr<int64_t> ArtifactBytes(const std::string& id) const;
+
   // The job's events with sequence > after_sequence (EventHub::Wait): at most `max_events`
   // (<= 0 = no limit), blocking up to `timeout` for new ones. NOT_FOUND for an unknown job;
   // UNAVAILABLE once the scheduler is shutting down. Never delays a training thread.
@@ -200,8 +218,9 @@ class Scheduler {
   // next process resumes them. Idempotent; blocks until every job thread has ended.
   void Shutdown();
 
-  // Counts by state, the queue length, running jobs with their latest metrics, and device use.
-  // Store errors propagate.
+  // Counts by state, the queue length, running jobs with their latest metrics and artifact bytes
+  // (a stat per file of their directories, read after mu_ is released), and device use. Store
+  // errors propagate.
   absl::StatusOr<SchedulerStats> Stats();
 
   const SchedulerOptions& options() const { return options_; }
@@ -308,6 +327,10 @@ class Scheduler {
   JobRunner* const runner_;
   const int gpu_count_;  // GPUs in the inventory
   EventHub events_;      // thread-safe on its own
+
+  // Held for the whole of a Delete, so that two deletions of one job cannot interleave their
+  // moves of its directory. Taken before every other lock here.
+  absl::Mutex delete_mu_ ABSL_ACQUIRED_BEFORE(flush_mu_);
 
   // Held while writing a running job's row or events, so that a job's events reach the store in
   // the order they happened.

@@ -135,6 +135,12 @@ class Store {
                                                                int64_t finished_us,
                                                                std::vector<JobEvent> events);
 
+  // Deletes a finished job's row, its events and its checkpoint records in one transaction
+  // (the files are the caller's to delete). NOT_FOUND when the job is unknown;
+  // FAILED_PRECONDITION, naming the state, when its row is not in a terminal state ("job X is
+  // RUNNING; cancel it first"), and then nothing is deleted. Defined in store_lifecycle.cc.
+  absl::Status DeleteJob(const std::string& id);
+
   // Start-up recovery after a crash or shutdown: every RUNNING job becomes QUEUED (started_us
   // and devices kept as they were), with a kStateChanged event saying `reason`. Returns the ids
   // of the jobs requeued, oldest first.
@@ -167,6 +173,11 @@ class Store {
 
   // The job's checkpoints, ascending by step (empty when it has none).
   absl::StatusOr<std::vector<CheckpointRecord>> ListCheckpoints(const std::string& job_id);
+
+  // The job's kMetrics and kEval events at the steps of its checkpoint records, ascending by
+  // sequence (a resumed job can have two events for one step; the later one is the one that
+  // counts). NOT_FOUND when the job is unknown. Defined in store_lifecycle.cc.
+  absl::StatusOr<std::vector<JobEvent>> CheckpointStepEvents(const std::string& job_id);
 
   // Forgets one checkpoint record (the files are the caller's to delete). NOT_FOUND when there
   // is no such record.
