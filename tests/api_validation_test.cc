@@ -270,7 +270,7 @@ TEST_F(ApiValidationTest, UnknownStateFilterIsRefusedByTheCli) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "attune: INVALID_ARGUMENT: --state: unknown state 'DONE'; expected one of QUEUED, "
-            "RUNNING, SUCCEEDED, FAILED, CANCELLED\n");
+            "RUNNING, SUCCEEDED, FAILED, CANCELLED, PAUSED\n");
 }
 
 TEST_F(ApiValidationTest, UnreachableServerExitsFour) {
