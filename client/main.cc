@@ -150,7 +150,8 @@ int RunTokenCreate(const CommandLine& c) {
 
 void AddQueryCommands(CLI::App* app, CommandLine* c) {
   c->list_cmd = app->add_subcommand("list", "list jobs, newest first");
-  c->list_cmd->add_option("--state", c->list.state, "QUEUED|RUNNING|PAUSED|SUCCEEDED|FAILED|CANCELLED");
+  c->list_cmd->add_option("--state", c->list.state,
+                          "QUEUED|RUNNING|PAUSED|SUCCEEDED|FAILED|CANCELLED");
   c->list_cmd->add_option("--page-size", c->list.page_size, "jobs per request (default 100)");
   c->list_cmd->add_option("--label", c->list.labels,
                           "key=value: only jobs with this label (repeatable; all must match), "
