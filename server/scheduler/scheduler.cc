@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOpti
           .RequeueRunning("server restarted; the job will resume from its last checkpoint",
                           scheduler->NowUs())
           .status());
+  scheduler->RecoverDeletions();
   RETURN_IF_ERROR(scheduler->LoadQueue());
   Scheduler* self = scheduler.get();
   scheduler->dispatcher_ = std::thread([self] { self->DispatchLoop(); });

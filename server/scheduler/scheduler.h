@@ -268,6 +268,9 @@ class Scheduler {
 
   int64_t NowUs() { return clock_->NowUs(); }
   absl::Status LoadQueue();
+  // A deletion a crash interrupted (scheduler_deletion.cc): a jobs/.deleting-<id> directory is
+  // removed when the job's rows are gone, and moved back to jobs/<id> when they are not.
+  void RecoverDeletions();
   absl::Status ResolveDevices(JobSpec* spec) const;
   absl::StatusOr<engine::SpecCheck> CheckFiles(const TrainSpec& spec);
   absl::StatusOr<store::Job> InsertQueued(store::Job job);

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -24,6 +25,27 @@ absl::Status MoveIfPresent(const std::string& from, const std::string& to) {
 }
 
 }  // namespace
+
+void Scheduler::RecoverDeletions() {
+  namespace fs = std::filesystem;
+  const std::string prefix = ".deleting-";
+  std::error_code ec;
+  for (const fs::directory_entry& entry :
+       fs::directory_iterator(fs::path(options_.artifacts_dir) / "jobs", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string id = name.substr(prefix.size());
+    const std::string dir = absl::StrCat(options_.artifacts_dir, "/jobs/", id);
+    absl::StatusOr<store::Job> job = store_->GetJob(id);
+    std::string error;
+    if (absl::IsNotFound(job.status())) {  // its rows went: finish the deletion
+      if (!RemoveTree(entry.path().string(), &error)) LogJobError(id, error);
+    } else if (job.ok()) {  // the store kept it: its files go back
+      absl::Status restored = MoveIfPresent(entry.path().string(), dir);
+      if (!restored.ok()) LogJobError(id, restored.ToString());
+    }
+  }
+}
 
 absl::StatusOr<int64_t> Scheduler::ArtifactBytes(const std::string& id) const {
   return TreeBytes(absl::StrCat(options_.artifacts_dir, "/jobs/", id));

@@ -53,6 +53,23 @@ TEST_F(SchedulerTest, DeleteRemovesAFinishedJobsDirectoryAndRecords) {
   EXPECT_EQ(scheduler_->Delete(id).status().code(), absl::StatusCode::kNotFound);
 }
 
+// A crash between moving a job's directory aside and deleting its rows, or after the rows went:
+// the next start puts the files back, or finishes the removal.
+TEST_F(SchedulerTest, StartRecoversADeletionACrashInterrupted) {
+  Start({"cpu"}, 1);
+  const std::string kept = Submit(Spec(1));
+  runner_.Allow(kept);
+  ASSERT_TRUE(WaitForState(kept, JobState::kSucceeded));
+  scheduler_.reset();
+  const fs::path jobs = fs::path(dir_) / "jobs";
+  WriteFile(jobs / (".deleting-" + kept) / "checkpoint-1" / "adapter_model.safetensors", 5);
+  WriteFile(jobs / ".deleting-j-gone" / "checkpoint-1" / "adapter_model.safetensors", 5);
+  Start({"cpu"}, 1);
+  EXPECT_TRUE(fs::exists(jobs / kept / "checkpoint-1" / "adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(jobs / (".deleting-" + kept)));
+  EXPECT_FALSE(fs::exists(jobs / ".deleting-j-gone"));
+}
+
 TEST_F(SchedulerTest, AWatcherOfADeletedJobGetsNotFoundAtOnce) {
   Start({"cpu"}, 1);
   const std::string id = Submit(Spec(1));
