@@ -38,6 +38,20 @@ bool BoolField(const json& config, const std::string& key, bool default_value) {
   return it->get<bool>();
 }
 
+absl::StatusOr<int> IntField(const json& config, const std::string& key, int default_value,
+                             int max_value, const std::string& what) {
+  auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return default_value;
+  if (it->is_number_unsigned() && it->get<uint64_t>() <= static_cast<uint64_t>(max_value)) {
+    return static_cast<int>(it->get<uint64_t>());
+  }
+  if (it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= max_value) {
+    return static_cast<int>(it->get<int64_t>());
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": field '", key, "' must be an integer in 0..", max_value));
+}
+
 absl::StatusOr<std::unique_ptr<Regex>> PatternField(const json& config, const std::string& what) {
   auto it = config.find("pattern");
   if (it != config.end() && it->is_object()) {

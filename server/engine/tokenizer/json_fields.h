@@ -25,6 +25,10 @@ absl::StatusOr<std::string> StringField(const nlohmann::json& config, const std:
                                         const std::string& what);
 // `config[key]` if it is a boolean, otherwise `default_value` (absent or null).
 bool BoolField(const nlohmann::json& config, const std::string& key, bool default_value);
+// `config[key]` when it is an integer in 0..max_value, `default_value` when absent or null;
+// INVALID_ARGUMENT otherwise (a float or a huge number is never converted: that is undefined).
+absl::StatusOr<int> IntField(const nlohmann::json& config, const std::string& key,
+                             int default_value, int max_value, const std::string& what);
 // Compiles `config["pattern"]`, which is {"String": literal} or {"Regex": pattern}.
 absl::StatusOr<std::unique_ptr<Regex>> PatternField(const nlohmann::json& config,
                                                     const std::string& what);

@@ -1,5 +1,6 @@
 #include "server/engine/tokenizer/post_processor.h"
 
+#include <climits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -11,6 +12,9 @@
 
 namespace attune::engine::tokenization {
 namespace {
+
+// Token type ids index a model's token_type_embeddings (2 rows in BERT); far above any real one.
+constexpr int kMaxTypeId = 65535;
 
 using nlohmann::json;
 
@@ -104,11 +108,12 @@ class NoOpProcessor : public PostProcessor {
 absl::StatusOr<int32_t> TokenIdPair(const json& config, const std::string& key,
                                     const std::string& what) {
   auto it = config.find(key);
-  if (it == config.end() || !it->is_array() || it->size() != 2 || !(*it)[1].is_number_integer()) {
+  if (it == config.end() || !it->is_array() || it->size() != 2 || !(*it)[1].is_number_integer() ||
+      (*it)[1].get<int64_t>() < 0 || (*it)[1].get<int64_t>() > INT32_MAX) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, ": field '", key, "' must be [token, id]"));
+        absl::StrCat(what, ": field '", key, "' must be [token, id] with an id in 0..", INT32_MAX));
   }
-  return (*it)[1].get<int32_t>();
+  return static_cast<int32_t>((*it)[1].get<int64_t>());
 }
 
 absl::StatusOr<std::vector<TemplateProcessor::Piece>> ParseTemplate(
@@ -121,7 +126,8 @@ absl::StatusOr<std::vector<TemplateProcessor::Piece>> ParseTemplate(
     if (item.contains("Sequence")) {
       const json& s = item["Sequence"];
       std::string id = s.value("id", "A");
-      pieces.push_back({true, id == "B" ? 1 : 0, {}, s.value("type_id", 0)});
+      ASSIGN_OR_RETURN(int type_id, IntField(s, "type_id", 0, kMaxTypeId, what));
+      pieces.push_back({true, id == "B" ? 1 : 0, {}, type_id});
     } else if (item.contains("SpecialToken")) {
       const json& s = item["SpecialToken"];
       std::string id = s.value("id", "");
@@ -130,7 +136,8 @@ absl::StatusOr<std::vector<TemplateProcessor::Piece>> ParseTemplate(
         return absl::InvalidArgumentError(
             absl::StrCat(what, ": template token '", id, "' is missing from special_tokens"));
       }
-      pieces.push_back({false, 0, it->second, s.value("type_id", 0)});
+      ASSIGN_OR_RETURN(int type_id, IntField(s, "type_id", 0, kMaxTypeId, what));
+      pieces.push_back({false, 0, it->second, type_id});
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           what, ": each '", key, "' entry must be {\"Sequence\":...} or {\"SpecialToken\":...}"));

@@ -1,5 +1,6 @@
 #include "server/engine/tokenizer/tokenizer.h"
 
+#include <climits>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "common/status_macros.h"
 #include "server/engine/tokenizer/added_vocabulary.h"
 #include "server/engine/tokenizer/byte_level.h"
+#include "server/engine/tokenizer/json_fields.h"
 #include "server/engine/tokenizer/normalizer.h"
 #include "server/engine/tokenizer/post_processor.h"
 #include "server/engine/tokenizer/pre_tokenizer.h"
@@ -46,7 +48,7 @@ absl::StatusOr<std::vector<AddedToken>> ParseAddedTokens(const json& root) {
           "added_tokens: each entry needs an integer 'id' and a string 'content'");
     }
     AddedToken a;
-    a.id = t["id"].get<int32_t>();
+    ASSIGN_OR_RETURN(a.id, tokenization::IntField(t, "id", 0, INT32_MAX, "added_tokens"));
     a.content = t["content"].get<std::string>();
     a.single_word = t.value("single_word", false);
     a.lstrip = t.value("lstrip", false);

@@ -154,6 +154,26 @@ TEST(TokenizerTest, InvalidUtf8IsReadAsReplacementCharacter) {
                 .ids);
 }
 
+// Found by the tokenizer_json fuzzer: a type_id of 1e75 was converted to int (undefined); ids
+// and type ids out of range are INVALID_ARGUMENT naming the field.
+TEST(TokenizerErrorTest, OutOfRangeIdsAreRefused) {
+  json config = json::parse(ReadFile(std::string(kGoldenDir) + "bert.tokenizer.json"));
+  config["post_processor"] = {{"type", "TemplateProcessing"},
+                              {"single", {{{"Sequence", {{"id", "A"}, {"type_id", 1.33e75}}}}}},
+                              {"pair", json::array()},
+                              {"special_tokens", json::object()}};
+  auto tok = Tokenizer::FromJson(config.dump());
+  EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(tok.status().message(),
+              HasSubstr("post_processor TemplateProcessing: field 'type_id' must be an integer "
+                        "in 0..65535"));
+  config = json::parse(ReadFile(std::string(kGoldenDir) + "bert.tokenizer.json"));
+  config["added_tokens"][0]["id"] = int64_t{1} << 40;
+  tok = Tokenizer::FromJson(config.dump());
+  EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(tok.status().message(), HasSubstr("added_tokens: field 'id' must be an integer"));
+}
+
 TEST(TokenizerErrorTest, UnsupportedComponentIsNamed) {
   json config = json::parse(ReadFile(std::string(kGoldenDir) + "bert.tokenizer.json"));
   config["pre_tokenizer"] = {{"type", "UnicodeScripts"}};
