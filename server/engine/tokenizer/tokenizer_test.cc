@@ -154,8 +154,9 @@ TEST(TokenizerTest, InvalidUtf8IsReadAsReplacementCharacter) {
                 .ids);
 }
 
-// Found by the tokenizer_json fuzzer: a type_id of 1e75 was converted to int (undefined); ids
-// and type ids out of range are INVALID_ARGUMENT naming the field.
+// Found by the tokenizer_json fuzzer: a type_id of 1e75 converted to int (undefined), and a vocab
+// id of about 4e9 that sized the id table past memory; ids and type ids out of range are
+// INVALID_ARGUMENT naming the field.
 TEST(TokenizerErrorTest, OutOfRangeIdsAreRefused) {
   json config = json::parse(ReadFile(std::string(kGoldenDir) + "bert.tokenizer.json"));
   config["post_processor"] = {{"type", "TemplateProcessing"},
@@ -172,6 +173,12 @@ TEST(TokenizerErrorTest, OutOfRangeIdsAreRefused) {
   tok = Tokenizer::FromJson(config.dump());
   EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(tok.status().message(), HasSubstr("added_tokens: field 'id' must be an integer"));
+  // A vocab id far beyond the entries would size the id table to it (64 GB for 2e9).
+  config = json::parse(ReadFile(std::string(kGoldenDir) + "bert.tokenizer.json"));
+  config["model"]["vocab"]["[UNK]"] = 2000000000;
+  tok = Tokenizer::FromJson(config.dump());
+  EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(tok.status().message(), HasSubstr("vocab id 2000000000 of '[UNK]' is beyond"));
 }
 
 TEST(TokenizerErrorTest, UnsupportedComponentIsNamed) {

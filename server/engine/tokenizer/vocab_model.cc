@@ -15,6 +15,9 @@
 namespace attune::engine::tokenization {
 namespace {
 
+// How far above the number of vocab entries an id may be (holes left by removed tokens).
+constexpr int64_t kMaxVocabIdGap = 65536;
+
 using nlohmann::json;
 
 // Hugging Face's BPE cache holds 10,000 words; beyond that words are tokenized without caching.
@@ -350,13 +353,21 @@ absl::Status VocabModel::LoadVocab(const json& vocab, const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": field 'vocab' must be an object"));
   }
   vocab_.reserve(vocab.size());
+  // Ids index id_to_token_, so they must stay near the number of entries (real vocabularies are
+  // 0..n-1): an id of 2e9 among ten entries would allocate 64 GB (found by the fuzzer).
+  const int64_t max_id = static_cast<int64_t>(vocab.size()) + kMaxVocabIdGap;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
         it.value().get<int64_t>() > INT32_MAX) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": vocab id of '", it.key(), "' must be a non-negative integer"));
     }
-    int32_t id = it.value().get<int32_t>();
+    if (it.value().get<int64_t>() >= max_id) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": vocab id ", it.value().get<int64_t>(), " of '", it.key(), "' is beyond ",
+          vocab.size(), " entries; ids must be below the number of entries + ", kMaxVocabIdGap));
+    }
+    int32_t id = static_cast<int32_t>(it.value().get<int64_t>());
     vocab_[it.key()] = id;
     if (id >= static_cast<int32_t>(id_to_token_.size())) id_to_token_.resize(id + 1);
     id_to_token_[id] = it.key();
