@@ -40,6 +40,7 @@
 #include "server/auth/authenticator.h"
 #include "server/auth/listen_check.h"
 #include "server/auth/tls_files.h"
+#include "server/data_dir_lock.h"
 #include "server/engine/trainer.h"
 #include "server/http/http_server.h"
 #include "server/http/nvml_device_stats.h"
@@ -158,65 +159,6 @@ absl::StatusOr<ResolvedOptions> ResolveOptions(const ServerOptions& options) {
   ASSIGN_OR_RETURN(api::DataRoots data_roots, api::DataRoots::Create(roots));
   ASSIGN_OR_RETURN(std::vector<std::string> devices, ResolveDevices(options.devices));
   return ResolvedOptions{data_dir, std::move(data_roots), std::move(devices)};
-}
-
-// One attuned per data directory: an exclusive flock on <data_dir>/attune.lock, held for the
-// life of the process. The file holds the holder's pid, for the message a second server prints.
-// The OS drops the lock when the process exits, however it exits (kill -9 too), so a restart
-// never has to clean up. The lock file itself is never removed.
-class DataDirLock {
- public:
-  // FAILED_PRECONDITION naming the holder's pid when another process holds the lock;
-  // INVALID_ARGUMENT naming --data-dir when the lock file cannot be opened or locked.
-  static absl::StatusOr<std::unique_ptr<DataDirLock>> Acquire(const std::string& data_dir);
-  ~DataDirLock() { close(fd_); }  // releases the lock
-  DataDirLock(const DataDirLock&) = delete;
-  DataDirLock& operator=(const DataDirLock&) = delete;
-
- private:
-  explicit DataDirLock(int fd) : fd_(fd) {}
-  const int fd_;
-};
-
-// The pid written into the lock file at `fd`, "unknown" when it is empty or unreadable.
-std::string LockHolder(int fd) {
-  char text[32] = {};
-  const ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-  const absl::string_view pid =
-      absl::StripAsciiWhitespace(absl::string_view(text, n > 0 ? static_cast<size_t>(n) : 0));
-  return pid.empty() ? "unknown" : std::string(pid);
-}
-
-absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::string& data_dir) {
-  const std::string path = data_dir + "/attune.lock";
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--data-dir: cannot open ", path, ": ", std::strerror(errno)));
-  }
-  int locked = 0;
-  do {
-    locked = flock(fd, LOCK_EX | LOCK_NB);
-  } while (locked != 0 && errno == EINTR);
-  if (locked != 0) {
-    const int error = errno;
-    const std::string holder = LockHolder(fd);
-    close(fd);
-    if (error == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("--data-dir: ", data_dir, " is in use by another attuned (pid ", holder,
-                       ", lock file ", path, "); stop it first or choose another --data-dir"));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("--data-dir: cannot lock ", path, ": ", std::strerror(error)));
-  }
-  // The pid is only for that message: a failed write (a full disk) does not stop the server.
-  const std::string pid = absl::StrCat(getpid(), "\n");
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    std::cerr << "attuned: cannot write the pid into " << path << ": " << std::strerror(errno)
-              << std::endl;
-  }
-  return std::unique_ptr<DataDirLock>(new DataDirLock(fd));
 }
 
 absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
