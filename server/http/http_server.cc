@@ -208,7 +208,14 @@ class HttpServer::Impl {
   }
 
   void Routes() {
-    // Every endpoint but /healthz needs a caller the authenticator accepts.
+    AccessRoutes();
+    ServiceRoutes();
+    JobRoutes();
+    SweepRoutes();
+  }
+
+  // Every endpoint but /healthz (and the sign-in POST) needs a caller the authenticator accepts.
+  void AccessRoutes() {
     server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (req.path == "/healthz" || (req.path == "/login" && req.method == "POST")) {
         return httplib::Server::HandlerResponse::Unhandled;
@@ -236,6 +243,10 @@ class HttpServer::Impl {
       res.set_header("Set-Cookie", SessionCookie(token, options_.tls.enabled()));
       res.set_redirect("/", 303);
     });
+  }
+
+  // /metrics, /healthz and the dashboard's files.
+  void ServiceRoutes() {
     server_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
       absl::StatusOr<auth::Caller> caller = CallerOf(req);
       if (!caller.ok()) return ReplyError(res, caller.status());
@@ -258,6 +269,10 @@ class HttpServer::Impl {
                  [](const httplib::Request& req, httplib::Response& res) {
                    ServeAsset(absl::StrCat("/", req.matches[1].str()), res);
                  });
+  }
+
+  // The jobs' JSON and event streams; another tenant's job is NOT_FOUND (VisibleJob).
+  void JobRoutes() {
     server_->Get("/api/jobs", [this](const httplib::Request& req, httplib::Response& res) {
       absl::StatusOr<auth::Caller> caller = CallerOf(req);
       if (!caller.ok()) return ReplyError(res, caller.status());
@@ -290,6 +305,13 @@ class HttpServer::Impl {
       if (!events.ok()) return ReplyError(res, events.status());
       ReplyJson(res, EventsToJson(id, *after, *events));
     });
+    server_->Get(
+        R"(/api/jobs/([^/]+)/stream)",
+        [this](const httplib::Request& req, httplib::Response& res) { StreamEvents(req, res); });
+  }
+
+  // The sweeps (sweep_view.h), limited to the jobs the caller may see.
+  void SweepRoutes() {
     server_->Get("/api/sweeps", [this](const httplib::Request& req, httplib::Response& res) {
       absl::StatusOr<auth::Caller> caller = CallerOf(req);
       if (!caller.ok()) return ReplyError(res, caller.status());
@@ -307,9 +329,6 @@ class HttpServer::Impl {
           if (!sweep.ok()) return ReplyError(res, sweep.status());
           ReplyJson(res, *sweep);
         });
-    server_->Get(
-        R"(/api/jobs/([^/]+)/stream)",
-        [this](const httplib::Request& req, httplib::Response& res) { StreamEvents(req, res); });
   }
 
   static void ServeAsset(const std::string& path, httplib::Response& res) {
