@@ -461,30 +461,6 @@ class HttpServer::Impl {
   int open_streams_ ABSL_GUARDED_BY(mu_) = 0;  // StreamSlots alive, at most max_streams
 };
 
-absl::StatusOr<HttpServerOptions> ParseHttpAddress(const std::string& address) {
-  const auto bad = [&address](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--http: '", address, "' ", why, "; expected HOST:PORT such as 127.0.0.1:9090, ",
-        "0.0.0.0:9090, [::1]:9090 or :9090, with PORT in 0..65535"));
-  };
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return bad("has no port");
-  HttpServerOptions options;
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  } else if (host.find(':') != std::string::npos) {
-    return bad("has an IPv6 host without brackets");
-  }
-  options.host = host.empty() ? "0.0.0.0" : host;
-  int port = -1;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return bad("has no valid port");
-  }
-  options.port = port;
-  return options;
-}
-
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() = default;
 

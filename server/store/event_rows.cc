@@ -68,4 +68,15 @@ absl::StatusOr<JobEvent> ReadEvent(const Statement& row, const std::string& job_
   return event;
 }
 
+absl::StatusOr<std::vector<JobEvent>> ReadEvents(Statement& select, const std::string& job_id) {
+  std::vector<JobEvent> events;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(JobEvent event, ReadEvent(select, job_id));
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
 }  // namespace attune::store

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,6 +32,9 @@ absl::Status AppendEventLocked(sqlite3* db, JobEvent& event);
 // The event in the current row of a SELECT of kEventColumns. INTERNAL when its type or state
 // is unreadable.
 absl::StatusOr<JobEvent> ReadEvent(const Statement& row, const std::string& job_id);
+
+// Every row `select` still returns, each read with ReadEvent, in order.
+absl::StatusOr<std::vector<JobEvent>> ReadEvents(Statement& select, const std::string& job_id);
 
 }  // namespace attune::store
 

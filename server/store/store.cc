@@ -282,14 +282,7 @@ absl::StatusOr<std::vector<JobEvent>> Store::EventsAfter(const std::string& job_
                                                         " FROM job_events WHERE job_id = ? AND "
                                                         "sequence > ? ORDER BY sequence LIMIT ?")));
   select.Bind(1, job_id).Bind(2, after_sequence).Bind(3, int64_t{limit > 0 ? limit : -1});
-  std::vector<JobEvent> events;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, select.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(JobEvent event, ReadEvent(select, job_id));
-    events.push_back(std::move(event));
-  }
-  return events;
+  return ReadEvents(select, job_id);
 }
 
 absl::StatusOr<int64_t> Store::LastEventSequence(const std::string& job_id) {

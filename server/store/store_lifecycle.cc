@@ -54,14 +54,7 @@ absl::StatusOr<std::vector<JobEvent>> Store::CheckpointStepEvents(const std::str
   select.Bind(1, job_id)
       .Bind(2, EventTypeName(EventType::kMetrics))
       .Bind(3, EventTypeName(EventType::kEval));
-  std::vector<JobEvent> events;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, select.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(JobEvent event, ReadEvent(select, job_id));
-    events.push_back(std::move(event));
-  }
-  return events;
+  return ReadEvents(select, job_id);
 }
 
 }  // namespace attune::store

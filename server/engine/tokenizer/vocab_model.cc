@@ -15,9 +15,6 @@
 namespace attune::engine::tokenization {
 namespace {
 
-// How far above the number of vocab entries an id may be (holes left by removed tokens).
-constexpr int64_t kMaxVocabIdGap = 65536;
-
 using nlohmann::json;
 
 // Hugging Face's BPE cache holds 10,000 words; beyond that words are tokenized without caching.
@@ -353,8 +350,9 @@ absl::Status VocabModel::LoadVocab(const json& vocab, const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": field 'vocab' must be an object"));
   }
   vocab_.reserve(vocab.size());
-  // Ids index id_to_token_, so they must stay near the number of entries (real vocabularies are
-  // 0..n-1): an id of 2e9 among ten entries would allocate 64 GB (found by the fuzzer).
+  // Ids index id_to_token_, so they stay near the entry count (real vocabularies are 0..n-1,
+  // with few holes): an id of 2e9 among ten entries would allocate 64 GB (found by the fuzzer).
+  constexpr int64_t kMaxVocabIdGap = 65536;
   const int64_t max_id = static_cast<int64_t>(vocab.size()) + kMaxVocabIdGap;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
