@@ -86,13 +86,17 @@ def collate(examples, batch, causal, pad_id):
     return ids.pin_memory(), mask.pin_memory(), labels.pin_memory(), int(mask.sum()), ids.numel()
 
 
-def build(args, decoder, device):
-    cls = AutoModelForCausalLM if decoder else AutoModelForSequenceClassification
+def build(args, decoder, device, pad_id):
+    """decoder: a Llama-family model (q_proj/v_proj), for causal LM or classification."""
+    causal = args.task == "causal-lm"
+    cls = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
     model = cls.from_pretrained(args.model, dtype=torch.bfloat16, attn_implementation="sdpa")
+    if not causal and model.config.pad_token_id is None:
+        model.config.pad_token_id = pad_id  # the last real token is pooled, as attune does
     model.to(device)
     lora = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0,
                       target_modules=["q_proj", "v_proj"] if decoder else ["query", "value"],
-                      task_type="CAUSAL_LM" if decoder else "SEQ_CLS")
+                      task_type="CAUSAL_LM" if causal else "SEQ_CLS")
     model = get_peft_model(model, lora)
     for p in model.parameters():
         if p.requires_grad:
@@ -116,15 +120,15 @@ def build(args, decoder, device):
 
 def main():
     args = parse_args()
-    decoder = args.task == "causal-lm"
     device = torch.device("cuda")
     tokenizer = Tokenizer.from_file(f"{args.model}/tokenizer.json")
     config = json.load(open(f"{args.model}/config.json"))
+    decoder = config.get("model_type") in ("llama", "qwen2", "mistral")
     pad_id = config.get("pad_token_id") or 0
     examples = load_examples(args, tokenizer, config.get("eos_token_id", 2))
     batches = batches_in_order(examples, args)
     started = time.perf_counter()
-    model, optimizer, scheduler = build(args, decoder, device)
+    model, optimizer, scheduler = build(args, decoder, device, pad_id)
     forward = torch.compile(model) if args.compile else model
     params = [p for p in model.parameters() if p.requires_grad]
     setup_s = time.perf_counter() - started
@@ -134,7 +138,7 @@ def main():
     window_start = None
     for step in range(1, args.steps + 1):
         ids, mask, labels, n_real, n_padded = collate(examples, batches[(step - 1) % len(batches)],
-                                                      decoder, pad_id)
+                                                      args.task == "causal-lm", pad_id)
         ids, mask, labels = (t.to(device, non_blocking=True) for t in (ids, mask, labels))
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss = forward(input_ids=ids, attention_mask=mask, labels=labels).loss

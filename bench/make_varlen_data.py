@@ -14,6 +14,9 @@ attune and Hugging Face `tokenizers`), writes data whose lengths look like what 
                                 shapes (hidden 4096, 32 heads, 8 KV heads, MLP 14336, vocab
                                 128256, rope 500000) but 8 of its 32 layers, random init in bf16
   OUT/llama-8b-varlen.jsonl     1024 {"text"} lines, lognormal (median 300, sigma 1.0), cap 4096
+  OUT/llama-8b-full.jsonl       4 {"text"} lines of 4200 words (full rows: 4 x 4096 tokens)
+  OUT/llama-8b-glue.jsonl       4096 {"text", "label"} lines, GLUE-like lengths as above, for
+                                the 8B shapes as a classifier (the score head, last token)
 
 The lengths are drawn from a fixed seed; labels alternate. The 8B-shaped model keeps 8 layers so
 that the HF baseline fits in memory without activation checkpointing at a 16k-token step; every
@@ -74,6 +77,10 @@ def main():
         make_llama8b(out)
         write_texts(os.path.join(out, "llama-8b-varlen.jsonl"), rng,
                     lognormal_lengths(rng, 1024, 300, 1.0, 4096), 3, 128256, labels=False)
+        write_texts(os.path.join(out, "llama-8b-full.jsonl"), rng, [4200] * 4, 3, 128256,
+                    labels=False)
+        write_texts(os.path.join(out, "llama-8b-glue.jsonl"), rng,
+                    lognormal_lengths(rng, 4096, 20, 0.6, 128), 3, 128256, labels=True)
     print(f"wrote {out}: variable-length data")
 
 

@@ -8,7 +8,9 @@
 #
 #   on the GPU machine, from the repository root:  bash bench/run_h200_varlen.sh
 #
-# Env: CASES="roberta llama llama8b" picks the cases; OUT (default /tmp/bench-out) gets
+# Env: CASES="roberta llama llama8b llama8bcls" picks the cases (llama8bcls: the 8B shapes as a
+# classifier on GLUE-like lengths, attune packed and HF length-grouped only); PROFILE="llama"
+# (cases) profiles attune packed under Nsight Systems when nsys is there (profile_report.py); OUT (default /tmp/bench-out) gets
 # results.json (every program's JSON, by file name), commands.txt and log.txt; DEADLINE
 # (seconds since start, default 540) skips what would start after it. A warm machine reuses
 # /tmp/build and /tmp/bench.
@@ -41,7 +43,7 @@ say "varlen kernel vs reference (packed_model_test)"
 say "models and data"
 [ -f "$work/roberta-base.jsonl" ] || python3 bench/make_bench_models.py "$work" >>"$log" 2>&1 ||
   { tail -30 "$log"; exit 1; }
-want8b=""; case " $cases " in *" llama8b "*) want8b="--llama8b" ;; esac
+want8b=""; case " $cases " in *" llama8b"*) want8b="--llama8b" ;; esac
 if [ ! -f "$work/roberta-base-glue.jsonl" ] || { [ -n "$want8b" ] && [ ! -d "$work/llama-8b-layers" ]; }; then
   python3 bench/make_varlen_data.py "$work" $want8b >>"$log" 2>&1 || { tail -30 "$log"; exit 1; }
 fi
@@ -51,16 +53,34 @@ declare -A shape=(
   [roberta]="roberta-base roberta-base-glue.jsonl classification 32 128 300 30 3e-4"
   [llama]="llama-1.1b llama-1.1b-varlen.jsonl causal-lm 8 2048 40 8 2e-4"
   [llama8b]="llama-8b-layers llama-8b-varlen.jsonl causal-lm 4 4096 30 6 2e-4"
+  [llama8bcls]="llama-8b-layers llama-8b-glue.jsonl classification 32 128 60 10 2e-4"
 )
 declare -A full=(
   [roberta]="roberta-base.jsonl 32 128"
   [llama]="llama-1.1b.jsonl 8 2048"
+  [llama8b]="llama-8b-full.jsonl 4 4096"
 )
 run() {  # name timeout command...: runs it into $work/name.json, logs the command
   local name=$1 limit=$2; shift 2
   if [ "$SECONDS" -ge "$deadline" ]; then say "no time left for $name"; return; fi
   say "$name"; echo "$name: $*" >>"$out/commands.txt"
   timeout "$limit" "$@" >"$work/$name.json" 2>>"$log" || { echo "$name failed" | tee -a "$log"; tail -5 "$log"; }
+}
+for d in /usr/local/cuda/bin /usr/local/cuda-*/bin /opt/nvidia/nsight-systems/*/bin; do
+  command -v nsys >/dev/null && break
+  [ -x "$d/nsys" ] && PATH="$PATH:$d"
+done
+profile() {  # case command...: Nsight Systems over the run, kernel time by kind (profile_report.py)
+  local c=$1; shift
+  if ! command -v nsys >/dev/null; then say "no nsys on this machine: $c not profiled"; return; fi
+  if [ "$SECONDS" -ge "$deadline" ]; then say "no time left to profile $c"; return; fi
+  say "profile $c"; echo "profile-$c: nsys profile --cuda-graph-trace=node $*" >>"$out/commands.txt"
+  timeout 200 nsys profile -f true -o "$work/profile-$c" --trace=cuda --cuda-graph-trace=node \
+    "$@" >"$work/profile-$c.run" 2>>"$log" &&
+    nsys stats -f csv -r cuda_gpu_kern_sum,cuda_gpu_mem_time_sum -o "$work/profile-$c" \
+      "$work/profile-$c.nsys-rep" >>"$log" 2>&1 &&
+    python3 bench/profile_report.py "$work/profile-$c" "$work/profile-$c.run" \
+      >"$out/profile-$c.md" 2>>"$log" || say "profile $c failed"
 }
 for c in $cases; do
   read -r model data task batch seq steps warm lr <<<"${shape[$c]}"
@@ -72,6 +92,8 @@ for c in $cases; do
   # now the rows that hold about batch examples, much smaller on short data).
   run "attune-$c-packed" 200 "${at[@]}" --packing on --tokens-per-step $((batch * seq))
   run "hf-$c-grouped" 200 python3 bench/hf_varlen.py "${common[@]}" --order grouped
+  case " ${PROFILE:-} " in *" $c "*) profile "$c" "${at[@]}" --packing on --tokens-per-step $((batch * seq)) ;; esac
+  [ "$c" = llama8bcls ] && continue
   run "attune-$c-unpacked" 200 "${at[@]}" --packing off
   [ "$c" = roberta ] && run "attune-$c-unpacked-no-graphs" 200 "${at[@]}" --packing off --no-cuda-graphs
   [ "$c" != llama8b ] && run "hf-$c-random" 200 python3 bench/hf_varlen.py "${common[@]}" --order random
@@ -95,3 +117,4 @@ print(json.dumps({os.path.basename(f): load(f) for f in sorted(glob.glob(sys.arg
                   if "smoke" not in f}, indent=1))
 PY
 python3 bench/varlen_report.py "$out/results.json" "$work" | tee "$out/summary.md"
+cp "$work"/profile-*.csv "$out"/ 2>/dev/null; true

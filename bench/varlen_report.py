@@ -17,16 +17,18 @@ import os
 import sys
 
 PEAKS = {"measured": 790e12, "datasheet": 989e12}
-DATA = {"roberta": ("roberta-base", "roberta-base-glue.jsonl", 128, False),
-        "llama": ("llama-1.1b", "llama-1.1b-varlen.jsonl", 2048, True),
-        "llama8b": ("llama-8b-layers", "llama-8b-varlen.jsonl", 4096, True)}
+# case: model, data, cap, causal attention, an EOS appended to each example (causal LM)
+DATA = {"roberta": ("roberta-base", "roberta-base-glue.jsonl", 128, False, False),
+        "llama": ("llama-1.1b", "llama-1.1b-varlen.jsonl", 2048, True, True),
+        "llama8b": ("llama-8b-layers", "llama-8b-varlen.jsonl", 4096, True, True),
+        "llama8bcls": ("llama-8b-layers", "llama-8b-glue.jsonl", 128, True, False)}
 
 
-def effective_length(path, cap, causal):
+def effective_length(path, cap, eos):
     total = squares = 0
     for line in open(path):
         if line.strip():
-            n = min(cap, len(json.loads(line)["text"].split()) + (1 if causal else 0))
+            n = min(cap, len(json.loads(line)["text"].split()) + (1 if eos else 0))
             total, squares = total + n, squares + n * n
     return squares / total
 
@@ -44,12 +46,12 @@ def main():
     print("| case | program | real tokens/s | samples/s | ms/step | MFU (790) | MFU (989) "
           "| peak GiB | graph replays | attune packed / this |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for case, (model, data, cap, causal) in DATA.items():
+    for case, (model, data, cap, causal, eos) in DATA.items():
         rows = {k[:-5]: v for k, v in results.items() if v and (k.startswith(f"attune-{case}-")
                                                              or k.startswith(f"hf-{case}-"))}
         if not rows:
             continue
-        l_eff = effective_length(os.path.join(work, data), cap, causal)
+        l_eff = effective_length(os.path.join(work, data), cap, eos)
         packed = (rows.get(f"attune-{case}-packed") or {}).get("tokens_per_s")
         for name, r in sorted(rows.items()):
             length = cap if name.endswith("-full") else l_eff

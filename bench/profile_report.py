@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Where a training step's GPU time goes, from an Nsight Systems profile of attune-bench.
+
+  python3 bench/profile_report.py PREFIX RUN_OUTPUT
+
+PREFIX: the `nsys stats -f csv -o PREFIX` output (PREFIX_cuda_gpu_kern_sum.csv and
+PREFIX_cuda_gpu_mem_time_sum.csv); RUN_OUTPUT: what attune-bench printed under nsys (its JSON,
+possibly with nsys's own lines around it). Kernels are grouped by kind from their names; the
+per-step figures divide the whole run's kernel time by its steps (warm-up steps included, graph
+capture launches nothing), and the step's wall time is attune-bench's timed window, so "GPU idle"
+is what the host, launches and synchronisation cost beyond the kernels. Writes markdown.
+"""
+import csv
+import glob
+import json
+import re
+import sys
+
+KINDS = [  # first match wins
+    ("attention (flash / memory-efficient varlen)", r"flash|fmha|attention|attn"),
+    ("matmul (cuBLAS / CUTLASS GEMM)", r"gemm|cutlass|xmma|nvjet|cublas|splitk|sm\d\d_"),
+    ("optimizer (AdamW, grad norm)", r"adam|multi_tensor|foreach|lpnorm|norm_kernel"),
+    ("attune fused kernels (SwiGLU, RoPE)", r"swiglu|rope"),
+    ("norms (RMSNorm / LayerNorm)", r"layer_norm|rms|layernorm"),
+    ("softmax / cross-entropy / loss", r"softmax|cross_entropy|nll_loss|log_softmax"),
+    ("index, gather, scatter, cat", r"index|gather|scatter|cat_|catarray|embedding"),
+    ("reductions", r"reduce"),
+    ("elementwise, copies, fills", r"elementwise|vectorized|copy|fill|unrolled"),
+]
+
+
+def read_csv(prefix, report):
+    files = sorted(glob.glob(f"{prefix}*{report}*.csv"))
+    return list(csv.DictReader(open(files[0]))) if files else []
+
+
+def run_json(path):
+    text = open(path).read()
+    start, end = text.find("{"), text.rfind("}")
+    return json.loads(text[start:end + 1])
+
+
+def kind_of(name):
+    low = name.lower()
+    for kind, pattern in KINDS:
+        if re.search(pattern, low):
+            return kind
+    return "other"
+
+
+def main():
+    prefix, run = sys.argv[1], run_json(sys.argv[2])
+    kernels = read_csv(prefix, "kern_sum")
+    memory = read_csv(prefix, "mem_time_sum")
+    steps = run["steps"]
+    step_ms = run["ms_per_step"]
+    by_kind, top = {}, []
+    for row in kernels:
+        ns = float(row["Total Time (ns)"])
+        by_kind[kind_of(row["Name"])] = by_kind.get(kind_of(row["Name"]), 0.0) + ns
+        top.append((ns, int(row["Instances"]), row["Name"]))
+    mem_ns = sum(float(r["Total Time (ns)"]) for r in memory)
+    kernel_ms = sum(by_kind.values()) / 1e6 / steps
+    print(f"# Profile: {run.get('label', '')}, {run['program']} ({steps} steps, "
+          f"{step_ms:.1f} ms/step timed, {run['tokens_per_s']:,.0f} real tokens/s)\n")
+    print("| kind | ms/step | share of the step |")
+    print("|---|---|---|")
+    for kind, ns in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        print(f"| {kind} | {ns / 1e6 / steps:.2f} | {ns / 1e6 / steps / step_ms:.1%} |")
+    print(f"| memory copies and sets | {mem_ns / 1e6 / steps:.2f} | "
+          f"{mem_ns / 1e6 / steps / step_ms:.1%} |")
+    idle = step_ms - kernel_ms - mem_ns / 1e6 / steps
+    print(f"| GPU idle (host, launches, sync) | {max(idle, 0):.2f} | {max(idle, 0) / step_ms:.1%} |")
+    print("\nTop kernels by total time:\n")
+    print("| ms/step | launches/step | kernel |")
+    print("|---|---|---|")
+    for ns, n, name in sorted(top, reverse=True)[:12]:
+        print(f"| {ns / 1e6 / steps:.2f} | {n / steps:.1f} | `{name[:110]}` |")
+
+
+if __name__ == "__main__":
+    main()
