@@ -97,7 +97,7 @@ for c in $cases; do
   run "attune-$c-unpacked" 200 "${at[@]}" --packing off
   [ "$c" = roberta ] && run "attune-$c-unpacked-no-graphs" 200 "${at[@]}" --packing off --no-cuda-graphs
   [ "$c" != llama8b ] && run "hf-$c-random" 200 python3 bench/hf_varlen.py "${common[@]}" --order random
-  run "hf-$c-compile" 240 python3 bench/hf_varlen.py "${common[@]}" --order grouped --compile
+  [ "${COMPILE:-1}" = 1 ] && run "hf-$c-compile" 240 python3 bench/hf_varlen.py "${common[@]}" --order grouped --compile
   if [ -n "${full[$c]:-}" ]; then
     read -r fdata fbatch fseq <<<"${full[$c]}"
     fcommon=(--model "$work/$model" --train "$work/$fdata" --task "$task" --batch "$fbatch"

@@ -5,7 +5,10 @@
 #   bash bench/paper/run_paper.sh BUILD_DIR SHARED_DIR OUT [DEVICES]
 #
 # BUILD_DIR holds bin/attuned and bin/attune; SHARED_DIR the shared folder (glue/, models/);
-# DEVICES is attuned's --devices (default cuda:0; "cpu" works, slowly). Configurations (the
+# DEVICES is attuned's --devices (default cuda:0; "cpu" works, slowly). Env: SLOTS (attuned's
+# --slots-per-device, default 1: jobs trained at once on a device), DEADLINE (seconds; jobs not
+# done by then are cancelled and the tables say so), TASKS / CONFIGS / SEEDS (subsets, for a
+# smoke run), EXTRA (more submit flags, e.g. "--max-steps 5"). Configurations (the
 # issue's list), each with seeds 0, 1, 2, LoRA r=8 alpha=16 (the paper's), batch 32, max length
 # 128, linear schedule with 6% warmup, AdamW, 3 epochs (CoLA, RTE, STS-B) or 1 (SST-2):
 #   qkv-1      LoRA {q,k,v}, lambda 1        qv-1/2/4/8  LoRA {q,v}, lambda 1, 2, 4, 8
@@ -23,7 +26,7 @@ mkdir -p "$out"
 bin="$build/bin"
 model="$shared/models/roberta-mini-en"
 "$bin/attuned" --listen 127.0.0.1:0 --data-dir "$out/data" --devices "$devices" \
-  --data-roots "$shared" >"$out/attuned.out" 2>"$out/attuned.log" &
+  --slots-per-device "${SLOTS:-1}" --data-roots "$shared" >"$out/attuned.out" 2>"$out/attuned.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT
 for _ in $(seq 100); do grep -q "listening" "$out/attuned.out" && break; sleep 0.2; done
@@ -51,13 +54,25 @@ submit() {  # task config seed lr [sweep]
     --rank 8 --alpha 16 --lr "$lr" --batch-size 32 --max-seq-len 128 --epochs "$epochs" \
     --schedule linear --seed "$seed" --name "$task $config seed $seed" \
     --label "attune.sweep=$sweep" --label "attune.grid.config=$config" \
-    --label "attune.grid.seed=$seed" --label "attune.grid.lr=$lr" | head -1
+    --label "attune.grid.seed=$seed" --label "attune.grid.lr=$lr" ${EXTRA:-} | head -1
+}
+wait_all() {  # ids...: waits for each, until DEADLINE; cancels what is not done by then
+  local id done=0
+  for id in "$@"; do
+    local left=$(( ${DEADLINE:-100000} - SECONDS ))
+    if [ "$left" -gt 0 ] && timeout "$left" "$bin/attune" --server "$addr" watch "$id" >/dev/null; then
+      done=$((done + 1))
+    else
+      at cancel "$id" >/dev/null 2>&1
+    fi
+  done
+  echo "$done of $# jobs succeeded by ${SECONDS} s"
 }
 lr=${LR:-1e-3}
 if [ "${LR_SEARCH:-0}" = 1 ]; then
   ids=()
   for l in 2e-4 5e-4 1e-3 2e-3; do ids+=("$(submit RTE qv-1 0 "$l" paper-lr-search)"); done
-  for id in "${ids[@]}"; do at watch "$id" >/dev/null; done
+  wait_all "${ids[@]}"
   at --output json compare paper-lr-search >"$out/paper-lr-search.json"
   lr=$(python3 -c "import json,sys; t=json.load(open(sys.argv[1])); \
 print(max(t['groups'], key=lambda g: g['devMetric']['mean'])['config']['lr'])" \
@@ -65,13 +80,13 @@ print(max(t['groups'], key=lambda g: g['devMetric']['mean'])['config']['lr'])" \
   echo "base learning rate from the search: $lr"
 fi
 ids=()
-for task in "${!tasks[@]}"; do
-  for config in "${!configs[@]}"; do
-    for seed in 0 1 2; do ids+=("$(submit "$task" "$config" "$seed" "$lr")"); done
+for task in ${TASKS:-${!tasks[@]}}; do
+  for config in ${CONFIGS:-${!configs[@]}}; do
+    for seed in ${SEEDS:-0 1 2}; do ids+=("$(submit "$task" "$config" "$seed" "$lr")"); done
   done
 done
-for id in "${ids[@]}"; do at watch "$id" >/dev/null; done
-for task in "${!tasks[@]}"; do
+wait_all "${ids[@]}" | tee "$out/progress.txt"
+for task in ${TASKS:-${!tasks[@]}}; do
   at compare "paper-${task,,}" | tee "$out/paper-${task,,}.txt"
   at --output json compare "paper-${task,,}" >"$out/paper-${task,,}.json"
 done
