@@ -39,7 +39,12 @@ absl::StatusOr<std::unique_ptr<SideStream>> SideStream::Create(c10::Device devic
 SideStream::SideStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 SideStream::~SideStream() {
-  state_->side.synchronize();
+  try {
+    state_->side.synchronize();
+  } catch (const c10::Error&) {
+    // A destructor must not throw (that terminates attuned, every job with it); the CUDA error
+    // is sticky and fails this job's next CUDA call, which reports it.
+  }
   c10::cuda::setCurrentCUDAStream(state_->previous);
 }
 
@@ -52,12 +57,13 @@ absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(
   auto state = std::make_unique<State>();
   const bool cache = at::autocast::is_autocast_cache_enabled();
   at::autocast::set_autocast_cache_enabled(false);
+  // Thread-local capture: other jobs' threads on the same GPU keep launching, allocating and
+  // synchronising while this one captures (the global mode fails their calls and this capture).
+  const at::cuda::MempoolId_t pool = share_pool_with != nullptr
+                                         ? share_pool_with->state_->graph.pool()
+                                         : at::cuda::MempoolId_t{0, 0};
   try {
-    if (share_pool_with != nullptr) {
-      state->graph.capture_begin(share_pool_with->state_->graph.pool());
-    } else {
-      state->graph.capture_begin();
-    }
+    state->graph.capture_begin(pool, cudaStreamCaptureModeThreadLocal);
     body();
     state->graph.capture_end();
   } catch (const c10::Error& e) {
