@@ -5,8 +5,8 @@
 
 Real (non-padding) tokens per second, samples per second, ms per step, peak device memory and
 graph replays of every program, the ratio of attune packed to each HF baseline, and MFU. MFU
-counts 4 N FLOPs per token (N = every parameter: forward and input-gradient passes through
-frozen weights) plus attention at the data's token-weighted mean length
+counts 4 N FLOPs per token (N = every parameter but the input embedding, a lookup: forward and
+input-gradient passes through frozen weights) plus attention at the data's token-weighted mean length
 L_eff = sum(len^2) / sum(len) (a token of an example of length len attends to len tokens; half
 of that for causal models): 12 x layers x heads x head_dim x L_eff per token, halved for
 causal. Full-row runs use L_eff = the row length. Peaks: 790 TFLOP/s (measured dense bf16
@@ -34,10 +34,12 @@ def effective_length(path, cap, eos):
 
 
 def flops_per_token(work, model, params, length, causal):
+    """4 N + attention, N without the input embedding (a lookup, not a matmul)."""
     c = json.load(open(os.path.join(work, model, "config.json")))
     head_dim = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
     attn = 12.0 * c["num_hidden_layers"] * c["num_attention_heads"] * head_dim * length
-    return 4.0 * params + (attn / 2 if causal else attn)
+    matmul_params = params - c["vocab_size"] * c["hidden_size"]
+    return 4.0 * matmul_params + (attn / 2 if causal else attn)
 
 
 def main():

@@ -43,14 +43,15 @@ declare -A configs=(
   [full-qv-1]="--targets q,v --lr-ratio v=1 --method full"
   [full-qv-4]="--targets q,v --lr-ratio v=4 --method full"
 )
-declare -A tasks=([SST-2]="classification 1" [CoLA]="classification 3" [RTE]="classification 3"
-                  [STS-B]="regression 3")
+# task -> kind, epochs, the dev metric the paper reports (it also picks each job's best checkpoint)
+declare -A tasks=([SST-2]="classification 1 accuracy" [CoLA]="classification 3 mcc"
+                  [RTE]="classification 3 accuracy" [STS-B]="regression 3 pearson")
 submit() {  # task config seed lr [sweep]
   local task=$1 config=$2 seed=$3 lr=$4 sweep=${5:-paper-${1,,}}
-  read -r kind epochs <<<"${tasks[$task]}"
+  read -r kind epochs metric <<<"${tasks[$task]}"
   # shellcheck disable=SC2086
   at submit --model "$model" --train "$shared/glue/$task/train.jsonl" \
-    --validation "$shared/glue/$task/validation.jsonl" --task "$kind" ${configs[$config]} \
+    --validation "$shared/glue/$task/validation.jsonl" --task "$kind" --eval-metric "$metric" ${configs[$config]} \
     --rank 8 --alpha 16 --lr "$lr" --batch-size 32 --max-seq-len 128 --epochs "$epochs" \
     --schedule linear --seed "$seed" --name "$task $config seed $seed" \
     --label "attune.sweep=$sweep" --label "attune.grid.config=$config" \
