@@ -73,6 +73,7 @@ void ApplyScheduleFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSpec* 
   // Not given = unset, so that the server picks (one GPU when it has any, else a CPU slot).
   if (given("--gpus")) spec->set_gpus(f.gpus);
   if (given("--priority")) spec->set_priority(f.priority);
+  if (given("--max-retries")) spec->set_max_retries(f.max_retries);
 }
 
 }  // namespace
@@ -128,6 +129,9 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
                   "GPUs wanted: 0 = a CPU slot, N = N GPUs (default: one GPU if the server "
                   "has any, else a CPU slot)");
   cmd->add_option("--priority", f->priority, "higher runs first (default 0)");
+  cmd->add_option("--max-retries", f->max_retries,
+                  "restarts from the last checkpoint after a crash (not an input error), with a "
+                  "doubling backoff (default 2)");
   cmd->add_option("--name", f->name, "a name for people");
   cmd->add_option("--label", f->labels, "key=value, repeatable")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

@@ -70,6 +70,16 @@ TEST(BuildCreateRequestTest, FlagsGivenAreSetOthersLeftUnset) {
   EXPECT_FALSE(spec.lora().has_rank());
 }
 
+TEST(BuildCreateRequestTest, MaxRetriesIsSentOnlyWhenGiven) {
+  auto request = Build({"--max-retries", "0"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  ASSERT_TRUE(request->spec().has_max_retries());
+  EXPECT_EQ(request->spec().max_retries(), 0);
+  auto plain = Build({});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->spec().has_max_retries());  // the server's default
+}
+
 TEST(BuildCreateRequestTest, EvalMetricAndEarlyStopping) {
   auto request = Build({"--eval-metric", "mcc", "--early-stopping-patience", "3"});
   ASSERT_TRUE(request.ok()) << request.status();

@@ -97,6 +97,8 @@ struct JobSpec {
   // resolves it at submission), 0 = one CPU slot, 1 = one GPU.
   int gpus = -1;
   int priority = 0;  // higher runs first
+  // Restarts from the last checkpoint after a crashed attempt (not after an input error).
+  int max_retries = 2;
 };
 
 // The learning-rate ratio the seed paper recommends (Yao et al. 2024, arXiv 2410.02247): W_v at

@@ -53,6 +53,7 @@ std::string JobSpecToJson(const JobSpec& spec) {
       {"labels", spec.labels},
       {"gpus", spec.gpus},
       {"priority", spec.priority},
+      {"max_retries", spec.max_retries},
   };
   return j.dump();
 }
@@ -125,6 +126,7 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const std::string& text) {
     spec.labels = j.value("labels", spec.labels);
     spec.gpus = j.value("gpus", spec.gpus);
     spec.priority = j.value("priority", spec.priority);
+    spec.max_retries = j.value("max_retries", spec.max_retries);
   } catch (const json::exception& e) {
     return Invalid(absl::StrCat("job spec: ", e.what()));
   }

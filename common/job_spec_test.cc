@@ -47,6 +47,7 @@ TEST(JobSpecTest, JsonRoundTripKeepsEveryField) {
   spec.labels = {{"k", "v"}};
   spec.gpus = 1;
   spec.priority = 3;
+  spec.max_retries = 5;
   absl::StatusOr<JobSpec> back = JobSpecFromJson(JobSpecToJson(spec));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(JobSpecToJson(*back), JobSpecToJson(spec));
@@ -54,6 +55,9 @@ TEST(JobSpecTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(back->gpus, 1);
   EXPECT_EQ(back->train.eval_metric, EvalMetric::kMcc);
   EXPECT_EQ(back->train.early_stopping_patience, 4);
+  EXPECT_EQ(back->max_retries, 5);
+  // A row stored before max_retries existed gets the default.
+  EXPECT_EQ(JobSpecFromJson("{}")->max_retries, 2);
   // A row stored before eval_metric existed reads back as unspecified (the task's default).
   EXPECT_EQ(JobSpecFromJson("{}")->train.eval_metric, EvalMetric::kUnspecified);
   EXPECT_EQ(JobSpecFromJson("{}")->train.early_stopping_patience, 0);
@@ -183,6 +187,8 @@ TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
        "max_grad_norm: 1e+308 must be a finite number in [0, 1e6] (0 = off)"},
       {[](JobSpec& s) { s.train.keep_checkpoints = 0; }, "keep_checkpoints: 0 must be >= 1"},
       {[](JobSpec& s) { s.gpus = -2; }, "gpus: -2 must be in 0..64 (or unset)"},
+      {[](JobSpec& s) { s.max_retries = -1; }, "max_retries: -1 must be in 0..100"},
+      {[](JobSpec& s) { s.max_retries = 101; }, "max_retries: 101 must be in 0..100"},
       {[](JobSpec& s) {
          s.train.task = Task::kRegression;
          s.train.eval_metric = EvalMetric::kMcc;

@@ -77,6 +77,7 @@ struct ServerOptions {
   // Priority preemption (scheduler.h), and how long a preempted job is safe from another.
   std::string preemption = "on";
   int preemption_grace_s = 600;
+  double retry_backoff_s = 5;
 };
 
 // The exposure rule (listen_check.h) for both listeners, and the TLS files.
@@ -175,6 +176,7 @@ absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
   scheduler_options.artifacts_dir = resolved.data_dir;
   scheduler_options.preemption = options.preemption == "on";
   scheduler_options.preemption_grace = absl::Seconds(options.preemption_grace_s);
+  scheduler_options.crash_backoff = absl::Seconds(options.retry_backoff_s);
   return scheduler::Scheduler::Create(scheduler_options, store, runner);
 }
 
@@ -342,6 +344,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--preemption-grace", options.preemption_grace_s,
                  "seconds a preempted job cannot be preempted again (default 600)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--retry-backoff", options.retry_backoff_s,
+                 "seconds before a crashed job's first restart (its max_retries); doubles with "
+                 "each retry (default 5)")
       ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
 

@@ -274,6 +274,7 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
   TrainingFromProto(p, t);
   spec.gpus = p.has_gpus() ? p.gpus() : -1;  // -1 = not set; the scheduler picks
   spec.priority = p.priority();
+  if (p.has_max_retries()) spec.max_retries = p.max_retries();
   spec.name = p.name();
   spec.labels.insert(p.labels().begin(), p.labels().end());
   return spec;
@@ -284,6 +285,7 @@ v1::JobSpec JobSpecToProto(const JobSpec& spec) {
   TrainSpecToProto(spec.train, &p);
   if (spec.gpus >= 0) p.set_gpus(spec.gpus);
   p.set_priority(spec.priority);
+  p.set_max_retries(spec.max_retries);
   p.set_name(spec.name);
   p.mutable_labels()->insert(spec.labels.begin(), spec.labels.end());
   return p;

@@ -92,11 +92,17 @@ TEST(JobSpecProtoTest, RoundTripKeepsEveryField) {
   spec.train.keep_checkpoints = 2;
   spec.gpus = 2;
   spec.priority = 5;
+  spec.max_retries = 0;
   spec.name = "n";
   spec.labels = {{"a", "b"}};
   auto back = JobSpecFromProto(JobSpecToProto(spec));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(JobSpecToJson(*back), JobSpecToJson(spec));
+  EXPECT_EQ(back->max_retries, 0);
+  // Unset in the request: the default.
+  v1::JobSpec unset = JobSpecToProto(spec);
+  unset.clear_max_retries();
+  EXPECT_EQ(JobSpecFromProto(unset)->max_retries, 2);
   spec.train.method = Method::kDora;
   EXPECT_EQ(JobSpecToProto(spec).method(), v1::METHOD_DORA);
   back = JobSpecFromProto(JobSpecToProto(spec));

@@ -71,7 +71,8 @@ json SpecToJson(const JobSpec& spec) {
           {"evalMetric", EvalMetricName(t.eval_metric)},
           {"earlyStoppingPatience", t.early_stopping_patience},
           {"gpus", spec.gpus},
-          {"priority", spec.priority}};
+          {"priority", spec.priority},
+          {"maxRetries", spec.max_retries}};
 }
 
 }  // namespace

@@ -88,6 +88,9 @@ struct SchedulerOptions {
   absl::Duration event_flush_interval = absl::Milliseconds(100);
   // How long a queued job whose start could not be recorded waits before it is tried again. > 0.
   absl::Duration retry_interval = absl::Seconds(1);
+  // The wait before the first restart of a job whose training crashed (JobSpec::max_retries);
+  // it doubles with each further retry. >= 0.
+  absl::Duration crash_backoff = absl::Seconds(5);
   // Timestamps of jobs and events; nullptr = RealClock(). Not owned; must outlive the scheduler.
   Clock* clock = nullptr;
   // The limits of a job owner (tenant), asked on every dispatch; nullptr = no limits. Called
@@ -249,6 +252,7 @@ class Scheduler {
     std::thread thread;
     bool started = false;      // its thread runs; under mu_
     std::string preempted_by;  // the job it stops for (StopReason::kPreempt); under mu_
+    bool crashed = false;      // its training threw (RunJob): a crash, retried by max_retries
     // Store writes that failed, retried on each flush; under flush_mu_.
     std::vector<store::JobEvent> unrecorded_events;
     std::vector<store::CheckpointRecord> unrecorded_checkpoints;

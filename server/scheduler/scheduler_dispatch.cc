@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/scheduler/job_end.h"
 #include "server/scheduler/job_observer.h"
 #include "server/scheduler/scheduler.h"
 #include "server/scheduler/scheduler_events.h"
@@ -20,55 +21,6 @@ using store::EventType;
 using store::Job;
 using store::JobEvent;
 using store::JobState;
-
-// Sets `job`'s end from the runner's result and the reason it was asked to stop, adds an error
-// event for a failure, and returns the final state event's message.
-std::string EndJob(const absl::StatusOr<engine::TrainResult>& result, StopReason stop,
-                   const std::string& preempted_by, int64_t now_us, Job* job,
-                   std::vector<JobEvent>* events) {
-  if (!result.ok()) {
-    job->state = JobState::kFailed;
-    job->error = std::string(result.status().message());
-    JobEvent error = StateEvent(*job, now_us, job->error);
-    error.type = EventType::kError;
-    events->push_back(std::move(error));
-    return absl::StrCat("failed: ", job->error);
-  }
-  if (result->total_parameters > 0) job->total_parameters = result->total_parameters;
-  if (result->trainable_parameters > 0) job->trainable_parameters = result->trainable_parameters;
-  if (result->steps > 0) job->last_step = result->steps;
-  if (result->final_checkpoint.has_value()) {
-    job->adapter_bytes = result->final_checkpoint->adapter_bytes;
-  }
-  if (result->outcome == engine::Outcome::kCompleted) {
-    job->state = JobState::kSucceeded;
-    if (!result->stopped_early.empty()) {
-      return absl::StrCat("succeeded after ", job->last_step, " steps: ", result->stopped_early);
-    }
-    return absl::StrCat("succeeded after ", job->last_step, " steps");
-  }
-  if (stop == StopReason::kShutdown) {
-    job->state = JobState::kQueued;
-    return "server shutting down; the job will resume from its last checkpoint";
-  }
-  if (stop == StopReason::kPreempt) {
-    job->state = JobState::kQueued;
-    return absl::StrCat("preempted by ", preempted_by, " at step ", job->last_step,
-                        "; queued again at its place, it resumes from its checkpoint");
-  }
-  if (stop == StopReason::kPause) {
-    job->state = JobState::kPaused;
-    return absl::StrCat("paused at step ", job->last_step,
-                        "; ResumeJob continues from its checkpoint");
-  }
-  if (stop == StopReason::kCancel) {
-    job->state = JobState::kCancelled;
-    return absl::StrCat("cancelled at step ", job->last_step);
-  }
-  job->state = JobState::kFailed;
-  job->error = "the engine stopped the job without being asked to";
-  return absl::StrCat("failed: ", job->error);
-}
 
 // The warning that a queued job waits for its tenant's limit.
 JobEvent WaitingEvent(const std::string& id, int64_t now_us, std::string message) {
@@ -310,8 +262,10 @@ void Scheduler::RunJob(RunningJob* running, Job job) {
     result = runner_->Run(job, job.devices, job.output_dir, running->observer.get());
   } catch (const std::exception& e) {
     result = absl::InternalError(absl::StrCat("training crashed: ", e.what()));
+    running->crashed = true;
   } catch (...) {
     result = absl::InternalError("training crashed with an unknown exception");
+    running->crashed = true;
   }
   FinishJob(running, result);
 }
@@ -330,7 +284,10 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
   }
   end.events = std::move(running->unrecorded_events);
   Append(&end.events, std::move(progress.events));
-  const std::string message = EndJob(result, stop, preempted_by, NowUs(), &end.job, &end.events);
+  const int64_t crashes_before = end.job.crashed_attempts;
+  const std::string message = EndJob(result, stop, preempted_by, running->crashed,
+                                     options_.crash_backoff, NowUs(), &end.job, &end.events);
+  const bool retried = end.job.state == JobState::kQueued && !result.ok();
   if (store::IsTerminal(end.job.state)) end.job.finished_us = NowUs();
   end.events.push_back(StateEvent(end.job, NowUs(), message));
   end.checkpoints = std::move(running->unrecorded_checkpoints);
@@ -345,6 +302,12 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
   if (preempted) {  // back at its place; not preempted again within the grace period
     QueuedJob queued = running->queued;
     queued.preempted_at = absl::Now();
+    queued.quota_noted = false;
+    queue_.push_back(std::move(queued));
+  }
+  if (retried) {  // back at its place after the backoff
+    QueuedJob queued = running->queued;
+    queued.not_before = absl::Now() + CrashBackoff(options_.crash_backoff, crashes_before + 1);
     queued.quota_noted = false;
     queue_.push_back(std::move(queued));
   }

@@ -258,7 +258,9 @@ TEST_F(SchedulerTest, CancelQueuedRunningAndFinishedJobs) {
 TEST_F(SchedulerTest, FailingJobsEndFailedAndTheSchedulerKeepsWorking) {
   Start({"cpu"}, 1);
   std::string fails = Submit(Spec(3, 0, 0, "fail"));
-  std::string throws = Submit(Spec(3, 0, 0, "throw"));
+  JobSpec no_retries = Spec(3, 0, 0, "throw");
+  no_retries.max_retries = 0;  // retries: scheduler_retry_test
+  std::string throws = Submit(no_retries);
   std::string fine = Submit(Spec());
   runner_.Allow(fine);
   ASSERT_TRUE(WaitForState(fine, JobState::kSucceeded));

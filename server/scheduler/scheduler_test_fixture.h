@@ -35,7 +35,7 @@ inline constexpr int64_t kUnlimited = 1 << 30;
 // A JobRunner whose jobs take `max_steps` steps, each only when the test allows it
 // (Allow / AllowAll), checking StopRequested before every step. It records which jobs ran, on
 // which devices, and how many ran at once. Job names choose failures: "fail" returns an error,
-// "throw" throws.
+// "throw" throws, "throw-once" throws on its first start only.
 class FakeRunner : public JobRunner {
  public:
   absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override {
@@ -54,11 +54,13 @@ class FakeRunner : public JobRunner {
   absl::StatusOr<engine::TrainResult> Run(const Job& job, const std::vector<std::string>& devices,
                                           const std::string& output_dir,
                                           engine::TrainingObserver* observer) override {
+    bool first_start = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       running_.insert(job.id);
       max_running_ = std::max(max_running_, static_cast<int>(running_.size()));
       starts_.push_back(job.id);
+      first_start = std::count(starts_.begin(), starts_.end(), job.id) == 1;
       devices_[job.id] = devices;
       cv_.notify_all();
     }
@@ -73,6 +75,7 @@ class FakeRunner : public JobRunner {
     } done{this, job.id};
     if (job.spec.name == "fail") return absl::InternalError("CUDA out of memory on cuda:0");
     if (job.spec.name == "throw") throw std::runtime_error("boom");
+    if (job.spec.name == "throw-once" && first_start) throw std::runtime_error("boom");
 
     engine::SpecCheck setup;
     setup.total_parameters = 1001;
@@ -193,6 +196,7 @@ class SchedulerTest : public ::testing::Test {
     options.tenant_limits = tenant_limits_;
     options.preemption = preemption_;
     options.preemption_grace = preemption_grace_;
+    options.crash_backoff = crash_backoff_;
     absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =
         Scheduler::Create(options, store_.get(), &runner_);
     ASSERT_TRUE(scheduler.ok()) << scheduler.status();
@@ -275,6 +279,7 @@ class SchedulerTest : public ::testing::Test {
   std::function<TenantLimits(const std::string&)> tenant_limits_;  // set before Start
   bool preemption_ = false;                                        // set before Start
   absl::Duration preemption_grace_ = absl::Minutes(10);            // set before Start
+  absl::Duration crash_backoff_ = absl::Milliseconds(20);          // set before Start
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Scheduler> scheduler_;
 };

@@ -68,6 +68,10 @@ const std::vector<std::string>& Migrations() {
         PRIMARY KEY (job_id, step)
       ) WITHOUT ROWID;
       )sql",
+      // 2: how many of a job's attempts crashed, for JobSpec::max_retries across restarts.
+      R"sql(
+      ALTER TABLE jobs ADD COLUMN crashed_attempts INTEGER NOT NULL DEFAULT 0;
+      )sql",
   };
   return *kMigrations;
 }

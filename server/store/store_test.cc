@@ -90,6 +90,30 @@ TEST_F(StoreTest, MigrationsApplyOnFreshDatabaseAndAreIdempotentOnReopen) {
   sqlite3_close(db);
 }
 
+TEST_F(StoreTest, MigratesAVersionOneDatabaseKeepingItsJobs) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->InsertJob(MakeJob("r1", 1)).ok());
+  }
+  // Back to what version 1 wrote: no crashed_attempts column, one schema_version row.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE jobs DROP COLUMN crashed_attempts; "
+                         "DELETE FROM schema_version WHERE version > 1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), Store::LatestSchemaVersion());
+  std::vector<Job> jobs = store->ListJobs({}).value().jobs;
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].crashed_attempts, 0);
+  EXPECT_EQ(jobs[0].request_id, "r1");
+}
+
 TEST_F(StoreTest, RefusesDatabaseFromNewerVersion) {
   { ASSERT_NE(OpenStore(), nullptr); }
   sqlite3* db = nullptr;
@@ -131,6 +155,7 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   stored.last_step = 7;
   stored.total_steps = 9;
   stored.output_dir = "/x/jobs/1";
+  stored.crashed_attempts = 2;
   ASSERT_TRUE(store->UpdateJob(stored).ok());
 
   Job got = store->GetJob(stored.id).value();
@@ -162,6 +187,7 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   EXPECT_EQ(got.last_step, 7);
   EXPECT_EQ(got.total_steps, 9);
   EXPECT_EQ(got.output_dir, "/x/jobs/1");
+  EXPECT_EQ(got.crashed_attempts, 2);
 
   EXPECT_EQ(store->GetJob("j-nope").status().code(), absl::StatusCode::kNotFound);
   Job unknown = stored;
