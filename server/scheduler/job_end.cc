@@ -14,8 +14,20 @@ using store::Job;
 using store::JobEvent;
 using store::JobState;
 
-// The wait before retry `retry` (1-based) of a crashed job: `base` doubled per earlier retry,
-// at most an hour.
+bool IsCrash(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kDataLoss:
+      return true;
+    default:
+      return false;
+  }
+}
+
 absl::Duration CrashBackoff(absl::Duration base, int64_t retry) {
   absl::Duration wait = base;
   for (int64_t i = 1; i < retry && wait < absl::Hours(1); ++i) wait *= 2;

@@ -16,15 +16,21 @@
 
 namespace attune::scheduler {
 
+// Whether a run that ended with `status` crashed, as opposed to failing for its input: the
+// codes the engine gives what escapes it as an exception (engine/exception_status.h: INTERNAL,
+// RESOURCE_EXHAUSTED) and the machine's other transient ones (UNKNOWN, UNAVAILABLE, ABORTED,
+// DATA_LOSS). INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION and the rest are the input's.
+bool IsCrash(const absl::Status& status);
+
 // The wait before retry `retry` (1-based) of a crashed job: `base` doubled per earlier retry,
 // at most an hour.
 absl::Duration CrashBackoff(absl::Duration base, int64_t retry);
 
 // Sets `job`'s end from the runner's result and the reason it was asked to stop, adds an error
 // event for a failure, and returns the final state event's message. A crash (`crashed`: the
-// runner threw) with retries left (job->crashed_attempts < spec.max_retries) counts the attempt,
-// adds a warning naming the crash and leaves the job QUEUED; the caller re-queues it after
-// CrashBackoff(backoff, the new count).
+// runner threw, or its status IsCrash) with retries left (job->crashed_attempts < spec.max_retries)
+// counts the attempt, adds a warning naming the crash and leaves the job QUEUED; the caller
+// re-queues it after CrashBackoff(backoff, the new count).
 std::string EndJob(const absl::StatusOr<engine::TrainResult>& result, StopReason stop,
                    const std::string& preempted_by, bool crashed, absl::Duration backoff,
                    int64_t now_us, store::Job* job, std::vector<store::JobEvent>* events);

@@ -285,8 +285,9 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
   end.events = std::move(running->unrecorded_events);
   Append(&end.events, std::move(progress.events));
   const int64_t crashes_before = end.job.crashed_attempts;
-  const std::string message = EndJob(result, stop, preempted_by, running->crashed,
-                                     options_.crash_backoff, NowUs(), &end.job, &end.events);
+  const bool crashed = running->crashed || (!result.ok() && IsCrash(result.status()));
+  const std::string message = EndJob(result, stop, preempted_by, crashed, options_.crash_backoff,
+                                     NowUs(), &end.job, &end.events);
   const bool retried = end.job.state == JobState::kQueued && !result.ok();
   if (store::IsTerminal(end.job.state)) end.job.finished_us = NowUs();
   end.events.push_back(StateEvent(end.job, NowUs(), message));

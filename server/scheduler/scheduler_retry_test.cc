@@ -1,6 +1,7 @@
 // Crashed attempts and JobSpec::max_retries, with the fake runner (scheduler_test_fixture.h): a
-// job whose training throws is queued again after a doubling backoff and resumes, at most
-// max_retries times, counted across restarts; a job that fails for its input is never retried.
+// job whose training throws (or returns a machine error: IsCrash) is queued again after a doubling
+// backoff and resumes, at most max_retries times, counted across restarts; a job that fails for its
+// input is never retried.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -64,7 +65,7 @@ TEST_F(SchedulerTest, JobThatAlwaysCrashesFailsAfterMaxRetries) {
 
 TEST_F(SchedulerTest, InputErrorsAndZeroRetriesAreNotRetried) {
   Start({"cpu"}, 1);
-  const std::string fails = Submit(Spec(3, 0, 0, "fail"));  // the runner returns an error
+  const std::string fails = Submit(Spec(3, 0, 0, "bad-input"));
   JobSpec none = Spec(3, 0, 0, "throw");
   none.max_retries = 0;
   const std::string crashes = Submit(none);
@@ -73,6 +74,16 @@ TEST_F(SchedulerTest, InputErrorsAndZeroRetriesAreNotRetried) {
   EXPECT_EQ(StartsOf(runner_.starts(), fails), 1);
   EXPECT_EQ(StartsOf(runner_.starts(), crashes), 1);
   EXPECT_EQ(store_->GetJob(fails).value().crashed_attempts, 0);
+}
+
+TEST_F(SchedulerTest, EngineErrorsOfTheMachineAreRetried) {
+  Start({"cpu"}, 1);
+  JobSpec spec = Spec(3, 0, 0, "fail");  // INTERNAL, as the engine maps an escaped exception
+  spec.max_retries = 1;
+  const std::string id = Submit(spec);
+  ASSERT_TRUE(WaitForState(id, JobState::kFailed));
+  EXPECT_EQ(StartsOf(runner_.starts(), id), 2);
+  EXPECT_EQ(store_->GetJob(id).value().error, "CUDA out of memory on cuda:0");
 }
 
 TEST_F(SchedulerTest, RetriesWaitABackoffThatDoubles) {

@@ -257,7 +257,9 @@ TEST_F(SchedulerTest, CancelQueuedRunningAndFinishedJobs) {
 
 TEST_F(SchedulerTest, FailingJobsEndFailedAndTheSchedulerKeepsWorking) {
   Start({"cpu"}, 1);
-  std::string fails = Submit(Spec(3, 0, 0, "fail"));
+  JobSpec fail_once = Spec(3, 0, 0, "fail");
+  fail_once.max_retries = 0;
+  std::string fails = Submit(fail_once);
   JobSpec no_retries = Spec(3, 0, 0, "throw");
   no_retries.max_retries = 0;  // retries: scheduler_retry_test
   std::string throws = Submit(no_retries);

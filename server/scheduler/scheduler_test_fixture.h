@@ -34,8 +34,9 @@ inline constexpr int64_t kUnlimited = 1 << 30;
 
 // A JobRunner whose jobs take `max_steps` steps, each only when the test allows it
 // (Allow / AllowAll), checking StopRequested before every step. It records which jobs ran, on
-// which devices, and how many ran at once. Job names choose failures: "fail" returns an error,
-// "throw" throws, "throw-once" throws on its first start only.
+// which devices, and how many ran at once. Job names choose failures: "fail" returns an error
+// of the machine (INTERNAL), "bad-input" one of the input (INVALID_ARGUMENT), "throw" throws,
+// "throw-once" throws on its first start only.
 class FakeRunner : public JobRunner {
  public:
   absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override {
@@ -74,6 +75,7 @@ class FakeRunner : public JobRunner {
       }
     } done{this, job.id};
     if (job.spec.name == "fail") return absl::InternalError("CUDA out of memory on cuda:0");
+    if (job.spec.name == "bad-input") return absl::InvalidArgumentError("train: line 3: not JSON");
     if (job.spec.name == "throw") throw std::runtime_error("boom");
     if (job.spec.name == "throw-once" && first_start) throw std::runtime_error("boom");
 
