@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/job_spec_input.h"
 #include "client/job_text.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
@@ -75,6 +76,7 @@ SweepRun SweepRunFromJob(const v1::Job& job) {
   run.job_id = job.id();
   run.state = StateName(job.state());
   run.labels.insert(job.spec().labels().begin(), job.spec().labels().end());
+  run.eval_metric = EvalMetricShortName(job.spec().eval_metric());
   run.trainable_parameters = job.trainable_parameters();
   run.adapter_bytes = job.adapter_bytes();
   if (IsTerminal(job.state()) && job.has_start_time() && job.has_finish_time()) {

@@ -106,6 +106,14 @@ std::optional<double> EvalMetricByName(const EvalMetrics& eval, std::string_view
 bool HigherIsBetter(std::string_view metric) { return metric != "loss" && metric != "perplexity"; }
 
 std::string DefaultDevMetric(const std::vector<SweepRun>& runs) {
+  std::string named;
+  bool agree = true;
+  for (const SweepRun& run : runs) {
+    if (run.eval_metric.empty()) continue;
+    if (!named.empty() && named != run.eval_metric) agree = false;
+    named = run.eval_metric;
+  }
+  if (!named.empty() && agree) return named;
   for (const SweepRun& run : runs) {
     for (const EvalMetrics& eval : run.evals) {
       if (eval.accuracy.has_value()) return "accuracy";

@@ -55,6 +55,7 @@ struct SweepRun {
   std::string job_id;
   std::string state;                          // "SUCCEEDED", "RUNNING", ... (upper case)
   std::map<std::string, std::string> labels;  // all the job's labels
+  std::string eval_metric;                    // the job's spec eval_metric ("mcc"); "" = unset
   std::vector<EvalMetrics> evals;             // every evaluation, in step order
   std::vector<LossPoint> train_loss;          // every step's train loss, in step order
   int64_t trainable_parameters = 0;
@@ -97,8 +98,9 @@ std::optional<double> EvalMetricByName(const EvalMetrics& eval, std::string_view
 // False for "loss" and "perplexity", true otherwise.
 bool HigherIsBetter(std::string_view metric);
 
-// The metric a table uses when none is asked for: "accuracy" when any run's evaluation has one,
-// else "loss" (as RankingMetric ranks checkpoints).
+// The metric a table uses when none is asked for: the runs' eval_metric when those that name one
+// agree (the metric that picked each job's best checkpoint: CoLA's "mcc", STS-B's "pearson"),
+// else "accuracy" when any run's evaluation has one, else "loss" (as RankingMetric ranks).
 std::string DefaultDevMetric(const std::vector<SweepRun>& runs);
 
 // The per-job measures described at the top; absent when there is nothing to measure.

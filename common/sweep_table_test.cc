@@ -131,6 +131,27 @@ TEST(SweepTableTest, GroupsByConfigurationWithoutTheSeed) {
   EXPECT_DOUBLE_EQ(*by_loss->groups[0].dev_metric.mean, 0.5);
 }
 
+TEST(SweepTableTest, DefaultMetricIsTheJobsEvalMetric) {
+  // CoLA jobs rank their checkpoints by mcc: the table must compare mcc, not the accuracy that
+  // every classification evaluation also reports.
+  std::vector<SweepRun> runs = {MakeRun("j1", 0, "q,v", "0", "SUCCEEDED", 0.69),
+                                MakeRun("j2", 1, "q,v", "1", "SUCCEEDED", 0.70)};
+  for (SweepRun& run : runs) {
+    run.eval_metric = "mcc";
+    run.evals[0].mcc = 0.1;
+    run.evals[1].mcc = run.job_id == "j1" ? 0.3 : 0.2;
+  }
+  absl::StatusOr<SweepTable> table = BuildSweepTable("s-1", runs, "");
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->metric, "mcc");
+  EXPECT_NEAR(*table->groups[0].dev_metric.mean, 0.25, 1e-12);
+
+  runs[1].eval_metric = "accuracy";  // jobs that disagree: the accuracy, as before
+  EXPECT_EQ(BuildSweepTable("s-1", runs, "")->metric, "accuracy");
+  runs[1].eval_metric = "";  // a job that names none does not outvote the others
+  EXPECT_EQ(BuildSweepTable("s-1", runs, "")->metric, "mcc");
+}
+
 TEST(SweepTableTest, UnknownMetricIsInvalidArgument) {
   absl::StatusOr<SweepTable> table = BuildSweepTable("s-1", {}, "acc");
   EXPECT_EQ(table.status().code(), absl::StatusCode::kInvalidArgument);

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 
 namespace attune::http {
 namespace {
@@ -81,6 +82,7 @@ SweepRun SweepRunFromView(const JobView& job, const std::vector<JobEventView>& e
   run.job_id = job.id;
   run.state = job.state;
   run.labels = job.spec.labels;
+  run.eval_metric = EvalMetricName(job.spec.train.eval_metric);
   run.trainable_parameters = job.trainable_parameters;
   run.adapter_bytes = job.adapter_bytes;
   if (IsTerminalState(job.state) && job.started_unix_ms > 0 && job.finished_unix_ms > 0) {
