@@ -23,6 +23,8 @@
 //                   torch.cuda.max_memory_allocated); null on the CPU. peak_rss_gib: the
 //                   process's peak resident memory.
 //   losses          every step's training loss, in order.
+//   profiled_steps  with --profile-trace: the steps recorded in the trace (after the warm-up);
+//                   the profiler slows the host, so a profiled run's timing is not the benchmark's.
 // It may include LibTorch (a benchmark, not part of the engine's interface): only to
 // synchronise the device and read its memory statistics.
 #include <sys/resource.h>
@@ -42,6 +44,7 @@
 #endif
 
 #include "CLI/CLI.hpp"
+#include "bench/kineto_trace.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -69,6 +72,8 @@ struct BenchOptions {
   std::string output_dir;      // checkpoints; /tmp/attune_bench_<pid> when empty (kept)
   std::string label;           // free text copied into the JSON
   engine::SpeedOptions speed;  // the engine's speed switches (all on by default)
+  std::string profile_trace;   // a Kineto trace of the steps after the warm-up; "" = none
+  int64_t profile_steps = 5;   // how many steps it records
 };
 
 void SyncDevice(const std::string& device) {
@@ -78,8 +83,12 @@ void SyncDevice(const std::string& device) {
 // Records losses and the wall clock at the edges of the timing window.
 class BenchObserver : public engine::TrainingObserver {
  public:
-  BenchObserver(std::string device, int64_t timing_warmup)
-      : device_(std::move(device)), timing_warmup_(timing_warmup) {}
+  BenchObserver(std::string device, int64_t timing_warmup, KinetoTrace* trace,
+                int64_t trace_steps)
+      : device_(std::move(device)),
+        timing_warmup_(timing_warmup),
+        trace_(trace),
+        trace_steps_(trace_steps) {}
 
   void OnStart(const engine::SpecCheck& setup, int64_t) override {
     setup_ = setup;
@@ -96,9 +105,17 @@ class BenchObserver : public engine::TrainingObserver {
       SyncDevice(device_);
       window_start_ = Clock::now();
       window_first_step_ = m.step;
+      trace_->Start();
     } else if (m.step > window_first_step_ && window_first_step_ >= 0) {
       window_tokens_ += m.tokens;
       window_samples_ += m.samples;
+    }
+    const bool trace_ends = m.step == window_first_step_ + trace_steps_ || m.step == m.total_steps;
+    if (trace_->enabled() && window_first_step_ >= 0 && m.step > window_first_step_ &&
+        trace_ends && profiled_steps_ == 0) {
+      SyncDevice(device_);
+      trace_->StopAndSave();
+      profiled_steps_ = m.step - window_first_step_;
     }
     if (m.step == m.total_steps) {
       SyncDevice(device_);
@@ -120,6 +137,7 @@ class BenchObserver : public engine::TrainingObserver {
   int64_t window_samples_ = 0;
   int64_t total_steps_ = 0;
   int64_t skipped_ = 0;
+  int64_t profiled_steps_ = 0;
   std::vector<double> losses_;
   std::vector<double> grad_norms_;
   std::vector<std::string> warnings_;
@@ -127,6 +145,8 @@ class BenchObserver : public engine::TrainingObserver {
  private:
   const std::string device_;
   const int64_t timing_warmup_;
+  KinetoTrace* const trace_;
+  const int64_t trace_steps_;
 };
 
 // Attention FLOPs per token (forward + backward) from config.json; see the file comment.
@@ -237,7 +257,8 @@ int Run(const BenchOptions& options) {
   run.output_dir = output_dir;
   run.resume = engine::ResumeMode::kFresh;
   run.speed = options.speed;
-  BenchObserver observer(options.device, options.timing_warmup);
+  KinetoTrace trace(options.profile_trace, options.device.rfind("cuda", 0) == 0);
+  BenchObserver observer(options.device, options.timing_warmup, &trace, options.profile_steps);
   const auto started = Clock::now();
   absl::StatusOr<engine::TrainResult> result = engine::RunTraining(options.spec, run, &observer);
   const double total_s = std::chrono::duration<double>(Clock::now() - started).count();
@@ -257,6 +278,7 @@ int Run(const BenchOptions& options) {
   out["setup_s"] = std::chrono::duration<double>(observer.started_ - started).count();
   out["total_s"] = total_s;
   out.update(StepsJson(observer, *result));
+  if (!options.profile_trace.empty()) out["profiled_steps"] = observer.profiled_steps_;
   std::cout << out.dump() << std::endl;
   return 0;
 }
@@ -321,6 +343,9 @@ void AddRunFlags(CLI::App* app, BenchOptions* options, Flags* flags) {
       "CUDA: decoders' RMSNorm, RoPE and SwiGLU as plain LibTorch ops, not fused kernels");
   app->add_flag("--pageable-batches", flags->pageable,
                 "CUDA: batches in ordinary (not pinned) memory");
+  app->add_option("--profile-trace", options->profile_trace,
+                  "write a Kineto (Chrome) trace of the steps after the warm-up to this file");
+  app->add_option("--profile-steps", options->profile_steps, "steps the trace records");
   app->add_option("--metrics-every", options->speed.metrics_every,
                   "steps between reading metrics back (0 = engine default; 1 = sync every step)");
 }

@@ -2,6 +2,7 @@
 """Where a training step's GPU time goes, from an Nsight Systems profile of attune-bench.
 
   python3 bench/profile_report.py PREFIX RUN_OUTPUT
+  python3 bench/profile_report.py --kineto TRACE.json RUN_OUTPUT
 
 PREFIX: the `nsys stats -f csv -o PREFIX` output (PREFIX_cuda_gpu_kern_sum.csv and
 PREFIX_cuda_gpu_mem_time_sum.csv); RUN_OUTPUT: what attune-bench printed under nsys (its JSON,
@@ -9,6 +10,12 @@ possibly with nsys's own lines around it). Kernels are grouped by kind from thei
 per-step figures divide the whole run's kernel time by its steps (warm-up steps included, graph
 capture launches nothing), and the step's wall time is attune-bench's timed window, so "GPU idle"
 is what the host, launches and synchronisation cost beyond the kernels. Writes markdown.
+
+--kineto: TRACE.json is attune-bench's --profile-trace (LibTorch's Kineto, where there is no
+nsys), RUN_OUTPUT that run's JSON, whose profiled_steps gives the steps in the trace. The step's
+wall time is then the trace's span over those steps (the profiler slows the host, so it is longer
+than the benchmark's unprofiled ms/step), and "GPU idle" is that span minus the union of the
+kernels' and copies' intervals.
 """
 import csv
 import glob
@@ -48,7 +55,62 @@ def kind_of(name):
     return "other"
 
 
+def busy_us(intervals):
+    """Length of the union of (start, end) intervals."""
+    total, end = 0.0, None
+    for s, e in sorted(intervals):
+        if end is None or s > end:
+            total += e - s
+            end = e
+        elif e > end:
+            total += e - end
+            end = e
+    return total
+
+
+def kineto_main(trace_path, run):
+    events = [e for e in json.load(open(trace_path))["traceEvents"] if e.get("ph") == "X"]
+    steps = max(int(run.get("profiled_steps") or 0), 1)
+    gpu = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
+    start = min(float(e["ts"]) for e in events)
+    end = max(float(e["ts"]) + float(e.get("dur", 0)) for e in events)
+    span_ms = (end - start) / 1e3 / steps
+    by_kind, top = {}, {}
+    for e in gpu:
+        kind = kind_of(e["name"]) if e["cat"] == "kernel" else "memory copies and sets"
+        by_kind[kind] = by_kind.get(kind, 0.0) + float(e.get("dur", 0))
+        n, us = top.get(e["name"], (0, 0.0))
+        top[e["name"]] = (n + 1, us + float(e.get("dur", 0)))
+    busy_ms = busy_us([(float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0))) for e in gpu])
+    busy_ms /= 1e3 * steps
+    launches = {}
+    for e in events:
+        if e.get("cat") == "cuda_runtime":
+            launches[e["name"]] = launches.get(e["name"], 0) + 1
+    print(f"# Profile (Kineto): {run.get('label', '')}, {run['program']} ({steps} steps traced; "
+          f"unprofiled: {run['ms_per_step']:.1f} ms/step timed, "
+          f"{run['tokens_per_s']:,.0f} real tokens/s)\n")
+    print(f"Traced span {span_ms:.2f} ms/step; GPU busy (union of kernels and copies) "
+          f"{busy_ms:.2f} ms/step = {busy_ms / span_ms:.1%} of it.\n")
+    print("| kind | GPU ms/step | share of the GPU time |")
+    print("|---|---|---|")
+    gpu_total = sum(by_kind.values())
+    for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        print(f"| {kind} | {us / 1e3 / steps:.3f} | {us / gpu_total:.1%} |")
+    print(f"| GPU idle within the span | {max(span_ms - busy_ms, 0):.3f} | |")
+    print("\nTop kernels by total time:\n")
+    print("| ms/step | launches/step | kernel |")
+    print("|---|---|---|")
+    for name, (n, us) in sorted(top.items(), key=lambda kv: -kv[1][1])[:12]:
+        print(f"| {us / 1e3 / steps:.3f} | {n / steps:.1f} | `{name[:110]}` |")
+    print("\nCUDA runtime calls per step: " + ", ".join(
+        f"{name} {n / steps:.1f}" for name, n in sorted(launches.items(), key=lambda kv: -kv[1])[:8]))
+
+
 def main():
+    if sys.argv[1] == "--kineto":
+        kineto_main(sys.argv[2], run_json(sys.argv[3]))
+        return
     prefix, run = sys.argv[1], run_json(sys.argv[2])
     kernels = read_csv(prefix, "kern_sum")
     memory = read_csv(prefix, "mem_time_sum")

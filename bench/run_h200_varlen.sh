@@ -10,7 +10,9 @@
 #
 # Env: CASES="roberta llama llama8b llama8bcls" picks the cases (llama8bcls: the 8B shapes as a
 # classifier on GLUE-like lengths, attune packed and HF length-grouped only); PROFILE="llama"
-# (cases) profiles attune packed under Nsight Systems when nsys is there (profile_report.py); OUT (default /tmp/bench-out) gets
+# (cases) profiles attune packed under Nsight Systems when nsys is there, else with LibTorch's
+# Kineto (attune-bench --profile-trace; profile_report.py either way); COMPILE=0 leaves out HF +
+# torch.compile, COMPILE_LIMIT its time limit (s, default 240); OUT (default /tmp/bench-out) gets
 # results.json (every program's JSON, by file name), commands.txt and log.txt; DEADLINE
 # (seconds since start, default 540) skips what would start after it. A warm machine reuses
 # /tmp/build and /tmp/bench.
@@ -70,10 +72,18 @@ for d in /usr/local/cuda/bin /usr/local/cuda-*/bin /opt/nvidia/nsight-systems/*/
   command -v nsys >/dev/null && break
   [ -x "$d/nsys" ] && PATH="$PATH:$d"
 done
-profile() {  # case command...: Nsight Systems over the run, kernel time by kind (profile_report.py)
+profile() {  # case command...: where the packed step's GPU time goes (profile_report.py)
   local c=$1; shift
-  if ! command -v nsys >/dev/null; then say "no nsys on this machine: $c not profiled"; return; fi
   if [ "$SECONDS" -ge "$deadline" ]; then say "no time left to profile $c"; return; fi
+  if ! command -v nsys >/dev/null; then  # LibTorch's own Kineto profiler, over 5 timed steps
+    say "profile $c (Kineto: no nsys on this machine)"
+    echo "profile-$c: $* --profile-trace $work/profile-$c.trace.json --profile-steps 5" >>"$out/commands.txt"
+    timeout 200 "$@" --profile-trace "$work/profile-$c.trace.json" --profile-steps 5 \
+      >"$work/profile-$c.run" 2>>"$log" &&
+      python3 bench/profile_report.py --kineto "$work/profile-$c.trace.json" "$work/profile-$c.run" \
+        >"$out/profile-$c.md" 2>>"$log" || say "profile $c failed"
+    return
+  fi
   say "profile $c"; echo "profile-$c: nsys profile --cuda-graph-trace=node $*" >>"$out/commands.txt"
   timeout 200 nsys profile -f true -o "$work/profile-$c" --trace=cuda --cuda-graph-trace=node \
     "$@" >"$work/profile-$c.run" 2>>"$log" &&
@@ -91,20 +101,20 @@ for c in $cases; do
   # The token budget of batch full rows, as in the 2026-12-02 results (the default budget is
   # now the rows that hold about batch examples, much smaller on short data).
   run "attune-$c-packed" 200 "${at[@]}" --packing on --tokens-per-step $((batch * seq))
-  run "hf-$c-grouped" 200 python3 bench/hf_varlen.py "${common[@]}" --order grouped
-  case " ${PROFILE:-} " in *" $c "*) profile "$c" "${at[@]}" --packing on --tokens-per-step $((batch * seq)) ;; esac
-  [ "$c" = llama8bcls ] && continue
-  run "attune-$c-unpacked" 200 "${at[@]}" --packing off
-  [ "$c" = roberta ] && run "attune-$c-unpacked-no-graphs" 200 "${at[@]}" --packing off --no-cuda-graphs
-  [ "$c" != llama8b ] && run "hf-$c-random" 200 python3 bench/hf_varlen.py "${common[@]}" --order random
-  [ "${COMPILE:-1}" = 1 ] && run "hf-$c-compile" 240 python3 bench/hf_varlen.py "${common[@]}" --order grouped --compile
-  if [ -n "${full[$c]:-}" ]; then
+  if [ -n "${full[$c]:-}" ]; then  # attune's own full-row rate, in the same call
     read -r fdata fbatch fseq <<<"${full[$c]}"
     fcommon=(--model "$work/$model" --train "$work/$fdata" --task "$task" --batch "$fbatch"
              --seq-len "$fseq" --steps "$steps" --rank 16 --alpha 16 --lr "$lr" --lr-ratio v=4
              --seed 7 --timing-warmup "$warm" --label "$c-full")
     run "attune-$c-full" 200 "$bin/attune-bench" "${fcommon[@]}" --targets q,v --device cuda:0
   fi
+  run "hf-$c-grouped" 200 python3 bench/hf_varlen.py "${common[@]}" --order grouped
+  case " ${PROFILE:-} " in *" $c "*) profile "$c" "${at[@]}" --packing on --tokens-per-step $((batch * seq)) ;; esac
+  [ "$c" = llama8bcls ] && continue
+  run "attune-$c-unpacked" 200 "${at[@]}" --packing off
+  [ "$c" = roberta ] && run "attune-$c-unpacked-no-graphs" 200 "${at[@]}" --packing off --no-cuda-graphs
+  [ "$c" != llama8b ] && run "hf-$c-random" 200 python3 bench/hf_varlen.py "${common[@]}" --order random
+  [ "${COMPILE:-1}" = 1 ] && run "hf-$c-compile" "${COMPILE_LIMIT:-240}" python3 bench/hf_varlen.py "${common[@]}" --order grouped --compile
 done
 python3 - "$work" >"$out/results.json" <<'PY'
 import glob, json, os, sys
