@@ -44,10 +44,10 @@
 #endif
 
 #include "CLI/CLI.hpp"
-#include "bench/kineto_trace.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/kineto_trace.h"
 #include "common/job_spec.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -83,8 +83,7 @@ void SyncDevice(const std::string& device) {
 // Records losses and the wall clock at the edges of the timing window.
 class BenchObserver : public engine::TrainingObserver {
  public:
-  BenchObserver(std::string device, int64_t timing_warmup, KinetoTrace* trace,
-                int64_t trace_steps)
+  BenchObserver(std::string device, int64_t timing_warmup, KinetoTrace* trace, int64_t trace_steps)
       : device_(std::move(device)),
         timing_warmup_(timing_warmup),
         trace_(trace),
@@ -111,8 +110,8 @@ class BenchObserver : public engine::TrainingObserver {
       window_samples_ += m.samples;
     }
     const bool trace_ends = m.step == window_first_step_ + trace_steps_ || m.step == m.total_steps;
-    if (trace_->enabled() && window_first_step_ >= 0 && m.step > window_first_step_ &&
-        trace_ends && profiled_steps_ == 0) {
+    if (trace_->enabled() && window_first_step_ >= 0 && m.step > window_first_step_ && trace_ends &&
+        profiled_steps_ == 0) {
       SyncDevice(device_);
       trace_->StopAndSave();
       profiled_steps_ = m.step - window_first_step_;
