@@ -58,12 +58,14 @@ submit() {  # task config seed lr [sweep]
     --label "attune.grid.seed=$seed" --label "attune.grid.lr=$lr" ${EXTRA:-} | head -1
 }
 wait_all() {  # ids...: waits for each, until DEADLINE; cancels what is not done by then
-  local id done=0
+  local id done=0 failed=0
   for id in "$@"; do
     local left=$(( ${DEADLINE:-100000} - SECONDS ))
     if [ "$left" -gt 0 ] && timeout "$left" "$bin/attune" --server "$addr" watch "$id" >/dev/null; then
       done=$((done + 1))
     else
+      [ "$failed" = 0 ] && { echo "first job not succeeded:"; at get "$id"; } >&2
+      failed=1
       at cancel "$id" >/dev/null 2>&1
     fi
   done
