@@ -17,6 +17,11 @@
 
 namespace attune::engine {
 
+absl::Mutex& CudaRngMutex() {
+  static absl::Mutex* mutex = new absl::Mutex();
+  return *mutex;
+}
+
 #if defined(ATTUNE_CUDA_GRAPHS)
 
 bool CudaGraphsAvailable() { return true; }
@@ -62,6 +67,7 @@ absl::StatusOr<std::unique_ptr<CapturedStep>> CapturedStep::Capture(
   const at::cuda::MempoolId_t pool = share_pool_with != nullptr
                                          ? share_pool_with->state_->graph.pool()
                                          : at::cuda::MempoolId_t{0, 0};
+  absl::WriterMutexLock exclusive(&CudaRngMutex());
   try {
     state->graph.capture_begin(pool, cudaStreamCaptureModeThreadLocal);
     body();

@@ -22,11 +22,21 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace attune::engine {
 
 // True when this build can capture CUDA graphs.
 bool CudaGraphsAvailable();
+
+// LibTorch's default CUDA generator is one per device for the whole process, and a capture puts
+// it in capture mode: another thread's eager random op meanwhile (a job's dropout) fails with
+// "Offset increment outside graph capture encountered unexpectedly", and another graph's replay
+// would reset the capture's RNG offsets. Seen on the H200 with 8 jobs on one GPU (2026-12-02):
+// every job failed at step 1. So a capture excludes every other training step of the process:
+// CapturedStep::Capture holds this lock exclusively, and each training step (eager or replayed)
+// holds it shared (absl::Mutex: a waiting writer blocks new readers, so a capture is not starved).
+absl::Mutex& CudaRngMutex();
 
 // While alive, a fresh stream of `device` is the current CUDA stream of the calling thread; the
 // destructor waits for it and restores the previous one. Not copyable; one per training thread.
@@ -44,7 +54,7 @@ class SideStream {
   std::unique_ptr<State> state_;
 };
 
-// A captured step. Capture records `body`'s kernels on the current (side) stream without running
+// A captured step. Capture (holding CudaRngMutex exclusively) records `body`'s kernels on the current (side) stream without running
 // them, with autocast's weight cache off; every Replay() runs them. Tensors that `body` creates
 // live in the graph's private memory and are overwritten by each replay.
 class CapturedStep {

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 
 namespace attune::engine {
@@ -43,6 +44,7 @@ StepGraphs::Action StepGraphs::Plan(int seen, int64_t steps_left, bool captured_
 }
 
 StepOutputs StepGraphs::TimedEagerStep(const Batch& batch) {
+  absl::ReaderMutexLock shared(&CudaRngMutex());
   torch::cuda::synchronize(device_.index());
   const auto start = std::chrono::steady_clock::now();
   StepOutputs out = body_(batch);
@@ -96,7 +98,10 @@ absl::StatusOr<std::optional<StepOutputs>> StepGraphs::Run(const Batch& batch) {
       if (to[i]->defined()) to[i]->copy_(*source[i]);
     }
   }
-  s.step->Replay();
+  {
+    absl::ReaderMutexLock shared(&CudaRngMutex());
+    s.step->Replay();
+  }
   ++replays_;
   return StepOutputs{s.outputs.loss.clone(), s.outputs.grad_norm.clone(), s.outputs.finite.clone()};
 }

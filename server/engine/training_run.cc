@@ -6,7 +6,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "server/engine/cuda_graph_step.h"
 #include "server/engine/device_memory.h"
 #include "server/engine/evaluate.h"
 
@@ -126,7 +128,13 @@ absl::Status TrainingRun::TrainStep(int64_t step) {
   if (step_graphs_ != nullptr) {
     ASSIGN_OR_RETURN(graphed, step_graphs_->Run(batch));
   }
-  const StepOutputs out = graphed.has_value() ? *graphed : StepBody(batch);
+  StepOutputs out;
+  if (graphed.has_value()) {
+    out = *std::move(graphed);
+  } else {
+    absl::ReaderMutexLock shared(&CudaRngMutex());  // no other job captures meanwhile
+    out = StepBody(batch);
+  }
   PendingStep pending;
   pending.step = step;
   pending.loss = out.loss;
