@@ -33,7 +33,8 @@ void KinetoTrace::Start() {
     profiler::enableProfiler(config, activities);
     recording_ = true;
   } catch (const std::exception& e) {
-    std::cerr << "attune-bench: no profile (this LibTorch's profiler: " << FirstLine(e.what()) << ")\n";
+    std::cerr << "attune-bench: no profile (this LibTorch's profiler: " << FirstLine(e.what())
+              << ")\n";
   }
 }
 

@@ -54,9 +54,10 @@ class SideStream {
   std::unique_ptr<State> state_;
 };
 
-// A captured step. Capture (holding CudaRngMutex exclusively) records `body`'s kernels on the current (side) stream without running
-// them, with autocast's weight cache off; every Replay() runs them. Tensors that `body` creates
-// live in the graph's private memory and are overwritten by each replay.
+// A captured step. Capture (holding CudaRngMutex exclusively) records `body`'s kernels on the
+// current (side) stream without running them, with autocast's weight cache off; every Replay() runs
+// them. Tensors that `body` creates live in the graph's private memory and are overwritten by each
+// replay.
 class CapturedStep {
  public:
   // INTERNAL with LibTorch's message when the capture fails (an op that synchronises, say);
