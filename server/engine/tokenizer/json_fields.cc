@@ -1,5 +1,7 @@
 #include "server/engine/tokenizer/json_fields.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 
 namespace attune::engine::tokenization {
@@ -38,18 +40,47 @@ bool BoolField(const json& config, const std::string& key, bool default_value) {
   return it->get<bool>();
 }
 
+namespace {
+
+// `value` when it is an integer in 0..max_value. Never converts a float or a huge number (that
+// is undefined behaviour; UBSan found it in a fuzzed tokenizer.json).
+std::optional<int> CheckedInt(const json& value, int max_value) {
+  if (value.is_number_unsigned() && value.get<uint64_t>() <= static_cast<uint64_t>(max_value)) {
+    return static_cast<int>(value.get<uint64_t>());
+  }
+  if (value.is_number_integer() && value.get<int64_t>() >= 0 && value.get<int64_t>() <= max_value) {
+    return static_cast<int>(value.get<int64_t>());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 absl::StatusOr<int> IntField(const json& config, const std::string& key, int default_value,
                              int max_value, const std::string& what) {
   auto it = config.find(key);
   if (it == config.end() || it->is_null()) return default_value;
-  if (it->is_number_unsigned() && it->get<uint64_t>() <= static_cast<uint64_t>(max_value)) {
-    return static_cast<int>(it->get<uint64_t>());
-  }
-  if (it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= max_value) {
-    return static_cast<int>(it->get<int64_t>());
-  }
+  std::optional<int> value = CheckedInt(*it, max_value);
+  if (value.has_value()) return *value;
   return absl::InvalidArgumentError(
       absl::StrCat(what, ": field '", key, "' must be an integer in 0..", max_value));
+}
+
+absl::StatusOr<std::vector<int32_t>> IntArrayField(const json& config, const std::string& key,
+                                                   int max_value, const std::string& what) {
+  auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return std::vector<int32_t>();
+  std::vector<int32_t> out;
+  if (it->is_array()) {
+    for (const json& item : *it) {
+      std::optional<int> value = CheckedInt(item, max_value);
+      if (!value.has_value()) break;
+      out.push_back(*value);
+    }
+    if (out.size() == it->size()) return out;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": field '", key, "' must be an array of integers in 0..", max_value));
 }
 
 absl::StatusOr<std::unique_ptr<Regex>> PatternField(const json& config, const std::string& what) {

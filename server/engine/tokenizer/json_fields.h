@@ -6,9 +6,11 @@
 #ifndef ATTUNE_SERVER_ENGINE_TOKENIZER_JSON_FIELDS_H_
 #define ATTUNE_SERVER_ENGINE_TOKENIZER_JSON_FIELDS_H_
 
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/engine/tokenizer/regex.h"
@@ -29,6 +31,11 @@ bool BoolField(const nlohmann::json& config, const std::string& key, bool defaul
 // INVALID_ARGUMENT otherwise (a float or a huge number is never converted: that is undefined).
 absl::StatusOr<int> IntField(const nlohmann::json& config, const std::string& key,
                              int default_value, int max_value, const std::string& what);
+// `config[key]` when it is an array of integers in 0..max_value, empty when absent or null;
+// INVALID_ARGUMENT otherwise, as IntField.
+absl::StatusOr<std::vector<int32_t>> IntArrayField(const nlohmann::json& config,
+                                                   const std::string& key, int max_value,
+                                                   const std::string& what);
 // Compiles `config["pattern"]`, which is {"String": literal} or {"Regex": pattern}.
 absl::StatusOr<std::unique_ptr<Regex>> PatternField(const nlohmann::json& config,
                                                     const std::string& what);

@@ -162,7 +162,9 @@ absl::StatusOr<std::unique_ptr<PostProcessor>> PostProcessorFromJson(const json&
     absl::flat_hash_map<std::string, std::vector<int32_t>> specials;
     if (config.contains("special_tokens") && config["special_tokens"].is_object()) {
       for (auto it = config["special_tokens"].begin(); it != config["special_tokens"].end(); ++it) {
-        specials[it.key()] = it.value().value("ids", std::vector<int32_t>());
+        ASSIGN_OR_RETURN(specials[it.key()],
+                         IntArrayField(it.value(), "ids", INT32_MAX,
+                                       "post_processor TemplateProcessing special_tokens"));
       }
     }
     ASSIGN_OR_RETURN(auto single, ParseTemplate(config, "single", specials));

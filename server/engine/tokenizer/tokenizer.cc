@@ -152,9 +152,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(const std::string
       tok->wordpiece_prefix_ = decoder.value("prefix", "##");
     }
     const json padding = root.value("padding", json());
-    if (padding.is_object() && padding.contains("pad_id") &&
-        padding["pad_id"].is_number_integer()) {
-      tok->padding_id_ = padding["pad_id"].get<int32_t>();
+    if (padding.is_object() && padding.contains("pad_id") && !padding["pad_id"].is_null()) {
+      ASSIGN_OR_RETURN(int pad_id,
+                       tokenization::IntField(padding, "pad_id", 0, INT32_MAX, "padding"));
+      tok->padding_id_ = pad_id;
     }
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("tokenizer.json: ", e.what()));

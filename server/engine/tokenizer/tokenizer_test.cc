@@ -179,6 +179,22 @@ TEST(TokenizerErrorTest, OutOfRangeIdsAreRefused) {
   tok = Tokenizer::FromJson(config.dump());
   EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(tok.status().message(), HasSubstr("vocab id 2000000000 of '[UNK]' is beyond"));
+  // A special token's ids (fuzzing found a float there converted to int: undefined behaviour).
+  config = json::parse(ReadFile(std::string(kGoldenDir) + "bert.tokenizer.json"));
+  config["post_processor"] = {{"type", "TemplateProcessing"},
+                              {"single", json::array()},
+                              {"pair", json::array()},
+                              {"special_tokens", {{"[CLS]", {{"id", "[CLS]"}, {"ids", {1e300}}}}}}};
+  tok = Tokenizer::FromJson(config.dump());
+  EXPECT_EQ(tok.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(tok.status().message(),
+              HasSubstr("special_tokens: field 'ids' must be an array of integers"));
+  config["post_processor"]["special_tokens"]["[CLS]"]["ids"] = {101};
+  EXPECT_TRUE(Tokenizer::FromJson(config.dump()).ok());
+  config = json::parse(ReadFile(std::string(kGoldenDir) + "bert.tokenizer.json"));
+  config["padding"] = {{"pad_id", -3}};
+  tok = Tokenizer::FromJson(config.dump());
+  EXPECT_THAT(tok.status().message(), HasSubstr("padding: field 'pad_id' must be an integer"));
 }
 
 TEST(TokenizerErrorTest, UnsupportedComponentIsNamed) {
