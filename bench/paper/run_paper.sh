@@ -16,8 +16,8 @@
 #   full-qv-1, full-qv-4   full fine-tuning of W_q and W_v, lambda 1 and 4
 # The base learning rate: LR (default 1e-3, the job default measured on SST-2 in
 # tests/glue_defaults_test.cc); LR_SEARCH=1 first runs qv-1 on RTE at 2e-4, 5e-4, 1e-3 and 2e-3
-# (seed 0) and keeps the best dev accuracy, as the paper fixes eta_QK. Each job carries labels
-# attune.sweep=paper-<task>, attune.grid.config=<name>, attune.grid.seed=<seed>, so
+# (seed 0) and keeps the best dev accuracy, as the paper fixes eta_QK (SEARCH_ONLY=1: only
+# that search). Each job carries labels attune.sweep=paper-<task>, attune.grid.config=<name>, attune.grid.seed=<seed>, so
 # `attune compare paper-<task>` prints the table (mean +- std over seeds, parameters, bytes,
 # wall time, steps to 90% of the loss reduction, eval AUC). Writes OUT/paper-<task>.{txt,json}.
 set -uo pipefail
@@ -81,6 +81,8 @@ if [ "${LR_SEARCH:-0}" = 1 ]; then
 print(max(t['groups'], key=lambda g: g['devMetric']['mean'])['config']['lr'])" \
     "$out/paper-lr-search.json")
   echo "base learning rate from the search: $lr"
+  at compare paper-lr-search | tee "$out/paper-lr-search.txt"
+  [ "${SEARCH_ONLY:-0}" = 1 ] && exit 0
 fi
 ids=()
 for task in ${TASKS:-${!tasks[@]}}; do
