@@ -18,8 +18,9 @@
 # tests/glue_defaults_test.cc); LR_SEARCH=1 first runs qv-1 on RTE at 2e-4, 5e-4, 1e-3 and 2e-3
 # (seed 0) and keeps the best dev accuracy, as the paper fixes eta_QK (SEARCH_ONLY=1: only
 # that search). Each job carries labels attune.sweep=paper-<task>, attune.grid.config=<name>,
-# attune.grid.seed=<seed>, so `attune compare paper-<task>` prints the table (mean +- std over seeds, parameters, bytes,
-# wall time, steps to 90% of the loss reduction, eval AUC). Writes OUT/paper-<task>.{txt,json}.
+# attune.grid.seed=<seed>, so `attune compare paper-<task>` prints the table (mean +- std over
+# seeds, parameters, bytes, wall time, steps to 90% of the loss reduction, eval AUC). Writes
+# OUT/paper-<task>.{txt,json}.
 set -uo pipefail
 build=$1 shared=$2 out=$3 devices=${4:-cuda:0}
 mkdir -p "$out"
