@@ -3,7 +3,6 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -14,9 +13,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "server/http/browser_login.h"
 #include "server/http/dashboard_assets.h"
+#include "server/http/event_streams.h"
 #include "server/http/json_views.h"
 #include "server/http/sweep_view.h"
 
@@ -25,15 +24,9 @@ namespace {
 
 constexpr int kDefaultEventLimit = 1000;
 constexpr int kMaxEventLimit = 10000;
-constexpr auto kStreamPollInterval = std::chrono::milliseconds(250);
-constexpr auto kStreamHeartbeat = std::chrono::seconds(15);
 constexpr int kListenBacklog = 512;
 // How long one write may wait for a client that does not read before the connection is dropped.
 constexpr time_t kWriteTimeoutSeconds = 5;
-
-bool IsTerminalState(const std::string& state) {
-  return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
-}
 
 int HttpCode(const absl::Status& status) {
   switch (status.code()) {
@@ -82,23 +75,6 @@ std::unique_ptr<httplib::Server> MakeServer(const auth::TlsFiles& tls) {
 // 503 with Retry-After for a stream over the limit. The body comes from a provider that returns
 // false once it has written everything, which makes httplib close the connection instead of
 // holding a thread to wait for the client's next request.
-void ReplyBusy(httplib::Response& res, int max_streams) {
-  const std::string body =
-      nlohmann::json{{"error", absl::StrCat("too many event streams: at most ", max_streams,
-                                            " are served at once; retry later, or poll "
-                                            "/api/jobs/<id>/events")}}
-          .dump();
-  res.status = 503;
-  res.set_header("Retry-After", "1");
-  res.set_header("Cache-Control", "no-store");
-  res.set_header("Connection", "close");
-  res.set_content_provider(body.size(), "application/json",
-                           [body](size_t offset, size_t length, httplib::DataSink& sink) {
-                             sink.write(body.data() + offset, length);
-                             return false;
-                           });
-}
-
 // Reads an integer query parameter; `fallback` when absent.
 absl::StatusOr<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t fallback,
                                  int64_t min_value, int64_t max_value) {
@@ -117,7 +93,11 @@ absl::StatusOr<int64_t> IntParam(const httplib::Request& req, const char* name, 
 class HttpServer::Impl {
  public:
   Impl(const HttpServerOptions& options, JobsSource* source, ServiceMetrics* metrics)
-      : options_(options), source_(source), metrics_(metrics), server_(MakeServer(options.tls)) {}
+      : options_(options),
+        source_(source),
+        metrics_(metrics),
+        server_(MakeServer(options.tls)),
+        streams_(source, options.max_streams) {}
 
   ~Impl() { Shutdown(); }
 
@@ -170,6 +150,7 @@ class HttpServer::Impl {
       if (stopping_) return;
       stopping_ = true;
     }
+    streams_.Stop();
     server_->stop();
     if (thread_.joinable()) thread_.join();
   }
@@ -340,39 +321,7 @@ class HttpServer::Impl {
     res.set_content(reinterpret_cast<const char*>(asset->data), asset->size, asset->content_type);
   }
 
-  // Holds one of the max_streams places for as long as a stream is open.
-  class StreamSlot {
-   public:
-    explicit StreamSlot(Impl* impl) : impl_(impl) {}
-    ~StreamSlot() {
-      absl::MutexLock lock(&impl_->mu_);
-      --impl_->open_streams_;
-    }
-    StreamSlot(const StreamSlot&) = delete;
-    StreamSlot& operator=(const StreamSlot&) = delete;
-
-   private:
-    Impl* const impl_;
-  };
-
-  // One open event stream, owned by its content provider (and so by httplib's Response, which
-  // the serving thread destroys before Shutdown's join returns).
-  struct EventStream {
-    std::string job_id;
-    int64_t cursor = 0;  // the last sequence sent
-    std::chrono::steady_clock::time_point last_write;
-    std::unique_ptr<StreamSlot> slot;
-  };
-
-  // A place for one more stream; nullptr when max_streams are open or the server stops.
-  std::unique_ptr<StreamSlot> TryOpenStream() {
-    absl::MutexLock lock(&mu_);
-    if (stopping_ || open_streams_ >= options_.max_streams) return nullptr;
-    ++open_streams_;
-    return std::make_unique<StreamSlot>(this);
-  }
-
-  // Server-sent events: one StreamTurn every kStreamPollInterval.
+  // Server-sent events (event_streams.h), after `after` or the Last-Event-ID header.
   void StreamEvents(const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1].str();
     if (absl::Status visible = VisibleJob(req, id).status(); !visible.ok()) {
@@ -386,65 +335,7 @@ class HttpServer::Impl {
     if (!after.ok()) return ReplyError(res, after.status());
     absl::StatusOr<std::vector<JobEventView>> first = source_->ListEvents(id, *after, 1);
     if (!first.ok()) return ReplyError(res, first.status());
-    std::unique_ptr<StreamSlot> slot = TryOpenStream();
-    if (slot == nullptr) return ReplyBusy(res, options_.max_streams);
-
-    auto stream = std::make_shared<EventStream>();
-    stream->job_id = id;
-    stream->cursor = *after;
-    stream->last_write = std::chrono::steady_clock::now();
-    stream->slot = std::move(slot);
-    res.set_header("Cache-Control", "no-store");
-    res.set_header("Connection", "close");
-    // Returning false ends the stream and makes httplib close the connection.
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, stream](size_t, httplib::DataSink& sink) { return StreamTurn(*stream, sink); });
-  }
-
-  // Writes what is new (or a keepalive), then waits up to kStreamPollInterval. Returns false
-  // when the stream is over: the client went away or did not take a write within the write
-  // timeout, the job's last event has been sent (then after the end-of-stream chunk), or the
-  // server stops.
-  bool StreamTurn(EventStream& stream, httplib::DataSink& sink) {
-    if (!sink.is_writable()) return false;
-    absl::StatusOr<std::vector<JobEventView>> events =
-        source_->ListEvents(stream.job_id, stream.cursor, kDefaultEventLimit);
-    if (!events.ok()) return false;
-    std::string out;
-    bool over = false;
-    for (const JobEventView& event : *events) {
-      absl::StrAppend(&out, "id: ", event.sequence, "\nevent: ", event.type,
-                      "\ndata: ", EventToJson(event).dump(), "\n\n");
-      stream.cursor = event.sequence;
-      over |= event.type == "state" && IsTerminalState(event.state);
-    }
-    if (events->empty()) over = AllEventsSent(stream);
-    const auto now = std::chrono::steady_clock::now();
-    if (out.empty() && now - stream.last_write > kStreamHeartbeat) out = ": keepalive\n\n";
-    if (!out.empty()) {
-      if (!sink.write(out.data(), out.size())) return false;
-      stream.last_write = now;
-    }
-    if (!over) {
-      absl::MutexLock lock(&mu_);
-      over =
-          mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(kStreamPollInterval));
-    }
-    if (!over) return true;
-    sink.done();
-    return false;
-  }
-
-  // True when the job is over and the stream has sent its every event. The state is read before
-  // the events: the store writes a state and its event in one transaction, so a terminal state
-  // means its event is already listed.
-  bool AllEventsSent(const EventStream& stream) {
-    absl::StatusOr<JobView> job = source_->GetJob(stream.job_id);
-    if (!job.ok() || !IsTerminalState(job->state)) return false;
-    absl::StatusOr<std::vector<JobEventView>> rest =
-        source_->ListEvents(stream.job_id, stream.cursor, 1);
-    return rest.ok() && rest->empty();
+    streams_.Open(id, *after, res);
   }
 
   // Constant after construction.
@@ -453,12 +344,12 @@ class HttpServer::Impl {
   ServiceMetrics* const metrics_;
 
   const std::unique_ptr<httplib::Server> server_;
+  EventStreams streams_;
   std::thread thread_;
   int port_ = -1;  // set by Start() before any reader runs
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int open_streams_ ABSL_GUARDED_BY(mu_) = 0;  // StreamSlots alive, at most max_streams
 };
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
