@@ -25,11 +25,9 @@
 //   losses          every step's training loss, in order.
 //   profiled_steps  with --profile-trace: the steps recorded in the trace (after the warm-up);
 //                   the profiler slows the host, so a profiled run's timing is not the benchmark's.
-// It may include LibTorch (a benchmark, not part of the engine's interface): only to
-// synchronise the device and read its memory statistics.
+// It may include LibTorch (a benchmark, not part of the engine's interface): only to read the
+// device's memory statistics (and, in bench_observer.cc, to synchronise it).
 #include <sys/resource.h>
-#include <torch/cuda.h>
-#include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
@@ -47,6 +45,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/bench_observer.h"
 #include "bench/kineto_trace.h"
 #include "common/job_spec.h"
 #include "common/status_macros.h"
@@ -58,7 +57,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 // Dense bf16 matmul rates of the H200: measured, and the datasheet's (see mfu_* above).
 constexpr double kMeasuredPeakBf16FlopsPerSecond = 790e12;
@@ -74,78 +72,6 @@ struct BenchOptions {
   engine::SpeedOptions speed;  // the engine's speed switches (all on by default)
   std::string profile_trace;   // a Kineto trace of the steps after the warm-up; "" = none
   int64_t profile_steps = 5;   // how many steps it records
-};
-
-void SyncDevice(const std::string& device) {
-  if (device.rfind("cuda", 0) == 0) torch::cuda::synchronize();
-}
-
-// Records losses and the wall clock at the edges of the timing window.
-class BenchObserver : public engine::TrainingObserver {
- public:
-  BenchObserver(std::string device, int64_t timing_warmup, KinetoTrace* trace, int64_t trace_steps)
-      : device_(std::move(device)),
-        timing_warmup_(timing_warmup),
-        trace_(trace),
-        trace_steps_(trace_steps) {}
-
-  void OnStart(const engine::SpecCheck& setup, int64_t) override {
-    setup_ = setup;
-    started_ = Clock::now();
-    std::cerr << "attune-bench: set up; training" << std::endl;
-  }
-  void OnStep(const engine::StepMetrics& m) override {
-    if (m.step == 1) std::cerr << "attune-bench: step 1 done" << std::endl;
-    losses_.push_back(m.train_loss);
-    grad_norms_.push_back(m.grad_norm);
-    if (m.skipped) ++skipped_;
-    total_steps_ = m.total_steps;
-    if (m.step == std::min(timing_warmup_, m.total_steps - 1)) {
-      SyncDevice(device_);
-      window_start_ = Clock::now();
-      window_first_step_ = m.step;
-      trace_->Start();
-    } else if (m.step > window_first_step_ && window_first_step_ >= 0) {
-      window_tokens_ += m.tokens;
-      window_samples_ += m.samples;
-    }
-    const bool trace_ends = m.step == window_first_step_ + trace_steps_ || m.step == m.total_steps;
-    if (trace_->enabled() && window_first_step_ >= 0 && m.step > window_first_step_ && trace_ends &&
-        profiled_steps_ == 0) {
-      SyncDevice(device_);
-      trace_->StopAndSave();
-      profiled_steps_ = m.step - window_first_step_;
-    }
-    if (m.step == m.total_steps) {
-      SyncDevice(device_);
-      window_end_ = Clock::now();
-      window_steps_ = m.step - window_first_step_;
-    }
-  }
-  void OnEval(const engine::EvalMetrics&) override {}
-  void OnCheckpoint(const engine::CheckpointInfo&) override {}
-  void OnWarning(const std::string& message) override { warnings_.push_back(message); }
-  bool StopRequested() override { return false; }
-
-  // Constant once RunTraining has returned.
-  engine::SpecCheck setup_;
-  Clock::time_point started_, window_start_, window_end_;
-  int64_t window_first_step_ = -1;
-  int64_t window_steps_ = 0;
-  int64_t window_tokens_ = 0;
-  int64_t window_samples_ = 0;
-  int64_t total_steps_ = 0;
-  int64_t skipped_ = 0;
-  int64_t profiled_steps_ = 0;
-  std::vector<double> losses_;
-  std::vector<double> grad_norms_;
-  std::vector<std::string> warnings_;
-
- private:
-  const std::string device_;
-  const int64_t timing_warmup_;
-  KinetoTrace* const trace_;
-  const int64_t trace_steps_;
 };
 
 // Attention FLOPs per token (forward + backward) from config.json; see the file comment.

@@ -1,8 +1,8 @@
 #include "bench/kineto_trace.h"
 
+#include <c10/util/Exception.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
 
-#include <exception>
 #include <iostream>
 #include <set>
 #include <string>
@@ -11,12 +11,6 @@ namespace attune::bench {
 namespace {
 
 namespace profiler = torch::autograd::profiler;
-
-// LibTorch's messages carry a backtrace after the first line.
-std::string FirstLine(const char* what) {
-  const std::string text(what);
-  return text.substr(0, text.find('\n'));
-}
 using torch::profiler::impl::ActivityType;
 using torch::profiler::impl::ProfilerConfig;
 using torch::profiler::impl::ProfilerState;
@@ -32,20 +26,22 @@ void KinetoTrace::Start() {
     profiler::prepareProfiler(config, activities);
     profiler::enableProfiler(config, activities);
     recording_ = true;
-  } catch (const std::exception& e) {
-    std::cerr << "attune-bench: no profile (this LibTorch's profiler: " << FirstLine(e.what())
-              << ")\n";
+  } catch (const c10::Error& e) {
+    std::cerr << "attune-bench: no profile (this LibTorch's profiler: "
+              << e.what_without_backtrace() << ")\n";
   }
 }
 
-void KinetoTrace::StopAndSave() {
-  if (!recording_) return;
+bool KinetoTrace::StopAndSave() {
+  if (!recording_) return false;
   recording_ = false;
   try {
     profiler::disableProfiler()->save(path_);
     std::cerr << "attune-bench: profile written to " << path_ << std::endl;
-  } catch (const std::exception& e) {
-    std::cerr << "attune-bench: profile not written: " << FirstLine(e.what()) << "\n";
+    return true;
+  } catch (const c10::Error& e) {
+    std::cerr << "attune-bench: profile not written: " << e.what_without_backtrace() << "\n";
+    return false;
   }
 }
 

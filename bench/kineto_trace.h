@@ -15,11 +15,13 @@ class KinetoTrace {
   // `path` = "" records nothing. `cuda`: also the CUDA kernels and copies.
   KinetoTrace(std::string path, bool cuda) : path_(std::move(path)), cuda_(cuda) {}
 
-  bool enabled() const { return !path_.empty(); }
+  // True between a Start() that began recording and StopAndSave().
+  bool recording() const { return recording_; }
   // Begins recording; a LibTorch without Kineto prints why and records nothing.
   void Start();
-  // Ends recording and writes the trace to the path; no-op unless Start() began one.
-  void StopAndSave();
+  // Ends recording and writes the trace to the path; true when it was written (false, and a
+  // no-op, unless Start() began one).
+  bool StopAndSave();
 
  private:
   const std::string path_;

@@ -68,25 +68,31 @@ def busy_us(intervals):
     return total
 
 
-def kineto_main(trace_path, run):
-    events = [e for e in json.load(open(trace_path))["traceEvents"] if e.get("ph") == "X"]
-    steps = max(int(run.get("profiled_steps") or 0), 1)
+def kineto_summary(events, steps):
+    """GPU microseconds by kind, (launches, us) by kernel name, GPU busy and span per step (ms),
+    and CUDA runtime calls by name, from Kineto's complete ("X") events."""
     gpu = [e for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")]
     start = min(float(e["ts"]) for e in events)
     end = max(float(e["ts"]) + float(e.get("dur", 0)) for e in events)
-    span_ms = (end - start) / 1e3 / steps
     by_kind, top = {}, {}
     for e in gpu:
         kind = kind_of(e["name"]) if e["cat"] == "kernel" else "memory copies and sets"
-        by_kind[kind] = by_kind.get(kind, 0.0) + float(e.get("dur", 0))
+        dur = float(e.get("dur", 0))
+        by_kind[kind] = by_kind.get(kind, 0.0) + dur
         n, us = top.get(e["name"], (0, 0.0))
-        top[e["name"]] = (n + 1, us + float(e.get("dur", 0)))
-    busy_ms = busy_us([(float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0))) for e in gpu])
-    busy_ms /= 1e3 * steps
+        top[e["name"]] = (n + 1, us + dur)
+    busy = busy_us([(float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0))) for e in gpu])
     launches = {}
     for e in events:
         if e.get("cat") == "cuda_runtime":
             launches[e["name"]] = launches.get(e["name"], 0) + 1
+    return by_kind, top, busy / 1e3 / steps, (end - start) / 1e3 / steps, launches
+
+
+def kineto_main(trace_path, run):
+    events = [e for e in json.load(open(trace_path))["traceEvents"] if e.get("ph") == "X"]
+    steps = max(int(run.get("profiled_steps") or 0), 1)
+    by_kind, top, busy_ms, span_ms, launches = kineto_summary(events, steps)
     print(f"# Profile (Kineto): {run.get('label', '')}, {run['program']} ({steps} steps traced; "
           f"unprofiled: {run['ms_per_step']:.1f} ms/step timed, "
           f"{run['tokens_per_s']:,.0f} real tokens/s)\n")

@@ -14,10 +14,6 @@ constexpr int kEventsPerTurn = 1000;
 constexpr auto kPollInterval = std::chrono::milliseconds(250);
 constexpr auto kHeartbeat = std::chrono::seconds(15);
 
-bool IsTerminalState(const std::string& state) {
-  return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
-}
-
 void ReplyBusy(httplib::Response& res, int max_streams) {
   const std::string body =
       nlohmann::json{{"error", absl::StrCat("too many event streams: at most ", max_streams,

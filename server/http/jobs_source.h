@@ -22,6 +22,11 @@
 
 namespace attune::http {
 
+// True for a JobView::state that no longer changes: SUCCEEDED, FAILED or CANCELLED.
+inline bool IsTerminalState(const std::string& state) {
+  return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
+}
+
 // One job as the dashboard and /api/jobs show it.
 struct JobView {
   std::string id;

@@ -17,10 +17,6 @@ using nlohmann::json;
 
 constexpr int kEventsPerRead = 10000;
 
-bool IsTerminalState(const std::string& state) {
-  return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
-}
-
 std::string Label(const JobView& job, const std::string& key) {
   auto it = job.spec.labels.find(key);
   return it == job.spec.labels.end() ? "" : it->second;
