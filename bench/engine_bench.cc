@@ -265,7 +265,8 @@ void AddRunFlags(CLI::App* app, BenchOptions* options, Flags* flags) {
                 "CUDA: every step eager (no CUDA graph replays)");
   app->add_flag(
       "--unfused", flags->unfused,
-      "CUDA: decoders' RMSNorm, RoPE and SwiGLU as plain LibTorch ops, not fused kernels");
+      "CUDA: decoders' RMSNorm, RoPE and SwiGLU as plain LibTorch ops, not fused kernels, "
+      "and packed attention through the block mask, not the varlen flash kernel");
   app->add_flag("--pageable-batches", flags->pageable,
                 "CUDA: batches in ordinary (not pinned) memory");
   app->add_option("--profile-trace", options->profile_trace,

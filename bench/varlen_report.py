@@ -62,7 +62,7 @@ def main():
             ratio = f"{packed / t:.2f}x" if packed and t else ""
             print(f"| {case} | {name} | {t:,.0f} | {r.get('samples_per_s', 0):,.1f} | "
                   f"{r['ms_per_step']:.1f} | {f * t / PEAKS['measured']:.1%} | "
-                  f"{f * t / PEAKS['datasheet']:.1%} | {r.get('peak_device_gib') or 0:.1f} | "
+                  f"{f * t / PEAKS['datasheet']:.1%} | {r.get('peak_device_gib') or 0:.2f} | "
                   f"{r.get('graph_replays', '')} | {ratio} |")
         print(f"\n{case}: token-weighted mean example length L_eff = {l_eff:.1f} tokens\n")
 
