@@ -63,14 +63,17 @@ torch::Tensor PackedBlockMask(const PackedLayout& packing, bool causal, torch::D
   return AdditiveMask(same, dtype);
 }
 
-bool PackedAttention::UsesVarlenKernel(const torch::Tensor& q) const {
+bool PackedAttention::UsesVarlenKernel(const torch::Tensor& q, const torch::Tensor& k) const {
 #if ATTUNE_TORCH_AT_LEAST(2, 5)
   const auto type = q.scalar_type();
-  return kernel_ == VarlenKernel::kAuto && q.is_cuda() &&
-         (type == torch::kBFloat16 || type == torch::kFloat16) && q.size(-1) % 8 == 0 &&
-         q.size(-1) <= 256;
+  const bool can_run = q.is_cuda() && (type == torch::kBFloat16 || type == torch::kFloat16) &&
+                       q.size(-1) % 8 == 0 && q.size(-1) <= 256;
+  const bool short_rows = q.size(1) <= kBlockMaskMaxLength && k.size(2) == q.size(2);
+  return can_run && (kernel_ == VarlenKernel::kVarlen ||
+                     (kernel_ == VarlenKernel::kAuto && !short_rows));
 #else
   (void)q;
+  (void)k;
   return false;
 #endif
 }
@@ -82,7 +85,7 @@ torch::Tensor PackedAttention::operator()(const torch::Tensor& q, const torch::T
   const int64_t heads = q.size(2);
   const int64_t d = q.size(3);
 #if ATTUNE_TORCH_AT_LEAST(2, 5)
-  if (UsesVarlenKernel(q)) {
+  if (UsesVarlenKernel(q, k)) {
     const int64_t kv_heads = k.size(2);
     torch::Tensor out =
         VarlenFlashFunction::apply(q.reshape({rows * length, heads, d}),

@@ -22,9 +22,20 @@ namespace attune::engine {
 
 // Which implementation PackedAttention runs.
 enum class VarlenKernel {
-  kAuto,       // the varlen kernel where it applies, else the reference
+  // The varlen kernel where it applies, except on short rows (kBlockMaskMaxLength tokens at
+  // most) without grouped-query heads, where the block mask runs: there SDPA's
+  // memory-efficient kernel over the mask was faster and needed less memory. Measured on the
+  // H200 (2026-12-02, RoBERTa-base, 32 rows x 128, GLUE-like lengths, ~160 examples a step):
+  // 6.7 ms/step and 1.36 GiB peak with the mask, 8.9 ms and 1.43 GiB with the varlen kernel,
+  // whose backward holds 128 fp32 rows of dQ per segment and launches blocks per segment.
+  kAuto,
+  kVarlen,     // the varlen kernel wherever it can run (tests, benchmarks)
   kReference,  // always the block mask
 };
+
+// The longest row for which kAuto prefers the block mask (its dense scores grow with the
+// square of the row length; the varlen kernel measured faster on 2048-token rows).
+inline constexpr int64_t kBlockMaskMaxLength = 256;
 
 // One forward pass's packed attention: built once per forward, called once per layer (the
 // reference mask is made on the first call that needs it and reused by the other layers).
@@ -39,8 +50,8 @@ class PackedAttention {
   torch::Tensor operator()(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                            double dropout_p);
 
-  // True when the varlen kernel runs for q (exposed for tests and benchmarks).
-  bool UsesVarlenKernel(const torch::Tensor& q) const;
+  // True when the varlen kernel runs for q and k (exposed for tests and benchmarks).
+  bool UsesVarlenKernel(const torch::Tensor& q, const torch::Tensor& k) const;
 
  private:
   const PackedLayout& packing_;

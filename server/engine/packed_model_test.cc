@@ -236,9 +236,9 @@ TEST(PackedAttentionCudaTest, VarlenKernelMatchesTheBlockMaskReference) {
       v.mutable_grad() = torch::Tensor();
       return r;
     };
-    PackedAttention probe(b.packing, causal, VarlenKernel::kAuto);
-    EXPECT_TRUE(probe.UsesVarlenKernel(q));
-    std::vector<torch::Tensor> fast = run(VarlenKernel::kAuto);
+    PackedAttention probe(b.packing, causal, VarlenKernel::kVarlen);
+    EXPECT_TRUE(probe.UsesVarlenKernel(q, k));
+    std::vector<torch::Tensor> fast = run(VarlenKernel::kVarlen);
     std::vector<torch::Tensor> reference = run(VarlenKernel::kReference);
     for (size_t i = 0; i < fast.size(); ++i) {
       EXPECT_LT(RelativeError(fast[i], reference[i]), 2e-2) << "causal " << causal << " " << i;
