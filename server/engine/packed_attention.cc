@@ -69,8 +69,8 @@ bool PackedAttention::UsesVarlenKernel(const torch::Tensor& q, const torch::Tens
   const bool can_run = q.is_cuda() && (type == torch::kBFloat16 || type == torch::kFloat16) &&
                        q.size(-1) % 8 == 0 && q.size(-1) <= 256;
   const bool short_rows = q.size(1) <= kBlockMaskMaxLength && k.size(2) == q.size(2);
-  return can_run && (kernel_ == VarlenKernel::kVarlen ||
-                     (kernel_ == VarlenKernel::kAuto && !short_rows));
+  return can_run &&
+         (kernel_ == VarlenKernel::kVarlen || (kernel_ == VarlenKernel::kAuto && !short_rows));
 #else
   (void)q;
   (void)k;
