@@ -129,7 +129,7 @@ def load(f):
     except ValueError:
         return None
 print(json.dumps({os.path.basename(f): load(f) for f in sorted(glob.glob(sys.argv[1] + "/*.json"))
-                  if "smoke" not in f}, indent=1))
+                  if "smoke" not in f and not f.endswith(".trace.json")}, indent=1))
 PY
 python3 bench/varlen_report.py "$out/results.json" "$work" | tee "$out/summary.md"
 cp "$work"/profile-*.csv "$out"/ 2>/dev/null; true
