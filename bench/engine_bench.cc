@@ -34,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -114,13 +115,31 @@ std::string OutputDir(const BenchOptions& options) {
   return (fs::temp_directory_path() / ("attune_bench_" + std::to_string(::getpid()))).string();
 }
 
+// --packed-attention's values.
+const std::map<std::string, engine::PackedAttentionKernel>& PackedAttentionNames() {
+  using K = engine::PackedAttentionKernel;
+  static const auto* names = new std::map<std::string, K>{{"auto", K::kAuto},
+                                                          {"flash", K::kFlashVarlen},
+                                                          {"efficient", K::kEfficientVarlen},
+                                                          {"mask", K::kBlockMask}};
+  return *names;
+}
+
+std::string PackedAttentionName(engine::PackedAttentionKernel kernel) {
+  for (const auto& [name, k] : PackedAttentionNames()) {
+    if (k == kernel) return name;
+  }
+  return "?";
+}
+
 json SpeedJson(const engine::SpeedOptions& speed) {
   return {{"unmasked_attention", speed.unmasked_attention},
           {"chunked_lm_loss", speed.chunked_lm_loss},
           {"metrics_every", speed.metrics_every},
           {"pinned_batches", speed.pinned_batches},
           {"cuda_graphs", speed.cuda_graphs},
-          {"fused_kernels", speed.fused_kernels}};
+          {"fused_kernels", speed.fused_kernels},
+          {"packed_attention", PackedAttentionName(speed.packed_attention)}};
 }
 
 // What was run: the job's settings and where it ran.
@@ -222,6 +241,7 @@ struct Flags {
   bool no_graphs = false;
   bool unfused = false;
   bool pageable = false;
+  std::string packed_attention = "auto";
 };
 
 // The job's flags, into `spec` and `flags`.
@@ -267,6 +287,9 @@ void AddRunFlags(CLI::App* app, BenchOptions* options, Flags* flags) {
       "--unfused", flags->unfused,
       "CUDA: decoders' RMSNorm, RoPE and SwiGLU as plain LibTorch ops, not fused kernels, "
       "and packed attention through the block mask, not the varlen flash kernel");
+  app->add_option("--packed-attention", flags->packed_attention,
+                  "CUDA: packed attention kernel: auto | flash | efficient | mask")
+      ->check(CLI::IsMember({"auto", "flash", "efficient", "mask"}));
   app->add_flag("--pageable-batches", flags->pageable,
                 "CUDA: batches in ordinary (not pinned) memory");
   app->add_option("--profile-trace", options->profile_trace,
@@ -306,6 +329,9 @@ absl::Status ApplyFlags(const Flags& flags, BenchOptions* options) {
   options->speed.pinned_batches = !flags.pageable;
   options->speed.cuda_graphs = !flags.no_graphs;
   options->speed.fused_kernels = !flags.unfused;
+  for (const auto& [name, kernel] : PackedAttentionNames()) {
+    if (name == flags.packed_attention) options->speed.packed_attention = kernel;
+  }
   TrainSpec& spec = options->spec;
   spec.task = *parsed_task;
   spec.schedule = *parsed_schedule;

@@ -101,11 +101,15 @@ for c in $cases; do
   # The token budget of batch full rows, as in the 2026-12-02 results (the default budget is
   # now the rows that hold about batch examples, much smaller on short data).
   run "attune-$c-packed" 200 "${at[@]}" --packing on --tokens-per-step $((batch * seq))
-  # The same packed step with the block-mask attention (SDPA's memory-efficient kernel over a
-  # [rows, 1, length, length] mask) instead of the varlen flash kernel: --unfused selects it
-  # (RoBERTa has no other fused kernel), to weigh the two kernels' time and memory.
-  [ "$c" = roberta ] && run "attune-$c-packed-block-mask" 200 "${at[@]}" --packing on \
-    --tokens-per-step $((batch * seq)) --unfused
+  # The same packed step with each packed-attention kernel (packed_attention.h), to weigh their
+  # time and memory on short rows: the block mask (the default there), flash and
+  # memory-efficient attention over cumulative sequence lengths.
+  if [ "$c" = roberta ]; then
+    for k in mask flash efficient; do
+      run "attune-$c-packed-$k" 200 "${at[@]}" --packing on --tokens-per-step $((batch * seq)) \
+        --packed-attention "$k"
+    done
+  fi
   if [ -n "${full[$c]:-}" ]; then  # attune's own full-row rate, in the same call
     read -r fdata fbatch fseq <<<"${full[$c]}"
     fcommon=(--model "$work/$model" --train "$work/$fdata" --task "$task" --batch "$fbatch"

@@ -113,6 +113,7 @@ torch::Device ParseDevice(const std::string& device) {
 
 absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
                                                   torch::Device device, Kernels kernels,
+                                                  PackedAttentionKernel packed_attention,
                                                   const std::vector<std::string>& data_roots) {
   ModelOptions options;
   options.task = spec.task;
@@ -127,6 +128,7 @@ absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const J
   options.frozen_dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
   options.seed = spec.seed;
   options.kernels = kernels;
+  options.packed_attention = packed_attention;
   options.data_roots = data_roots;
   return LoadModel(spec.model_dir, options);
 }

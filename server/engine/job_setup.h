@@ -46,6 +46,7 @@ torch::Device ParseDevice(const std::string& device);
 // `data_roots`.
 absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
                                                   torch::Device device, Kernels kernels,
+                                                  PackedAttentionKernel packed_attention,
                                                   const std::vector<std::string>& data_roots);
 
 // Bytes of the model's weight files (model.safetensors, or the shards its index lists), opened

@@ -190,7 +190,7 @@ class DecoderModel : public Model {
   std::vector<std::string> warnings_;
   bool training_ = false;
   Kernels kernels_ = Kernels::kFused;  // ModelOptions::kernels
-  VarlenKernel varlen_ = VarlenKernel::kAuto;
+  PackedAttentionKernel varlen_ = PackedAttentionKernel::kAuto;
 
  private:
   std::vector<AdaptedSite> Sites() const {
@@ -242,8 +242,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadDecoder(const HfConfig& config,
   model->causal_lm_ = options.task == Task::kCausalLm;
   model->method_ = options.method;
   model->kernels_ = options.kernels;
-  model->varlen_ =
-      options.kernels == Kernels::kFused ? VarlenKernel::kAuto : VarlenKernel::kReference;
+  model->varlen_ = options.kernels == Kernels::kFused ? options.packed_attention
+                                                      : PackedAttentionKernel::kBlockMask;
   model->targets_ = options.targets;
   const int64_t h = config.hidden_size;
   const int64_t q_out = config.num_attention_heads * config.head_dim;

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "common/job_spec.h"
 #include "server/engine/fused_ops.h"
+#include "server/engine/trainer.h"
 
 namespace attune::engine {
 
@@ -56,6 +57,9 @@ struct ModelOptions {
   // The decoders' RMSNorm, rotary embedding and SwiGLU (fused_ops.h): fused kernels on CUDA,
   // or the reference LibTorch expressions. The CPU always runs the reference.
   Kernels kernels = Kernels::kFused;
+  // CUDA: which attention packed batches run (packed_attention.h); kReference kernels above
+  // always run the block mask.
+  PackedAttentionKernel packed_attention = PackedAttentionKernel::kAuto;
   // config.json and the weights are opened inside these directories (common/confined_file.h);
   // empty = no root restriction (tests, tools). A job's model gets the server's --data-roots.
   std::vector<std::string> data_roots;

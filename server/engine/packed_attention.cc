@@ -44,6 +44,40 @@ class VarlenFlashFunction : public torch::autograd::Function<VarlenFlashFunction
   }
 };
 
+// LibTorch's memory-efficient attention over cumulative sequence lengths: q, k, v [1, tokens,
+// heads, d] (one "batch" whose sequences cu_seqlens delimits). custom_mask_type 1 is causal
+// from each sequence's top-left, the per-example causal mask. The forward's outputs 2 and 3
+// are the dropout's philox seed and offset.
+class VarlenEfficientFunction : public torch::autograd::Function<VarlenEfficientFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& cu_seqlens,
+                               int64_t max_seqlen, double dropout_p, bool causal) {
+    const int64_t mask_type = causal ? 1 : 0;
+    auto result = at::_efficient_attention_forward(q, k, v, /*bias=*/c10::nullopt, cu_seqlens,
+                                                   cu_seqlens, max_seqlen, max_seqlen, dropout_p,
+                                                   mask_type, /*compute_log_sumexp=*/true);
+    torch::Tensor out = std::get<0>(result);
+    ctx->save_for_backward(
+        {q, k, v, out, std::get<1>(result), cu_seqlens, std::get<2>(result), std::get<3>(result)});
+    ctx->saved_data["max_seqlen"] = max_seqlen;
+    ctx->saved_data["dropout_p"] = dropout_p;
+    ctx->saved_data["mask_type"] = mask_type;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list s = ctx->get_saved_variables();
+    const int64_t max_seqlen = ctx->saved_data["max_seqlen"].toInt();
+    auto result = at::_efficient_attention_backward(
+        grads[0].contiguous(), s[0], s[1], s[2], /*bias=*/c10::nullopt, s[3], s[5], s[5],
+        max_seqlen, max_seqlen, s[4], ctx->saved_data["dropout_p"].toDouble(), s[6], s[7],
+        ctx->saved_data["mask_type"].toInt(), /*bias_requires_grad=*/false);
+    return {std::get<0>(result), std::get<1>(result), std::get<2>(result), torch::Tensor(),
+            torch::Tensor(),     torch::Tensor(),     torch::Tensor()};
+  }
+};
+
 #endif  // ATTUNE_TORCH_AT_LEAST(2, 5)
 
 }  // namespace
@@ -63,18 +97,22 @@ torch::Tensor PackedBlockMask(const PackedLayout& packing, bool causal, torch::D
   return AdditiveMask(same, dtype);
 }
 
-bool PackedAttention::UsesVarlenKernel(const torch::Tensor& q, const torch::Tensor& k) const {
+PackedAttentionKernel PackedAttention::KernelFor(const torch::Tensor& q,
+                                                 const torch::Tensor& k) const {
+  using K = PackedAttentionKernel;
 #if ATTUNE_TORCH_AT_LEAST(2, 5)
   const auto type = q.scalar_type();
-  const bool can_run = q.is_cuda() && (type == torch::kBFloat16 || type == torch::kFloat16) &&
-                       q.size(-1) % 8 == 0 && q.size(-1) <= 256;
-  const bool short_rows = q.size(1) <= kBlockMaskMaxLength && k.size(2) == q.size(2);
-  return can_run &&
-         (kernel_ == VarlenKernel::kVarlen || (kernel_ == VarlenKernel::kAuto && !short_rows));
+  const bool varlen_ok = q.is_cuda() && (type == torch::kBFloat16 || type == torch::kFloat16) &&
+                         q.size(-1) % 8 == 0 && q.size(-1) <= 256;
+  const bool same_heads = k.size(2) == q.size(2);
+  if (!varlen_ok || kernel_ == K::kBlockMask) return K::kBlockMask;
+  if (kernel_ == K::kEfficientVarlen) return same_heads ? K::kEfficientVarlen : K::kBlockMask;
+  if (kernel_ == K::kAuto && q.size(1) <= kBlockMaskMaxLength && same_heads) return K::kBlockMask;
+  return K::kFlashVarlen;
 #else
   (void)q;
   (void)k;
-  return false;
+  return K::kBlockMask;
 #endif
 }
 
@@ -85,13 +123,23 @@ torch::Tensor PackedAttention::operator()(const torch::Tensor& q, const torch::T
   const int64_t heads = q.size(2);
   const int64_t d = q.size(3);
 #if ATTUNE_TORCH_AT_LEAST(2, 5)
-  if (UsesVarlenKernel(q, k)) {
-    const int64_t kv_heads = k.size(2);
+  const PackedAttentionKernel kernel = KernelFor(q, k);
+  const int64_t tokens = rows * length;
+  const int64_t kv_heads = k.size(2);
+  const torch::Tensor kk = k.to(q.scalar_type());
+  const torch::Tensor vv = v.to(q.scalar_type());
+  if (kernel == PackedAttentionKernel::kFlashVarlen) {
     torch::Tensor out =
-        VarlenFlashFunction::apply(q.reshape({rows * length, heads, d}),
-                                   k.to(q.scalar_type()).reshape({rows * length, kv_heads, d}),
-                                   v.to(q.scalar_type()).reshape({rows * length, kv_heads, d}),
-                                   packing_.cu_seqlens, packing_.max_seqlen, dropout_p, causal_);
+        VarlenFlashFunction::apply(q.reshape({tokens, heads, d}), kk.reshape({tokens, kv_heads, d}),
+                                   vv.reshape({tokens, kv_heads, d}), packing_.cu_seqlens,
+                                   packing_.max_seqlen, dropout_p, causal_);
+    return out.view({rows, length, heads, d});
+  }
+  if (kernel == PackedAttentionKernel::kEfficientVarlen) {
+    torch::Tensor out = VarlenEfficientFunction::apply(
+        q.reshape({1, tokens, heads, d}), kk.reshape({1, tokens, heads, d}),
+        vv.reshape({1, tokens, heads, d}), packing_.cu_seqlens, packing_.max_seqlen, dropout_p,
+        causal_);
     return out.view({rows, length, heads, d});
   }
 #endif

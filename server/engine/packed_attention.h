@@ -1,16 +1,17 @@
 // Attention inside each example of a packed batch (packing.h): varlen attention. Internal to the
 // engine.
 //
-// Two implementations, one meaning (softmax(Q K^T / sqrt(d)) V over the tokens of the same
+// Three implementations, one meaning (softmax(Q K^T / sqrt(d)) V over the tokens of the same
 // segment; causal for decoders):
-//   - the varlen kernel: on CUDA, bf16/fp16, LibTorch >= 2.5, head_dim a multiple of 8 up to
-//     256, LibTorch's flash attention over the flattened rows with cumulative sequence lengths
-//     (at::_flash_attention_forward / _backward, wrapped in an autograd function below because
-//     their schema is private and changes between versions). No padding or cross-example
-//     score is computed.
-//   - the reference: a block-diagonal additive mask [rows, 1, length, length] (same segment,
+//   - the varlen kernels: on CUDA, bf16/fp16, LibTorch >= 2.5, head_dim a multiple of 8 up to
+//     256, LibTorch's flash attention (at::_flash_attention_forward / _backward) or
+//     memory-efficient attention (at::_efficient_attention_forward / _backward) over the
+//     flattened rows with cumulative sequence lengths, each wrapped in an autograd function
+//     below because their schema is private and changes between versions. No padding or
+//     cross-example score is computed.
+//   - the block mask: a block-diagonal additive mask [rows, 1, length, length] (same segment,
 //     and j <= i when causal) with DotProductAttention (attention.h). The CPU, and CI, run this.
-// Both give the unpacked examples' attention to rounding (packed_attention_test.cc).
+// All give the unpacked examples' attention to rounding (packed_model_test.cc).
 #ifndef ATTUNE_SERVER_ENGINE_PACKED_ATTENTION_H_
 #define ATTUNE_SERVER_ENGINE_PACKED_ATTENTION_H_
 
@@ -20,19 +21,15 @@
 
 namespace attune::engine {
 
-// Which implementation PackedAttention runs.
-enum class VarlenKernel {
-  // The varlen kernel where it applies, except on short rows (kBlockMaskMaxLength tokens at
-  // most) without grouped-query heads, where the block mask runs: there SDPA's
-  // memory-efficient kernel over the mask was faster and needed less memory. Measured on the
-  // H200 (2026-12-02, RoBERTa-base, 32 rows x 128, GLUE-like lengths, ~160 examples a step):
-  // 6.7 ms/step and 1.36 GiB peak with the mask, 8.9 ms and 1.43 GiB with the varlen kernel,
-  // whose backward holds 128 fp32 rows of dQ per segment and launches blocks per segment.
-  kAuto,
-  kVarlen,     // the varlen kernel wherever it can run (tests, benchmarks)
-  kReference,  // always the block mask
-};
-
+// PackedAttentionKernel (trainer.h) picks the implementation. kAuto runs the flash varlen
+// kernel where it applies, except on short rows (kBlockMaskMaxLength tokens at most) without
+// grouped-query heads, where the block mask runs: there SDPA's memory-efficient kernel over the
+// mask was faster and needed less memory. Measured on the H200 (2026-12-02, RoBERTa-base, 32
+// rows x 128, GLUE-like lengths, ~160 examples a step): 6.7 ms/step and 1.36 GiB peak with the
+// mask, 8.9 ms and 1.43 GiB with the flash varlen kernel, whose backward holds 128 fp32 rows of
+// dQ per segment. kEfficientVarlen (memory-efficient attention over cumulative sequence
+// lengths, no grouped-query heads) is not measured yet; benchmarks select it.
+//
 // The longest row for which kAuto prefers the block mask (its dense scores grow with the
 // square of the row length; the varlen kernel measured faster on 2048-token rows).
 inline constexpr int64_t kBlockMaskMaxLength = 256;
@@ -41,7 +38,7 @@ inline constexpr int64_t kBlockMaskMaxLength = 256;
 // reference mask is made on the first call that needs it and reused by the other layers).
 class PackedAttention {
  public:
-  PackedAttention(const PackedLayout& packing, bool causal, VarlenKernel kernel)
+  PackedAttention(const PackedLayout& packing, bool causal, PackedAttentionKernel kernel)
       : packing_(packing), causal_(causal), kernel_(kernel) {}
 
   // q: [rows, length, heads, d]; k, v: [rows, length, kv_heads, d], heads a multiple of
@@ -50,13 +47,15 @@ class PackedAttention {
   torch::Tensor operator()(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                            double dropout_p);
 
-  // True when the varlen kernel runs for q and k (exposed for tests and benchmarks).
-  bool UsesVarlenKernel(const torch::Tensor& q, const torch::Tensor& k) const;
+  // The kernel that runs for q and k: kernel's choice where this build and the tensors allow
+  // it (CUDA, LibTorch >= 2.5, bf16/fp16, head_dim a multiple of 8 up to 256; the efficient
+  // one also needs as many k/v heads as q heads), else kBlockMask. Exposed for tests.
+  PackedAttentionKernel KernelFor(const torch::Tensor& q, const torch::Tensor& k) const;
 
  private:
   const PackedLayout& packing_;
   const bool causal_;
-  const VarlenKernel kernel_;
+  const PackedAttentionKernel kernel_;
   torch::Tensor mask_;  // the reference's block mask, made on first use
 };
 

@@ -207,10 +207,9 @@ TEST(PackedEvaluateTest, SameMetricsAndPredictionsAsUnpacked) {
   }
 }
 
-// On CUDA (the GPU machine; skipped elsewhere): the varlen kernel gives the reference's
-// attention and gradients in bf16, causal and not, with grouped-query heads.
-TEST(PackedAttentionCudaTest, VarlenKernelMatchesTheBlockMaskReference) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+// On CUDA (the GPU machine; skipped elsewhere): `kernel` gives the block mask's attention and
+// gradients in bf16, causal and not, with kv_heads key/value heads for 8 query heads.
+void ExpectKernelMatchesTheBlockMask(PackedAttentionKernel kernel, int64_t kv_heads) {
   const std::vector<Example> examples = RandomExamples({50, 9, 33, 120, 7, 64, 1, 90}, 90);
   const std::vector<PackedRow> rows = PackRows(examples, {0, 1, 2, 3, 4, 5, 6, 7}, 128);
   const BatchShape shape{static_cast<int64_t>(rows.size()) + 1, 128, true, 10};
@@ -219,11 +218,11 @@ TEST(PackedAttentionCudaTest, VarlenKernelMatchesTheBlockMaskReference) {
     torch::manual_seed(1);
     auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
     torch::Tensor q = torch::randn({shape.rows, 128, 8, 64}, opts).requires_grad_();
-    torch::Tensor k = torch::randn({shape.rows, 128, 2, 64}, opts).requires_grad_();
-    torch::Tensor v = torch::randn({shape.rows, 128, 2, 64}, opts).requires_grad_();
+    torch::Tensor k = torch::randn({shape.rows, 128, kv_heads, 64}, opts).requires_grad_();
+    torch::Tensor v = torch::randn({shape.rows, 128, kv_heads, 64}, opts).requires_grad_();
     torch::Tensor real = b.attention_mask.to(torch::kBool).view({shape.rows, 128, 1, 1});
-    auto run = [&](VarlenKernel kernel) {
-      PackedAttention attention(b.packing, causal, kernel);
+    auto run = [&](PackedAttentionKernel which) {
+      PackedAttention attention(b.packing, causal, which);
       torch::Tensor out = attention(q, k, v, 0.0);
       // Padding rows attend among themselves; only real tokens are compared.
       out = out.masked_fill(real.logical_not(), 0);
@@ -236,14 +235,24 @@ TEST(PackedAttentionCudaTest, VarlenKernelMatchesTheBlockMaskReference) {
       v.mutable_grad() = torch::Tensor();
       return r;
     };
-    PackedAttention probe(b.packing, causal, VarlenKernel::kVarlen);
-    EXPECT_TRUE(probe.UsesVarlenKernel(q, k));
-    std::vector<torch::Tensor> fast = run(VarlenKernel::kVarlen);
-    std::vector<torch::Tensor> reference = run(VarlenKernel::kReference);
+    PackedAttention probe(b.packing, causal, kernel);
+    EXPECT_EQ(probe.KernelFor(q, k), kernel);
+    std::vector<torch::Tensor> fast = run(kernel);
+    std::vector<torch::Tensor> reference = run(PackedAttentionKernel::kBlockMask);
     for (size_t i = 0; i < fast.size(); ++i) {
       EXPECT_LT(RelativeError(fast[i], reference[i]), 2e-2) << "causal " << causal << " " << i;
     }
   }
+}
+
+TEST(PackedAttentionCudaTest, FlashVarlenMatchesTheBlockMask) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  ExpectKernelMatchesTheBlockMask(PackedAttentionKernel::kFlashVarlen, /*kv_heads=*/2);
+}
+
+TEST(PackedAttentionCudaTest, EfficientVarlenMatchesTheBlockMask) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  ExpectKernelMatchesTheBlockMask(PackedAttentionKernel::kEfficientVarlen, /*kv_heads=*/8);
 }
 
 }  // namespace

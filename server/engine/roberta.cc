@@ -175,7 +175,7 @@ class EncoderModel : public Model {
   int64_t frozen_parameters_ = 0;
   std::vector<std::string> warnings_;
   bool training_ = false;
-  VarlenKernel varlen_ = VarlenKernel::kAuto;
+  PackedAttentionKernel varlen_ = PackedAttentionKernel::kAuto;
 
  private:
   torch::Tensor Dropout(const torch::Tensor& x, double p) const {
@@ -213,8 +213,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadEncoder(const HfConfig& config,
   model->pad_id_ = config.pad_token_id.value_or(model->roberta_ ? 1 : 0);
   model->method_ = options.method;
   model->targets_ = options.targets;
-  model->varlen_ =
-      options.kernels == Kernels::kFused ? VarlenKernel::kAuto : VarlenKernel::kReference;
+  model->varlen_ = options.kernels == Kernels::kFused ? options.packed_attention
+                                                      : PackedAttentionKernel::kBlockMask;
   const std::string p = model->roberta_ ? "roberta." : "bert.";
   const int64_t h = config.hidden_size;
   const int64_t ffn = config.intermediate_size;

@@ -97,6 +97,15 @@ enum class ResumeMode {
   kFromLatest,  // continue from the newest complete checkpoint in output_dir, if any
 };
 
+// Which attention a packed batch runs on CUDA (packed_attention.h; the CPU always runs the block
+// mask). kAuto is the engine's choice; the others are for benchmarks and tests.
+enum class PackedAttentionKernel {
+  kAuto,
+  kFlashVarlen,      // LibTorch's flash attention over cumulative sequence lengths
+  kEfficientVarlen,  // LibTorch's memory-efficient attention over cumulative sequence lengths
+  kBlockMask,        // SDPA with a block-diagonal mask [rows, 1, length, length]
+};
+
 // Switches for the engine's speed measures, all on by default. They change how fast a step runs,
 // not what it computes (the same numbers within rounding); attune-bench turns them off one at a
 // time to measure what each is worth.
@@ -116,6 +125,8 @@ struct SpeedOptions {
   bool cuda_graphs = true;
   // CUDA: the decoders' RMSNorm, rotary embedding and SwiGLU as fused kernels (fused_ops.h).
   bool fused_kernels = true;
+  // CUDA: the packed batches' attention kernel (kAuto unless a benchmark compares them).
+  PackedAttentionKernel packed_attention = PackedAttentionKernel::kAuto;
   // Steps between reading losses and gradient norms back from the device. 0 = automatic: every
   // step on the CPU; on CUDA whenever 0.5 s has passed since the last read (and before each
   // evaluation, checkpoint and stop), so a step never waits for the device. OnStep is then
