@@ -98,9 +98,15 @@ def kineto_main(trace_path, run):
           f"{run['tokens_per_s']:,.0f} real tokens/s)\n")
     print(f"Traced span {span_ms:.2f} ms/step; GPU busy (union of kernels and copies) "
           f"{busy_ms:.2f} ms/step = {busy_ms / span_ms:.1%} of it.\n")
+    gpu_total = sum(by_kind.values())
+    if gpu_total == 0:
+        why = (f"its {run['graph_replays']} steps replayed a CUDA graph, and Kineto here does not "
+               "record the kernels inside a replayed graph" if run.get("graph_replays")
+               else "the trace holds no GPU activity")
+        print(f"No kernel in the trace: {why}. This profile says nothing about the GPU time.")
+        return
     print("| kind | GPU ms/step | share of the GPU time |")
     print("|---|---|---|")
-    gpu_total = sum(by_kind.values())
     for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         print(f"| {kind} | {us / 1e3 / steps:.3f} | {us / gpu_total:.1%} |")
     print(f"| GPU idle within the span | {max(span_ms - busy_ms, 0):.3f} | |")
