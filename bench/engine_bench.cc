@@ -241,7 +241,6 @@ struct Flags {
   bool no_graphs = false;
   bool unfused = false;
   bool pageable = false;
-  std::string packed_attention = "auto";
 };
 
 // The job's flags, into `spec` and `flags`.
@@ -287,9 +286,9 @@ void AddRunFlags(CLI::App* app, BenchOptions* options, Flags* flags) {
       "--unfused", flags->unfused,
       "CUDA: decoders' RMSNorm, RoPE and SwiGLU as plain LibTorch ops, not fused kernels, "
       "and packed attention through the block mask, not the varlen flash kernel");
-  app->add_option("--packed-attention", flags->packed_attention,
+  app->add_option("--packed-attention", options->speed.packed_attention,
                   "CUDA: packed attention kernel: auto | flash | efficient | mask")
-      ->check(CLI::IsMember({"auto", "flash", "efficient", "mask"}));
+      ->transform(CLI::CheckedTransformer(PackedAttentionNames()));
   app->add_flag("--pageable-batches", flags->pageable,
                 "CUDA: batches in ordinary (not pinned) memory");
   app->add_option("--profile-trace", options->profile_trace,
@@ -329,9 +328,6 @@ absl::Status ApplyFlags(const Flags& flags, BenchOptions* options) {
   options->speed.pinned_batches = !flags.pageable;
   options->speed.cuda_graphs = !flags.no_graphs;
   options->speed.fused_kernels = !flags.unfused;
-  for (const auto& [name, kernel] : PackedAttentionNames()) {
-    if (name == flags.packed_attention) options->speed.packed_attention = kernel;
-  }
   TrainSpec& spec = options->spec;
   spec.task = *parsed_task;
   spec.schedule = *parsed_schedule;

@@ -59,7 +59,7 @@ class DecoderModel : public Model {
     const double attn_p = training_ ? config_.attention_dropout : 0.0;
     if (packing.defined()) {
       const Rope rope = RotaryTables(packing.positions.reshape({-1}));
-      PackedAttention attention(packing, /*causal=*/true, varlen_);
+      PackedAttention attention(packing, /*causal=*/true, packed_attention_);
       for (DecoderLayer& l : layers_) {
         x = LayerForward(l, x, rope,
                          [&](const torch::Tensor& q, const torch::Tensor& k,
@@ -190,7 +190,7 @@ class DecoderModel : public Model {
   std::vector<std::string> warnings_;
   bool training_ = false;
   Kernels kernels_ = Kernels::kFused;  // ModelOptions::kernels
-  PackedAttentionKernel varlen_ = PackedAttentionKernel::kAuto;
+  PackedAttentionKernel packed_attention_ = PackedAttentionKernel::kAuto;
 
  private:
   std::vector<AdaptedSite> Sites() const {
@@ -242,8 +242,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadDecoder(const HfConfig& config,
   model->causal_lm_ = options.task == Task::kCausalLm;
   model->method_ = options.method;
   model->kernels_ = options.kernels;
-  model->varlen_ = options.kernels == Kernels::kFused ? options.packed_attention
-                                                      : PackedAttentionKernel::kBlockMask;
+  model->packed_attention_ = options.kernels == Kernels::kFused ? options.packed_attention
+                                                                : PackedAttentionKernel::kBlockMask;
   model->targets_ = options.targets;
   const int64_t h = config.hidden_size;
   const int64_t q_out = config.num_attention_heads * config.head_dim;

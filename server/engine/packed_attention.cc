@@ -124,22 +124,21 @@ torch::Tensor PackedAttention::operator()(const torch::Tensor& q, const torch::T
   const int64_t d = q.size(3);
 #if ATTUNE_TORCH_AT_LEAST(2, 5)
   const PackedAttentionKernel kernel = KernelFor(q, k);
-  const int64_t tokens = rows * length;
-  const int64_t kv_heads = k.size(2);
-  const torch::Tensor kk = k.to(q.scalar_type());
-  const torch::Tensor vv = v.to(q.scalar_type());
-  if (kernel == PackedAttentionKernel::kFlashVarlen) {
+  if (kernel != PackedAttentionKernel::kBlockMask) {
+    const int64_t tokens = rows * length;
+    const int64_t kv_heads = k.size(2);
+    // The flash kernel takes [tokens, heads, d]; the efficient one a batch of one sequence.
+    const std::vector<int64_t> q_shape = {tokens, heads, d};
+    const std::vector<int64_t> kv_shape = {tokens, kv_heads, d};
+    const torch::Tensor kk = k.to(q.scalar_type()).reshape(kv_shape);
+    const torch::Tensor vv = v.to(q.scalar_type()).reshape(kv_shape);
     torch::Tensor out =
-        VarlenFlashFunction::apply(q.reshape({tokens, heads, d}), kk.reshape({tokens, kv_heads, d}),
-                                   vv.reshape({tokens, kv_heads, d}), packing_.cu_seqlens,
-                                   packing_.max_seqlen, dropout_p, causal_);
-    return out.view({rows, length, heads, d});
-  }
-  if (kernel == PackedAttentionKernel::kEfficientVarlen) {
-    torch::Tensor out = VarlenEfficientFunction::apply(
-        q.reshape({1, tokens, heads, d}), kk.reshape({1, tokens, heads, d}),
-        vv.reshape({1, tokens, heads, d}), packing_.cu_seqlens, packing_.max_seqlen, dropout_p,
-        causal_);
+        kernel == PackedAttentionKernel::kFlashVarlen
+            ? VarlenFlashFunction::apply(q.reshape(q_shape), kk, vv, packing_.cu_seqlens,
+                                         packing_.max_seqlen, dropout_p, causal_)
+            : VarlenEfficientFunction::apply(q.reshape(q_shape).unsqueeze(0), kk.unsqueeze(0),
+                                             vv.unsqueeze(0), packing_.cu_seqlens,
+                                             packing_.max_seqlen, dropout_p, causal_);
     return out.view({rows, length, heads, d});
   }
 #endif

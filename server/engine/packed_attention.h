@@ -26,12 +26,14 @@ namespace attune::engine {
 // grouped-query heads, where the block mask runs: there SDPA's memory-efficient kernel over the
 // mask was faster and needed less memory. Measured on the H200 (2026-12-02, RoBERTa-base, 32
 // rows x 128, GLUE-like lengths, ~160 examples a step): 6.7 ms/step and 1.36 GiB peak with the
-// mask, 8.9 ms and 1.43 GiB with the flash varlen kernel, whose backward holds 128 fp32 rows of
-// dQ per segment. kEfficientVarlen (memory-efficient attention over cumulative sequence
+// mask, 8.9 ms and 1.43 GiB with the flash varlen kernel (whose backward, as we read
+// flash-attention's source, sizes its fp32 dQ accumulator by 128 rows per segment; not
+// profiled). kEfficientVarlen (memory-efficient attention over cumulative sequence
 // lengths, no grouped-query heads) is not measured yet; benchmarks select it.
 //
-// The longest row for which kAuto prefers the block mask (its dense scores grow with the
-// square of the row length; the varlen kernel measured faster on 2048-token rows).
+// The longest row for which kAuto prefers the block mask. Measured only at 128; the mask's dense
+// scores grow with the square of the row length, so 256 is a guess at where it stops paying, and
+// longer rows (the 1.1B's 2048, measured with the varlen kernel) keep the varlen kernel.
 inline constexpr int64_t kBlockMaskMaxLength = 256;
 
 // One forward pass's packed attention: built once per forward, called once per layer (the

@@ -250,6 +250,23 @@ TEST(PackedAttentionCudaTest, FlashVarlenMatchesTheBlockMask) {
   ExpectKernelMatchesTheBlockMask(PackedAttentionKernel::kFlashVarlen, /*kv_heads=*/2);
 }
 
+// kAuto's choice (packed_attention.h): the block mask on short rows with as many k/v heads as
+// q heads, the flash varlen kernel with grouped-query heads or on long rows.
+TEST(PackedAttentionCudaTest, AutoPicksTheBlockMaskOnlyOnShortRowsWithoutGroupedHeads) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  PackedLayout packing;
+  PackedAttention attention(packing, /*causal=*/false, PackedAttentionKernel::kAuto);
+  auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+  auto kernel = [&](int64_t length, int64_t kv_heads) {
+    return attention.KernelFor(torch::empty({1, length, 8, 64}, opts),
+                               torch::empty({1, length, kv_heads, 64}, opts));
+  };
+  EXPECT_EQ(kernel(128, 8), PackedAttentionKernel::kBlockMask);
+  EXPECT_EQ(kernel(kBlockMaskMaxLength, 8), PackedAttentionKernel::kBlockMask);
+  EXPECT_EQ(kernel(128, 2), PackedAttentionKernel::kFlashVarlen);
+  EXPECT_EQ(kernel(kBlockMaskMaxLength + 1, 8), PackedAttentionKernel::kFlashVarlen);
+}
+
 TEST(PackedAttentionCudaTest, EfficientVarlenMatchesTheBlockMask) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   ExpectKernelMatchesTheBlockMask(PackedAttentionKernel::kEfficientVarlen, /*kv_heads=*/8);

@@ -26,7 +26,7 @@ class EncoderModel : public Model {
     torch::Tensor x = Embed(input_ids, attention_mask, packing);
     const double attn_p = training_ ? config_.attention_probs_dropout_prob : 0.0;
     if (packing.defined()) {
-      PackedAttention attention(packing, /*causal=*/false, varlen_);
+      PackedAttention attention(packing, /*causal=*/false, packed_attention_);
       for (EncoderLayer& l : layers_) {
         x = LayerForward(
             l, x, [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
@@ -175,7 +175,7 @@ class EncoderModel : public Model {
   int64_t frozen_parameters_ = 0;
   std::vector<std::string> warnings_;
   bool training_ = false;
-  PackedAttentionKernel varlen_ = PackedAttentionKernel::kAuto;
+  PackedAttentionKernel packed_attention_ = PackedAttentionKernel::kAuto;
 
  private:
   torch::Tensor Dropout(const torch::Tensor& x, double p) const {
@@ -213,8 +213,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadEncoder(const HfConfig& config,
   model->pad_id_ = config.pad_token_id.value_or(model->roberta_ ? 1 : 0);
   model->method_ = options.method;
   model->targets_ = options.targets;
-  model->varlen_ = options.kernels == Kernels::kFused ? options.packed_attention
-                                                      : PackedAttentionKernel::kBlockMask;
+  model->packed_attention_ = options.kernels == Kernels::kFused ? options.packed_attention
+                                                                : PackedAttentionKernel::kBlockMask;
   const std::string p = model->roberta_ ? "roberta." : "bert.";
   const int64_t h = config.hidden_size;
   const int64_t ffn = config.intermediate_size;
