@@ -24,12 +24,15 @@ namespace attune::engine {
 // PackedAttentionKernel (trainer.h) picks the implementation. kAuto runs the flash varlen
 // kernel where it applies, except on short rows (kBlockMaskMaxLength tokens at most) without
 // grouped-query heads, where the block mask runs: there SDPA's memory-efficient kernel over the
-// mask was faster and needed less memory. Measured on the H200 (2026-12-02, RoBERTa-base, 32
-// rows x 128, GLUE-like lengths, ~160 examples a step): 6.7 ms/step and 1.36 GiB peak with the
-// mask, 8.9 ms and 1.43 GiB with the flash varlen kernel (whose backward, as we read
-// flash-attention's source, sizes its fp32 dQ accumulator by 128 rows per segment; not
-// profiled). kEfficientVarlen (memory-efficient attention over cumulative sequence
-// lengths, no grouped-query heads) is not measured yet; benchmarks select it.
+// mask was as fast as the fastest varlen kernel and needed less memory. Measured on the H200
+// (2026-12-02, commit 68501eb, RoBERTa-base, 32 rows x 128, GLUE-like lengths, ~164 examples a
+// step): block mask 6.6 ms/step, peak 1.36 GiB (the full-row case's); memory-efficient varlen
+// 6.6 ms, 1.43 GiB; flash varlen 7.9 ms, 1.43 GiB. Both varlen backwards size fp32 scratch per
+// segment, as we read their sources (the memory-efficient one: num_batches x num_heads x
+// workspace_strideBH floats, num_batches the segment count and the queries the longest
+// segment; flash: its dQ accumulator, 128 rows per segment). A step's segments are its fixed
+// example slots plus row padding (about 270 here, by a simulation of the packing): up to about
+// 0.1 GiB of scratch, where the mask's is per row (32 rows).
 //
 // The longest row for which kAuto prefers the block mask. Measured only at 128; the mask's dense
 // scores grow with the square of the row length, so 256 is a guess at where it stops paying, and
