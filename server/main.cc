@@ -49,6 +49,7 @@
 #include "server/scheduler/job_runner.h"
 #include "server/scheduler/scheduler.h"
 #include "server/store/store.h"
+#include "server/worker/supervisor.h"
 
 namespace attune {
 namespace {
@@ -78,6 +79,10 @@ struct ServerOptions {
   std::string preemption = "on";
   int preemption_grace_s = 600;
   double retry_backoff_s = 5;
+  // Jobs in attune-worker processes ("on", server/worker/supervisor.h) or on threads of attuned
+  // ("off": one crash takes the server down; for debugging).
+  std::string job_processes = "on";
+  std::string worker_binary;  // empty = attune-worker beside attuned
 };
 
 // The exposure rule (listen_check.h) for both listeners, and the TLS files.
@@ -250,13 +255,32 @@ void WaitForShutdownSignal(auth::Authenticator* auth) {
 
 // Stops accepting RPCs; open watches are cancelled after a short grace period and notice it
 // within a second. Then lets running jobs checkpoint; they stay QUEUED for the next start.
-void Shutdown(grpc::Server* server, http::HttpServer* http_server,
-              scheduler::Scheduler* scheduler) {
+void Shutdown(grpc::Server* server, http::HttpServer* http_server, scheduler::Scheduler* scheduler,
+              grpc::Server* workers) {
   server->GetHealthCheckService()->Shutdown();
   if (http_server != nullptr) http_server->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  scheduler->Shutdown();
+  scheduler->Shutdown();  // the workers checkpoint and report their end first
+  if (workers != nullptr) workers->Shutdown(std::chrono::system_clock::now());
   server->Wait();
+}
+
+// The runner of jobs: in worker processes (with the supervisor's socket served into *workers)
+// or on attuned's threads.
+absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeRunner(
+    const ServerOptions& options, const ResolvedOptions& resolved, worker::Supervisor* supervisor,
+    std::unique_ptr<grpc::Server>* workers) {
+  if (options.job_processes == "off") {
+    return std::make_unique<scheduler::EngineJobRunner>(resolved.data_roots.roots());
+  }
+  worker::WorkerOptions worker_options;
+  worker_options.worker_binary =
+      options.worker_binary.empty() ? worker::DefaultWorkerBinary() : options.worker_binary;
+  worker_options.data_roots = resolved.data_roots.roots();
+  ASSIGN_OR_RETURN(*workers,
+                   worker::ServeSupervisor(resolved.data_dir + "/run/workers.sock", supervisor,
+                                           &worker_options.supervisor_address));
+  return std::make_unique<worker::WorkerJobRunner>(std::move(worker_options), supervisor);
 }
 
 // options -> data dir lock -> store -> scheduler -> gRPC -> HTTP -> wait for a signal -> shut
@@ -272,9 +296,12 @@ absl::Status Serve(const ServerOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
                    store::Store::Open(resolved.data_dir + "/attune.db"));
   // The engine opens every file a job reads inside the same roots (common/confined_file.h).
-  scheduler::EngineJobRunner runner(resolved.data_roots.roots());
+  worker::Supervisor supervisor;
+  std::unique_ptr<grpc::Server> workers;
+  ASSIGN_OR_RETURN(std::unique_ptr<scheduler::JobRunner> runner,
+                   MakeRunner(options, resolved, &supervisor, &workers));
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
-                   StartScheduler(options, resolved, store.get(), &runner, auth.get()));
+                   StartScheduler(options, resolved, store.get(), runner.get(), auth.get()));
   // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
   http::SchedulerJobsSource jobs_source(scheduler.get());
   // GPU series through NVML where the driver has it; only the cpu series otherwise.
@@ -310,7 +337,7 @@ absl::Status Serve(const ServerOptions& options) {
             << (options.tls.enabled() ? "; TLS on" : "; TLS off")
             << (options.tls.mutual() ? " (client certificates required)" : "") << std::endl;
   WaitForShutdownSignal(auth.get());
-  Shutdown(server->get(), http_server->get(), scheduler.get());
+  Shutdown(server->get(), http_server->get(), scheduler.get(), workers.get());
   return absl::OkStatus();
 }
 
@@ -349,6 +376,12 @@ int main(int argc, char** argv) {
                  "seconds before a crashed job's first restart (its max_retries); doubles with "
                  "each retry (default 5)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--job-processes", options.job_processes,
+                 "on|off: each job trains in its own attune-worker process, so a crash fails only "
+                 "its attempt (default on); off trains on attuned's threads")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--worker-binary", options.worker_binary,
+                 "the attune-worker executable (default: beside attuned)");
   CLI11_PARSE(app, argc, argv);
 
   // Block the shutdown signals in this thread before any other starts, so every thread inherits

@@ -1,0 +1,92 @@
+// Jobs in worker processes: attuned's side of the worker protocol
+// (proto/attune/worker/v1/worker.proto).
+//
+// `WorkerJobRunner` is the scheduler's JobRunner when jobs run in processes: for each attempt
+// it registers the job with the `Supervisor` (the protocol's gRPC service, which attuned serves
+// on a Unix socket in its data directory), starts an `attune-worker` for it, relays the
+// worker's reports to the job's observer, sends Stop when the scheduler asks the job to stop,
+// and returns the worker's result once it has exited. A worker that exits without a result (a
+// signal, a crash, an out-of-memory kill) is UNAVAILABLE, a crash the scheduler retries from
+// the last checkpoint (JobSpec max_retries), with the exit and the last lines of its log
+// (jobs/<id>/worker.log) as the reason. Workers get SIGKILL when attuned dies.
+#ifndef ATTUNE_SERVER_WORKER_SUPERVISOR_H_
+#define ATTUNE_SERVER_WORKER_SUPERVISOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "attune/worker/v1/worker.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "server/scheduler/job_runner.h"
+
+namespace attune::worker {
+
+class Attempt;  // supervisor.cc: one attempt's assignment, stream and reports
+
+// The Supervisor service. Thread-safe: gRPC threads serve Attach while job threads Open and
+// Close attempts.
+class Supervisor final : public v1::Supervisor::Service {
+ public:
+  // A worker's stream: Hello, then its reports until Finished. NOT_FOUND for an attempt id that
+  // is not open, ALREADY_EXISTS for a second stream of the same attempt.
+  grpc::Status Attach(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::SupervisorCommand, v1::WorkerReport>* stream) override;
+
+  // Registers an attempt under a new random id (128 bits, hex) whose reports go to `observer`.
+  std::shared_ptr<Attempt> Open(v1::Assignment assignment, engine::TrainingObserver* observer);
+  // Forgets the attempt: no report reaches its observer after this returns.
+  void Close(const std::shared_ptr<Attempt>& attempt);
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Attempt>> attempts_ ABSL_GUARDED_BY(mu_);
+};
+
+struct WorkerOptions {
+  std::string worker_binary;            // the attune-worker executable
+  std::string supervisor_address;       // where workers reach the Supervisor, e.g. "unix:/d/run/w"
+  std::vector<std::string> data_roots;  // as EngineJobRunner's
+  // A worker that has not attached by then is killed (its attempt fails as a crash).
+  absl::Duration attach_timeout = absl::Seconds(60);
+  absl::Duration poll_interval = absl::Milliseconds(20);  // of the worker's exit and of stops
+};
+
+class WorkerJobRunner : public scheduler::JobRunner {
+ public:
+  // `supervisor` must outlive the runner and be served at options.supervisor_address.
+  WorkerJobRunner(WorkerOptions options, Supervisor* supervisor)
+      : options_(std::move(options)), supervisor_(supervisor) {}
+
+  // engine::CheckSpec, in attuned: it reads headers and data, and loads no weights.
+  absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override;
+  // One attempt in one attune-worker, as the file comment says.
+  absl::StatusOr<engine::TrainResult> Run(const store::Job& job,
+                                          const std::vector<std::string>& devices,
+                                          const std::string& output_dir,
+                                          engine::TrainingObserver* observer) override;
+
+ private:
+  const WorkerOptions options_;
+  Supervisor* const supervisor_;
+};
+
+// Serves `supervisor` on a Unix socket at `socket_path`, whose directory is created with mode
+// 0700 (only attuned's user can connect); sets *address to what workers dial ("unix:PATH").
+// INVALID_ARGUMENT when the path is longer than a socket address holds, UNAVAILABLE when it
+// cannot listen.
+absl::StatusOr<std::unique_ptr<grpc::Server>> ServeSupervisor(const std::string& socket_path,
+                                                              Supervisor* supervisor,
+                                                              std::string* address);
+
+// attune-worker beside the running executable (/proc/self/exe).
+std::string DefaultWorkerBinary();
+
+}  // namespace attune::worker
+
+#endif  // ATTUNE_SERVER_WORKER_SUPERVISOR_H_

@@ -1,0 +1,140 @@
+// attune-worker: trains one attempt of one job for the attuned that started it, over the worker
+// protocol (proto/attune/worker/v1/worker.proto): connects to --supervisor, says which
+// --attempt it is, receives the job, runs engine::RunTraining, reports progress and the end,
+// and exits 0 once it has reported the end (whatever the job's outcome), 2 when it cannot get
+// a job, 3 when the connection to attuned fails before the end is reported. A Stop from
+// attuned, or the connection's loss, ends training after the current step with a checkpoint.
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "attune/worker/v1/worker.grpc.pb.h"
+#include "common/job_spec.h"
+#include "grpcpp/grpcpp.h"
+#include "server/engine/trainer.h"
+#include "server/worker/worker_protocol.h"
+
+namespace attune::worker {
+namespace {
+
+using Stream = grpc::ClientReaderWriter<v1::WorkerReport, v1::SupervisorCommand>;
+
+// Reports to attuned from the training thread; Stop arrives on the reader thread.
+class WorkerObserver : public engine::TrainingObserver {
+ public:
+  WorkerObserver(Stream* stream, const std::atomic<bool>* stop) : stream_(stream), stop_(stop) {}
+
+  void OnStart(const engine::SpecCheck& setup, int64_t resumed_from_step) override {
+    v1::WorkerReport report;
+    *report.mutable_started() = ToWire(setup, resumed_from_step);
+    Send(report);
+  }
+  void OnStep(const StepMetrics& metrics) override {
+    v1::WorkerReport report;
+    *report.mutable_step() = ToWire(metrics);
+    Send(report);
+  }
+  void OnEval(const EvalMetrics& metrics) override {
+    v1::WorkerReport report;
+    *report.mutable_eval() = ToWire(metrics);
+    Send(report);
+  }
+  void OnCheckpoint(const engine::CheckpointInfo& checkpoint) override {
+    v1::WorkerReport report;
+    *report.mutable_checkpoint() = ToWire(checkpoint);
+    Send(report);
+  }
+  void OnWarning(const std::string& message) override {
+    v1::WorkerReport report;
+    report.set_warning(message);
+    Send(report);
+  }
+  bool StopRequested() override { return stop_->load(); }
+
+  // False once a write has failed (attuned is gone).
+  bool Send(const v1::WorkerReport& report) {
+    if (ok_ && !stream_->Write(report)) ok_ = false;
+    return ok_;
+  }
+
+ private:
+  Stream* const stream_;
+  const std::atomic<bool>* const stop_;
+  bool ok_ = true;  // training thread only
+};
+
+// The assignment's job, trained with `observer`.
+absl::StatusOr<engine::TrainResult> Train(const v1::Assignment& assignment,
+                                          engine::TrainingObserver* observer) {
+  absl::StatusOr<JobSpec> spec = JobSpecFromJson(assignment.spec_json());
+  if (!spec.ok()) return spec.status();
+  if (assignment.devices_size() == 0) {
+    return absl::InvalidArgumentError("devices: attuned gave the worker no device");
+  }
+  engine::RunOptions options;
+  options.device = assignment.devices(0);
+  options.output_dir = assignment.output_dir();
+  options.resume = engine::ResumeMode::kFromLatest;
+  options.data_roots.assign(assignment.data_roots().begin(), assignment.data_roots().end());
+  std::cerr << "attune-worker: job " << assignment.job_id() << " on " << options.device
+            << std::endl;
+  return engine::RunTraining(spec->train, options, observer);
+}
+
+int RunWorker(const std::string& address, const std::string& attempt) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = v1::Supervisor::NewStub(channel);
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub->Attach(&context);
+  v1::WorkerReport hello;
+  hello.mutable_hello()->set_attempt(attempt);
+  hello.mutable_hello()->set_pid(getpid());
+  v1::SupervisorCommand command;
+  if (!stream->Write(hello) || !stream->Read(&command) || !command.has_assignment()) {
+    std::cerr << "attune-worker: no job from " << address << ": "
+              << stream->Finish().error_message() << std::endl;
+    return 2;
+  }
+  const v1::Assignment assignment = command.assignment();
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {  // Stop commands; the stream's end (attuned gone) stops too
+    v1::SupervisorCommand next;
+    while (stream->Read(&next)) {
+      if (next.has_stop()) stop = true;
+    }
+    stop = true;
+  });
+  WorkerObserver observer(stream.get(), &stop);
+  absl::StatusOr<engine::TrainResult> result = Train(assignment, &observer);
+  v1::WorkerReport end;
+  *end.mutable_finished() = ToWire(result);
+  const bool reported = observer.Send(end);
+  stream->WritesDone();
+  reader.join();
+  const grpc::Status status = stream->Finish();
+  if (!reported || !status.ok()) {
+    std::cerr << "attune-worker: lost attuned before reporting the end: " << status.error_message()
+              << std::endl;
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace attune::worker
+
+int main(int argc, char** argv) {
+  CLI::App app{"attune-worker: trains one job attempt for attuned (started by attuned only)"};
+  std::string supervisor;
+  std::string attempt;
+  app.add_option("--supervisor", supervisor, "attuned's worker address, e.g. unix:/data/run/w.sock")
+      ->required();
+  app.add_option("--attempt", attempt, "the attempt id attuned gave this worker")->required();
+  CLI11_PARSE(app, argc, argv);
+  return attune::worker::RunWorker(supervisor, attempt);
+}
