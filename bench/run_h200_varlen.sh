@@ -13,7 +13,8 @@
 # (cases) profiles attune packed under Nsight Systems when nsys is there, else with LibTorch's
 # Kineto (attune-bench --profile-trace; profile_report.py either way); COMPILE=0 leaves out HF +
 # torch.compile, COMPILE_LIMIT its time limit (s, default 240); OUT (default /tmp/bench-out) gets
-# results.json (every program's JSON, by file name), commands.txt and log.txt; DEADLINE
+# results.json (every program's JSON, by file name), commands.txt and log.txt; REPEAT=N repeats
+# HF length-grouped and attune packed N-1 more times per case; DEADLINE
 # (seconds since start, default 540) skips what would start after it. A warm machine reuses
 # /tmp/build and /tmp/bench.
 set -uo pipefail
@@ -123,6 +124,12 @@ for c in $cases; do
   run "attune-$c-unpacked" 200 "${at[@]}" --packing off
   [ "$c" = roberta ] && run "attune-$c-unpacked-no-graphs" 200 "${at[@]}" --packing off --no-cuda-graphs
   [ "$c" != llama8b ] && run "hf-$c-random" 200 python3 bench/hf_varlen.py "${common[@]}" --order random
+  # REPEAT=N: N-1 more runs of HF length-grouped and attune packed, interleaved, to see how much
+  # each varies between runs in one call.
+  for r in $(seq 2 "${REPEAT:-1}"); do
+    run "hf-$c-grouped-rep$r" 200 python3 bench/hf_varlen.py "${common[@]}" --order grouped
+    run "attune-$c-packed-rep$r" 200 "${at[@]}" --packing on --tokens-per-step $((batch * seq))
+  done
   [ "${COMPILE:-1}" = 1 ] && run "hf-$c-compile" "${COMPILE_LIMIT:-240}" python3 bench/hf_varlen.py "${common[@]}" --order grouped --compile
 done
 python3 - "$work" >"$out/results.json" <<'PY'
