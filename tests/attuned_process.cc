@@ -298,4 +298,33 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+std::vector<pid_t> WorkersOf(pid_t parent) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent && stat.substr(open + 1, close - open - 1) == "attune-worker") {
+      found.push_back(std::stoi(name));
+    }
+  }
+  return found;
+}
+
+pid_t OneWorkerOf(pid_t parent, int timeout_s) {
+  for (int i = 0; i < timeout_s * 20; ++i) {
+    std::vector<pid_t> workers = WorkersOf(parent);
+    if (workers.size() == 1) return workers[0];
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+
 }  // namespace attune::testing

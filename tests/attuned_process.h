@@ -133,6 +133,11 @@ bool MakeExample(const std::string& dir);
 std::vector<std::string> ExampleSubmitArgs(const std::string& dir,
                                            const std::vector<std::string>& extra = {});
 
+// The attune-worker processes whose parent is `parent` (an attuned), from /proc/*/stat.
+std::vector<pid_t> WorkersOf(pid_t parent);
+// Waits up to `timeout_s` for `parent` to have exactly one worker and returns it; 0 if none came.
+pid_t OneWorkerOf(pid_t parent, int timeout_s);
+
 // Reads a whole file ("" if missing).
 std::string ReadFile(const std::string& path);
 
