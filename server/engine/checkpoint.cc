@@ -189,11 +189,15 @@ absl::StatusOr<CheckpointInfo> WriteCheckpoint(const std::string& output_dir,
         absl::StrCat("checkpoint: rename to ", final_dir, ": ", ec.message()));
   RETURN_IF_ERROR(FsyncPath(parent, O_RDONLY | O_DIRECTORY));
 
+  return DescribeCheckpoint(final_dir, content.step);
+}
+
+absl::StatusOr<CheckpointInfo> DescribeCheckpoint(const std::string& dir, int64_t step) {
   CheckpointInfo info;
-  info.step = content.step;
-  info.dir = final_dir;
-  ASSIGN_OR_RETURN(info.sha256, Sha256File((fs::path(final_dir) / kAdapterFile).string()));
-  ASSIGN_OR_RETURN(info.adapter_bytes, AdapterBytes(final_dir));
+  info.step = step;
+  info.dir = dir;
+  ASSIGN_OR_RETURN(info.sha256, Sha256File((fs::path(dir) / kAdapterFile).string()));
+  ASSIGN_OR_RETURN(info.adapter_bytes, AdapterBytes(dir));
   return info;
 }
 

@@ -73,6 +73,11 @@ struct LoadedCheckpoint {
   ResumeProgress progress;
 };
 
+// What a complete checkpoint directory holds, as WriteCheckpoint reports it: `step`, `dir`,
+// the adapter's SHA-256 and its download size (eval_metric, best and deleted_steps unset).
+// INTERNAL naming the file when it cannot be read.
+absl::StatusOr<CheckpointInfo> DescribeCheckpoint(const std::string& dir, int64_t step);
+
 // The newest complete checkpoint under `output_dir`, or nullopt when there is none (no
 // checkpoints directory, or nothing complete in it). INTERNAL when the directory cannot be
 // listed (see ListCheckpointSteps); INVALID_ARGUMENT when the newest one cannot be read.

@@ -1,5 +1,6 @@
 #include "server/engine/checkpoint_keeper.h"
 
+#include <cmath>
 #include <utility>
 
 #include "common/metrics.h"
@@ -15,10 +16,13 @@ CheckpointKeeper::CheckpointKeeper(std::string output_dir, int keep_last, EvalMe
       observer_(observer),
       remove_(std::move(remove)) {}
 
-void CheckpointKeeper::Restore(const LoadedCheckpoint& checkpoint) {
+void CheckpointKeeper::Restore(const LoadedCheckpoint& checkpoint, CheckpointInfo info) {
   best_score_ = checkpoint.progress.best_score.value_or(-INFINITY);
   best_step_ = checkpoint.progress.best_step;
   last_step_ = checkpoint.step;
+  info.best = best_step_ == checkpoint.step;
+  if (info.best && std::isfinite(best_score_)) info.eval_metric = best_score_;
+  last_ = std::move(info);
 }
 
 absl::Status CheckpointKeeper::Save(CheckpointContent content,

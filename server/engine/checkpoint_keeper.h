@@ -27,8 +27,11 @@ class CheckpointKeeper {
   CheckpointKeeper(std::string output_dir, int keep_last, EvalMetric rank_by,
                    TrainingObserver* observer, TreeRemover remove = &RemoveTree);
 
-  // Continues from a resumed checkpoint: its best so far and its step.
-  void Restore(const LoadedCheckpoint& checkpoint);
+  // Continues from a resumed checkpoint: its best so far and its step; `info`
+  // (DescribeCheckpoint) becomes last() until a new checkpoint is saved, so that a run resumed
+  // at its end still reports the checkpoint it ended with (an attempt that crashed after
+  // writing it may not have reported it).
+  void Restore(const LoadedCheckpoint& checkpoint, CheckpointInfo info);
 
   // Writes `content` (filling in its progress' best score and step), ranked by `eval` when that
   // evaluated this very step, then prunes. Errors as WriteCheckpoint; pruning never fails.

@@ -225,6 +225,32 @@ TEST_F(TrainerTest, ResumedRunIsBitIdenticalToUninterrupted) {
   EXPECT_EQ(resumed->final_checkpoint->sha256, full->final_checkpoint->sha256);
 }
 
+// A run resumed at its end (an attempt crashed after writing the last checkpoint, before it was
+// reported) takes no step and writes nothing, and still reports the checkpoint it ends with:
+// the scheduler records it if the crashed attempt did not (UnrecordedFinalCheckpoint).
+TEST_F(TrainerTest, ARunResumedAtItsEndReportsItsLastCheckpoint) {
+  TrainSpec spec = ExampleSpec();
+  spec.max_steps = 6;
+  spec.checkpoint_every = 4;
+  spec.validation_path.clear();
+  RunOptions options;
+  options.output_dir = OutputDir("ended");
+  RecordingObserver first;
+  auto full = RunTraining(spec, options, &first);
+  ASSERT_TRUE(full.ok()) << full.status();
+  ASSERT_TRUE(full->final_checkpoint.has_value());
+  RecordingObserver again;
+  auto resumed = RunTraining(spec, options, &again);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(again.resumed_from_, 6);
+  EXPECT_TRUE(again.steps.empty());
+  ASSERT_TRUE(resumed->final_checkpoint.has_value());
+  EXPECT_EQ(resumed->final_checkpoint->step, 6);
+  EXPECT_EQ(resumed->final_checkpoint->dir, full->final_checkpoint->dir);
+  EXPECT_EQ(resumed->final_checkpoint->sha256, full->final_checkpoint->sha256);
+  EXPECT_EQ(resumed->final_checkpoint->adapter_bytes, full->final_checkpoint->adapter_bytes);
+}
+
 // Targets too large for float32 make every loss infinite: each step is skipped and reported, and
 // the job fails after several in a row, saying why.
 TEST_F(TrainerTest, NonFiniteLossesSkipStepsThenFailTheJob) {

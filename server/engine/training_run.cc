@@ -97,7 +97,8 @@ absl::StatusOr<int64_t> TrainingRun::Resume() {
   }
   RETURN_IF_ERROR(optimizer_->LoadState(checkpoint->optimizer_state, checkpoint->optimizer_steps));
   if (checkpoint->rng_state.defined()) SetCpuGeneratorState(checkpoint->rng_state);
-  keeper_->Restore(*checkpoint);
+  ASSIGN_OR_RETURN(CheckpointInfo info, DescribeCheckpoint(checkpoint->dir, checkpoint->step));
+  keeper_->Restore(*checkpoint, std::move(info));
   reporter_->set_last_train_loss(checkpoint->progress.train_loss);
   return checkpoint->step;
 }

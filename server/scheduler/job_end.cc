@@ -34,6 +34,25 @@ absl::Duration CrashBackoff(absl::Duration base, int64_t retry) {
   return std::min(wait, absl::Hours(1));
 }
 
+std::optional<store::CheckpointRecord> UnrecordedFinalCheckpoint(
+    const absl::StatusOr<engine::TrainResult>& result, const std::string& job_id,
+    const std::vector<int64_t>& recorded_steps, int64_t now_us) {
+  if (!result.ok() || !result->final_checkpoint.has_value()) return std::nullopt;
+  const engine::CheckpointInfo& last = *result->final_checkpoint;
+  if (std::find(recorded_steps.begin(), recorded_steps.end(), last.step) != recorded_steps.end()) {
+    return std::nullopt;
+  }
+  store::CheckpointRecord record;
+  record.job_id = job_id;
+  record.step = last.step;
+  record.dir = last.dir;
+  record.bytes = last.adapter_bytes;
+  record.sha256 = last.sha256;
+  record.created_us = now_us;
+  record.eval_metric = last.eval_metric;
+  return record;
+}
+
 namespace {
 
 // A crashed attempt of `job` that max_retries allows to run again: back to QUEUED with a

@@ -5,6 +5,7 @@
 #define ATTUNE_SERVER_SCHEDULER_JOB_END_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,14 @@ bool IsCrash(const absl::Status& status);
 // The wait before retry `retry` (1-based) of a crashed job: `base` doubled per earlier retry,
 // at most an hour.
 absl::Duration CrashBackoff(absl::Duration base, int64_t retry);
+
+// The record of the checkpoint a run ended with when the store does not have it (no step in
+// `recorded_steps`): an attempt that crashed after writing a checkpoint but before it was
+// reported leaves it unrecorded, and the next attempt, resuming from it, may write no newer one
+// (it resumed at the end). nullopt when there is nothing to add.
+std::optional<store::CheckpointRecord> UnrecordedFinalCheckpoint(
+    const absl::StatusOr<engine::TrainResult>& result, const std::string& job_id,
+    const std::vector<int64_t>& recorded_steps, int64_t now_us);
 
 // Sets `job`'s end from the runner's result and the reason it was asked to stop, adds an error
 // event for a failure, and returns the final state event's message. A crash (`crashed`: the

@@ -295,6 +295,16 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
   Append(&end.checkpoints, std::move(progress.checkpoints));
   end.deletions = std::move(running->unrecorded_deletions);
   Append(&end.deletions, std::move(progress.deleted_checkpoint_steps));
+  std::vector<int64_t> recorded;
+  for (const store::CheckpointRecord& c : end.checkpoints) recorded.push_back(c.step);
+  if (absl::StatusOr<std::vector<store::CheckpointRecord>> stored =
+          store_->ListCheckpoints(end.job.id);
+      stored.ok()) {
+    for (const store::CheckpointRecord& c : *stored) recorded.push_back(c.step);
+  }
+  if (auto final = UnrecordedFinalCheckpoint(result, end.job.id, recorded, NowUs())) {
+    end.checkpoints.push_back(*std::move(final));
+  }
   const bool paused = end.job.state == JobState::kPaused;
   const bool preempted = stop == StopReason::kPreempt && end.job.state == JobState::kQueued;
   RecordEnd(std::move(end));

@@ -8,6 +8,7 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "server/scheduler/job_end.h"
 #include "server/scheduler/scheduler.h"
 #include "server/scheduler/scheduler_test_fixture.h"
 
@@ -122,6 +123,31 @@ TEST_F(SchedulerTest, JobWaitingToRetryCanBeCancelled) {
   ASSERT_TRUE(scheduler_->Cancel(id).ok());
   ASSERT_TRUE(WaitForState(id, JobState::kCancelled));
   EXPECT_EQ(StartsOf(runner_.starts(), id), 1);
+}
+
+// The checkpoint a run ended with is added to the store only when no record has its step (a
+// crashed attempt wrote it and died before reporting it); failures and runs without one add none.
+TEST(UnrecordedFinalCheckpointTest, AddsOnlyTheMissingFinalCheckpoint) {
+  engine::TrainResult result;
+  engine::CheckpointInfo last;
+  last.step = 60;
+  last.dir = "/d/jobs/j/checkpoints/step-00000060";
+  last.adapter_bytes = 123;
+  last.sha256 = "ab";
+  last.eval_metric = 0.5;
+  result.final_checkpoint = last;
+  auto added = UnrecordedFinalCheckpoint(result, "j", {7, 14, 56}, 99);
+  ASSERT_TRUE(added.has_value());
+  EXPECT_EQ(added->job_id, "j");
+  EXPECT_EQ(added->step, 60);
+  EXPECT_EQ(added->dir, last.dir);
+  EXPECT_EQ(added->bytes, 123);
+  EXPECT_EQ(added->sha256, "ab");
+  EXPECT_EQ(added->created_us, 99);
+  EXPECT_EQ(added->eval_metric, std::optional<double>(0.5));
+  EXPECT_FALSE(UnrecordedFinalCheckpoint(result, "j", {56, 60}, 99).has_value());
+  EXPECT_FALSE(UnrecordedFinalCheckpoint(engine::TrainResult{}, "j", {}, 99).has_value());
+  EXPECT_FALSE(UnrecordedFinalCheckpoint(absl::InternalError("x"), "j", {}, 99).has_value());
 }
 
 }  // namespace
