@@ -154,6 +154,27 @@ TEST_F(WorkerTest, WithNoRetriesLeftTheJobFailsNamingTheSignalAndTheWorkersLog) 
   EXPECT_EQ(WaitForJob(client, next, IsTerminal, 120).state(), v1::SUCCEEDED);
 }
 
+// Cancel reaches the worker (Stop) and it ends the job after its current step: the job is
+// CANCELLED well before its 300 steps, and the worker has exited.
+TEST_F(WorkerTest, CancelStopsTheWorker) {
+  AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_});
+  client::AttuneClient client(server.address());
+  const std::string id = Submit(server);
+  const int64_t at_cancel =
+      WaitForJob(
+          client, id, [](const v1::Job& j) { return j.current_step() >= 5; }, 120)
+          .current_step();
+  const pid_t worker = OneWorkerOf(server.pid(), 10);
+  ASSERT_GT(worker, 0);
+  ASSERT_EQ(RunCli(server.address(), {"cancel", id}).exit_code, 0);
+  v1::Job job = WaitForJob(client, id, IsTerminal, 30);
+  EXPECT_EQ(job.state(), v1::CANCELLED) << job.error();
+  EXPECT_LT(job.current_step(), 300);
+  EXPECT_GE(job.current_step(), at_cancel);
+  EXPECT_FALSE(Alive(worker)) << "the cancelled job's worker is still running";
+  EXPECT_TRUE(WorkersOf(server.pid()).empty());
+}
+
 TEST_F(WorkerTest, KillNineOfAttunedTakesItsWorkersWithIt) {
   AttunedProcess server(dir_.path() + "/data", {"--data-roots", example_});
   client::AttuneClient client(server.address());
