@@ -1,7 +1,8 @@
 // Fuzz target: the YAML job file of `attune submit --config` (client/job_spec_input.h). The
 // input goes to JobSpecFromYamlText, the parse that JobSpecFromYamlFile runs on the file's bytes
-// once it has read them (yaml-cpp's Load, then the same node-to-spec conversion): no temporary
-// file per input, which made this target the slowest.
+// once it has read them (yaml-cpp's Load, then the same node-to-spec conversion), with no
+// temporary file per input. That did not make it faster: about half its time is ASan's
+// allocator storing a stack per yaml-cpp allocation (bench/results/2026-12-02-fuzz.md).
 #include <cstddef>
 #include <cstdint>
 #include <string>
