@@ -49,6 +49,7 @@
 #include "server/scheduler/job_runner.h"
 #include "server/scheduler/scheduler.h"
 #include "server/store/store.h"
+#include "server/worker/job_runners.h"
 #include "server/worker/supervisor.h"
 
 namespace attune {
@@ -265,24 +266,6 @@ void Shutdown(grpc::Server* server, http::HttpServer* http_server, scheduler::Sc
   server->Wait();
 }
 
-// The runner of jobs: in worker processes (with the supervisor's socket served into *workers)
-// or on attuned's threads.
-absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeRunner(
-    const ServerOptions& options, const ResolvedOptions& resolved, worker::Supervisor* supervisor,
-    std::unique_ptr<grpc::Server>* workers) {
-  if (options.job_processes == "off") {
-    return std::make_unique<scheduler::EngineJobRunner>(resolved.data_roots.roots());
-  }
-  worker::WorkerOptions worker_options;
-  worker_options.worker_binary =
-      options.worker_binary.empty() ? worker::DefaultWorkerBinary() : options.worker_binary;
-  worker_options.data_roots = resolved.data_roots.roots();
-  ASSIGN_OR_RETURN(*workers,
-                   worker::ServeSupervisor(resolved.data_dir + "/run/workers.sock", supervisor,
-                                           &worker_options.supervisor_address));
-  return std::make_unique<worker::WorkerJobRunner>(std::move(worker_options), supervisor);
-}
-
 // options -> data dir lock -> store -> scheduler -> gRPC -> HTTP -> wait for a signal -> shut
 // down.
 absl::Status Serve(const ServerOptions& options) {
@@ -298,8 +281,10 @@ absl::Status Serve(const ServerOptions& options) {
   // The engine opens every file a job reads inside the same roots (common/confined_file.h).
   worker::Supervisor supervisor;
   std::unique_ptr<grpc::Server> workers;
+  worker::JobRunnerOptions runner_options{options.job_processes == "on", options.worker_binary,
+                                          resolved.data_dir, resolved.data_roots.roots()};
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::JobRunner> runner,
-                   MakeRunner(options, resolved, &supervisor, &workers));
+                   worker::MakeJobRunner(runner_options, &supervisor, &workers));
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
                    StartScheduler(options, resolved, store.get(), runner.get(), auth.get()));
   // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.

@@ -291,6 +291,39 @@ bool MakeExample(const std::string& dir) {
   return true;
 }
 
+std::vector<std::string> LongJobSubmitArgs(const std::string& dir,
+                                           const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"submit",
+                                   "--packing",
+                                   "off",
+                                   "--model",
+                                   dir + "/model",
+                                   "--train",
+                                   dir + "/train.jsonl",
+                                   "--task",
+                                   "classification",
+                                   "--targets",
+                                   "q,v",
+                                   "--lr-ratio",
+                                   "v=4",
+                                   "--lr",
+                                   "3e-3",
+                                   "--dropout",
+                                   "0.1",
+                                   "--batch-size",
+                                   "32",
+                                   "--max-seq-len",
+                                   "64",
+                                   "--max-steps",
+                                   "300",
+                                   "--checkpoint-every",
+                                   "40",
+                                   "--seed",
+                                   "11"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;

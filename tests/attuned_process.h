@@ -138,6 +138,12 @@ std::vector<pid_t> WorkersOf(pid_t parent);
 // Waits up to `timeout_s` for `parent` to have exactly one worker and returns it; 0 if none came.
 pid_t OneWorkerOf(pid_t parent, int timeout_s);
 
+// `attune submit` args of the example in `dir` as a job long enough to be killed or paused in
+// the middle (300 steps, a checkpoint every 40, packing off), with dropout so that resuming
+// must restore the random generator too; `extra` appended.
+std::vector<std::string> LongJobSubmitArgs(const std::string& dir,
+                                           const std::vector<std::string>& extra = {});
+
 // Reads a whole file ("" if missing).
 std::string ReadFile(const std::string& path);
 

@@ -28,33 +28,7 @@ class ResumeTest : public ::testing::Test {
   // The example job, long enough to be killed in the middle, with dropout so that resuming
   // must restore the random generator too.
   std::string Submit(const AttunedProcess& server) {
-    CliResult r = RunCli(server.address(), {"submit",
-                                            "--packing",
-                                            "off",
-                                            "--model",
-                                            example_ + "/model",
-                                            "--train",
-                                            example_ + "/train.jsonl",
-                                            "--task",
-                                            "classification",
-                                            "--targets",
-                                            "q,v",
-                                            "--lr-ratio",
-                                            "v=4",
-                                            "--lr",
-                                            "3e-3",
-                                            "--dropout",
-                                            "0.1",
-                                            "--batch-size",
-                                            "32",
-                                            "--max-seq-len",
-                                            "64",
-                                            "--max-steps",
-                                            "300",
-                                            "--checkpoint-every",
-                                            "40",
-                                            "--seed",
-                                            "11"});
+    CliResult r = RunCli(server.address(), LongJobSubmitArgs(example_));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out.substr(0, r.out.find('\n'));
   }

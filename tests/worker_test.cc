@@ -36,35 +36,7 @@ class WorkerTest : public ::testing::Test {
   // resume_test's job: long enough to be killed in the middle, dropout so that resuming must
   // restore the random generator too.
   std::string Submit(const AttunedProcess& server, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"submit",
-                                     "--packing",
-                                     "off",
-                                     "--model",
-                                     example_ + "/model",
-                                     "--train",
-                                     example_ + "/train.jsonl",
-                                     "--task",
-                                     "classification",
-                                     "--targets",
-                                     "q,v",
-                                     "--lr-ratio",
-                                     "v=4",
-                                     "--lr",
-                                     "3e-3",
-                                     "--dropout",
-                                     "0.1",
-                                     "--batch-size",
-                                     "32",
-                                     "--max-seq-len",
-                                     "64",
-                                     "--max-steps",
-                                     "300",
-                                     "--checkpoint-every",
-                                     "40",
-                                     "--seed",
-                                     "11"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    CliResult r = RunCli(server.address(), args);
+    CliResult r = RunCli(server.address(), LongJobSubmitArgs(example_, extra));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out.substr(0, r.out.find('\n'));
   }

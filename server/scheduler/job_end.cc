@@ -42,15 +42,7 @@ std::optional<store::CheckpointRecord> UnrecordedFinalCheckpoint(
   if (std::find(recorded_steps.begin(), recorded_steps.end(), last.step) != recorded_steps.end()) {
     return std::nullopt;
   }
-  store::CheckpointRecord record;
-  record.job_id = job_id;
-  record.step = last.step;
-  record.dir = last.dir;
-  record.bytes = last.adapter_bytes;
-  record.sha256 = last.sha256;
-  record.created_us = now_us;
-  record.eval_metric = last.eval_metric;
-  return record;
+  return CheckpointRecordOf(job_id, last, now_us);
 }
 
 namespace {

@@ -49,6 +49,20 @@ void JobObserver::OnEval(const engine::EvalMetrics& eval) {
   progress_.events.push_back(std::move(event));
 }
 
+store::CheckpointRecord CheckpointRecordOf(const std::string& job_id,
+                                           const engine::CheckpointInfo& checkpoint,
+                                           int64_t time_us) {
+  store::CheckpointRecord record;
+  record.job_id = job_id;
+  record.step = checkpoint.step;
+  record.dir = checkpoint.dir;
+  record.bytes = checkpoint.adapter_bytes;
+  record.sha256 = checkpoint.sha256;
+  record.created_us = time_us;
+  record.eval_metric = checkpoint.eval_metric;
+  return record;
+}
+
 void JobObserver::OnCheckpoint(const engine::CheckpointInfo& checkpoint) {
   store::JobEvent event = NewEvent(store::EventType::kCheckpoint);
   event.step = checkpoint.step;
@@ -57,15 +71,8 @@ void JobObserver::OnCheckpoint(const engine::CheckpointInfo& checkpoint) {
   event.sha256 = checkpoint.sha256;
   event.best = checkpoint.best;
   if (checkpoint.best) event.message = "best so far by the validation metric";
-  store::CheckpointRecord record;
-  record.job_id = job_id_;
-  record.step = checkpoint.step;
-  record.dir = checkpoint.dir;
-  record.bytes = checkpoint.adapter_bytes;
-  record.sha256 = checkpoint.sha256;
-  record.created_us = event.time_us;
+  store::CheckpointRecord record = CheckpointRecordOf(job_id_, checkpoint, event.time_us);
   absl::MutexLock lock(&mu_);
-  record.eval_metric = checkpoint.eval_metric;
   for (int64_t step : checkpoint.deleted_steps) {
     progress_.deleted_checkpoint_steps.push_back(step);
   }

@@ -48,6 +48,11 @@ struct JobProgress {
   int64_t adapter_bytes = 0;               // of the newest checkpoint; 0 = none yet
 };
 
+// The store's record of `checkpoint`, a checkpoint of job `job_id`, made at `time_us`.
+store::CheckpointRecord CheckpointRecordOf(const std::string& job_id,
+                                           const engine::CheckpointInfo& checkpoint,
+                                           int64_t time_us);
+
 class JobObserver : public engine::TrainingObserver {
  public:
   // `now_us` returns the current unix time in microseconds (a seam for tests).

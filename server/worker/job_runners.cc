@@ -1,0 +1,24 @@
+#include "server/worker/job_runners.h"
+
+#include <utility>
+
+#include "common/status_macros.h"
+
+namespace attune::worker {
+
+absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
+    const JobRunnerOptions& options, Supervisor* supervisor,
+    std::unique_ptr<grpc::Server>* workers) {
+  if (!options.job_processes) {
+    return std::make_unique<scheduler::EngineJobRunner>(options.data_roots);
+  }
+  WorkerOptions worker_options;
+  worker_options.worker_binary =
+      options.worker_binary.empty() ? DefaultWorkerBinary() : options.worker_binary;
+  worker_options.data_roots = options.data_roots;
+  ASSIGN_OR_RETURN(*workers, ServeSupervisor(options.data_dir + "/run/workers.sock", supervisor,
+                                             &worker_options.supervisor_address));
+  return std::make_unique<WorkerJobRunner>(std::move(worker_options), supervisor);
+}
+
+}  // namespace attune::worker

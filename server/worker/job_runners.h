@@ -1,0 +1,33 @@
+// Which JobRunner attuned trains jobs with (its --job-processes flag): WorkerJobRunner, one
+// attune-worker process per attempt (supervisor.h), or EngineJobRunner on attuned's own
+// threads.
+#ifndef ATTUNE_SERVER_WORKER_JOB_RUNNERS_H_
+#define ATTUNE_SERVER_WORKER_JOB_RUNNERS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "server/scheduler/job_runner.h"
+#include "server/worker/supervisor.h"
+
+namespace attune::worker {
+
+struct JobRunnerOptions {
+  bool job_processes = true;            // false: EngineJobRunner on attuned's threads
+  std::string worker_binary;            // empty = DefaultWorkerBinary()
+  std::string data_dir;                 // the workers' socket is DATA_DIR/run/workers.sock
+  std::vector<std::string> data_roots;  // resolved (api::DataRoots::roots())
+};
+
+// The runner. With job processes, `supervisor` (which must outlive the runner) is served on the
+// workers' socket into *workers; errors are ServeSupervisor's.
+absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
+    const JobRunnerOptions& options, Supervisor* supervisor,
+    std::unique_ptr<grpc::Server>* workers);
+
+}  // namespace attune::worker
+
+#endif  // ATTUNE_SERVER_WORKER_JOB_RUNNERS_H_
