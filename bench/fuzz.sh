@@ -9,6 +9,10 @@
 # from tests/fuzz/corpus/TARGET); a crash is written to tests/fuzz/crashes/TARGET/, where CTest's
 # replay picks it up as a regression input. Prints each target's executions; logs in
 # build-fuzz/logs/.
+# ASan keeps no allocation stacks (malloc_context_size=0): errors, leaks and UBSan reports are all
+# still caught and fail the run, their reports just lack the allocating stack. It makes the
+# allocation-heavy targets (job_yaml, chat_template) 20-40% faster; to see the stack of a report,
+# replay its input from tests/fuzz/crashes/ (CTest does, with the default options).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-60}"
@@ -28,7 +32,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t" "$root/tests/fuzz/crashes/$t"
   log="$build/logs/$t.log"
   status=0
-  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:malloc_context_size=0 UBSAN_OPTIONS=print_stacktrace=1 \
     nice -n 19 "$build/fuzz/${t}_fuzzer" -max_total_time="$seconds" -print_final_stats=1 \
     -rss_limit_mb=2048 -artifact_prefix="$root/tests/fuzz/crashes/$t/" \
     "$build/corpus/$t" "$root/tests/fuzz/corpus/$t" >"$log" 2>&1 || status=$?

@@ -78,6 +78,22 @@ TEST(JobSpecFromYamlFileTest, GpusUnsetUnlessGiven) {
   std::remove(with_zero.c_str());
 }
 
+// `ranks:` is read like `gpus:`: unset unless given.
+TEST(JobSpecFromYamlFileTest, RanksUnsetUnlessGiven) {
+  std::string without = WriteTempYaml("model: m\ngpus: 0\n");
+  auto unset = JobSpecFromYamlFile(without);
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FALSE(unset->has_ranks());
+  std::remove(without.c_str());
+
+  std::string with_two = WriteTempYaml("model: m\ngpus: 0\nranks: 2\n");
+  auto two = JobSpecFromYamlFile(with_two);
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_TRUE(two->has_ranks());
+  EXPECT_EQ(two->ranks(), 2);
+  std::remove(with_two.c_str());
+}
+
 TEST(JobSpecFromYamlFileTest, UnknownKeyIsInvalidArgument) {
   std::string path = WriteTempYaml("model: m\nbogus_field: 3\n");
   auto spec = JobSpecFromYamlFile(path);

@@ -72,6 +72,7 @@ void ApplyScheduleFlags(const CLI::App& cmd, const SubmitFlags& f, v1::JobSpec* 
   }
   // Not given = unset, so that the server picks (one GPU when it has any, else a CPU slot).
   if (given("--gpus")) spec->set_gpus(f.gpus);
+  if (given("--ranks")) spec->set_ranks(f.ranks);
   if (given("--priority")) spec->set_priority(f.priority);
   if (given("--max-retries")) spec->set_max_retries(f.max_retries);
 }
@@ -128,6 +129,9 @@ void AddSubmitFlags(CLI::App* cmd, SubmitFlags* f) {
   cmd->add_option("--gpus", f->gpus,
                   "GPUs wanted: 0 = a CPU slot, N = N GPUs (default: one GPU if the server "
                   "has any, else a CPU slot)");
+  cmd->add_option("--ranks", f->ranks,
+                  "processes of data-parallel training, one per device slot: with --gpus N it "
+                  "must be N; on the CPU it takes N CPU slots (default: --gpus, or 1 on the CPU)");
   cmd->add_option("--priority", f->priority, "higher runs first (default 0)");
   cmd->add_option("--max-retries", f->max_retries,
                   "restarts from the last checkpoint after a crash (not an input error), with a "

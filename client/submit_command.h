@@ -22,7 +22,7 @@ struct SubmitFlags {
       packing, eval_metric;
   std::vector<std::string> lr_ratios, labels;
   int rank = 0, epochs = 0, batch_size = 0, max_seq_len = 0, keep_checkpoints = 0, gpus = 0,
-      priority = 0, early_stopping_patience = 0, max_retries = 0;
+      ranks = 0, priority = 0, early_stopping_patience = 0, max_retries = 0;
   double alpha = 0, dropout = 0, lr = 0, loraplus_ratio = 0, weight_decay = 0, max_grad_norm = 0;
   bool rslora = false;
   bool train_on_inputs = false;

@@ -38,6 +38,17 @@ TEST(BuildCreateRequestTest, GpusZeroIsSentAsExplicitCpu) {
   EXPECT_EQ(two->spec().gpus(), 2);
 }
 
+TEST(BuildCreateRequestTest, RanksIsSentOnlyWhenGiven) {
+  auto unset = Build({"--gpus", "0"});
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FALSE(unset->spec().has_ranks());
+  auto two = Build({"--gpus", "0", "--ranks", "2"});
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_TRUE(two->spec().has_ranks());
+  EXPECT_EQ(two->spec().ranks(), 2);
+  EXPECT_EQ(two->spec().gpus(), 0);
+}
+
 TEST(BuildCreateRequestTest, MethodDoraIsSentAsMethodDora) {
   auto request = Build({"--method", "dora"});
   ASSERT_TRUE(request.ok()) << request.status();

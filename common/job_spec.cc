@@ -222,6 +222,9 @@ absl::Status ValidateJobSpecFields(const JobSpec& spec) {
   if (spec.gpus < -1 || spec.gpus > 64) {
     return Invalid(absl::StrCat("gpus: ", spec.gpus, " must be in 0..64 (or unset)"));
   }
+  if (spec.ranks < 0 || spec.ranks > 64) {
+    return Invalid(absl::StrCat("ranks: ", spec.ranks, " must be in 1..64 (or unset)"));
+  }
   if (spec.max_retries < 0 || spec.max_retries > 100) {
     return Invalid(absl::StrCat("max_retries: ", spec.max_retries, " must be in 0..100"));
   }

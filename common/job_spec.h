@@ -94,8 +94,12 @@ struct JobSpec {
   std::string name;                           // free text for people
   std::map<std::string, std::string> labels;  // free key/value pairs
   // GPUs wanted: -1 = not said (one GPU when the server has any, else a CPU slot; the scheduler
-  // resolves it at submission), 0 = one CPU slot, 1 = one GPU.
+  // resolves it at submission), 0 = CPU slots, N = N GPUs.
   int gpus = -1;
+  // Processes of data-parallel training, one per device slot: 0 = not said (the scheduler
+  // resolves it at submission to gpus, or 1 on the CPU), 1..64. With gpus > 0 it must equal
+  // gpus; with gpus = 0 the job takes `ranks` CPU slots.
+  int ranks = 0;
   int priority = 0;  // higher runs first
   // Restarts from the last checkpoint after a crashed attempt (not after an input error).
   int max_retries = 2;

@@ -52,6 +52,7 @@ std::string JobSpecToJson(const JobSpec& spec) {
       {"name", spec.name},
       {"labels", spec.labels},
       {"gpus", spec.gpus},
+      {"ranks", spec.ranks},
       {"priority", spec.priority},
       {"max_retries", spec.max_retries},
   };
@@ -125,6 +126,7 @@ absl::StatusOr<JobSpec> JobSpecFromJson(const std::string& text) {
     spec.name = j.value("name", spec.name);
     spec.labels = j.value("labels", spec.labels);
     spec.gpus = j.value("gpus", spec.gpus);
+    spec.ranks = j.value("ranks", spec.ranks);  // 0 in specs stored before ranks existed
     spec.priority = j.value("priority", spec.priority);
     spec.max_retries = j.value("max_retries", spec.max_retries);
   } catch (const json::exception& e) {

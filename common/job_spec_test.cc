@@ -46,6 +46,7 @@ TEST(JobSpecTest, JsonRoundTripKeepsEveryField) {
   spec.name = "n";
   spec.labels = {{"k", "v"}};
   spec.gpus = 1;
+  spec.ranks = 1;
   spec.priority = 3;
   spec.max_retries = 5;
   absl::StatusOr<JobSpec> back = JobSpecFromJson(JobSpecToJson(spec));
@@ -53,6 +54,7 @@ TEST(JobSpecTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(JobSpecToJson(*back), JobSpecToJson(spec));
   EXPECT_EQ(back->train.schedule, Schedule::kCosine);
   EXPECT_EQ(back->gpus, 1);
+  EXPECT_EQ(back->ranks, 1);
   EXPECT_EQ(back->train.eval_metric, EvalMetric::kMcc);
   EXPECT_EQ(back->train.early_stopping_patience, 4);
   EXPECT_EQ(back->max_retries, 5);
@@ -61,6 +63,10 @@ TEST(JobSpecTest, JsonRoundTripKeepsEveryField) {
   // A row stored before eval_metric existed reads back as unspecified (the task's default).
   EXPECT_EQ(JobSpecFromJson("{}")->train.eval_metric, EvalMetric::kUnspecified);
   EXPECT_EQ(JobSpecFromJson("{}")->train.early_stopping_patience, 0);
+  // A row stored before ranks existed reads back unset (0), which the scheduler reads as 1 on
+  // the CPU and as gpus on GPUs.
+  EXPECT_EQ(JobSpecFromJson("{}")->ranks, 0);
+  EXPECT_EQ(JobSpecFromJson(R"({"ranks": 3})")->ranks, 3);
 }
 
 TEST(JobSpecTest, JsonErrorsAreInvalidArgument) {
@@ -187,6 +193,8 @@ TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
        "max_grad_norm: 1e+308 must be a finite number in [0, 1e6] (0 = off)"},
       {[](JobSpec& s) { s.train.keep_checkpoints = 0; }, "keep_checkpoints: 0 must be >= 1"},
       {[](JobSpec& s) { s.gpus = -2; }, "gpus: -2 must be in 0..64 (or unset)"},
+      {[](JobSpec& s) { s.ranks = -1; }, "ranks: -1 must be in 1..64 (or unset)"},
+      {[](JobSpec& s) { s.ranks = 65; }, "ranks: 65 must be in 1..64 (or unset)"},
       {[](JobSpec& s) { s.max_retries = -1; }, "max_retries: -1 must be in 0..100"},
       {[](JobSpec& s) { s.max_retries = 101; }, "max_retries: 101 must be in 0..100"},
       {[](JobSpec& s) {
@@ -213,6 +221,15 @@ TEST(JobSpecTest, ValidationNamesTheFieldAndWhatIsAllowed) {
     absl::Status status = ValidateJobSpecFields(spec);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.message;
     EXPECT_EQ(status.message(), c.message);
+  }
+}
+
+// ranks: unset (0) and 1..64 pass; the scheduler resolves and checks it against the devices.
+TEST(JobSpecTest, RanksUnsetOrOneToSixtyFourIsValid) {
+  for (int ranks : {0, 1, 2, 64}) {
+    JobSpec spec = Valid();
+    spec.ranks = ranks;
+    EXPECT_TRUE(ValidateJobSpecFields(spec).ok()) << ranks;
   }
 }
 

@@ -136,6 +136,8 @@ std::vector<Case> AllCases() {
   AddIntegers<int32_t>(
       "gpus", [](v1::JobSpec* s, int32_t v) { s->set_gpus(v); }, &c);
   AddIntegers<int32_t>(
+      "ranks", [](v1::JobSpec* s, int32_t v) { s->set_ranks(v); }, &c);
+  AddIntegers<int32_t>(
       "priority", [](v1::JobSpec* s, int32_t v) { s->set_priority(v); }, &c);
   return c;
 }

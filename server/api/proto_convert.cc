@@ -272,7 +272,8 @@ absl::StatusOr<JobSpec> JobSpecFromProto(const v1::JobSpec& p) {
   ASSIGN_OR_RETURN(t.eval_metric, EvalMetricFromProto(p.eval_metric()));
   ModelAndAdapterFromProto(p, t);
   TrainingFromProto(p, t);
-  spec.gpus = p.has_gpus() ? p.gpus() : -1;  // -1 = not set; the scheduler picks
+  spec.gpus = p.has_gpus() ? p.gpus() : -1;    // -1 = not set; the scheduler picks
+  spec.ranks = p.has_ranks() ? p.ranks() : 0;  // 0 = not set; the scheduler picks
   spec.priority = p.priority();
   if (p.has_max_retries()) spec.max_retries = p.max_retries();
   spec.name = p.name();
@@ -284,6 +285,7 @@ v1::JobSpec JobSpecToProto(const JobSpec& spec) {
   v1::JobSpec p;
   TrainSpecToProto(spec.train, &p);
   if (spec.gpus >= 0) p.set_gpus(spec.gpus);
+  if (spec.ranks > 0) p.set_ranks(spec.ranks);
   p.set_priority(spec.priority);
   p.set_max_retries(spec.max_retries);
   p.set_name(spec.name);

@@ -55,6 +55,30 @@ TEST(JobSpecFromProtoTest, GpusUnsetIsMinusOneAndExplicitZeroStays) {
   EXPECT_EQ(JobSpecFromProto(one)->gpus, 1);
 }
 
+// Unset ranks is 0 ("the scheduler picks": gpus, or 1 on the CPU) and stays unset on the way
+// back; a value given survives both ways.
+TEST(JobSpecFromProtoTest, RanksUnsetIsZeroAndAValueGivenStays) {
+  v1::JobSpec unset;
+  auto from_unset = JobSpecFromProto(unset);
+  ASSERT_TRUE(from_unset.ok());
+  EXPECT_EQ(from_unset->ranks, 0);
+  EXPECT_FALSE(JobSpecToProto(*from_unset).has_ranks());
+
+  v1::JobSpec two;
+  two.set_ranks(2);
+  auto from_two = JobSpecFromProto(two);
+  ASSERT_TRUE(from_two.ok());
+  EXPECT_EQ(from_two->ranks, 2);
+  v1::JobSpec back = JobSpecToProto(*from_two);
+  ASSERT_TRUE(back.has_ranks());
+  EXPECT_EQ(back.ranks(), 2);
+
+  // Out of range reaches ValidateJobSpecFields as it was sent, to be refused there.
+  v1::JobSpec negative;
+  negative.set_ranks(-1);
+  EXPECT_EQ(JobSpecFromProto(negative)->ranks, -1);
+}
+
 TEST(JobSpecFromProtoTest, UnknownEnumValueNamesTheField) {
   v1::JobSpec p;
   p.set_task(static_cast<v1::Task>(9));
@@ -91,6 +115,7 @@ TEST(JobSpecProtoTest, RoundTripKeepsEveryField) {
   spec.train.checkpoint_every = 50;
   spec.train.keep_checkpoints = 2;
   spec.gpus = 2;
+  spec.ranks = 2;
   spec.priority = 5;
   spec.max_retries = 0;
   spec.name = "n";

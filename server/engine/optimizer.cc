@@ -156,6 +156,12 @@ torch::Tensor AdamW::GradNorm() {
   return grad_.norm(2);
 }
 
+torch::Tensor AdamW::FlatGradients() {
+  torch::NoGradGuard no_grad;
+  GatherGrads();
+  return grad_;
+}
+
 void AdamW::ClipGradients(const torch::Tensor& norm, double max_norm) {
   if (max_norm <= 0) return;
   torch::NoGradGuard no_grad;

@@ -63,6 +63,11 @@ class AdamW {
   // back. A parameter whose gradient is undefined counts as a zero gradient.
   torch::Tensor GradNorm();
 
+  // The flat buffers every parameter and gradient is a view of (the gradients gathered first),
+  // for collectives that change them in place (data_parallel.h): [n] fp32 on the device.
+  torch::Tensor FlatGradients();
+  torch::Tensor FlatParameters() const { return param_; }
+
   // Scales every gradient by min(1, max_norm / (norm + 1e-6)), computed on the device from
   // `norm` (GradNorm()'s result). No-op when max_norm <= 0.
   void ClipGradients(const torch::Tensor& norm, double max_norm);

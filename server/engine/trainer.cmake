@@ -23,6 +23,7 @@ set(ATTUNE_TRAINER_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/spec_check.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/step_reporter.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/training_run.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/data_parallel.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer.cc)
 set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/data_test.cc

@@ -134,9 +134,25 @@ struct SpeedOptions {
   int metrics_every = 0;
 };
 
+// Data-parallel training (data_parallel.h): this process is rank `rank` of `world_size`, each
+// on its own device, and every rank is given the same spec. The spec's batch_size (and
+// tokens_per_step) are per rank: a step takes world_size x batch_size examples in all. Only
+// rank 0 writes checkpoints; every rank resumes from them (output_dir is shared).
+struct ParallelOptions {
+  int rank = 0;
+  int world_size = 1;
+  // "HOST:PORT" where rank 0 hosts the ranks' rendezvous (c10d TCPStore); empty = one process,
+  // no collectives.
+  std::string rendezvous;
+  // The address this rank's Gloo transport listens on (CPU ranks); empty = rendezvous's host.
+  std::string local_address;
+  int timeout_seconds = 120;  // for the rendezvous and each collective
+};
+
 struct RunOptions {
   std::string device = "cpu";  // "cpu" or "cuda:N"
-  std::string output_dir;      // checkpoints are written under here; created if missing
+  ParallelOptions parallel;
+  std::string output_dir;  // checkpoints are written under here; created if missing
   ResumeMode resume = ResumeMode::kFromLatest;
   SpeedOptions speed;
   // The directories the job's model and data files must lie in when they are opened

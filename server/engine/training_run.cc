@@ -49,13 +49,18 @@ absl::StatusOr<TrainResult> TrainingRun::Execute() {
   if (options_.resume == ResumeMode::kFromLatest) {
     ASSIGN_OR_RETURN(start_step, Resume());
   }
+  if (parallel_ != nullptr) {  // every rank starts from rank 0's parameters
+    torch::NoGradGuard no_grad;
+    torch::Tensor params = optimizer_->FlatParameters();
+    parallel_->Broadcast(params);
+  }
   observer_->OnStart(SetupSummary(), start_step);
   SetupStepGraphs(start_step);
   for (const std::string& warning : model_->warnings()) observer_->OnWarning(warning);
   model_->SetTraining(true);
   reporter_->Start();
   for (int64_t step = start_step; step < total_steps_; ++step) {
-    if (observer_->StopRequested()) return Stop(step);
+    if (StopRequested()) return Stop(step);
     RETURN_IF_ERROR(TrainStep(step));
     RETURN_IF_ERROR(AfterStep(step + 1));
     if (!early_stopping_.reason().empty()) return Finish(Outcome::kCompleted, step + 1);
@@ -64,6 +69,9 @@ absl::StatusOr<TrainResult> TrainingRun::Execute() {
 }
 
 absl::Status TrainingRun::Setup() {
+  if (!options_.parallel.rendezvous.empty()) {
+    ASSIGN_OR_RETURN(parallel_, DataParallel::Connect(options_.parallel, device_));
+  }
   torch::manual_seed(spec_.seed);
   ASSIGN_OR_RETURN(data_, SetupData(spec_, options_.data_roots));
   ASSIGN_OR_RETURN(model_,
@@ -72,7 +80,9 @@ absl::Status TrainingRun::Setup() {
                               options_.speed.packed_attention, options_.data_roots));
   params_ = model_->TrainableParameters();
   optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
-  step_batches_ = std::make_unique<StepBatches>(data_.train, spec_, MaskModeOf());
+  step_batches_ = std::make_unique<StepBatches>(data_.train, spec_, MaskModeOf(),
+                                                parallel_ != nullptr ? parallel_->rank() : 0,
+                                                parallel_ != nullptr ? parallel_->world_size() : 1);
   steps_per_epoch_ = step_batches_->steps_per_epoch();
   total_steps_ = spec_.max_steps > 0 ? spec_.max_steps : spec_.epochs * steps_per_epoch_;
   reporter_ = std::make_unique<StepReporter>(device_, options_.speed.metrics_every, total_steps_,
@@ -104,7 +114,8 @@ absl::StatusOr<int64_t> TrainingRun::Resume() {
 }
 
 void TrainingRun::SetupStepGraphs(int64_t start_step) {
-  if (!options_.speed.cuda_graphs || !device_.is_cuda()) return;
+  // With several ranks each step's loss share differs, which a captured graph would freeze.
+  if (!options_.speed.cuda_graphs || !device_.is_cuda() || MultiRank()) return;
   std::map<BatchShape, int64_t> steps_per_shape;
   for (int64_t step = start_step; step < total_steps_; ++step) {
     ++steps_per_shape[step_batches_->ShapeAt(step)];
@@ -122,6 +133,14 @@ absl::Status TrainingRun::TrainStep(int64_t step) {
   Batch batch = step_batches_->Make(
       step, data_.pad_id, device_,
       options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda : HostMemory::kPageable);
+  const StepBatches::Totals totals = step_batches_->TotalsAt(step);
+  loss_share_ = totals.loss_share;
+  if (MultiRank()) {
+    // Each rank draws its own dropout, a function of (seed, rank, step), so a resumed rank
+    // draws what it would have without a stored generator state.
+    torch::manual_seed(spec_.seed ^ (uint64_t{0x9E3779B97F4A7C15} * (parallel_->rank() + 1)) ^
+                       (static_cast<uint64_t>(step) << 20));
+  }
   const double multiplier =
       ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
   optimizer_->SetLrMultiplier(multiplier);
@@ -142,26 +161,47 @@ absl::Status TrainingRun::TrainStep(int64_t step) {
   pending.grad_norm = out.grad_norm;
   pending.finite = out.finite;
   pending.learning_rates = optimizer_->LearningRates(multiplier);
-  pending.tokens = batch.tokens;
-  pending.samples = batch.size;
+  pending.tokens = MultiRank() ? totals.tokens : batch.tokens;
+  pending.samples = MultiRank() ? totals.examples : batch.size;
   return reporter_->Add(std::move(pending));
 }
 
 StepOutputs TrainingRun::StepBody(const Batch& batch) {
   torch::Tensor loss;
-  {
-    AutocastGuard autocast(device_);
-    loss = StepLoss(batch);
+  if (loss_share_ > 0) {
+    {
+      AutocastGuard autocast(device_);
+      loss = StepLoss(batch);
+    }
+    if (loss_share_ != 1.0) loss = loss * loss_share_;
+    loss.backward();
+    loss = loss.detach();
+  } else {  // a data-parallel rank whose share of the step has no loss terms
+    loss = torch::zeros({}, torch::dtype(torch::kFloat32).device(device_));
   }
-  loss.backward();
+  if (parallel_ != nullptr) ReduceAcrossRanks(loss);
   StepOutputs out;
-  out.loss = loss.detach();
+  out.loss = loss;
   out.grad_norm = optimizer_->GradNorm();
   out.finite = torch::isfinite(out.loss).logical_and(torch::isfinite(out.grad_norm));
   optimizer_->ClipGradients(out.grad_norm, spec_.max_grad_norm);
   optimizer_->Update(out.finite);
   optimizer_->ZeroGrad();
   return out;
+}
+
+void TrainingRun::ReduceAcrossRanks(torch::Tensor& loss) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor grads = optimizer_->FlatGradients();
+  parallel_->AllReduceSum(grads);
+  torch::Tensor sum = loss.reshape({1}).clone();
+  parallel_->AllReduceSum(sum);
+  loss = sum.reshape({});
+}
+
+bool TrainingRun::StopRequested() {
+  const bool local = observer_->StopRequested();
+  return MultiRank() ? parallel_->AnyRank(local, device_) : local;
 }
 
 torch::Tensor TrainingRun::StepLoss(const Batch& batch) {
@@ -195,11 +235,12 @@ absl::Status TrainingRun::EvaluateAt(int64_t done, bool last) {
                         last || early_stopping_.enabled() ? &predictions : nullptr);
   observer_->OnEval(*last_eval_);
   const bool stop_early = early_stopping_.Observe(*last_eval_);
-  if (!last && !stop_early) return absl::OkStatus();
+  if ((!last && !stop_early) || !WritesFiles()) return absl::OkStatus();
   return WritePredictions(options_.output_dir, predictions, spec_.task, data_.labels.names);
 }
 
 absl::Status TrainingRun::SaveCheckpoint(int64_t step) {
+  if (!WritesFiles()) return absl::OkStatus();
   CheckpointContent content;
   content.step = step;
   for (const TrainableParam& p : params_) {

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "server/engine/batches.h"
 #include "server/engine/checkpoint_keeper.h"
+#include "server/engine/data_parallel.h"
 #include "server/engine/early_stopping.h"
 #include "server/engine/job_setup.h"
 #include "server/engine/model.h"
@@ -56,6 +57,13 @@ class TrainingRun {
   StepOutputs StepBody(const Batch& batch);
   // The training loss of `batch` (a 0-dim tensor on the device).
   torch::Tensor StepLoss(const Batch& batch);
+  // Data-parallel: sums the gradients and `loss` over the ranks (data_parallel.h).
+  void ReduceAcrossRanks(torch::Tensor& loss);
+  // The observer's stop, agreed by every rank when data-parallel.
+  bool StopRequested();
+  // Rank 0 writes the job's files; the other ranks of a data-parallel job only train.
+  bool WritesFiles() const { return parallel_ == nullptr || parallel_->rank() == 0; }
+  bool MultiRank() const { return parallel_ != nullptr && parallel_->world_size() > 1; }
   // After `done` steps: the evaluation and the checkpoint, when due.
   absl::Status AfterStep(int64_t done);
   absl::Status EvaluateAt(int64_t done, bool last);
@@ -83,6 +91,9 @@ class TrainingRun {
   std::unique_ptr<CheckpointKeeper> keeper_;
   std::unique_ptr<StepGraphs> step_graphs_;  // SpeedOptions::cuda_graphs on CUDA, else null
   std::unique_ptr<StepBatches> step_batches_;
+  std::unique_ptr<DataParallel> parallel_;  // RunOptions::parallel.rendezvous set, else null
+  // This rank's share of the current step's loss (StepBatches::Totals), set before StepBody.
+  double loss_share_ = 1.0;
   // Progress.
   std::optional<EvalMetrics> last_eval_;
   EarlyStopping early_stopping_;  // TrainSpec::early_stopping_patience

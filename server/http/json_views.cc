@@ -71,6 +71,7 @@ json SpecToJson(const JobSpec& spec) {
           {"evalMetric", EvalMetricName(t.eval_metric)},
           {"earlyStoppingPatience", t.early_stopping_patience},
           {"gpus", spec.gpus},
+          {"ranks", spec.ranks},
           {"priority", spec.priority},
           {"maxRetries", spec.max_retries}};
 }

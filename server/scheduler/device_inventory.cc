@@ -43,23 +43,39 @@ absl::StatusOr<DeviceInventory> DeviceInventory::Create(const std::vector<std::s
   return DeviceInventory(std::move(inventory), slots_per_device);
 }
 
-std::vector<int> DeviceInventory::Acquire(int gpus) {
-  std::vector<int> free;
-  for (int i = 0; i < size(); ++i) {
-    if (devices_[i].busy < slots_per_device_ && (gpus == 0 || devices_[i].is_gpu)) {
-      free.push_back(i);
+bool DeviceInventory::Suits(int slot, int gpus, int ranks) const {
+  if (gpus > 0) return devices_[slot].is_gpu;
+  return ranks <= 1 || !devices_[slot].is_gpu;
+}
+
+std::vector<int> DeviceInventory::Pick(int gpus, int ranks) const {
+  const int wanted = gpus > 0 ? gpus : std::max(ranks, 1);
+  std::vector<int> busy(size());  // as it would be with the slots picked so far
+  for (int i = 0; i < size(); ++i) busy[i] = devices_[i].busy;
+  std::vector<int> picked;
+  for (int n = 0; n < wanted; ++n) {
+    int best = -1;
+    for (int i = 0; i < size(); ++i) {
+      if (busy[i] >= slots_per_device_ || !Suits(i, gpus, ranks)) continue;
+      if (gpus > 0 && busy[i] > devices_[i].busy) continue;  // n distinct GPUs
+      // A CPU first, then the least busy; ties keep the inventory order.
+      if (best < 0 || (devices_[i].is_gpu != devices_[best].is_gpu ? !devices_[i].is_gpu
+                                                                   : busy[i] < busy[best])) {
+        best = i;
+      }
     }
+    if (best < 0) return {};
+    ++busy[best];
+    picked.push_back(best);
   }
-  std::stable_sort(free.begin(), free.end(), [&](int a, int b) {
-    if (devices_[a].is_gpu != devices_[b].is_gpu) return !devices_[a].is_gpu;
-    return devices_[a].busy < devices_[b].busy;
-  });
-  const size_t wanted = gpus <= 0 ? 1 : static_cast<size_t>(gpus);
-  if (free.size() < wanted) return {};
-  free.resize(wanted);
-  std::sort(free.begin(), free.end());
-  for (int slot : free) ++devices_[slot].busy;
-  return free;
+  std::sort(picked.begin(), picked.end());
+  return picked;
+}
+
+std::vector<int> DeviceInventory::Acquire(int gpus, int ranks) {
+  std::vector<int> slots = Pick(gpus, ranks);
+  for (int slot : slots) ++devices_[slot].busy;
+  return slots;
 }
 
 void DeviceInventory::Release(const std::vector<int>& slots) {
@@ -71,6 +87,12 @@ void DeviceInventory::Release(const std::vector<int>& slots) {
 int DeviceInventory::gpu_count() const {
   return static_cast<int>(
       std::count_if(devices_.begin(), devices_.end(), [](const Device& d) { return d.is_gpu; }));
+}
+
+int DeviceInventory::cpu_slots() const {
+  return static_cast<int>(std::count_if(devices_.begin(), devices_.end(),
+                                        [](const Device& d) { return !d.is_gpu; })) *
+         slots_per_device_;
 }
 
 std::vector<std::string> DeviceInventory::names() const {

@@ -38,5 +38,38 @@ TEST(DeviceInventoryTest, SlotsPerDeviceAllowSharingAndPreferTheLeastBusy) {
   EXPECT_EQ(inventory.busy(0), 2);
 }
 
+// A CPU job of N ranks takes N CPU slots at once, several of one device, and gives each back.
+TEST(DeviceInventoryTest, CpuRanksTakeSeveralSlotsOfOneDeviceAllOrNothing) {
+  DeviceInventory inventory = DeviceInventory::Create({"cpu", "cuda:0"}, 3).value();
+  EXPECT_EQ(inventory.cpu_slots(), 3);
+  EXPECT_EQ(inventory.Acquire(0, 2), (std::vector<int>{0, 0}));
+  EXPECT_EQ(inventory.busy(0), 2);
+  EXPECT_FALSE(inventory.CanAcquire(0, 2));
+  EXPECT_TRUE(inventory.Acquire(0, 2).empty());  // one CPU slot left: no half, no GPU slot
+  EXPECT_EQ(inventory.busy(0), 2);
+  EXPECT_EQ(inventory.busy(1), 0);
+  EXPECT_EQ(inventory.Acquire(0, 1), std::vector<int>{0});  // one rank still fits
+  EXPECT_EQ(inventory.Acquire(0, 1), std::vector<int>{1});  // then a GPU slot, as before
+  inventory.Release({0, 0});
+  EXPECT_EQ(inventory.busy(0), 1);  // both slots of the two-rank job came back
+  EXPECT_TRUE(inventory.CanAcquire(0, 2));
+  EXPECT_EQ(inventory.busy(0), 1);  // CanAcquire takes nothing
+  EXPECT_EQ(inventory.Acquire(0, 2), (std::vector<int>{0, 0}));
+  EXPECT_EQ(inventory.busy(0), 3);
+}
+
+TEST(DeviceInventoryTest, GpuJobsIgnoreRanksAndCpuRanksNeedCpuDevices) {
+  DeviceInventory gpus = DeviceInventory::Create({"cuda:0", "cuda:1"}, 2).value();
+  EXPECT_EQ(gpus.cpu_slots(), 0);
+  EXPECT_TRUE(gpus.Acquire(0, 2).empty());  // the ranks of a CPU job never take GPU slots
+  EXPECT_EQ(gpus.Acquire(2, 2), (std::vector<int>{0, 1}));  // distinct GPUs, one slot each
+  EXPECT_TRUE(gpus.Suits(0, 1));
+  EXPECT_TRUE(gpus.Suits(0, 0, 1));
+  EXPECT_FALSE(gpus.Suits(0, 0, 2));
+  DeviceInventory cpu = DeviceInventory::Create({"cpu", "cuda:0"}, 1).value();
+  EXPECT_TRUE(cpu.Suits(0, 0, 2));
+  EXPECT_FALSE(cpu.Suits(0, 1));
+}
+
 }  // namespace
 }  // namespace attune::scheduler

@@ -1,3 +1,4 @@
+#include "absl/strings/str_cat.h"
 #include "server/scheduler/job_runner.h"
 
 namespace attune::scheduler {
@@ -14,6 +15,11 @@ absl::StatusOr<engine::TrainResult> EngineJobRunner::Run(const store::Job& job,
                                                          engine::TrainingObserver* observer) {
   if (devices.empty()) {
     return absl::InvalidArgumentError("devices: the scheduler gave the job no device");
+  }
+  if (devices.size() > 1) {  // never train one rank on devices reserved for several
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ranks: ", devices.size(),
+        " ranks need a worker process each; attuned --job-processes off trains one rank only"));
   }
   engine::RunOptions options;
   options.device = devices[0];

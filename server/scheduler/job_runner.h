@@ -27,7 +27,8 @@ class JobRunner {
   // thread-safe.
   virtual absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) = 0;
 
-  // Trains `job` on `devices` (one entry per GPU, or one CPU/GPU slot for gpus = 0), writing
+  // Trains `job` on `devices` (one entry per rank: a GPU each for gpus = N, a CPU slot each, or
+  // one CPU/GPU slot for one rank, for gpus = 0; a device repeats for several slots of it), writing
   // checkpoints under `output_dir` and resuming from the newest one there. Blocks until the job
   // completes, stops (observer->StopRequested()), or fails (an error status). Called on the job's
   // own thread; several calls run at once. `observer` outlives the call. May throw; the scheduler
@@ -40,7 +41,8 @@ class JobRunner {
 
 // The real runner: engine::CheckSpec, and engine::RunTraining with RunOptions{device =
 // devices[0], output_dir, resume = kFromLatest}, both with the server's data roots (every file
-// a job reads is opened inside them). Immutable and thread-safe.
+// a job reads is opened inside them). One rank only: a job given several devices fails with
+// INVALID_ARGUMENT (data-parallel ranks run in worker processes). Immutable and thread-safe.
 class EngineJobRunner : public JobRunner {
  public:
   // `data_roots`: resolved directories (api::DataRoots::roots()), never empty in attuned.

@@ -1,8 +1,12 @@
 #include "server/scheduler/memory_admission.h"
 
+#include <algorithm>
 #include <fstream>
+#include <limits>
 #include <sstream>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace attune::scheduler {
@@ -20,15 +24,19 @@ std::optional<int64_t> AvailableHostMemory(const std::string& meminfo_path) {
 }
 
 absl::Status AdmitMemory(const TrainSpec& spec, int64_t estimated_bytes,
-                         std::optional<int64_t> available_bytes) {
-  if (estimated_bytes <= 0 || !available_bytes.has_value() || estimated_bytes <= *available_bytes) {
-    return absl::OkStatus();
-  }
+                         std::optional<int64_t> available_bytes, int ranks) {
+  if (estimated_bytes <= 0 || !available_bytes.has_value()) return absl::OkStatus();
+  ranks = std::max(ranks, 1);
+  const int64_t needed = estimated_bytes > std::numeric_limits<int64_t>::max() / ranks
+                             ? std::numeric_limits<int64_t>::max()
+                             : estimated_bytes * ranks;
+  if (needed <= *available_bytes) return absl::OkStatus();
+  const std::string ranks_x = ranks > 1 ? absl::StrCat("ranks ", ranks, " x ") : "";
   return absl::ResourceExhaustedError(absl::StrFormat(
-      "batch_size %d x max_seq_len %d: training needs an estimated %.3g bytes (an upper bound) "
-      "but the CPU has %.3g bytes available; lower batch_size or max_seq_len",
-      spec.batch_size, spec.max_seq_len, static_cast<double>(estimated_bytes),
-      static_cast<double>(*available_bytes)));
+      "%sbatch_size %d x max_seq_len %d: training needs an estimated %.3g bytes (an upper bound) "
+      "but the CPU has %.3g bytes available; lower %sbatch_size or max_seq_len",
+      ranks_x, spec.batch_size, spec.max_seq_len, static_cast<double>(needed),
+      static_cast<double>(*available_bytes), ranks > 1 ? "ranks, " : ""));
 }
 
 }  // namespace attune::scheduler

@@ -37,5 +37,22 @@ TEST(AdmitMemoryTest, RefusesOnlyWhatDoesNotFit) {
             "bound) but the CPU has 2e+09 bytes available; lower batch_size or max_seq_len");
 }
 
+// A CPU job of N ranks loads N copies of the model: N times the estimate must fit.
+TEST(AdmitMemoryTest, CpuRanksMultiplyTheEstimate) {
+  TrainSpec spec;
+  spec.batch_size = 16;
+  spec.max_seq_len = 128;
+  EXPECT_TRUE(AdmitMemory(spec, 1000, 2000, /*ranks=*/2).ok());
+  absl::Status refused = AdmitMemory(spec, 1000, 2500, /*ranks=*/3);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.message(),
+            "ranks 3 x batch_size 16 x max_seq_len 128: training needs an estimated 3e+03 bytes "
+            "(an upper bound) but the CPU has 2.5e+03 bytes available; lower ranks, batch_size or "
+            "max_seq_len");
+  // No overflow: an estimate near the top of int64 times 64 ranks is refused, not wrapped.
+  EXPECT_EQ(AdmitMemory(spec, int64_t{1} << 62, int64_t{1} << 62, 64).code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
 }  // namespace
 }  // namespace attune::scheduler

@@ -40,7 +40,18 @@ absl::Status ValidateOptions(const SchedulerOptions& options) {
   return absl::OkStatus();
 }
 
-std::string DeviceWanted(int gpus) { return gpus == 0 ? "a CPU slot" : "one GPU"; }
+// "a CPU slot", "2 CPU slots", "one GPU", "2 GPUs": what a job waits for.
+std::string DeviceWanted(int gpus, int ranks) {
+  if (gpus == 0) return ranks <= 1 ? "a CPU slot" : absl::StrCat(ranks, " CPU slots");
+  return gpus == 1 ? "one GPU" : absl::StrCat(gpus, " GPUs");
+}
+
+// The processes a job runs: its ranks, or for a spec stored before ranks existed (0), one per
+// GPU, or 1 on the CPU.
+int RanksOf(const JobSpec& spec) {
+  if (spec.ranks > 0) return spec.ranks;
+  return spec.gpus > 0 ? spec.gpus : 1;
+}
 
 // Marks `job`, read with Job::unreadable set, FAILED in the store with the reason and logs it
 // with its id. When even that write fails, reads still report the job FAILED (store.h), and the
@@ -94,6 +105,7 @@ Scheduler::Scheduler(const SchedulerOptions& options, DeviceInventory devices, s
       store_(store),
       runner_(runner),
       gpu_count_(devices.gpu_count()),
+      cpu_slots_(devices.cpu_slots()),
       events_(store),
       devices_(std::move(devices)) {}
 
@@ -112,17 +124,21 @@ absl::Status Scheduler::LoadQueue() {
       FailUnreadableAtStart(events_, job, NowUs());
       continue;
     }
-    QueuedJob queued{job.spec.priority, order++, job.id, job.spec.gpus};
+    QueuedJob queued{job.spec.priority, order++, job.id, job.spec.gpus, RanksOf(job.spec)};
     queued.owner = job.owner;
     if (job.state == JobState::kPaused) {
       paused[job.id] = std::move(queued);
       continue;
     }
-    if (job.spec.gpus > gpu_count_) {
+    if (job.spec.gpus > gpu_count_ ||
+        (job.spec.gpus == 0 && queued.ranks > 1 && queued.ranks > cpu_slots_)) {
       job.state = JobState::kFailed;
       job.finished_us = NowUs();
-      job.error = absl::StrCat("gpus: the job needs ", job.spec.gpus,
-                               " GPU(s) but this server now has ", gpu_count_);
+      job.error = job.spec.gpus > 0
+                      ? absl::StrCat("gpus: the job needs ", job.spec.gpus,
+                                     " GPU(s) but this server now has ", gpu_count_)
+                      : absl::StrCat("ranks: the job needs ", queued.ranks,
+                                     " CPU slots but this server now has ", cpu_slots_);
       RETURN_IF_ERROR(events_.Record(job, {StateEvent(job, NowUs(), job.error)}).status());
       continue;
     }
@@ -137,16 +153,25 @@ absl::Status Scheduler::LoadQueue() {
 
 absl::Status Scheduler::ResolveDevices(JobSpec* spec) const {
   if (spec->gpus == -1) spec->gpus = gpu_count_ > 0 ? 1 : 0;
-  if (spec->gpus > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("gpus: ", spec->gpus,
-                     " requested, but multi-GPU training is not supported yet; a job trains on one "
-                     "device (gpus 1, or 0 for a CPU slot)"));
-  }
   if (spec->gpus > gpu_count_) {
     return absl::InvalidArgumentError(
         absl::StrCat("gpus: ", spec->gpus, " requested but this server has ", gpu_count_,
                      " GPU(s) (devices: ", absl::StrJoin(options_.devices, ","), ")"));
+  }
+  if (spec->gpus > 0) {
+    if (spec->ranks == 0) spec->ranks = spec->gpus;
+    if (spec->ranks != spec->gpus) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ranks: ", spec->ranks, " must equal gpus (", spec->gpus,
+                       "): data-parallel training runs one process per GPU"));
+    }
+    return absl::OkStatus();
+  }
+  if (spec->ranks == 0) spec->ranks = 1;
+  if (spec->ranks > 1 && spec->ranks > cpu_slots_) {
+    return absl::InvalidArgumentError(absl::StrCat("ranks: ", spec->ranks, " needs ", spec->ranks,
+                                                   " CPU slots but this server has ", cpu_slots_,
+                                                   " (attuned --slots-per-device)"));
   }
   return absl::OkStatus();
 }
@@ -183,7 +208,7 @@ absl::StatusOr<Job> Scheduler::Submit(const JobSpec& requested, const std::strin
   }
   ASSIGN_OR_RETURN(engine::SpecCheck check, CheckFiles(spec.train));
   RETURN_IF_ERROR(AdmitMemory(spec.train, check.estimated_memory_bytes,
-                              spec.gpus == 0 ? AvailableHostMemory() : std::nullopt));
+                              spec.gpus == 0 ? AvailableHostMemory() : std::nullopt, spec.ranks));
 
   Job job;
   job.id = store::NewJobId();
@@ -212,14 +237,15 @@ absl::StatusOr<Job> Scheduler::InsertQueued(Job job) {
     ++pending_submits_;
   }
   absl::StatusOr<Job> inserted = events_.Insert(
-      job, {StateEvent(job, NowUs(), absl::StrCat("queued for ", DeviceWanted(job.spec.gpus)))});
+      job, {StateEvent(job, NowUs(),
+                       absl::StrCat("queued for ", DeviceWanted(job.spec.gpus, job.spec.ranks)))});
   absl::MutexLock lock(&mu_);
   --pending_submits_;
   if (absl::IsAlreadyExists(inserted.status()) && !job.request_id.empty()) {
     return store_->FindByRequestId(job.owner, job.request_id);  // a concurrent retry won
   }
   if (!inserted.ok()) return inserted.status();
-  QueuedJob queued{job.spec.priority, next_order_++, job.id, job.spec.gpus};
+  QueuedJob queued{job.spec.priority, next_order_++, job.id, job.spec.gpus, RanksOf(job.spec)};
   queued.owner = job.owner;
   queue_.push_back(std::move(queued));
   dispatch_pending_ = true;

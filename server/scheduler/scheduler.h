@@ -3,11 +3,14 @@
 //
 // It owns the device inventory ("cpu" and/or "cuda:N", each with `slots_per_device` concurrent
 // slots). Queued jobs are started in order of priority (higher first), then submission time. A
-// job with gpus = 1 takes one slot of a GPU; a job with gpus = 0 takes one slot on any device
-// ("cpu" slots first). A job that does not say (gpus = -1) gets one GPU when the server has any,
-// else a CPU slot; the choice is stored with the job and named in its "queued" and "running on"
-// events. Training on several GPUs at once is not supported yet, so gpus > 1 is rejected. A
-// queued job that cannot start yet does not hold back later jobs that fit now (back-filling).
+// job runs `ranks` processes (data-parallel training), one per slot it is given, and JobRunner::Run
+// gets one device name per rank. A job with gpus = N takes one slot on each of N distinct GPUs
+// (ranks = N); a job with gpus = 0 and one rank takes one slot on any device ("cpu" slots first),
+// and one with N > 1 ranks takes N CPU slots at once (several of one device: {"cpu", "cpu"}). A
+// job that does not say (gpus = -1) gets one GPU when the server has any, else a CPU slot; one
+// that does not say its ranks (0) gets gpus, or 1 on the CPU. The choices are stored with the
+// job and named in its "queued" and "running on" events. A queued job that cannot start yet does
+// not hold back later jobs that fit now (back-filling); a job never gets part of its slots.
 //
 // Tenants (a job's `owner`): at the same priority, jobs of different owners take turns (round
 // robin: an owner's k-th waiting job has turn `jobs it started so far + k`; equal turns go to
@@ -97,10 +100,10 @@ struct SchedulerOptions {
   // with mu_ held: it must be thread-safe and must not call the scheduler (attuned's reads the
   // Authenticator's table, whose mutex is taken after mu_).
   std::function<TenantLimits(const std::string& owner)> tenant_limits;
-  // Priority preemption (scheduler_preempt.cc): a queued job that cannot start preempts one
-  // running job of lower priority whose slot it can use; that job checkpoints, goes back to the
-  // queue at its place and resumes from its checkpoint. A job is not preempted again within
-  // `preemption_grace` of its last preemption (no thrash).
+  // Priority preemption (scheduler_preempt.cc): a queued job that cannot start preempts the
+  // fewest running jobs of lower priority whose slots let it start (one, for a job of one slot);
+  // each checkpoints, goes back to the queue at its place and resumes from its checkpoint. A job
+  // is not preempted again within `preemption_grace` of its last preemption (no thrash).
   bool preemption = false;
   absl::Duration preemption_grace = absl::Minutes(10);
 };
@@ -153,17 +156,19 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Queues a job and returns it (state QUEUED). First fills defaults (ApplyJobSpecDefaults, and
-  // gpus -1 = one GPU if the server has any, else 0), then checks, in order: the spec's fields
-  // (ValidateJobSpecFields), gpus > 1 (not supported yet) and gpus above the GPUs in the
-  // inventory, all INVALID_ARGUMENT naming the field; a job with the same non-empty (owner,
-  // request_id) already exists: that job is returned and nothing else happens when its spec
+  // Queues a job and returns it (state QUEUED). First fills defaults (ApplyJobSpecDefaults), then
+  // checks, in order: the spec's fields (ValidateJobSpecFields); gpus (-1 = one GPU if the server
+  // has any, else 0) above the GPUs in the inventory; ranks (0 = gpus, or 1 on the CPU) other than
+  // gpus when gpus > 0 ("ranks: 3 must equal gpus (2): ..."), or above the inventory's CPU slots
+  // when gpus = 0 and ranks > 1 ("ranks: 3 needs 3 CPU slots but this server has 2 (attuned
+  // --slots-per-device)"), all INVALID_ARGUMENT naming the field; a job with the same non-empty
+  // (owner, request_id) already exists: that job is returned and nothing else happens when its spec
   // (after defaults) is the same, ALREADY_EXISTS naming it when not; the runner's Check
   // of the files (INVALID_ARGUMENT from it propagates; RESOURCE_EXHAUSTED when it runs out of
-  // memory, INTERNAL when it throws anything else); a CPU job whose estimated memory is more
-  // than the host has available: RESOURCE_EXHAUSTED (memory_admission.h); the queue is full:
-  // RESOURCE_EXHAUSTED; the scheduler is shutting down: UNAVAILABLE; store errors propagate
-  // (nothing is queued then). Blocks while the runner reads the job's files.
+  // memory, INTERNAL when it throws anything else); a CPU job whose estimated memory (times its
+  // ranks) is more than the host has available: RESOURCE_EXHAUSTED (memory_admission.h); the queue
+  // is full: RESOURCE_EXHAUSTED; the scheduler is shutting down: UNAVAILABLE; store errors
+  // propagate (nothing is queued then). Blocks while the runner reads the job's files.
   absl::StatusOr<store::Job> Submit(const JobSpec& spec, const std::string& request_id,
                                     const std::string& owner);
 
@@ -234,6 +239,7 @@ class Scheduler {
     int64_t order = 0;  // submission order: from the store's order at start, then ascending
     std::string id;
     int gpus = 0;
+    int ranks = 1;  // processes, one per slot (RanksOf: never 0 here)
     absl::Time not_before = absl::InfinitePast();  // a failed start is retried after this
     std::string owner;                             // the tenant
     int64_t share_rank = 0;                        // fair-share turn, recomputed on every dispatch
@@ -247,7 +253,7 @@ class Scheduler {
   struct RunningJob {
     QueuedJob queued;        // what it was in the queue (to put it back if it cannot start)
     store::Job job;          // as last written (state RUNNING), with its progress; under mu_
-    std::vector<int> slots;  // from devices_.Acquire
+    std::vector<int> slots;  // from devices_.Acquire: one device index per rank, may repeat
     std::unique_ptr<JobObserver> observer;
     std::thread thread;
     bool started = false;      // its thread runs; under mu_
@@ -291,8 +297,9 @@ class Scheduler {
   // Appends a "waiting" warning to `waiting` for each job first held back by a tenant limit.
   std::vector<RunningJob*> TakeStartable(std::vector<store::JobEvent>* waiting)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // scheduler_preempt.cc: asks one lower-priority running job to make room for the first job
-  // of queue_ that could not start (queue_ ordered, nothing startable left).
+  // scheduler_preempt.cc: asks the fewest lower-priority running jobs that free enough slots to
+  // make room for the first job of queue_ that could not start (queue_ ordered, nothing
+  // startable left); none when they would not free enough.
   void PreemptForLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sorts queue_ by priority, then fair-share turn, then submission.
   void OrderQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -333,6 +340,7 @@ class Scheduler {
   store::Store* const store_;
   JobRunner* const runner_;
   const int gpu_count_;  // GPUs in the inventory
+  const int cpu_slots_;  // slots of CPU devices in the inventory
   EventHub events_;      // thread-safe on its own
 
   // Held for the whole of a Delete, so that two deletions of one job cannot interleave their

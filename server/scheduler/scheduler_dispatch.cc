@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 #include <utility>
@@ -148,9 +149,20 @@ std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable(std::vector<JobEven
     ++running_by_owner[running->queued.owner];
     gpus_by_owner[running->queued.owner] += running->queued.gpus;
   }
+  // While running jobs stop to make room for a job of several slots (PreemptForLocked), the
+  // slots freed first are kept for it: no job of lower priority back-fills them.
+  bool making_room = false;
+  for (const auto& [id, running] : running_) {
+    if (running->observer->stop_reason() == StopReason::kPreempt) making_room = true;
+  }
+  int hold_below = std::numeric_limits<int>::min();  // priorities below this wait
   const absl::Time now = absl::Now();
   std::vector<RunningJob*> started;
   for (auto it = queue_.begin(); it != queue_.end();) {
+    if (it->priority < hold_below) {
+      ++it;
+      continue;
+    }
     const TenantLimits limits =
         options_.tenant_limits ? options_.tenant_limits(it->owner) : TenantLimits{};
     const std::string over = OverLimit(it->owner, limits, running_by_owner[it->owner],
@@ -161,8 +173,12 @@ std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable(std::vector<JobEven
       ++it;
       continue;
     }
-    std::vector<int> slots = it->not_before > now ? std::vector<int>{} : devices_.Acquire(it->gpus);
+    std::vector<int> slots =
+        it->not_before > now ? std::vector<int>{} : devices_.Acquire(it->gpus, it->ranks);
     if (slots.empty()) {
+      if (making_room && it->not_before <= now && std::max(it->gpus, it->ranks) > 1) {
+        hold_below = std::max(hold_below, it->priority);
+      }
       ++it;
       continue;
     }

@@ -282,5 +282,25 @@ TEST_F(SchedulerTest, QueuedJobNeedingMoreGpusThanTheNewInventoryFailsAtStart) {
   EXPECT_EQ(failed.error, "gpus: the job needs 2 GPU(s) but this server now has 1");
 }
 
+// A queued CPU job of 3 ranks on a server restarted with 2 CPU slots fails; one stored before
+// ranks existed (0) runs on one slot.
+TEST_F(SchedulerTest, QueuedCpuJobNeedingMoreSlotsThanTheNewInventoryFailsAtStart) {
+  Job three;
+  three.spec = Spec();
+  three.spec.ranks = 3;
+  const std::string too_many = store_->InsertJob(three).value().id;
+  Job old;
+  old.spec = Spec();
+  old.spec.ranks = 0;
+  const std::string unset = store_->InsertJob(old).value().id;
+  Start({"cpu"}, 2);
+  Job failed = store_->GetJob(too_many).value();
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.error, "ranks: the job needs 3 CPU slots but this server now has 2");
+  runner_.Allow(unset);
+  ASSERT_TRUE(WaitForState(unset, JobState::kSucceeded));
+  EXPECT_EQ(runner_.devices(unset), std::vector<std::string>{"cpu"});
+}
+
 }  // namespace
 }  // namespace attune::scheduler

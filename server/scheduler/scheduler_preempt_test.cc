@@ -11,6 +11,7 @@ namespace {
 
 using store::JobEvent;
 using store::JobState;
+using testing_internal::FakeRunner;
 using testing_internal::SchedulerTest;
 using testing_internal::WaitUntil;
 
@@ -88,6 +89,119 @@ TEST_F(SchedulerTest, EqualPriorityAndDisabledPreemptionNeverPreempt) {
   runner_.Allow(low);
   runner_.Allow(high);
   ASSERT_TRUE(WaitForState(high, JobState::kSucceeded));
+}
+
+// A job of two CPU ranks preempts both one-slot jobs that hold the two slots, at once; the
+// slot freed first is kept for it (not back-filled by the first job stopped) while the second
+// finishes its step.
+TEST_F(SchedulerTest, TwoRankJobPreemptsEnoughJobsAndKeepsTheSlotsFreedFirst) {
+  preemption_ = true;
+  Start({"cpu"}, 2);
+  const std::string quick = Submit(Spec(4, 0));
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(quick); }));
+  const std::string slow = Submit(Spec(4, 0, 0, "slow-stop"));
+  // `slow` stops only once allowed a step: allowed on every way out, so that teardown ends.
+  struct AllowAtExit {
+    FakeRunner& runner;
+    std::string id;
+    ~AllowAtExit() { runner.Allow(id); }
+  } allow_at_exit{runner_, slow};
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(slow); }));
+  JobSpec two_ranks = Spec(1, 5);
+  two_ranks.ranks = 2;
+  const std::string high = Submit(two_ranks);
+  runner_.Allow(high);
+  ASSERT_TRUE(WaitUntil([&] { return !runner_.IsRunning(quick); }));
+  ASSERT_TRUE(WaitForState(quick, JobState::kQueued));
+  ASSERT_TRUE(WaitForDispatcherIdle());
+  EXPECT_FALSE(runner_.IsRunning(quick));  // its freed slot waits for `high`
+  EXPECT_EQ(StateOf(high), JobState::kQueued);
+  EXPECT_TRUE(runner_.IsRunning(slow));
+  runner_.Allow(slow, 1);  // `slow` ends its step and stops
+  ASSERT_TRUE(WaitForState(high, JobState::kSucceeded));
+  EXPECT_EQ(runner_.devices(high), (std::vector<std::string>{"cpu", "cpu"}));
+  EXPECT_TRUE(HasMessage(store_->EventsAfter(quick, 0, 0).value(), "preempted by job " + high));
+  EXPECT_TRUE(HasMessage(store_->EventsAfter(slow, 0, 0).value(), "preempted by job " + high));
+  runner_.Allow(quick);
+  runner_.Allow(slow);
+  ASSERT_TRUE(WaitForState(quick, JobState::kSucceeded));
+  ASSERT_TRUE(WaitForState(slow, JobState::kSucceeded));
+  const std::vector<std::string> starts = runner_.starts();
+  ASSERT_EQ(starts.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(starts.begin(), starts.begin() + 3),
+            (std::vector<std::string>{quick, slow, high}));
+}
+
+// With one slot free, a two-rank job preempts only one job, the lowest priority one; it
+// preempts none when all it could preempt would not make it fit.
+TEST_F(SchedulerTest, TwoRankJobPreemptsOnlyAsManyJobsAsItNeeds) {
+  preemption_ = true;
+  Start({"cpu"}, 3);
+  const std::string low = Submit(Spec(4, 0));
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(low); }));
+  const std::string mid = Submit(Spec(4, 1));
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(mid); }));
+  JobSpec two_ranks = Spec(1, 5);
+  two_ranks.ranks = 2;
+  const std::string high = Submit(two_ranks);
+  runner_.Allow(high);
+  ASSERT_TRUE(WaitForState(high, JobState::kSucceeded));
+  EXPECT_EQ(runner_.devices(high), (std::vector<std::string>{"cpu", "cpu"}));
+  EXPECT_TRUE(HasMessage(store_->EventsAfter(low, 0, 0).value(), "preempted by job " + high));
+  EXPECT_FALSE(HasMessage(store_->EventsAfter(mid, 0, 0).value(), "preempted by"));
+  EXPECT_TRUE(runner_.IsRunning(mid));
+  runner_.Allow(low);
+  runner_.Allow(mid);
+  ASSERT_TRUE(WaitForState(low, JobState::kSucceeded));
+  ASSERT_TRUE(WaitForState(mid, JobState::kSucceeded));
+
+  // Three ranks on three slots, two of them held by a job of equal priority: preempting the
+  // one lower job would not be enough, so nobody is stopped.
+  scheduler_.reset();
+  Start({"cpu"}, 3);
+  const std::string lower = Submit(Spec(4, 0));
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(lower); }));
+  JobSpec equal_two = Spec(4, 5);
+  equal_two.ranks = 2;
+  const std::string equal = Submit(equal_two);
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(equal); }));
+  JobSpec three_ranks = Spec(1, 5);
+  three_ranks.ranks = 3;
+  const std::string three = Submit(three_ranks);
+  ASSERT_TRUE(WaitForDispatcherIdle());
+  EXPECT_TRUE(runner_.IsRunning(lower));
+  EXPECT_FALSE(HasMessage(store_->EventsAfter(lower, 0, 0).value(), "preempted by"));
+  EXPECT_EQ(StateOf(three), JobState::kQueued);
+  runner_.Allow(lower);
+  runner_.Allow(equal);
+  runner_.Allow(three);
+  ASSERT_TRUE(WaitForState(three, JobState::kSucceeded));
+}
+
+// Three slots, all held: one by a priority-0 job, two by a priority-1 job of two ranks. A
+// two-rank job of priority 5 needs the two-rank job's slots; stopping the priority-0 job as well
+// would not help it, so that one keeps running.
+TEST_F(SchedulerTest, PreemptionSparesAJobWhoseSlotIsNotNeeded) {
+  preemption_ = true;
+  Start({"cpu"}, 3);
+  const std::string low = Submit(Spec(4, 0));
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(low); }));
+  JobSpec mid_two = Spec(4, 1);
+  mid_two.ranks = 2;
+  const std::string mid = Submit(mid_two);
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(mid); }));
+  JobSpec two_ranks = Spec(1, 5);
+  two_ranks.ranks = 2;
+  const std::string high = Submit(two_ranks);
+  runner_.Allow(high);
+  ASSERT_TRUE(WaitForState(high, JobState::kSucceeded));
+  EXPECT_TRUE(HasMessage(store_->EventsAfter(mid, 0, 0).value(), "preempted by job " + high));
+  EXPECT_FALSE(HasMessage(store_->EventsAfter(low, 0, 0).value(), "preempted by"));
+  EXPECT_TRUE(runner_.IsRunning(low));
+  runner_.Allow(low);
+  runner_.Allow(mid);
+  ASSERT_TRUE(WaitForState(mid, JobState::kSucceeded));
+  ASSERT_TRUE(WaitForState(low, JobState::kSucceeded));
 }
 
 }  // namespace

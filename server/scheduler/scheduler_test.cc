@@ -166,16 +166,94 @@ TEST_F(SchedulerTest, GpuJobsTakeOneFreeGpuEach) {
   EXPECT_TRUE(WaitForState(two, JobState::kSucceeded));
 }
 
-// A job asking for N GPUs would reserve N devices and train on one; until multi-GPU training
-// exists, such a job is refused.
-TEST_F(SchedulerTest, MultiGpuJobsAreRejectedUntilSupported) {
+// A job asking for N GPUs runs N ranks (data-parallel training), one per GPU: the runner gets
+// one device per rank, and ranks other than gpus is refused.
+TEST_F(SchedulerTest, MultiGpuJobRunsOneRankPerGpu) {
   Start({"cuda:0", "cuda:1"}, 1);
-  absl::Status status = scheduler_->Submit(Spec(3, 0, 2), "", "").status();
+  JobSpec three_ranks = Spec(3, 0, /*gpus=*/2);
+  three_ranks.ranks = 3;
+  absl::Status status = scheduler_->Submit(three_ranks, "", "").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status.message(),
-            "gpus: 2 requested, but multi-GPU training is not supported yet; a job trains on one "
-            "device (gpus 1, or 0 for a CPU slot)");
+            "ranks: 3 must equal gpus (2): data-parallel training runs one process per GPU");
+  status = scheduler_->Submit(Spec(3, 0, /*gpus=*/3), "", "").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "gpus: 3 requested but this server has 2 GPU(s) (devices: cuda:0,cuda:1)");
   EXPECT_TRUE(scheduler_->List({}).value().jobs.empty());
+
+  const std::string id = Submit(Spec(3, 0, /*gpus=*/2));  // ranks not said: 2
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(id); }));
+  EXPECT_EQ(runner_.devices(id), (std::vector<std::string>{"cuda:0", "cuda:1"}));
+  runner_.Allow(id);
+  ASSERT_TRUE(WaitForState(id, JobState::kSucceeded));
+  Job job = store_->GetJob(id).value();
+  EXPECT_EQ(job.spec.ranks, 2);
+  EXPECT_EQ(job.devices, (std::vector<std::string>{"cuda:0", "cuda:1"}));
+  std::vector<JobEvent> events = store_->EventsAfter(id, 0, 0).value();
+  EXPECT_EQ(events[0].message, "queued for 2 GPUs");
+  EXPECT_EQ(events[1].message, "running on cuda:0,cuda:1");
+}
+
+// On the CPU a job of N ranks takes N CPU slots, all at once: the runner gets {"cpu", "cpu"}.
+TEST_F(SchedulerTest, CpuJobOfTwoRanksTakesTwoCpuSlots) {
+  Start({"cpu"}, 2);
+  JobSpec three = Spec();
+  three.ranks = 3;
+  absl::Status status = scheduler_->Submit(three, "", "").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "ranks: 3 needs 3 CPU slots but this server has 2 (attuned --slots-per-device)");
+
+  JobSpec two = Spec();
+  two.ranks = 2;
+  const std::string id = Submit(two);
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(id); }));
+  EXPECT_EQ(runner_.devices(id), (std::vector<std::string>{"cpu", "cpu"}));
+  EXPECT_EQ(scheduler_->Stats().value().devices[0].busy, 2);
+  runner_.Allow(id);
+  ASSERT_TRUE(WaitForState(id, JobState::kSucceeded));
+  Job job = store_->GetJob(id).value();
+  EXPECT_EQ(job.spec.ranks, 2);
+  EXPECT_EQ(job.devices, (std::vector<std::string>{"cpu", "cpu"}));
+  std::vector<JobEvent> events = store_->EventsAfter(id, 0, 0).value();
+  EXPECT_EQ(events[0].message, "queued for 2 CPU slots");
+  EXPECT_EQ(events[1].message, "running on cpu,cpu");
+  ASSERT_TRUE(WaitUntil([&] { return scheduler_->Stats().value().devices[0].busy == 0; }));
+
+  const std::string one = Submit(Spec());  // ranks not said: 1
+  runner_.Allow(one);
+  ASSERT_TRUE(WaitForState(one, JobState::kSucceeded));
+  EXPECT_EQ(store_->GetJob(one).value().spec.ranks, 1);
+  EXPECT_EQ(runner_.devices(one), std::vector<std::string>{"cpu"});
+
+  // A GPU-only server has no CPU slots for ranks.
+  scheduler_.reset();
+  Start({"cuda:0"}, 2);
+  status = scheduler_->Submit(two, "", "").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "ranks: 2 needs 2 CPU slots but this server has 0 (attuned --slots-per-device)");
+}
+
+// With one CPU slot free a two-rank job waits (it never gets half), and starts on both slots
+// once the other job ends.
+TEST_F(SchedulerTest, CpuJobOfTwoRanksWaitsForBothSlots) {
+  Start({"cpu"}, 2);
+  const std::string one = Submit(Spec());
+  ASSERT_TRUE(WaitUntil([&] { return runner_.IsRunning(one); }));
+  JobSpec two_ranks = Spec();
+  two_ranks.ranks = 2;
+  const std::string two = Submit(two_ranks);
+  runner_.Allow(two);
+  ASSERT_TRUE(WaitForDispatcherIdle());
+  EXPECT_EQ(StateOf(two), JobState::kQueued);
+  EXPECT_FALSE(runner_.IsRunning(two));
+  EXPECT_EQ(scheduler_->Stats().value().devices[0].busy, 1);  // no half grab
+  runner_.Allow(one);
+  ASSERT_TRUE(WaitForState(two, JobState::kSucceeded));
+  EXPECT_EQ(runner_.devices(two), (std::vector<std::string>{"cpu", "cpu"}));
+  EXPECT_EQ(runner_.starts(), (std::vector<std::string>{one, two}));
 }
 
 // gpus not given: one GPU on a server that has GPUs, a CPU slot on one that has none; the

@@ -36,7 +36,8 @@ inline constexpr int64_t kUnlimited = 1 << 30;
 // (Allow / AllowAll), checking StopRequested before every step. It records which jobs ran, on
 // which devices, and how many ran at once. Job names choose failures: "fail" returns an error
 // of the machine (INTERNAL), "bad-input" one of the input (INVALID_ARGUMENT), "throw" throws,
-// "throw-once" throws on its first start only.
+// "throw-once" throws on its first start only; "slow-stop" is inside a step when asked to stop,
+// and stops only once the test allows it one more step.
 class FakeRunner : public JobRunner {
  public:
   absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override {
@@ -87,10 +88,12 @@ class FakeRunner : public JobRunner {
     engine::TrainResult result;
     for (int64_t step = 1; step <= total; ++step) {
       std::unique_lock<std::mutex> lock(mu_);
-      while (permits_[job.id] == 0 && !observer->StopRequested()) {
+      const bool slow_stop = job.spec.name == "slow-stop";
+      while (permits_[job.id] == 0 && (slow_stop || !observer->StopRequested())) {
         cv_.wait_for(lock, std::chrono::milliseconds(5));
       }
       if (observer->StopRequested()) {
+        if (slow_stop && permits_[job.id] < kUnlimited) --permits_[job.id];
         result.outcome = engine::Outcome::kStopped;
         result.steps = step - 1;
         return result;

@@ -1,9 +1,13 @@
 #include "server/worker/supervisor.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <system_error>
@@ -16,6 +20,17 @@
 #include "server/worker/child_process.h"
 
 namespace attune::worker {
+
+// One rank's worker of an attempt (a job of one rank has one).
+struct RankWorker {
+  std::shared_ptr<Attempt> attempt;
+  std::unique_ptr<ChildProcess> child;
+  std::string log;
+  std::optional<int> status;      // its wait status once it has ended
+  bool attach_timed_out = false;  // killed for not attaching in time
+  bool killed = false;            // killed because another rank ended badly
+};
+
 namespace {
 
 // How long after a worker has exited its stream may take to deliver the last reports.
@@ -32,20 +47,120 @@ absl::StatusOr<std::string> NewAttemptId() {
       absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
-// Waits for `child` to end: relays stop requests to its attempt meanwhile and kills a worker that
-// does not attach in time. Returns its wait status.
-int AwaitWorker(ChildProcess& child, Attempt& attempt, engine::TrainingObserver* observer,
-                const WorkerOptions& options, bool* attach_timed_out) {
+// The observer of a data-parallel job's ranks above 0: rank 0 reports for the job.
+class OtherRankObserver : public engine::TrainingObserver {
+ public:
+  void OnStep(const StepMetrics&) override {}
+  void OnEval(const EvalMetrics&) override {}
+  void OnCheckpoint(const engine::CheckpointInfo&) override {}
+  void OnWarning(const std::string&) override {}
+  bool StopRequested() override { return false; }
+};
+
+// Whether an ended worker reported a successful end (waiting for its stream to deliver it).
+bool EndedWell(RankWorker& rank) {
+  rank.attempt->AwaitStreamEnd(kStreamDrain);
+  std::optional<absl::StatusOr<engine::TrainResult>> finished = rank.attempt->finished();
+  return WIFEXITED(*rank.status) && WEXITSTATUS(*rank.status) == 0 && finished.has_value() &&
+         finished->ok();
+}
+
+// Kills every rank still running, once one has ended without a successful end (the others
+// would wait for it in their next collective).
+void KillOtherRanks(std::vector<RankWorker>& ranks) {
+  for (RankWorker& other : ranks) {
+    if (other.status.has_value()) continue;
+    other.killed = true;
+    other.child->Signal(SIGKILL);
+  }
+}
+
+// Waits for every rank's worker to end: relays stop requests meanwhile, kills a worker that does
+// not attach in time, and the other ranks once one has ended badly.
+void AwaitRanks(std::vector<RankWorker>& ranks, engine::TrainingObserver* observer,
+                const WorkerOptions& options) {
   const absl::Time attach_deadline = absl::Now() + options.attach_timeout;
+  bool killed = false;
   for (;;) {
-    if (std::optional<int> status = child.Poll()) return *status;
-    if (observer->StopRequested()) attempt.RequestStop();
-    if (!*attach_timed_out && !attempt.attached() && absl::Now() > attach_deadline) {
-      *attach_timed_out = true;
-      child.Signal(SIGKILL);
+    int running = 0;
+    for (RankWorker& rank : ranks) {
+      if (rank.status.has_value()) continue;
+      rank.status = rank.child->Poll();
+      if (!rank.status.has_value()) {
+        ++running;
+      } else if (!killed && ranks.size() > 1 && !EndedWell(rank)) {
+        killed = true;
+        KillOtherRanks(ranks);
+      }
+    }
+    if (running == 0) return;
+    const bool stop = observer->StopRequested();
+    for (RankWorker& rank : ranks) {
+      if (stop) rank.attempt->RequestStop();
+      if (!rank.status.has_value() && !rank.attach_timed_out && !rank.attempt->attached() &&
+          absl::Now() > attach_deadline) {
+        rank.attach_timed_out = true;
+        rank.child->Signal(SIGKILL);
+      }
     }
     absl::SleepFor(options.poll_interval);
   }
+}
+
+// Why `rank`'s worker ended without a result: it was killed for not attaching, or its exit, with
+// the last lines of its log.
+absl::Status CrashOf(const RankWorker& rank, const WorkerOptions& options) {
+  const std::string worker = absl::StrCat("the worker (pid ", rank.child->pid(), ")");
+  std::string reason =
+      rank.attach_timed_out
+          ? absl::StrCat(worker, " did not connect within ",
+                         absl::FormatDuration(options.attach_timeout), " and was killed")
+          : absl::StrCat(worker, " ", DescribeWaitStatus(*rank.status),
+                         " before it reported the job's end");
+  const std::string tail = LastLines(rank.log, kLogLines, kLogBytes);
+  if (!tail.empty()) absl::StrAppend(&reason, "; the last lines of ", rank.log, ":\n", tail);
+  return absl::UnavailableError(reason);
+}
+
+// The attempt's result: rank 0's successful end; else the end or the crash of the first rank
+// that failed by itself (not killed because another rank had failed).
+absl::StatusOr<engine::TrainResult> ResultOfRanks(std::vector<RankWorker>& ranks,
+                                                  engine::TrainingObserver* observer,
+                                                  const WorkerOptions& options) {
+  for (RankWorker& rank : ranks) rank.attempt->AwaitStreamEnd(kStreamDrain);
+  std::optional<absl::StatusOr<engine::TrainResult>> first = ranks[0].attempt->finished();
+  if (first.has_value() && (first->ok() || ranks.size() == 1)) {
+    if (!(WIFEXITED(*ranks[0].status) && WEXITSTATUS(*ranks[0].status) == 0)) {
+      observer->OnWarning(absl::StrCat("the worker (pid ", ranks[0].child->pid(), ") ",
+                                       DescribeWaitStatus(*ranks[0].status),
+                                       " after it reported the job's end"));
+    }
+    return *std::move(first);
+  }
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    if (ranks[r].killed) continue;
+    std::optional<absl::StatusOr<engine::TrainResult>> finished = ranks[r].attempt->finished();
+    if (finished.has_value() && finished->ok()) continue;
+    absl::Status why = finished.has_value() ? finished->status() : CrashOf(ranks[r], options);
+    if (ranks.size() == 1) return why;
+    return absl::Status(why.code(),
+                        absl::StrCat("rank ", r, " of ", ranks.size(), ": ", why.message()));
+  }
+  return CrashOf(ranks[0], options);
+}
+
+// A loopback address with a port that was free a moment ago, for the ranks' rendezvous.
+absl::StatusOr<std::string> FreeLoopbackAddress() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  const bool ok = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok) return absl::UnavailableError("cannot find a free loopback port for the ranks");
+  return absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
 }
 
 v1::Assignment MakeAssignment(const store::Job& job, const std::vector<std::string>& devices,
@@ -118,37 +233,48 @@ absl::StatusOr<engine::TrainResult> WorkerJobRunner::Run(const store::Job& job,
   if (ec) {
     return absl::InternalError(absl::StrCat("cannot create ", output_dir, ": ", ec.message()));
   }
-  std::shared_ptr<Attempt> attempt =
-      supervisor_->Open(MakeAssignment(job, devices, output_dir, options_.data_roots), observer);
-  if (attempt == nullptr) return absl::InternalError("cannot open a worker attempt");
-  const std::string log = output_dir + "/worker.log";
-  absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(
-      options_.worker_binary,
-      {"--supervisor", options_.supervisor_address, "--attempt", attempt->id()}, log);
-  if (!child.ok()) {
-    supervisor_->Close(attempt);
-    return child.status();
+  std::vector<RankWorker> ranks(devices.size());
+  OtherRankObserver other_ranks;
+  absl::Status started = StartRanks(job, devices, output_dir, observer, &other_ranks, ranks);
+  absl::StatusOr<engine::TrainResult> result = absl::InternalError("not started");
+  if (started.ok()) {
+    AwaitRanks(ranks, observer, options_);
+    result = ResultOfRanks(ranks, observer, options_);
+  } else {
+    result = started;
   }
-  bool attach_timed_out = false;
-  const int status = AwaitWorker(**child, *attempt, observer, options_, &attach_timed_out);
-  attempt->AwaitStreamEnd(kStreamDrain);
-  std::optional<absl::StatusOr<engine::TrainResult>> finished = attempt->finished();
-  const std::string worker = absl::StrCat("the worker (pid ", (*child)->pid(), ")");
-  if (finished.has_value() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-    observer->OnWarning(
-        absl::StrCat(worker, " ", DescribeWaitStatus(status), " after it reported the job's end"));
+  for (RankWorker& rank : ranks) {
+    if (rank.attempt != nullptr) supervisor_->Close(rank.attempt);
   }
-  supervisor_->Close(attempt);
-  if (finished.has_value()) return *std::move(finished);
-  std::string reason =
-      attach_timed_out
-          ? absl::StrCat(worker, " did not connect within ",
-                         absl::FormatDuration(options_.attach_timeout), " and was killed")
-          : absl::StrCat(worker, " ", DescribeWaitStatus(status),
-                         " before it reported the job's end");
-  const std::string tail = LastLines(log, kLogLines, kLogBytes);
-  if (!tail.empty()) absl::StrAppend(&reason, "; the last lines of ", log, ":\n", tail);
-  return absl::UnavailableError(reason);
+  return result;
+}
+
+absl::Status WorkerJobRunner::StartRanks(const store::Job& job,
+                                         const std::vector<std::string>& devices,
+                                         const std::string& output_dir,
+                                         engine::TrainingObserver* observer,
+                                         engine::TrainingObserver* other_ranks,
+                                         std::vector<RankWorker>& ranks) {
+  const int world = static_cast<int>(ranks.size());
+  std::string rendezvous;
+  if (world > 1) {
+    ASSIGN_OR_RETURN(rendezvous, FreeLoopbackAddress());
+  }
+  for (int r = 0; r < world; ++r) {
+    v1::Assignment assignment = MakeAssignment(job, devices, output_dir, options_.data_roots);
+    assignment.set_rank(r);
+    assignment.set_world_size(world);
+    assignment.set_rendezvous(rendezvous);
+    RankWorker& rank = ranks[r];
+    rank.attempt = supervisor_->Open(std::move(assignment), r == 0 ? observer : other_ranks);
+    if (rank.attempt == nullptr) return absl::InternalError("cannot open a worker attempt");
+    rank.log =
+        r == 0 ? output_dir + "/worker.log" : absl::StrCat(output_dir, "/worker-rank", r, ".log");
+    const std::vector<std::string> args = {"--supervisor", options_.supervisor_address, "--attempt",
+                                           rank.attempt->id()};
+    ASSIGN_OR_RETURN(rank.child, ChildProcess::Start(options_.worker_binary, args, rank.log));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> ServeSupervisor(const std::string& socket_path,

@@ -9,6 +9,12 @@
 // signal, a crash, an out-of-memory kill) is UNAVAILABLE, a crash the scheduler retries from
 // the last checkpoint (JobSpec max_retries), with the exit and the last lines of its log
 // (jobs/<id>/worker.log) as the reason. Workers get SIGKILL when attuned dies.
+//
+// A job given N devices (JobSpec ranks, data-parallel training) is N workers, one per rank, each
+// with its own attempt id, meeting at a loopback rendezvous (c10d TCPStore, hosted by rank 0);
+// rank 0 reports for the job (the others' logs are worker-rankR.log). When one rank's worker
+// ends without a successful end, the others are killed at once (they would wait for it), and the
+// attempt fails with the first failed rank's reason.
 #ifndef ATTUNE_SERVER_WORKER_SUPERVISOR_H_
 #define ATTUNE_SERVER_WORKER_SUPERVISOR_H_
 
@@ -26,7 +32,8 @@
 
 namespace attune::worker {
 
-class Attempt;  // supervisor.cc: one attempt's assignment, stream and reports
+class Attempt;      // attempt.h: one attempt's assignment, stream and reports
+struct RankWorker;  // supervisor.cc: one rank's attempt and worker process
 
 // The Supervisor service. Thread-safe: gRPC threads serve Attach while job threads Open and
 // Close attempts.
@@ -72,6 +79,13 @@ class WorkerJobRunner : public scheduler::JobRunner {
                                           engine::TrainingObserver* observer) override;
 
  private:
+  // Opens an attempt and starts a worker for each of `ranks` (one per device; ranks above 0
+  // report to `other_ranks`, which discards their progress), with a shared rendezvous when
+  // there are several.
+  absl::Status StartRanks(const store::Job& job, const std::vector<std::string>& devices,
+                          const std::string& output_dir, engine::TrainingObserver* observer,
+                          engine::TrainingObserver* other_ranks, std::vector<RankWorker>& ranks);
+
   const WorkerOptions options_;
   Supervisor* const supervisor_;
 };

@@ -6,6 +6,7 @@
 // attuned, or the connection's loss, ends training after the current step with a checkpoint.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "attune/worker/v1/worker.grpc.pb.h"
 #include "common/job_spec.h"
 #include "grpcpp/grpcpp.h"
@@ -27,7 +29,9 @@ using Stream = grpc::ClientReaderWriter<v1::WorkerReport, v1::SupervisorCommand>
 // Reports to attuned from the training thread; Stop arrives on the reader thread.
 class WorkerObserver : public engine::TrainingObserver {
  public:
-  WorkerObserver(Stream* stream, const std::atomic<bool>* stop) : stream_(stream), stop_(stop) {}
+  // `quiet`: report nothing but the end (a data-parallel rank other than 0; rank 0 reports).
+  WorkerObserver(Stream* stream, const std::atomic<bool>* stop, bool quiet)
+      : stream_(stream), stop_(stop), quiet_(quiet) {}
 
   void OnStart(const engine::SpecCheck& setup, int64_t resumed_from_step) override {
     v1::WorkerReport report;
@@ -56,8 +60,9 @@ class WorkerObserver : public engine::TrainingObserver {
   }
   bool StopRequested() override { return stop_->load(); }
 
-  // False once a write has failed (attuned is gone).
+  // False once a write has failed (attuned is gone). Quiet workers send Finished only.
   bool Send(const v1::WorkerReport& report) {
+    if (quiet_ && !report.has_finished()) return ok_;
     if (ok_ && !stream_->Write(report)) ok_ = false;
     return ok_;
   }
@@ -65,6 +70,7 @@ class WorkerObserver : public engine::TrainingObserver {
  private:
   Stream* const stream_;
   const std::atomic<bool>* const stop_;
+  const bool quiet_;
   bool ok_ = true;  // training thread only
 };
 
@@ -76,13 +82,25 @@ absl::StatusOr<engine::TrainResult> Train(const v1::Assignment& assignment,
   if (assignment.devices_size() == 0) {
     return absl::InvalidArgumentError("devices: attuned gave the worker no device");
   }
+  const int rank = assignment.rank();
+  if (rank < 0 || rank >= assignment.devices_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("rank: ", rank, " has no device among the ",
+                                                   assignment.devices_size(), " given"));
+  }
   engine::RunOptions options;
-  options.device = assignment.devices(0);
+  options.device = assignment.devices(rank);
+  options.parallel.rank = rank;
+  options.parallel.world_size = std::max(1, assignment.world_size());
+  options.parallel.rendezvous = assignment.rendezvous();
   options.output_dir = assignment.output_dir();
   options.resume = engine::ResumeMode::kFromLatest;
   options.data_roots.assign(assignment.data_roots().begin(), assignment.data_roots().end());
-  std::cerr << "attune-worker: job " << assignment.job_id() << " on " << options.device
-            << std::endl;
+  std::cerr << "attune-worker: job " << assignment.job_id() << " on " << options.device;
+  if (!options.parallel.rendezvous.empty()) {
+    std::cerr << ", rank " << rank << " of " << options.parallel.world_size << " (rendezvous "
+              << options.parallel.rendezvous << ")";
+  }
+  std::cerr << std::endl;
   return engine::RunTraining(spec->train, options, observer);
 }
 
@@ -109,7 +127,7 @@ int RunWorker(const std::string& address, const std::string& attempt) {
     }
     stop = true;
   });
-  WorkerObserver observer(stream.get(), &stop);
+  WorkerObserver observer(stream.get(), &stop, /*quiet=*/assignment.rank() > 0);
   absl::StatusOr<engine::TrainResult> result = Train(assignment, &observer);
   v1::WorkerReport end;
   *end.mutable_finished() = ToWire(result);
