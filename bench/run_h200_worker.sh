@@ -10,8 +10,12 @@
 #   to check the script on the CPU:  BIN=build/bin SKIP_BUILD=1 DEVICE=cpu MODEL=... DATA=...
 #     BATCH=32 SEQ=64 STEPS=60 WARMUP=10 bash bench/run_h200_worker.sh
 #
+# ATTUNED_FLAGS adds flags to attuned, e.g. ATTUNED_FLAGS=--one-rank-collectives: the job's one
+# rank then forms its one-member process group (ProcessGroupNCCL on CUDA; data_parallel.h), the
+# issue's "1-rank NCCL job"; the summary then also compares its losses with attune-bench's.
+#
 # Writes OUT (default /tmp/worker-out): bench.json, job-events.jsonl, summary.json, commands.txt,
-# attuned.log.
+# attuned.log, worker.log.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -49,7 +53,7 @@ say "attuned and the job"
 rm -rf /tmp/worker-data
 gpus=1; [ "$device" = cpu ] && gpus=0
 "$bin/attuned" --listen 127.0.0.1:0 --data-dir /tmp/worker-data --devices "$device" \
-  --data-roots "$(dirname "$model"),$(dirname "$data")" >"$out/attuned.out" 2>"$out/attuned.log" &
+  --data-roots "$(dirname "$model"),$(dirname "$data")" ${ATTUNED_FLAGS:-} >"$out/attuned.out" 2>"$out/attuned.log" &
 attuned=$!
 trap 'kill $attuned 2>/dev/null' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$out/attuned.out" 2>/dev/null && break; sleep 0.1; done
@@ -62,6 +66,8 @@ echo "job: ${submit[*]}" >>"$out/commands.txt"
 id="$("${submit[@]}" | head -1)"
 timeout 600 "$bin/attune" --server "$address" watch "$id" --output json >"$out/job-events.jsonl"
 echo "watch exit $?"
+echo "attuned: --devices $device ${ATTUNED_FLAGS:-}" >>"$out/commands.txt"
+cp /tmp/worker-data/jobs/"$id"/worker.log "$out/worker.log" 2>/dev/null
 python3 - "$out" "$warmup" "$steps" <<'PY' | tee "$out/summary.json"
 import datetime, json, sys
 out, warmup, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -80,5 +86,12 @@ if start and end:
     seconds = when(end) - when(start)
     result.update(job_tokens_per_s=tokens / seconds, job_timed_seconds=seconds, job_tokens=tokens)
     result["job_over_bench"] = result["job_tokens_per_s"] / result["bench_tokens_per_s"]
+losses = bench.get("losses") or []
+pairs = [(float(step[s]["step"]["trainLoss"]), float(losses[s - 1])) for s in step
+         if 0 < s <= len(losses) and "trainLoss" in step[s]["step"]]
+if pairs:
+    result["losses_compared"] = len(pairs)
+    result["max_relative_loss_difference"] = max(abs(a - b) / max(abs(b), 1e-12) for a, b in pairs)
+    result["losses_identical"] = sum(a == b for a, b in pairs)
 print(json.dumps(result, indent=1))
 PY

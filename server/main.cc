@@ -84,6 +84,7 @@ struct ServerOptions {
   // ("off": one crash takes the server down; for debugging).
   std::string job_processes = "on";
   std::string worker_binary;  // empty = attune-worker beside attuned
+  bool one_rank_collectives = false;
 };
 
 // The exposure rule (listen_check.h) for both listeners, and the TLS files.
@@ -282,7 +283,8 @@ absl::Status Serve(const ServerOptions& options) {
   worker::Supervisor supervisor;
   std::unique_ptr<grpc::Server> workers;
   worker::JobRunnerOptions runner_options{options.job_processes == "on", options.worker_binary,
-                                          resolved.data_dir, resolved.data_roots.roots()};
+                                          resolved.data_dir, resolved.data_roots.roots(),
+                                          options.one_rank_collectives};
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::JobRunner> runner,
                    worker::MakeJobRunner(runner_options, &supervisor, &workers));
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
@@ -367,6 +369,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--worker-binary", options.worker_binary,
                  "the attune-worker executable (default: beside attuned)");
+  app.add_flag("--one-rank-collectives", options.one_rank_collectives,
+               "a job of one rank forms its one-member process group too (Gloo on the CPU, NCCL "
+               "on CUDA), as a job of several does: checks that path on one device");
   CLI11_PARSE(app, argc, argv);
 
   // Block the shutdown signals in this thread before any other starts, so every thread inherits

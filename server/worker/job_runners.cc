@@ -16,6 +16,7 @@ absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
   worker_options.worker_binary =
       options.worker_binary.empty() ? DefaultWorkerBinary() : options.worker_binary;
   worker_options.data_roots = options.data_roots;
+  worker_options.one_rank_collectives = options.one_rank_collectives;
   ASSIGN_OR_RETURN(*workers, ServeSupervisor(options.data_dir + "/run/workers.sock", supervisor,
                                              &worker_options.supervisor_address));
   return std::make_unique<WorkerJobRunner>(std::move(worker_options), supervisor);

@@ -20,6 +20,7 @@ struct JobRunnerOptions {
   std::string worker_binary;            // empty = DefaultWorkerBinary()
   std::string data_dir;                 // the workers' socket is DATA_DIR/run/workers.sock
   std::vector<std::string> data_roots;  // resolved (api::DataRoots::roots())
+  bool one_rank_collectives = false;    // WorkerOptions::one_rank_collectives
 };
 
 // The runner. With job processes, `supervisor` (which must outlive the runner) is served on the

@@ -257,7 +257,7 @@ absl::Status WorkerJobRunner::StartRanks(const store::Job& job,
                                          std::vector<RankWorker>& ranks) {
   const int world = static_cast<int>(ranks.size());
   std::string rendezvous;
-  if (world > 1) {
+  if (world > 1 || options_.one_rank_collectives) {
     ASSIGN_OR_RETURN(rendezvous, FreeLoopbackAddress());
   }
   for (int r = 0; r < world; ++r) {

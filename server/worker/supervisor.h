@@ -59,6 +59,9 @@ struct WorkerOptions {
   std::string worker_binary;            // the attune-worker executable
   std::string supervisor_address;       // where workers reach the Supervisor, e.g. "unix:/d/run/w"
   std::vector<std::string> data_roots;  // as EngineJobRunner's
+  // A job of one rank gets a rendezvous too, so its worker forms a one-member process group
+  // (attuned --one-rank-collectives: checks the collectives' path on one device).
+  bool one_rank_collectives = false;
   // A worker that has not attached by then is killed (its attempt fails as a crash).
   absl::Duration attach_timeout = absl::Seconds(60);
   absl::Duration poll_interval = absl::Milliseconds(20);  // of the worker's exit and of stops
