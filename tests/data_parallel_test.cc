@@ -202,5 +202,25 @@ TEST_F(DataParallelTest, KillingOneRankRetriesBothFromTheCheckpointToTheSameAdap
   EXPECT_EQ(Losses(killed), Losses(straight));
 }
 
+// attuned --one-rank-collectives: a job of one rank forms its one-member process group (the
+// path a 1-rank NCCL job takes on CUDA) and trains exactly what it trains without one.
+TEST_F(DataParallelTest, OneRankWithItsProcessGroupTrainsWhatOneRankWithoutOneTrains) {
+  const std::vector<std::string> job = {"--max-steps", "6"};
+  const std::string plain = Submit(1, 8, job);
+  Finish(plain);
+  const std::map<int64_t, double> plain_losses = Losses(plain);
+  const auto plain_adapter = Adapter(plain);
+  server_ = std::make_unique<AttunedProcess>(
+      dir_.path() + "/grouped",
+      std::vector<std::string>{"--data-roots", example_, "--one-rank-collectives"});
+  client_ = std::make_unique<client::AttuneClient>(server_->address());
+  const std::string grouped = Submit(1, 8, job);
+  Finish(grouped);
+  const std::string log = ReadFile(dir_.path() + "/grouped/jobs/" + grouped + "/worker.log");
+  EXPECT_NE(log.find("rank 0 of 1 (rendezvous 127.0.0.1:"), std::string::npos) << log;
+  EXPECT_EQ(Losses(grouped), plain_losses);
+  EXPECT_TRUE(Adapter(grouped) == plain_adapter);
+}
+
 }  // namespace
 }  // namespace attune::testing
