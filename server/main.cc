@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -85,6 +86,8 @@ struct ServerOptions {
   std::string job_processes = "on";
   std::string worker_binary;  // empty = attune-worker beside attuned
   bool one_rank_collectives = false;
+  std::string worker_listen;      // HOST:PORT for workers on other machines; empty = none
+  std::string worker_token_file;  // their token, first line
 };
 
 // The exposure rule (listen_check.h) for both listeners, and the TLS files.
@@ -282,11 +285,23 @@ absl::Status Serve(const ServerOptions& options) {
   // The engine opens every file a job reads inside the same roots (common/confined_file.h).
   worker::Supervisor supervisor;
   std::unique_ptr<grpc::Server> workers;
-  worker::JobRunnerOptions runner_options{options.job_processes == "on", options.worker_binary,
-                                          resolved.data_dir, resolved.data_roots.roots(),
-                                          options.one_rank_collectives};
-  ASSIGN_OR_RETURN(std::unique_ptr<scheduler::JobRunner> runner,
-                   worker::MakeJobRunner(runner_options, &supervisor, &workers));
+  worker::JobRunnerOptions runner_options{
+      options.job_processes == "on", options.worker_binary,        resolved.data_dir,
+      resolved.data_roots.roots(),   options.one_rank_collectives, options.worker_listen};
+  if (!options.worker_token_file.empty()) {
+    std::ifstream in(options.worker_token_file);
+    if (!std::getline(in, runner_options.worker_token) || runner_options.worker_token.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--worker-token-file: ", options.worker_token_file, " holds no token on its first line"));
+    }
+  }
+  std::string worker_listen_bound;
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<scheduler::JobRunner> runner,
+      worker::MakeJobRunner(runner_options, &supervisor, &workers, &worker_listen_bound));
+  if (!worker_listen_bound.empty()) {
+    std::cerr << "attuned: remote workers on " << worker_listen_bound << std::endl;
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
                    StartScheduler(options, resolved, store.get(), runner.get(), auth.get()));
   // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
@@ -369,6 +384,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--worker-binary", options.worker_binary,
                  "the attune-worker executable (default: beside attuned)");
+  app.add_option("--worker-listen", options.worker_listen,
+                 "HOST:PORT (IPv4) where attune-workers on other machines join jobs (port 0 = "
+                 "any); their slots are the remote-cpu entries of --devices");
+  app.add_option("--worker-token-file", options.worker_token_file,
+                 "the token remote workers must send (the file's first line)");
   app.add_flag("--one-rank-collectives", options.one_rank_collectives,
                "a job of one rank forms its one-member process group too (Gloo on the CPU, NCCL "
                "on CUDA), as a job of several does: checks that path on one device");

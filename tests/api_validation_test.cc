@@ -156,14 +156,22 @@ TEST_F(ApiValidationTest, RequestIdTooLong) {
                 "request_id: 129 characters; at most 128 allowed");
 }
 
-// Multi-GPU training is not supported yet: asking for two GPUs is refused at CreateJob, whatever
-// GPUs the server has (this one has none), with the field and the reason.
-TEST_F(ApiValidationTest, TwoGpusNotSupportedYet) {
+// More GPUs or data-parallel ranks than the server has are refused at CreateJob, with the field
+// and what the server has (this one has no GPU and one CPU slot).
+TEST_F(ApiValidationTest, MoreGpusOrRanksThanTheServerHas) {
   CliResult r = Submit({"--gpus", "2"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("attune: INVALID_ARGUMENT: gpus: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find("multi-GPU training is not supported yet"), std::string::npos) << r.err;
+  EXPECT_EQ(
+      r.err.rfind("attune: INVALID_ARGUMENT: gpus: 2 requested but this server has 0 GPU(s)", 0),
+      0u)
+      << r.err;
   EXPECT_EQ(r.out, "");
+  r = Submit({"--ranks", "2"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(
+      r.err.rfind("attune: INVALID_ARGUMENT: ranks: 2 needs 2 CPU slots but this server has 1", 0),
+      0u)
+      << r.err;
   ExpectStillServes();
 }
 

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace attune::testing {
 namespace {
@@ -322,6 +323,14 @@ std::vector<std::string> LongJobSubmitArgs(const std::string& dir,
                                    "11"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
+}
+
+void TurnOffModelDropout(const std::string& model_dir) {
+  const std::string path = model_dir + "/config.json";
+  nlohmann::json config = nlohmann::json::parse(ReadFile(path));
+  config["hidden_dropout_prob"] = 0.0;
+  config["attention_probs_dropout_prob"] = 0.0;
+  std::ofstream(path) << config.dump();
 }
 
 std::string ReadFile(const std::string& path) {

@@ -144,6 +144,10 @@ pid_t OneWorkerOf(pid_t parent, int timeout_s);
 std::vector<std::string> LongJobSubmitArgs(const std::string& dir,
                                            const std::vector<std::string>& extra = {});
 
+// Sets the dropout of the model in `model_dir` (config.json) to 0: with dropout, each
+// data-parallel rank draws its own masks, which one process of the whole batch does not.
+void TurnOffModelDropout(const std::string& model_dir);
+
 // Reads a whole file ("" if missing).
 std::string ReadFile(const std::string& path);
 

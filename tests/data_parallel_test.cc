@@ -53,13 +53,7 @@ class DataParallelTest : public ::testing::Test {
     example_ = dir_.path() + "/example";
     fs::create_directories(example_);
     ASSERT_TRUE(MakeExample(example_));
-    // No dropout anywhere (the model's own too): with it, each rank draws its own masks, which
-    // one process of twice the batch does not draw.
-    const std::string config_path = example_ + "/model/config.json";
-    nlohmann::json config = nlohmann::json::parse(ReadFile(config_path));
-    config["hidden_dropout_prob"] = 0.0;
-    config["attention_probs_dropout_prob"] = 0.0;
-    std::ofstream(config_path) << config.dump();
+    TurnOffModelDropout(example_ + "/model");  // and the job has no LoRA dropout
     server_ = std::make_unique<AttunedProcess>(
         dir_.path() + "/data",
         std::vector<std::string>{"--data-roots", example_, "--slots-per-device", "2",

@@ -12,6 +12,9 @@ namespace attune::scheduler {
 namespace {
 
 bool IsGpu(const std::string& device) { return absl::StartsWith(device, "cuda:"); }
+// A CPU slot filled by a worker on another machine (attuned --worker-listen): only for the
+// ranks above 0 of a job of several (rank 0 runs beside attuned and hosts the rendezvous).
+bool IsRemote(const std::string& device) { return device == kRemoteCpu; }
 
 }  // namespace
 
@@ -25,11 +28,12 @@ absl::StatusOr<DeviceInventory> DeviceInventory::Create(const std::vector<std::s
   std::vector<Device> inventory;
   for (const std::string& device : devices) {
     int index = 0;
-    bool valid = device == "cpu" ||
+    bool valid = device == "cpu" || IsRemote(device) ||
                  (IsGpu(device) && absl::SimpleAtoi(device.substr(5), &index) && index >= 0);
     if (!valid) {
       return absl::InvalidArgumentError(
-          absl::StrCat("devices: unknown device '", device, "'; expected \"cpu\" or \"cuda:N\""));
+          absl::StrCat("devices: unknown device '", device,
+                       "'; expected \"cpu\", \"cuda:N\" or \"remote-cpu\""));
     }
     if (!seen.insert(device).second) {
       return absl::InvalidArgumentError(absl::StrCat("devices: '", device, "' listed twice"));
@@ -45,6 +49,7 @@ absl::StatusOr<DeviceInventory> DeviceInventory::Create(const std::vector<std::s
 
 bool DeviceInventory::Suits(int slot, int gpus, int ranks) const {
   if (gpus > 0) return devices_[slot].is_gpu;
+  if (IsRemote(devices_[slot].name) && ranks <= 1) return false;
   return ranks <= 1 || !devices_[slot].is_gpu;
 }
 
@@ -69,6 +74,7 @@ std::vector<int> DeviceInventory::Pick(int gpus, int ranks) const {
     picked.push_back(best);
   }
   std::sort(picked.begin(), picked.end());
+  if (IsRemote(devices_[picked.front()].name)) return {};  // rank 0 must be beside attuned
   return picked;
 }
 

@@ -21,6 +21,11 @@
 
 namespace attune::scheduler {
 
+// A device slot on another machine, filled by an attune-worker that joins over TCP (attuned
+// --worker-listen); list it after the local devices. Only ranks above 0 of a job of several
+// ranks take one.
+inline constexpr char kRemoteCpu[] = "remote-cpu";
+
 class DeviceInventory {
  public:
   // INVALID_ARGUMENT naming the field for an empty list, an unknown or repeated device name, or

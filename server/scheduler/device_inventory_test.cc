@@ -8,11 +8,28 @@ namespace {
 TEST(DeviceInventoryTest, RejectsBadDeviceLists) {
   EXPECT_EQ(DeviceInventory::Create({}, 1).status().code(), absl::StatusCode::kInvalidArgument);
   absl::Status status = DeviceInventory::Create({"cuda:x"}, 1).status();
-  EXPECT_EQ(status.message(), "devices: unknown device 'cuda:x'; expected \"cpu\" or \"cuda:N\"");
+  EXPECT_EQ(status.message(),
+            "devices: unknown device 'cuda:x'; expected \"cpu\", \"cuda:N\" or \"remote-cpu\"");
   status = DeviceInventory::Create({"cpu", "cpu"}, 1).status();
   EXPECT_EQ(status.message(), "devices: 'cpu' listed twice");
   status = DeviceInventory::Create({"cpu"}, 0).status();
   EXPECT_EQ(status.message(), "slots_per_device: 0 must be >= 1");
+}
+
+// A remote-cpu slot (a worker on another machine) takes only ranks above 0 of a job of several:
+// never a job of one rank, never rank 0.
+TEST(DeviceInventoryTest, RemoteSlotsTakeOnlyTheUpperRanksOfAJobOfSeveral) {
+  DeviceInventory inventory = DeviceInventory::Create({"cpu", kRemoteCpu}, 1).value();
+  EXPECT_EQ(inventory.cpu_slots(), 2);
+  EXPECT_EQ(inventory.Acquire(0, 2), (std::vector<int>{0, 1}));
+  inventory.Release({0, 1});
+  EXPECT_EQ(inventory.Acquire(0, 1), std::vector<int>{0});
+  EXPECT_TRUE(inventory.Acquire(0, 1).empty());  // the remote slot is free but not for one rank
+  inventory.Release({0});
+  DeviceInventory remote_only = DeviceInventory::Create({"cpu", kRemoteCpu}, 2).value();
+  EXPECT_EQ(remote_only.Acquire(0, 1), std::vector<int>{0});
+  EXPECT_EQ(remote_only.Acquire(0, 1), std::vector<int>{0});
+  EXPECT_TRUE(remote_only.Acquire(0, 2).empty());  // rank 0 would be remote
 }
 
 TEST(DeviceInventoryTest, GpuJobsTakeAllTheirGpusAtOnceOrNothing) {

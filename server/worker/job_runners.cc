@@ -7,8 +7,8 @@
 namespace attune::worker {
 
 absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
-    const JobRunnerOptions& options, Supervisor* supervisor,
-    std::unique_ptr<grpc::Server>* workers) {
+    const JobRunnerOptions& options, Supervisor* supervisor, std::unique_ptr<grpc::Server>* workers,
+    std::string* worker_listen_bound) {
   if (!options.job_processes) {
     return std::make_unique<scheduler::EngineJobRunner>(options.data_roots);
   }
@@ -17,8 +17,17 @@ absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
       options.worker_binary.empty() ? DefaultWorkerBinary() : options.worker_binary;
   worker_options.data_roots = options.data_roots;
   worker_options.one_rank_collectives = options.one_rank_collectives;
+  if (!options.worker_listen.empty()) {
+    if (options.worker_token.empty()) {
+      return absl::InvalidArgumentError(
+          "--worker-listen needs --worker-token-file (the token remote workers send)");
+    }
+    supervisor->set_join_token(options.worker_token);
+    worker_options.remote_host = options.worker_listen.substr(0, options.worker_listen.rfind(':'));
+  }
   ASSIGN_OR_RETURN(*workers, ServeSupervisor(options.data_dir + "/run/workers.sock", supervisor,
-                                             &worker_options.supervisor_address));
+                                             &worker_options.supervisor_address,
+                                             options.worker_listen, worker_listen_bound));
   return std::make_unique<WorkerJobRunner>(std::move(worker_options), supervisor);
 }
 

@@ -21,13 +21,19 @@ struct JobRunnerOptions {
   std::string data_dir;                 // the workers' socket is DATA_DIR/run/workers.sock
   std::vector<std::string> data_roots;  // resolved (api::DataRoots::roots())
   bool one_rank_collectives = false;    // WorkerOptions::one_rank_collectives
+  // attuned --worker-listen HOST:PORT (workers on other machines; empty = none) and the token
+  // they must send (--worker-token-file's first line).
+  std::string worker_listen;
+  std::string worker_token;
 };
 
 // The runner. With job processes, `supervisor` (which must outlive the runner) is served on the
-// workers' socket into *workers; errors are ServeSupervisor's.
+// workers' socket (and at options.worker_listen, then bound as *worker_listen_bound) into
+// *workers; errors are ServeSupervisor's, or INVALID_ARGUMENT for --worker-listen without a
+// token.
 absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
-    const JobRunnerOptions& options, Supervisor* supervisor,
-    std::unique_ptr<grpc::Server>* workers);
+    const JobRunnerOptions& options, Supervisor* supervisor, std::unique_ptr<grpc::Server>* workers,
+    std::string* worker_listen_bound = nullptr);
 
 }  // namespace attune::worker
 

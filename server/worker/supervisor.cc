@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -16,6 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/scheduler/device_inventory.h"
 #include "server/worker/attempt.h"
 #include "server/worker/child_process.h"
 
@@ -24,7 +27,7 @@ namespace attune::worker {
 // One rank's worker of an attempt (a job of one rank has one).
 struct RankWorker {
   std::shared_ptr<Attempt> attempt;
-  std::unique_ptr<ChildProcess> child;
+  std::unique_ptr<ChildProcess> child;  // null for a rank on another machine
   std::string log;
   std::optional<int> status;      // its wait status once it has ended
   bool attach_timed_out = false;  // killed for not attaching in time
@@ -36,6 +39,8 @@ namespace {
 // How long after a worker has exited its stream may take to deliver the last reports.
 constexpr absl::Duration kStreamDrain = absl::Seconds(10);
 constexpr int kLogLines = 8;
+// How long a remote worker's Attach waits for a rank to take before it is told to ask again.
+constexpr absl::Duration kRemoteWait = absl::Seconds(5);
 constexpr size_t kLogBytes = 2048;
 
 absl::StatusOr<std::string> NewAttemptId() {
@@ -57,6 +62,17 @@ class OtherRankObserver : public engine::TrainingObserver {
   bool StopRequested() override { return false; }
 };
 
+// The wait status of a rank's worker once it has ended: a local one's own; a remote one's, when
+// its stream has ended, 0 (exited) if it reported a successful end, else 1 << 8 (status 1).
+std::optional<int> Poll(RankWorker& rank) {
+  if (rank.child != nullptr) return rank.child->Poll();
+  if (!rank.attempt->AwaitStreamEnd(absl::ZeroDuration()) || !rank.attempt->attached()) {
+    return std::nullopt;
+  }
+  std::optional<absl::StatusOr<engine::TrainResult>> finished = rank.attempt->finished();
+  return finished.has_value() && finished->ok() ? 0 : 1 << 8;
+}
+
 // Whether an ended worker reported a successful end (waiting for its stream to deliver it).
 bool EndedWell(RankWorker& rank) {
   rank.attempt->AwaitStreamEnd(kStreamDrain);
@@ -71,7 +87,11 @@ void KillOtherRanks(std::vector<RankWorker>& ranks) {
   for (RankWorker& other : ranks) {
     if (other.status.has_value()) continue;
     other.killed = true;
-    other.child->Signal(SIGKILL);
+    if (other.child != nullptr) {
+      other.child->Signal(SIGKILL);
+    } else {  // a remote worker cannot be killed from here; its collectives time out
+      other.status = SIGKILL;
+    }
   }
 }
 
@@ -85,7 +105,7 @@ void AwaitRanks(std::vector<RankWorker>& ranks, engine::TrainingObserver* observ
     int running = 0;
     for (RankWorker& rank : ranks) {
       if (rank.status.has_value()) continue;
-      rank.status = rank.child->Poll();
+      rank.status = Poll(rank);
       if (!rank.status.has_value()) {
         ++running;
       } else if (!killed && ranks.size() > 1 && !EndedWell(rank)) {
@@ -100,7 +120,11 @@ void AwaitRanks(std::vector<RankWorker>& ranks, engine::TrainingObserver* observ
       if (!rank.status.has_value() && !rank.attach_timed_out && !rank.attempt->attached() &&
           absl::Now() > attach_deadline) {
         rank.attach_timed_out = true;
-        rank.child->Signal(SIGKILL);
+        if (rank.child != nullptr) {
+          rank.child->Signal(SIGKILL);
+        } else {
+          rank.status = SIGKILL;
+        }
       }
     }
     absl::SleepFor(options.poll_interval);
@@ -110,7 +134,9 @@ void AwaitRanks(std::vector<RankWorker>& ranks, engine::TrainingObserver* observ
 // Why `rank`'s worker ended without a result: it was killed for not attaching, or its exit, with
 // the last lines of its log.
 absl::Status CrashOf(const RankWorker& rank, const WorkerOptions& options) {
-  const std::string worker = absl::StrCat("the worker (pid ", rank.child->pid(), ")");
+  const std::string worker = rank.child != nullptr
+                                 ? absl::StrCat("the worker (pid ", rank.child->pid(), ")")
+                                 : std::string("the remote worker");
   std::string reason =
       rank.attach_timed_out
           ? absl::StrCat(worker, " did not connect within ",
@@ -149,18 +175,22 @@ absl::StatusOr<engine::TrainResult> ResultOfRanks(std::vector<RankWorker>& ranks
   return CrashOf(ranks[0], options);
 }
 
-// A loopback address with a port that was free a moment ago, for the ranks' rendezvous.
-absl::StatusOr<std::string> FreeLoopbackAddress() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+// HOST:PORT on the IPv4 `host` with a port that was free a moment ago, for the ranks'
+// rendezvous.
+absl::StatusOr<std::string> FreeAddress(const std::string& host) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--worker-listen: '", host, "' is not an IPv4 address"));
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
   socklen_t length = sizeof(address);
   const bool ok = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
                   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
   if (fd >= 0) close(fd);
   if (!ok) return absl::UnavailableError("cannot find a free loopback port for the ranks");
-  return absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
+  return absl::StrCat(host, ":", ntohs(address.sin_port));
 }
 
 v1::Assignment MakeAssignment(const store::Job& job, const std::vector<std::string>& devices,
@@ -183,14 +213,8 @@ grpc::Status Supervisor::Attach(grpc::ServerContext* /*context*/, WorkerStream* 
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a worker's first report is Hello");
   }
   std::shared_ptr<Attempt> attempt;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = attempts_.find(report.hello().attempt());
-    if (it != attempts_.end()) attempt = it->second;
-  }
-  if (attempt == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such worker attempt");
-  }
+  grpc::Status found = FindAttempt(report.hello(), &attempt);
+  if (!found.ok()) return found;
   if (!attempt->Attach(stream)) {
     return grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "this attempt has a worker already");
   }
@@ -199,13 +223,39 @@ grpc::Status Supervisor::Attach(grpc::ServerContext* /*context*/, WorkerStream* 
   return grpc::Status::OK;
 }
 
+grpc::Status Supervisor::FindAttempt(const v1::Hello& hello, std::shared_ptr<Attempt>* attempt) {
+  if (hello.attempt().empty()) {
+    const std::string& token = hello.join_token();
+    if (join_token_.empty() || token.size() != join_token_.size() ||
+        CRYPTO_memcmp(token.data(), join_token_.data(), token.size()) != 0) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "not a valid worker token");
+    }
+    absl::MutexLock lock(&mu_);
+    auto waiting = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !remote_waiting_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&waiting), kRemoteWait)) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no job rank waits for a remote worker");
+    }
+    *attempt = remote_waiting_.front();
+    remote_waiting_.pop_front();
+    return grpc::Status::OK;
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = attempts_.find(hello.attempt());
+  if (it == attempts_.end()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such worker attempt");
+  }
+  *attempt = it->second;
+  return grpc::Status::OK;
+}
+
 std::shared_ptr<Attempt> Supervisor::Open(v1::Assignment assignment,
-                                          engine::TrainingObserver* observer) {
+                                          engine::TrainingObserver* observer, bool remote) {
   absl::StatusOr<std::string> id = NewAttemptId();
   if (!id.ok()) return nullptr;
   auto attempt = std::make_shared<Attempt>(*id, std::move(assignment), observer);
   absl::MutexLock lock(&mu_);
   attempts_[attempt->id()] = attempt;
+  if (remote) remote_waiting_.push_back(attempt);
   return attempt;
 }
 
@@ -213,6 +263,8 @@ void Supervisor::Close(const std::shared_ptr<Attempt>& attempt) {
   attempt->Detach();
   absl::MutexLock lock(&mu_);
   attempts_.erase(attempt->id());
+  remote_waiting_.erase(std::remove(remote_waiting_.begin(), remote_waiting_.end(), attempt),
+                        remote_waiting_.end());
 }
 
 absl::StatusOr<engine::SpecCheck> WorkerJobRunner::Check(const TrainSpec& spec) {
@@ -256,18 +308,31 @@ absl::Status WorkerJobRunner::StartRanks(const store::Job& job,
                                          engine::TrainingObserver* other_ranks,
                                          std::vector<RankWorker>& ranks) {
   const int world = static_cast<int>(ranks.size());
+  if (devices[0] == scheduler::kRemoteCpu) {
+    return absl::InvalidArgumentError("devices: rank 0 must run beside attuned, not remote-cpu");
+  }
+  const bool remote = std::count(devices.begin(), devices.end(), scheduler::kRemoteCpu) > 0;
+  if (remote && options_.remote_host.empty()) {
+    return absl::InvalidArgumentError("devices: remote-cpu needs attuned --worker-listen");
+  }
+  std::vector<std::string> assigned = devices;  // a remote worker trains on its own CPU
+  std::replace(assigned.begin(), assigned.end(), std::string(scheduler::kRemoteCpu),
+               std::string("cpu"));
   std::string rendezvous;
   if (world > 1 || options_.one_rank_collectives) {
-    ASSIGN_OR_RETURN(rendezvous, FreeLoopbackAddress());
+    ASSIGN_OR_RETURN(rendezvous, FreeAddress(remote ? options_.remote_host : "127.0.0.1"));
   }
   for (int r = 0; r < world; ++r) {
-    v1::Assignment assignment = MakeAssignment(job, devices, output_dir, options_.data_roots);
+    v1::Assignment assignment = MakeAssignment(job, assigned, output_dir, options_.data_roots);
     assignment.set_rank(r);
     assignment.set_world_size(world);
     assignment.set_rendezvous(rendezvous);
     RankWorker& rank = ranks[r];
-    rank.attempt = supervisor_->Open(std::move(assignment), r == 0 ? observer : other_ranks);
+    const bool elsewhere = devices[r] == scheduler::kRemoteCpu;
+    rank.attempt =
+        supervisor_->Open(std::move(assignment), r == 0 ? observer : other_ranks, elsewhere);
     if (rank.attempt == nullptr) return absl::InternalError("cannot open a worker attempt");
+    if (elsewhere) continue;
     rank.log =
         r == 0 ? output_dir + "/worker.log" : absl::StrCat(output_dir, "/worker-rank", r, ".log");
     const std::vector<std::string> args = {"--supervisor", options_.supervisor_address, "--attempt",
@@ -279,7 +344,9 @@ absl::Status WorkerJobRunner::StartRanks(const store::Job& job,
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> ServeSupervisor(const std::string& socket_path,
                                                               Supervisor* supervisor,
-                                                              std::string* address) {
+                                                              std::string* address,
+                                                              const std::string& tcp_address,
+                                                              std::string* tcp_bound) {
   if (socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--data-dir: the workers' socket ", socket_path, " is longer than a Unix socket path (",
@@ -297,10 +364,18 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> ServeSupervisor(const std::string&
   *address = "unix:" + socket_path;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(*address, grpc::InsecureServerCredentials());
+  int tcp_port = 0;
+  if (!tcp_address.empty()) {
+    builder.AddListeningPort(tcp_address, grpc::InsecureServerCredentials(), &tcp_port);
+  }
   builder.RegisterService(supervisor);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot listen for workers on ", *address));
+  if (server == nullptr || (!tcp_address.empty() && tcp_port == 0)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for workers on ", *address, " ", tcp_address));
+  }
+  if (tcp_bound != nullptr && !tcp_address.empty()) {
+    *tcp_bound = absl::StrCat(tcp_address.substr(0, tcp_address.rfind(':')), ":", tcp_port);
   }
   return server;
 }

@@ -18,6 +18,7 @@
 #ifndef ATTUNE_SERVER_WORKER_SUPERVISOR_H_
 #define ATTUNE_SERVER_WORKER_SUPERVISOR_H_
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,14 +46,26 @@ class Supervisor final : public v1::Supervisor::Service {
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::SupervisorCommand, v1::WorkerReport>* stream) override;
 
+  // The token remote workers send in Hello (attuned --worker-token-file); empty = no remote
+  // worker is accepted. Call before serving.
+  void set_join_token(std::string token) { join_token_ = std::move(token); }
+
   // Registers an attempt under a new random id (128 bits, hex) whose reports go to `observer`.
-  std::shared_ptr<Attempt> Open(v1::Assignment assignment, engine::TrainingObserver* observer);
+  // A `remote` attempt waits for a worker that joins with the token instead of its id.
+  std::shared_ptr<Attempt> Open(v1::Assignment assignment, engine::TrainingObserver* observer,
+                                bool remote = false);
   // Forgets the attempt: no report reaches its observer after this returns.
   void Close(const std::shared_ptr<Attempt>& attempt);
 
  private:
+  // The attempt a Hello names: by id, or for a remote worker with the token, the first remote
+  // attempt that waits (for up to a few seconds).
+  grpc::Status FindAttempt(const v1::Hello& hello, std::shared_ptr<Attempt>* attempt);
+
+  std::string join_token_;  // constant once serving
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Attempt>> attempts_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<Attempt>> remote_waiting_ ABSL_GUARDED_BY(mu_);
 };
 
 struct WorkerOptions {
@@ -65,6 +78,9 @@ struct WorkerOptions {
   // A worker that has not attached by then is killed (its attempt fails as a crash).
   absl::Duration attach_timeout = absl::Seconds(60);
   absl::Duration poll_interval = absl::Milliseconds(20);  // of the worker's exit and of stops
+  // attuned --worker-listen's host: where a job with a remote rank has its rendezvous, so that
+  // workers on other machines reach rank 0; empty = no remote workers.
+  std::string remote_host;
 };
 
 class WorkerJobRunner : public scheduler::JobRunner {
@@ -95,11 +111,14 @@ class WorkerJobRunner : public scheduler::JobRunner {
 
 // Serves `supervisor` on a Unix socket at `socket_path`, whose directory is created with mode
 // 0700 (only attuned's user can connect); sets *address to what workers dial ("unix:PATH").
-// INVALID_ARGUMENT when the path is longer than a socket address holds, UNAVAILABLE when it
-// cannot listen.
+// With a `tcp_address` (HOST:PORT, port 0 = any), also there, for workers on other machines;
+// *tcp_bound is then HOST:PORT as bound. INVALID_ARGUMENT when the path is longer than a socket
+// address holds, UNAVAILABLE when it cannot listen.
 absl::StatusOr<std::unique_ptr<grpc::Server>> ServeSupervisor(const std::string& socket_path,
                                                               Supervisor* supervisor,
-                                                              std::string* address);
+                                                              std::string* address,
+                                                              const std::string& tcp_address = "",
+                                                              std::string* tcp_bound = nullptr);
 
 // attune-worker beside the running executable (/proc/self/exe).
 std::string DefaultWorkerBinary();

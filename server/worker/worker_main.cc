@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -25,6 +27,9 @@ namespace attune::worker {
 namespace {
 
 using Stream = grpc::ClientReaderWriter<v1::WorkerReport, v1::SupervisorCommand>;
+
+// How long a remote worker waits before asking again when attuned had no rank for it.
+constexpr std::chrono::seconds kRejoin(1);
 
 // Reports to attuned from the training thread; Stop arrives on the reader thread.
 class WorkerObserver : public engine::TrainingObserver {
@@ -76,6 +81,7 @@ class WorkerObserver : public engine::TrainingObserver {
 
 // The assignment's job, trained with `observer`.
 absl::StatusOr<engine::TrainResult> Train(const v1::Assignment& assignment,
+                                          const std::string& local_address,
                                           engine::TrainingObserver* observer) {
   absl::StatusOr<JobSpec> spec = JobSpecFromJson(assignment.spec_json());
   if (!spec.ok()) return spec.status();
@@ -92,6 +98,7 @@ absl::StatusOr<engine::TrainResult> Train(const v1::Assignment& assignment,
   options.parallel.rank = rank;
   options.parallel.world_size = std::max(1, assignment.world_size());
   options.parallel.rendezvous = assignment.rendezvous();
+  options.parallel.local_address = local_address;
   options.output_dir = assignment.output_dir();
   options.resume = engine::ResumeMode::kFromLatest;
   options.data_roots.assign(assignment.data_roots().begin(), assignment.data_roots().end());
@@ -104,13 +111,15 @@ absl::StatusOr<engine::TrainResult> Train(const v1::Assignment& assignment,
   return engine::RunTraining(spec->train, options, observer);
 }
 
-int RunWorker(const std::string& address, const std::string& attempt) {
+// One attempt: the one named `hello` (by id, or for a remote worker by the worker token).
+int RunWorker(const std::string& address, const v1::Hello& first,
+              const std::string& local_address) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto stub = v1::Supervisor::NewStub(channel);
   grpc::ClientContext context;
   std::unique_ptr<Stream> stream = stub->Attach(&context);
   v1::WorkerReport hello;
-  hello.mutable_hello()->set_attempt(attempt);
+  *hello.mutable_hello() = first;
   hello.mutable_hello()->set_pid(getpid());
   v1::SupervisorCommand command;
   if (!stream->Write(hello) || !stream->Read(&command) || !command.has_assignment()) {
@@ -128,7 +137,7 @@ int RunWorker(const std::string& address, const std::string& attempt) {
     stop = true;
   });
   WorkerObserver observer(stream.get(), &stop, /*quiet=*/assignment.rank() > 0);
-  absl::StatusOr<engine::TrainResult> result = Train(assignment, &observer);
+  absl::StatusOr<engine::TrainResult> result = Train(assignment, local_address, &observer);
   v1::WorkerReport end;
   *end.mutable_finished() = ToWire(result);
   const bool reported = observer.Send(end);
@@ -143,16 +152,54 @@ int RunWorker(const std::string& address, const std::string& attempt) {
   return 0;
 }
 
+// A worker on another machine: asks attuned for a rank to train, again and again, until killed.
+int JoinLoop(const std::string& address, const std::string& token_file,
+             const std::string& local_address) {
+  std::ifstream in(token_file);
+  std::string token;
+  if (!std::getline(in, token) || token.empty()) {
+    std::cerr << "attune-worker: --join-token-file " << token_file << ": no token in it"
+              << std::endl;
+    return 2;
+  }
+  v1::Hello hello;
+  hello.set_join_token(token);
+  for (;;) {
+    if (RunWorker(address, hello, local_address) != 0) std::this_thread::sleep_for(kRejoin);
+  }
+}
+
 }  // namespace
 }  // namespace attune::worker
 
 int main(int argc, char** argv) {
-  CLI::App app{"attune-worker: trains one job attempt for attuned (started by attuned only)"};
+  CLI::App app{
+      "attune-worker: trains job attempts for attuned: one, when attuned starts it (--attempt); "
+      "or, on another machine, rank after rank of the jobs that wait for a remote worker "
+      "(--join-token-file; attuned --worker-listen and a remote-cpu device)"};
   std::string supervisor;
   std::string attempt;
-  app.add_option("--supervisor", supervisor, "attuned's worker address, e.g. unix:/data/run/w.sock")
+  std::string token_file;
+  std::string local_address;
+  app.add_option("--supervisor", supervisor,
+                 "attuned's worker address: unix:/data/run/w.sock, or HOST:PORT of --worker-listen")
       ->required();
-  app.add_option("--attempt", attempt, "the attempt id attuned gave this worker")->required();
+  auto* by_id = app.add_option("--attempt", attempt, "the attempt id attuned gave this worker");
+  auto* by_token = app.add_option("--join-token-file", token_file,
+                                  "a file holding attuned's worker token: join as a remote worker");
+  by_id->excludes(by_token);
+  app.add_option("--local-address", local_address,
+                 "this machine's address the other ranks reach it at (Gloo; default: the "
+                 "rendezvous host)");
   CLI11_PARSE(app, argc, argv);
-  return attune::worker::RunWorker(supervisor, attempt);
+  if (!token_file.empty()) {
+    return attune::worker::JoinLoop(supervisor, token_file, local_address);
+  }
+  if (attempt.empty()) {
+    std::cerr << "attune-worker: give --attempt or --join-token-file" << std::endl;
+    return 2;
+  }
+  attune::worker::v1::Hello hello;
+  hello.set_attempt(attempt);
+  return attune::worker::RunWorker(supervisor, hello, local_address);
 }
