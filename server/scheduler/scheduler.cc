@@ -195,7 +195,10 @@ absl::StatusOr<Job> Scheduler::Submit(const JobSpec& requested, const std::strin
   RETURN_IF_ERROR(ResolveDevices(&spec));
   if (!request_id.empty()) {
     absl::StatusOr<Job> existing = store_->FindByRequestId(owner, request_id);
-    if (existing.ok() && JobSpecToJson(existing->spec) != JobSpecToJson(spec)) {
+    JobSpec stored = existing.ok() ? existing->spec : JobSpec();
+    // A job stored before JobSpec.ranks existed has 0 there: the ranks it ran with.
+    if (stored.ranks == 0) stored.ranks = stored.gpus > 0 ? stored.gpus : 1;
+    if (existing.ok() && JobSpecToJson(stored) != JobSpecToJson(spec)) {
       return absl::AlreadyExistsError(
           absl::StrCat("request_id: '", request_id, "' was already used for job ", existing->id,
                        " with a different spec; use a new request_id for a new job"));

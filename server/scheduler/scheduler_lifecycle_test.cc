@@ -302,5 +302,25 @@ TEST_F(SchedulerTest, QueuedCpuJobNeedingMoreSlotsThanTheNewInventoryFailsAtStar
   EXPECT_EQ(runner_.devices(unset), std::vector<std::string>{"cpu"});
 }
 
+// A retry of a submit whose job was stored before JobSpec.ranks existed (ranks 0) returns that
+// job: the stored spec counts as the ranks it ran with, not as a different spec.
+TEST_F(SchedulerTest, ARetriedSubmitOfAJobStoredWithoutRanksReturnsIt) {
+  Job old;
+  old.spec = Spec();
+  old.spec.gpus = 0;
+  ApplyJobSpecDefaults(&old.spec);  // as Submit stored it
+  old.spec.ranks = 0;
+  old.request_id = "before-ranks";
+  const std::string id = store_->InsertJob(old).value().id;
+  Start({"cpu"}, 1);
+  JobSpec retried = Spec();
+  retried.gpus = 0;
+  absl::StatusOr<Job> again = scheduler_->Submit(retried, "before-ranks", "");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id, id);
+  runner_.Allow(id);
+  EXPECT_TRUE(WaitForState(id, JobState::kSucceeded));
+}
+
 }  // namespace
 }  // namespace attune::scheduler
