@@ -3,10 +3,12 @@
 // rank 0 run on 10.231.N.1, and a new one joined to it by a veth pair, where the remote worker
 // runs on 10.231.N.2. A 2-rank Gloo job across the two trains exactly what the same job trains
 // with both ranks beside attuned. Skipped, saying why, where network namespaces cannot be made.
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -97,34 +99,40 @@ class RemoteWorkerTest : public ::testing::Test {
         dir_.path() + "/attuned-" + name + ".log");
   }
 
-  // Trains the 2-rank job on `server`; returns each step's loss, and the adapter's bytes in
-  // *adapter.
+  // Trains the 2-rank job on `server` for `steps`; returns each step's loss, and the adapter's
+  // bytes in *adapter. `during`, when given, runs once the job is submitted (it may kill one of
+  // its workers).
   std::map<int64_t, double> Train(const AttunedProcess& server, const std::string& name,
-                                  std::string* adapter) {
-    CliResult r = RunCli(server.address(), {"submit",
-                                            "--model",
-                                            example_ + "/model",
-                                            "--train",
-                                            example_ + "/train.jsonl",
-                                            "--task",
-                                            "classification",
-                                            "--dropout",
-                                            "0",
-                                            "--max-seq-len",
-                                            "64",
-                                            "--seed",
-                                            "3",
-                                            "--ranks",
-                                            "2",
-                                            "--batch-size",
-                                            "8",
-                                            "--max-steps",
-                                            "10",
-                                            "--lr",
-                                            "3e-4"});
+                                  std::string* adapter, int steps = 10,
+                                  const std::function<void(const std::string&)>& during = {}) {
+    const std::vector<std::string> args = {"submit",
+                                           "--model",
+                                           example_ + "/model",
+                                           "--train",
+                                           example_ + "/train.jsonl",
+                                           "--task",
+                                           "classification",
+                                           "--dropout",
+                                           "0",
+                                           "--max-seq-len",
+                                           "64",
+                                           "--seed",
+                                           "3",
+                                           "--ranks",
+                                           "2",
+                                           "--batch-size",
+                                           "8",
+                                           "--max-steps",
+                                           std::to_string(steps),
+                                           "--checkpoint-every",
+                                           "8",
+                                           "--lr",
+                                           "3e-4"};
+    CliResult r = RunCli(server.address(), args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     const std::string id = r.out.substr(0, r.out.find('\n'));
     client::AttuneClient client(server.address());
+    if (during) during(id);
     v1::Job job = WaitForJob(client, id, IsTerminal, 90);
     EXPECT_EQ(job.state(), v1::SUCCEEDED) << job.error();
     std::map<int64_t, double> losses;
@@ -174,6 +182,52 @@ TEST_F(RemoteWorkerTest, TwoRanksOnTwoHostsTrainWhatTwoRanksOnOneHostTrain) {
   EXPECT_FALSE(one_host_adapter.empty());
   EXPECT_TRUE(two_hosts_adapter == one_host_adapter)
       << "the two-host job's adapter differs from the one-host job's";
+}
+
+// Rank 0's worker killed mid-job: the remote rank ends at once (Gloo sees its peer go, or
+// attuned sends it Abort: it would wait in its collectives), the retry takes the remote worker
+// again, and both ranks resume from the checkpoint to the adapter of an uninterrupted run.
+TEST_F(RemoteWorkerTest, KillingRankZeroAbortsTheRemoteRankAndBothResume) {
+  const std::string token_file = dir_.path() + "/worker-token";
+  std::ofstream(token_file) << "a-token-for-remote-workers\n";
+  std::unique_ptr<AttunedProcess> started = StartWithRemoteSlot("data", token_file);
+  AttunedProcess& server = *started;
+  const std::string listen = RemoteWorkersAddress(server);
+  ASSERT_FALSE(listen.empty()) << server.Log();
+  const std::string remote_log = dir_.path() + "/remote-worker.log";
+  remote_worker_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{kIp, "netns", "exec", netns_, ATTUNE_WORKER_PATH, "--supervisor",
+                               listen, "--join-token-file", token_file, "--local-address", host_b_},
+      remote_log);
+  std::string straight_adapter, killed_adapter;
+  const std::map<int64_t, double> straight = Train(server, "straight", &straight_adapter, 40);
+  int64_t at_kill = -1;
+  std::string killed_id;
+  const std::map<int64_t, double> killed =
+      Train(server, "killed", &killed_adapter, 40, [&](const std::string& id) {
+        killed_id = id;
+        client::AttuneClient client(server.address());
+        at_kill = WaitForJob(
+                      client, id, [](const v1::Job& j) { return j.current_step() >= 12; }, 60)
+                      .current_step();
+        const std::vector<pid_t> workers = WorkersOf(server.pid());
+        ASSERT_EQ(workers.size(), 1u) << "rank 0 runs beside attuned, rank 1 elsewhere";
+        ASSERT_EQ(kill(workers[0], SIGKILL), 0);
+      });
+  EXPECT_LT(at_kill, 40) << "the job ended before its rank 0 could be killed";
+  // The remote rank ended at once (its Gloo saw rank 0 go, or attuned aborted it): the retry
+  // took the remote worker again, well before the collectives' 120 s timeout.
+  const std::string log = ReadFile(remote_log);
+  int rank1_starts = 0;
+  for (size_t at = log.find("job " + killed_id + " on cpu, rank 1 of 2"); at != std::string::npos;
+       at = log.find("job " + killed_id + " on cpu, rank 1 of 2", at + 1)) {
+    ++rank1_starts;
+  }
+  EXPECT_GE(rank1_starts, 2) << log;
+  EXPECT_EQ(killed, straight);
+  EXPECT_FALSE(straight_adapter.empty());
+  EXPECT_TRUE(killed_adapter == straight_adapter)
+      << "the retried job's adapter differs from the uninterrupted run's";
 }
 
 // A worker with the wrong token gets no job: the rank waits for a rightful one.

@@ -56,6 +56,14 @@ void Attempt::RequestStop() {
   SendStopLocked();
 }
 
+void Attempt::Abort() {
+  absl::MutexLock lock(&mu_);
+  if (stream_ == nullptr) return;
+  v1::SupervisorCommand command;
+  command.mutable_abort();
+  stream_->Write(command);
+}
+
 void Attempt::SendStopLocked() {
   if (!stop_wanted_ || stop_sent_ || stream_ == nullptr) return;
   v1::SupervisorCommand command;

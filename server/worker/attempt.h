@@ -35,6 +35,8 @@ class Attempt {
 
   // The job thread's side. RequestStop sends Stop once (at Attach when not attached yet).
   void RequestStop();
+  // Sends Abort (now, if attached): the worker exits without finishing its step.
+  void Abort();
   bool attached() const;
   // Waits until the stream has ended, or was never attached; false on timeout.
   bool AwaitStreamEnd(absl::Duration timeout);

@@ -89,7 +89,8 @@ void KillOtherRanks(std::vector<RankWorker>& ranks) {
     other.killed = true;
     if (other.child != nullptr) {
       other.child->Signal(SIGKILL);
-    } else {  // a remote worker cannot be killed from here; its collectives time out
+    } else {  // a remote worker: told to exit (it would wait in its collectives)
+      other.attempt->Abort();
       other.status = SIGKILL;
     }
   }

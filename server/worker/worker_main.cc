@@ -4,10 +4,12 @@
 // and exits 0 once it has reported the end (whatever the job's outcome), 2 when it cannot get
 // a job, 3 when the connection to attuned fails before the end is reported. A Stop from
 // attuned, or the connection's loss, ends training after the current step with a checkpoint.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -133,6 +135,11 @@ int RunWorker(const std::string& address, const v1::Hello& first,
     v1::SupervisorCommand next;
     while (stream->Read(&next)) {
       if (next.has_stop()) stop = true;
+      if (next.has_abort()) {
+        std::cerr << "attune-worker: aborted by attuned: another rank of this attempt died"
+                  << std::endl;
+        _exit(4);
+      }
     }
     stop = true;
   });
@@ -153,6 +160,8 @@ int RunWorker(const std::string& address, const v1::Hello& first,
 }
 
 // A worker on another machine: asks attuned for a rank to train, again and again, until killed.
+// Each attempt runs in a child process of its own (forked before this process has touched gRPC
+// or LibTorch), so an aborted or crashed attempt does not end the loop.
 int JoinLoop(const std::string& address, const std::string& token_file,
              const std::string& local_address) {
   std::ifstream in(token_file);
@@ -165,7 +174,16 @@ int JoinLoop(const std::string& address, const std::string& token_file,
   v1::Hello hello;
   hello.set_join_token(token);
   for (;;) {
-    if (RunWorker(address, hello, local_address) != 0) std::this_thread::sleep_for(kRejoin);
+    const pid_t child = fork();
+    if (child < 0) {
+      std::cerr << "attune-worker: fork failed" << std::endl;
+      return 2;
+    }
+    if (child == 0) _exit(RunWorker(address, hello, local_address));
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::this_thread::sleep_for(kRejoin);
   }
 }
 
