@@ -28,7 +28,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kKills = 50;
-constexpr int kSteps = 60;
+// Long enough that the three jobs are still training through the 50 kills (60 steps were done
+// after about half of them, so most worker kills found no worker: 8 of 50 in two CI runs; 150
+// gave 21, with 30 resumes).
+constexpr int kSteps = 150;
 
 std::vector<std::string> JobArgs(const std::string& example, int seed) {
   return ExampleSubmitArgs(
