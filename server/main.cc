@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -84,10 +83,8 @@ struct ServerOptions {
   // Jobs in attune-worker processes ("on", server/worker/supervisor.h) or on threads of attuned
   // ("off": one crash takes the server down; for debugging).
   std::string job_processes = "on";
-  std::string worker_binary;  // empty = attune-worker beside attuned
-  bool one_rank_collectives = false;
-  std::string worker_listen;      // HOST:PORT for workers on other machines; empty = none
-  std::string worker_token_file;  // their token, first line
+  // The worker flags (--worker-binary, --worker-listen, ...); Serve fills in the rest.
+  worker::JobRunnerOptions runner;
 };
 
 // The exposure rule (listen_check.h) for both listeners, and the TLS files.
@@ -285,23 +282,14 @@ absl::Status Serve(const ServerOptions& options) {
   // The engine opens every file a job reads inside the same roots (common/confined_file.h).
   worker::Supervisor supervisor;
   std::unique_ptr<grpc::Server> workers;
-  worker::JobRunnerOptions runner_options{
-      options.job_processes == "on", options.worker_binary,        resolved.data_dir,
-      resolved.data_roots.roots(),   options.one_rank_collectives, options.worker_listen};
-  if (!options.worker_token_file.empty()) {
-    std::ifstream in(options.worker_token_file);
-    if (!std::getline(in, runner_options.worker_token) || runner_options.worker_token.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--worker-token-file: ", options.worker_token_file, " holds no token on its first line"));
-    }
-  }
-  std::string worker_listen_bound;
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<scheduler::JobRunner> runner,
-      worker::MakeJobRunner(runner_options, &supervisor, &workers, &worker_listen_bound));
-  if (!worker_listen_bound.empty()) {
-    std::cerr << "attuned: remote workers on " << worker_listen_bound << std::endl;
-  }
+  worker::JobRunnerOptions runner_options = options.runner;
+  runner_options.job_processes = options.job_processes == "on";
+  runner_options.data_dir = resolved.data_dir;
+  runner_options.data_roots = resolved.data_roots.roots();
+  std::string listen_bound;
+  ASSIGN_OR_RETURN(std::unique_ptr<scheduler::JobRunner> runner,
+                   worker::MakeJobRunner(runner_options, &supervisor, &workers, &listen_bound));
+  if (!listen_bound.empty()) std::cerr << "attuned: remote workers on " << listen_bound << "\n";
   ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> scheduler,
                    StartScheduler(options, resolved, store.get(), runner.get(), auth.get()));
   // Metrics: read from the scheduler at scrape time; gRPC calls counted by an interceptor.
@@ -382,14 +370,14 @@ int main(int argc, char** argv) {
                  "on|off: each job trains in its own attune-worker process, so a crash fails only "
                  "its attempt (default on); off trains on attuned's threads")
       ->check(CLI::IsMember({"on", "off"}));
-  app.add_option("--worker-binary", options.worker_binary,
+  app.add_option("--worker-binary", options.runner.worker_binary,
                  "the attune-worker executable (default: beside attuned)");
-  app.add_option("--worker-listen", options.worker_listen,
+  app.add_option("--worker-listen", options.runner.worker_listen,
                  "HOST:PORT (IPv4) where attune-workers on other machines join jobs (port 0 = "
                  "any); their slots are the remote-cpu entries of --devices");
-  app.add_option("--worker-token-file", options.worker_token_file,
+  app.add_option("--worker-token-file", options.runner.worker_token_file,
                  "the token remote workers must send (the file's first line)");
-  app.add_flag("--one-rank-collectives", options.one_rank_collectives,
+  app.add_flag("--one-rank-collectives", options.runner.one_rank_collectives,
                "a job of one rank forms its one-member process group too (Gloo on the CPU, NCCL "
                "on CUDA), as a job of several does: checks that path on one device");
   CLI11_PARSE(app, argc, argv);

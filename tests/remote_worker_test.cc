@@ -89,6 +89,18 @@ class RemoteWorkerTest : public ::testing::Test {
     }
   }
 
+  // The remote worker, in the other namespace, joining `listen` with the token in `token_file`;
+  // returns its log's path.
+  std::string StartRemoteWorker(const std::string& listen, const std::string& token_file) {
+    const std::string log = dir_.path() + "/remote-worker.log";
+    remote_worker_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{kIp, "netns", "exec", netns_, ATTUNE_WORKER_PATH, "--supervisor",
+                                 listen, "--join-token-file", token_file, "--local-address",
+                                 host_b_},
+        log);
+    return log;
+  }
+
   // attuned with a CPU slot here and a remote-cpu slot, remote workers joining on host A.
   std::unique_ptr<AttunedProcess> StartWithRemoteSlot(const std::string& name,
                                                       const std::string& token_file) {
@@ -167,11 +179,7 @@ TEST_F(RemoteWorkerTest, TwoRanksOnTwoHostsTrainWhatTwoRanksOnOneHostTrain) {
   AttunedProcess& server = *started;
   const std::string listen = RemoteWorkersAddress(server);
   ASSERT_FALSE(listen.empty()) << server.Log();
-  const std::string remote_log = dir_.path() + "/remote-worker.log";
-  remote_worker_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{kIp, "netns", "exec", netns_, ATTUNE_WORKER_PATH, "--supervisor",
-                               listen, "--join-token-file", token_file, "--local-address", host_b_},
-      remote_log);
+  const std::string remote_log = StartRemoteWorker(listen, token_file);
   std::string two_hosts_adapter;
   const std::map<int64_t, double> two_hosts = Train(server, "two-hosts", &two_hosts_adapter);
   EXPECT_NE(ReadFile(remote_log).find("rank 1 of 2 (rendezvous " + host_a_ + ":"),
@@ -194,11 +202,7 @@ TEST_F(RemoteWorkerTest, KillingRankZeroAbortsTheRemoteRankAndBothResume) {
   AttunedProcess& server = *started;
   const std::string listen = RemoteWorkersAddress(server);
   ASSERT_FALSE(listen.empty()) << server.Log();
-  const std::string remote_log = dir_.path() + "/remote-worker.log";
-  remote_worker_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{kIp, "netns", "exec", netns_, ATTUNE_WORKER_PATH, "--supervisor",
-                               listen, "--join-token-file", token_file, "--local-address", host_b_},
-      remote_log);
+  const std::string remote_log = StartRemoteWorker(listen, token_file);
   std::string straight_adapter, killed_adapter;
   const std::map<int64_t, double> straight = Train(server, "straight", &straight_adapter, 40);
   int64_t at_kill = -1;
@@ -240,11 +244,7 @@ TEST_F(RemoteWorkerTest, AWorkerWithAWrongTokenIsRefused) {
   AttunedProcess& server = *started;
   const std::string listen = RemoteWorkersAddress(server);
   ASSERT_FALSE(listen.empty()) << server.Log();
-  const std::string remote_log = dir_.path() + "/remote-worker.log";
-  remote_worker_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{kIp, "netns", "exec", netns_, ATTUNE_WORKER_PATH, "--supervisor",
-                               listen, "--join-token-file", wrong_file},
-      remote_log);
+  const std::string remote_log = StartRemoteWorker(listen, wrong_file);
   std::string log;
   for (int i = 0; i < 100 && log.find("UNAUTHENTICATED") == std::string::npos &&
                   log.find("not a valid worker token") == std::string::npos;

@@ -88,6 +88,7 @@ Batch StepBatches::Make(int64_t step, int32_t pad_id, torch::Device device,
 }
 
 StepBatches::Totals StepBatches::TotalsAt(int64_t step) {
+  if (world_size_ == 1) return Totals();  // one rank: its batch says it all
   LoadEpoch(step / steps_per_epoch_);
   const int64_t index = step % steps_per_epoch_;
   Totals totals;
@@ -105,7 +106,7 @@ StepBatches::Totals StepBatches::TotalsAt(int64_t step) {
     Count(epoch_batches_[index], &all, &totals);
     Count(RankIndices(index), &mine, &unused);
   }
-  if (world_size_ > 1) totals.loss_share = all > 0 ? static_cast<double>(mine) / all : 0.0;
+  totals.loss_share = all > 0 ? static_cast<double>(mine) / all : 0.0;
   return totals;
 }
 

@@ -45,7 +45,8 @@ class StepBatches {
 
   // Step `step` over all ranks: this rank's share of its loss terms (examples; predicted tokens
   // for causal LM): its terms over all ranks' terms, 1 with one rank, 0 for a share without
-  // terms; and the step's real tokens and examples on all ranks together.
+  // terms; and the step's real tokens and examples on all ranks together (0 with one rank,
+  // whose batch carries them).
   struct Totals {
     double loss_share = 1.0;
     int64_t tokens = 0;

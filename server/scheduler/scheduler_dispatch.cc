@@ -361,4 +361,29 @@ void Scheduler::JoinFinished() {
   }
 }
 
+absl::Status Scheduler::ResolveDevices(JobSpec* spec) const {
+  if (spec->gpus == -1) spec->gpus = gpu_count_ > 0 ? 1 : 0;
+  if (spec->gpus > gpu_count_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gpus: ", spec->gpus, " requested but this server has ", gpu_count_,
+                     " GPU(s) (devices: ", absl::StrJoin(options_.devices, ","), ")"));
+  }
+  if (spec->gpus > 0) {
+    if (spec->ranks == 0) spec->ranks = spec->gpus;
+    if (spec->ranks != spec->gpus) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ranks: ", spec->ranks, " must equal gpus (", spec->gpus,
+                       "): data-parallel training runs one process per GPU"));
+    }
+    return absl::OkStatus();
+  }
+  if (spec->ranks == 0) spec->ranks = 1;
+  if (spec->ranks > 1 && spec->ranks > cpu_slots_) {
+    return absl::InvalidArgumentError(absl::StrCat("ranks: ", spec->ranks, " needs ", spec->ranks,
+                                                   " CPU slots but this server has ", cpu_slots_,
+                                                   " (attuned --slots-per-device)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace attune::scheduler

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "server/worker/worker_protocol.h"
 
 namespace attune::worker {
 
@@ -18,11 +19,13 @@ absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
   worker_options.data_roots = options.data_roots;
   worker_options.one_rank_collectives = options.one_rank_collectives;
   if (!options.worker_listen.empty()) {
-    if (options.worker_token.empty()) {
+    if (options.worker_token_file.empty()) {
       return absl::InvalidArgumentError(
           "--worker-listen needs --worker-token-file (the token remote workers send)");
     }
-    supervisor->set_join_token(options.worker_token);
+    ASSIGN_OR_RETURN(std::string token,
+                     ReadWorkerToken("--worker-token-file", options.worker_token_file));
+    supervisor->set_join_token(std::move(token));
     worker_options.remote_host = options.worker_listen.substr(0, options.worker_listen.rfind(':'));
   }
   ASSIGN_OR_RETURN(*workers, ServeSupervisor(options.data_dir + "/run/workers.sock", supervisor,

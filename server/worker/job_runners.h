@@ -21,10 +21,10 @@ struct JobRunnerOptions {
   std::string data_dir;                 // the workers' socket is DATA_DIR/run/workers.sock
   std::vector<std::string> data_roots;  // resolved (api::DataRoots::roots())
   bool one_rank_collectives = false;    // WorkerOptions::one_rank_collectives
-  // attuned --worker-listen HOST:PORT (workers on other machines; empty = none) and the token
-  // they must send (--worker-token-file's first line).
+  // attuned --worker-listen HOST:PORT (workers on other machines; empty = none) and the file
+  // whose first line is the token they must send (--worker-token-file).
   std::string worker_listen;
-  std::string worker_token;
+  std::string worker_token_file;
 };
 
 // The runner. With job processes, `supervisor` (which must outlive the runner) is served on the

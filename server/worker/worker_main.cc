@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -164,15 +163,13 @@ int RunWorker(const std::string& address, const v1::Hello& first,
 // or LibTorch), so an aborted or crashed attempt does not end the loop.
 int JoinLoop(const std::string& address, const std::string& token_file,
              const std::string& local_address) {
-  std::ifstream in(token_file);
-  std::string token;
-  if (!std::getline(in, token) || token.empty()) {
-    std::cerr << "attune-worker: --join-token-file " << token_file << ": no token in it"
-              << std::endl;
+  absl::StatusOr<std::string> token = ReadWorkerToken("--join-token-file", token_file);
+  if (!token.ok()) {
+    std::cerr << "attune-worker: " << token.status().message() << std::endl;
     return 2;
   }
   v1::Hello hello;
-  hello.set_join_token(token);
+  hello.set_join_token(*token);
   for (;;) {
     const pid_t child = fork();
     if (child < 0) {

@@ -1,7 +1,10 @@
 #include "server/worker/worker_protocol.h"
 
+#include <fstream>
 #include <optional>
 #include <string>
+
+#include "absl/strings/str_cat.h"
 
 namespace attune::worker {
 namespace {
@@ -179,6 +182,16 @@ absl::StatusOr<engine::TrainResult> FromWire(const wire::Finished& finished) {
   out.graph_replays = r.graph_replays();
   out.stopped_early = r.stopped_early();
   return out;
+}
+
+absl::StatusOr<std::string> ReadWorkerToken(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  std::string token;
+  if (!std::getline(in, token) || token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": ", path, " holds no token on its first line"));
+  }
+  return token;
 }
 
 }  // namespace attune::worker

@@ -28,6 +28,10 @@ engine::CheckpointInfo FromWire(const wire::CheckpointInfo& checkpoint);
 wire::Finished ToWire(const absl::StatusOr<engine::TrainResult>& result);
 absl::StatusOr<engine::TrainResult> FromWire(const wire::Finished& finished);
 
+// The worker token (attuned --worker-token-file, attune-worker --join-token-file): the file's
+// first line. INVALID_ARGUMENT naming `flag` when the file is missing or that line is empty.
+absl::StatusOr<std::string> ReadWorkerToken(const std::string& flag, const std::string& path);
+
 }  // namespace attune::worker
 
 #endif  // ATTUNE_SERVER_WORKER_WORKER_PROTOCOL_H_
