@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs attune's libFuzzer targets (tests/fuzz/) for a given time each, one after another, with
 # ASan, UBSan and LeakSanitizer, at the lowest CPU priority.
-# Usage: bench/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET ...]
+# Usage: [FUZZ_RUNS=N] bench/fuzz.sh [SECONDS_PER_TARGET (default 60)] [TARGET ...]
+#   FUZZ_RUNS: also stop a target after N executions (libFuzzer's -runs), whichever comes first.
 #   TARGET: tokens_file hf_config safetensors jsonl tokenizer_json job_yaml job_proto chat_template
 #   (default all)
 # Builds into build-fuzz/ with clang-14 (-DATTUNE_FUZZ=ON; `scripts/install-deps.sh --fuzz`
@@ -34,7 +35,7 @@ for t in "${targets[@]}"; do
   status=0
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:malloc_context_size=0 UBSAN_OPTIONS=print_stacktrace=1 \
     nice -n 19 "$build/fuzz/${t}_fuzzer" -max_total_time="$seconds" -print_final_stats=1 \
-    -rss_limit_mb=2048 -artifact_prefix="$root/tests/fuzz/crashes/$t/" \
+    -rss_limit_mb=2048 ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} -artifact_prefix="$root/tests/fuzz/crashes/$t/" \
     "$build/corpus/$t" "$root/tests/fuzz/corpus/$t" >"$log" 2>&1 || status=$?
   runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')"
   echo "$t: ${runs} executions in ${seconds} s, exit ${status} (log $log)"

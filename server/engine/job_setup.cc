@@ -114,7 +114,8 @@ torch::Device ParseDevice(const std::string& device) {
 absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
                                                   torch::Device device, Kernels kernels,
                                                   PackedAttentionKernel packed_attention,
-                                                  const std::vector<std::string>& data_roots) {
+                                                  const std::vector<std::string>& data_roots,
+                                                  std::shared_ptr<FrozenTensorCache> frozen_cache) {
   ModelOptions options;
   options.task = spec.task;
   options.num_labels = spec.task == Task::kCausalLm ? 0 : data.labels.num_labels;
@@ -130,6 +131,7 @@ absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const J
   options.kernels = kernels;
   options.packed_attention = packed_attention;
   options.data_roots = data_roots;
+  options.frozen_cache = std::move(frozen_cache);
   return LoadModel(spec.model_dir, options);
 }
 

@@ -43,11 +43,11 @@ torch::Device ParseDevice(const std::string& device);
 
 // The job's model on `device`: frozen weights in bf16 on CUDA and fp32 on the CPU, adapters as
 // the spec says, decoders' elementwise ops as `kernels` says; its files opened inside
-// `data_roots`.
-absl::StatusOr<std::unique_ptr<Model>> SetupModel(const TrainSpec& spec, const JobData& data,
-                                                  torch::Device device, Kernels kernels,
-                                                  PackedAttentionKernel packed_attention,
-                                                  const std::vector<std::string>& data_roots);
+// `data_roots`; its frozen tensors shared through `frozen_cache` when set (frozen_cache.h).
+absl::StatusOr<std::unique_ptr<Model>> SetupModel(
+    const TrainSpec& spec, const JobData& data, torch::Device device, Kernels kernels,
+    PackedAttentionKernel packed_attention, const std::vector<std::string>& data_roots,
+    std::shared_ptr<FrozenTensorCache> frozen_cache = nullptr);
 
 // Bytes of the model's weight files (model.safetensors, or the shards its index lists), opened
 // inside `data_roots`; 0 when they cannot be opened.

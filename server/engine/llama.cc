@@ -30,15 +30,7 @@ class DecoderModel : public Model {
 
     torch::Tensor scores = torch::linear(x.to(torch::kFloat32), head_[0].tensor);
     if (packing.defined()) return scores.reshape({batch * seq, -1}).index_select(0, packing.last);
-    // The last real token of each row: the highest position whose mask is 1 (the last one
-    // without a mask).
-    torch::Tensor last;
-    if (attention_mask.defined()) {
-      torch::Tensor index = torch::arange(seq, attention_mask.options().dtype(torch::kLong));
-      last = (index * attention_mask.to(torch::kLong)).argmax(-1);
-    } else {
-      last = torch::full({batch}, seq - 1, input_ids.options().dtype(torch::kLong));
-    }
+    torch::Tensor last = LastRealToken(input_ids, attention_mask);
     torch::Tensor rows = torch::arange(batch, last.options());
     return scores.index({rows, last});
   }
@@ -46,10 +38,48 @@ class DecoderModel : public Model {
   torch::Tensor CausalLmLoss(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                              const torch::Tensor& labels, const PackedLayout& packing) override {
     if (!causal_lm_) return Model::CausalLmLoss(input_ids, attention_mask, labels, packing);
-    torch::Tensor x = Hidden(input_ids, attention_mask, packing);
+    return TrunkLmLoss(Hidden(input_ids, attention_mask, packing), labels);
+  }
+
+  torch::Tensor TrunkLmLoss(const torch::Tensor& x, const torch::Tensor& labels) override {
+    TORCH_CHECK(causal_lm_, "a classification decoder has no causal LM loss");
     const int64_t seq = x.size(1);
     return ChunkedLinearCrossEntropy(x.slice(1, 0, seq - 1).reshape({-1, x.size(-1)}), lm_head_,
                                      labels.slice(1, 1).reshape({-1}));
+  }
+
+  // Causal LM: Hidden; classification: the last real token's hidden state, [examples, hidden].
+  torch::Tensor Trunk(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                      const PackedLayout& packing) override {
+    torch::Tensor x = Hidden(input_ids, attention_mask, packing);
+    if (causal_lm_) return x;
+    const int64_t batch = input_ids.size(0);
+    const int64_t seq = input_ids.size(1);
+    if (packing.defined()) return x.reshape({batch * seq, -1}).index_select(0, packing.last);
+    torch::Tensor last = LastRealToken(input_ids, attention_mask);
+    return x.index({torch::arange(batch, last.options()), last});
+  }
+
+  torch::Tensor HeadLogits(const torch::Tensor& trunk) override {
+    return torch::linear(trunk.to(torch::kFloat32), head_[0].tensor);
+  }
+
+  std::vector<AdaptedLinearImpl*> Projections() override {
+    std::vector<AdaptedLinearImpl*> out;
+    for (AdaptedSite& s : Sites()) out.push_back(s.linear.get());
+    return out;
+  }
+
+  // The last real token of each row: the highest position whose mask is 1 (the last one
+  // without a mask).
+  static torch::Tensor LastRealToken(const torch::Tensor& input_ids,
+                                     const torch::Tensor& attention_mask) {
+    const int64_t seq = input_ids.size(1);
+    if (!attention_mask.defined()) {
+      return torch::full({input_ids.size(0)}, seq - 1, input_ids.options().dtype(torch::kLong));
+    }
+    torch::Tensor index = torch::arange(seq, attention_mask.options().dtype(torch::kLong));
+    return (index * attention_mask.to(torch::kLong)).argmax(-1);
   }
 
   // The final norm's output: [batch, seq, hidden].

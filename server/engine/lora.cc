@@ -3,6 +3,8 @@
 #include <cmath>
 #include <utility>
 
+#include "server/engine/segmented_lora.h"
+
 namespace attune::engine {
 
 double LoraScale(const LoraSettings& settings) {
@@ -46,6 +48,10 @@ torch::Tensor AdaptedLinearImpl::forward(const torch::Tensor& x) {
   // A and B (tiny) are cast to it, never the activations again. Under CUDA autocast both products
   // run in bf16 either way; on the CPU everything is fp32.
   const torch::Tensor xw = x.to(weight_.scalar_type());
+  if (const std::vector<const AdaptedLinearImpl*>* group = ActiveGroupSites(this)) {
+    return AddGroupAdapters(xw, torch::linear(xw, weight_, bias_), ActiveAdapterGroup()->rows,
+                            *group, is_training());
+  }
   if (kind_ == AdapterKind::kNone || kind_ == AdapterKind::kFull) {
     return torch::linear(xw, weight_, bias_);
   }

@@ -30,6 +30,9 @@
 // The input is cast once to the frozen weight's dtype; the base product and the adapter both read
 // that copy (A and B are cast to it, not the activations), and the sum is in the base's dtype
 // (under CUDA autocast both run in bf16; on the CPU all is fp32).
+//
+// Inside an AdapterGroupScope (segmented_lora.h) the layer is a shared-base group's driver: its
+// frozen product runs over every member's rows, and each member's own adapter adds to its rows.
 #ifndef ATTUNE_SERVER_ENGINE_LORA_H_
 #define ATTUNE_SERVER_ENGINE_LORA_H_
 
@@ -79,6 +82,7 @@ class AdaptedLinearImpl : public torch::nn::Module {
   const torch::Tensor& lora_b() const { return lora_b_; }
   const torch::Tensor& magnitude() const { return magnitude_; }  // undefined unless kDora
   double scale() const { return scale_; }
+  double dropout() const { return dropout_; }  // LoRA dropout; 0 unless kLora, kDora
 
  private:
   // Constant after construction (the tensors' values change only through the optimizer).

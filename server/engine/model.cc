@@ -62,6 +62,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& model_dir,
                    WeightLoader::Open(model_dir, options.data_roots));
   // A base model (RobertaModel, LlamaModel) saves its keys without the prefix.
   weights->set_base_prefix(encoder ? config.model_type + "." : "model.");
+  weights->set_cache(options.frozen_cache);
   try {
     torch::NoGradGuard no_grad;
     return encoder ? LoadEncoder(config, *weights, options)

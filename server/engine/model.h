@@ -21,6 +21,9 @@
 
 namespace attune::engine {
 
+class AdaptedLinearImpl;  // lora.h
+class FrozenTensorCache;  // frozen_cache.h
+
 enum class ParamRole {
   kLoraA,  // [r, in]
   kLoraB,  // [out, r], starts at zero
@@ -63,6 +66,9 @@ struct ModelOptions {
   // config.json and the weights are opened inside these directories (common/confined_file.h);
   // empty = no root restriction (tests, tools). A job's model gets the server's --data-roots.
   std::vector<std::string> data_roots;
+  // Shared-base groups: frozen tensors come from (and go into) this cache, so that the members'
+  // models hold one copy of the base (frozen_cache.h). Null = the model's own copy.
+  std::shared_ptr<FrozenTensorCache> frozen_cache;
 };
 
 // How a packed batch lays its examples out (packing.h): several examples per row, each
@@ -111,6 +117,21 @@ class Model {
                              const torch::Tensor& labels) {
     return CausalLmLoss(input_ids, attention_mask, labels, PackedLayout());
   }
+
+  // Shared-base groups (group_run.h) run Forward in two halves, the trunk over every member's
+  // rows and each member's head over its own. Trunk: classification and regression: the hidden
+  // state each example's head reads, [examples, hidden] (the first token for encoders, the last
+  // real token for decoders; packing.first / packing.last when packed); causal LM: the final
+  // norm's output [batch, seq, hidden]. HeadLogits(Trunk(...)) is Forward's result for
+  // classification and regression; TrunkLmLoss(Trunk(...), labels) is CausalLmLoss's.
+  virtual torch::Tensor Trunk(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                              const PackedLayout& packing) = 0;
+  virtual torch::Tensor HeadLogits(const torch::Tensor& trunk) = 0;
+  virtual torch::Tensor TrunkLmLoss(const torch::Tensor& hidden, const torch::Tensor& labels) = 0;
+
+  // Every projection (adapted or frozen), in a fixed order: two models of one architecture and
+  // config list theirs alike.
+  virtual std::vector<AdaptedLinearImpl*> Projections() = 0;
 
   // Every trainable tensor, in a fixed order (layer by layer, then the head).
   virtual std::vector<TrainableParam> TrainableParameters() = 0;

@@ -5,6 +5,7 @@ set(ATTUNE_MODEL_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/safetensors_writer.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/hf_config.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lora.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/segmented_lora.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/roberta.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/llama.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/lm_loss.cc

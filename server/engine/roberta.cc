@@ -20,6 +20,27 @@ class EncoderModel : public Model {
  public:
   torch::Tensor Forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                         const PackedLayout& packing) override {
+    return Head(Trunk(input_ids, attention_mask, packing));
+  }
+
+  torch::Tensor HeadLogits(const torch::Tensor& trunk) override { return Head(trunk); }
+
+  torch::Tensor TrunkLmLoss(const torch::Tensor&, const torch::Tensor&) override {
+    TORCH_CHECK(false, "an encoder has no causal LM loss");
+  }
+
+  std::vector<AdaptedLinearImpl*> Projections() override {
+    std::vector<AdaptedLinearImpl*> out;
+    for (EncoderLayer& l : layers_) {
+      for (AdaptedSite* s : {&l.q, &l.k, &l.v, &l.o, &l.up, &l.down}) out.push_back(s->linear.get());
+    }
+    if (pooler_) out.push_back(pooler_.get());
+    return out;
+  }
+
+  // Every layer; then each example's first token, [examples, hidden].
+  torch::Tensor Trunk(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                      const PackedLayout& packing) override {
     const int64_t batch = input_ids.size(0);
     const int64_t seq = input_ids.size(1);
     const int64_t hidden = config_.hidden_size;
@@ -33,7 +54,7 @@ class EncoderModel : public Model {
               return attention(q, k, v, attn_p);
             });
       }
-      return Head(x.reshape({batch * seq, hidden}).index_select(0, packing.first));
+      return x.reshape({batch * seq, hidden}).index_select(0, packing.first);
     }
     // No mask given (no padding): no explicit mask, which lets SDPA use flash attention.
     torch::Tensor mask;
@@ -49,7 +70,7 @@ class EncoderModel : public Model {
                 .transpose(1, 2);
           });
     }
-    return Head(x.select(1, 0));
+    return x.select(1, 0);
   }
 
   // Word, position and token-type embeddings, normalised. RoBERTa's positions count from

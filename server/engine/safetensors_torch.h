@@ -13,13 +13,16 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "server/engine/frozen_cache.h"
 #include "server/engine/safetensors.h"
 
 namespace attune::engine {
@@ -86,7 +89,28 @@ class WeightLoader {
 
   // The tensor `key` with `shape`, as `dtype` on `device`. INVALID_ARGUMENT naming the key when it
   // is missing or has another shape.
+  // With a cache set, a tensor already in it is returned without reading, and one read is put
+  // in it.
   absl::StatusOr<torch::Tensor> Load(const std::string& key, const std::vector<int64_t>& shape,
+                                     torch::Dtype dtype, torch::Device device) const {
+    if (cache_ != nullptr) {
+      std::optional<torch::Tensor> cached = cache_->Find(key, dtype, device);
+      if (cached.has_value() && cached->sizes() == c10::IntArrayRef(shape)) return *cached;
+    }
+    ASSIGN_OR_RETURN(torch::Tensor t, Read(key, shape, dtype, device));
+    if (cache_ != nullptr) cache_->Put(key, dtype, device, t);
+    return t;
+  }
+
+  // Shared-base groups: the frozen tensors of the models this loader builds (frozen_cache.h).
+  void set_cache(std::shared_ptr<FrozenTensorCache> cache) { cache_ = std::move(cache); }
+
+  int64_t total_bytes() const { return model_->total_bytes(); }
+
+ private:
+  WeightLoader() = default;
+
+  absl::StatusOr<torch::Tensor> Read(const std::string& key, const std::vector<int64_t>& shape,
                                      torch::Dtype dtype, torch::Device device) const {
     const TensorView* v = Find(key);
     if (v == nullptr) {
@@ -107,11 +131,6 @@ class WeightLoader {
     return TensorFromView(*v, dtype, device);
   }
 
-  int64_t total_bytes() const { return model_->total_bytes(); }
-
- private:
-  WeightLoader() = default;
-
   std::vector<std::string> Spellings(const std::string& key) const {
     return HfKeySpellings(key, base_prefix_);
   }
@@ -120,6 +139,7 @@ class WeightLoader {
   std::string dir_;
   std::unique_ptr<SafetensorsModel> model_;
   std::string base_prefix_;
+  std::shared_ptr<FrozenTensorCache> cache_;
 };
 
 }  // namespace attune::engine

@@ -23,6 +23,8 @@ set(ATTUNE_TRAINER_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/spec_check.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/step_reporter.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/training_run.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/group_batch.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/group_run.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/data_parallel.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer.cc)
 set(ATTUNE_TRAINER_TESTS
@@ -39,4 +41,5 @@ set(ATTUNE_TRAINER_TESTS
   ${CMAKE_CURRENT_SOURCE_DIR}/parameter_count_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/early_stopping_test.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/dora_job_test.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/dora_job_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/group_run_test.cc)

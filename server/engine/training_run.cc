@@ -31,41 +31,46 @@ void SetCpuGeneratorState(const torch::Tensor& state) {
 }  // namespace
 
 TrainingRun::TrainingRun(const TrainSpec& spec, const RunOptions& options,
-                         TrainingObserver* observer)
+                         TrainingObserver* observer,
+                         std::shared_ptr<FrozenTensorCache> frozen_cache)
     : spec_(spec),
       options_(options),
       observer_(observer),
       device_(ParseDevice(options.device)),
+      frozen_cache_(std::move(frozen_cache)),
       early_stopping_(spec.early_stopping_patience, spec.eval_metric) {}
 
 TrainingRun::~TrainingRun() = default;
 
 absl::StatusOr<TrainResult> TrainingRun::Execute() {
+  RETURN_IF_ERROR(Begin());
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<Batch> batch, PrepareStep());
+    if (!batch.has_value()) return Result();
+    ASSIGN_OR_RETURN(StepOutputs out, RunStep(*batch));
+    RETURN_IF_ERROR(CompleteStep(*batch, std::move(out)));
+  }
+}
+
+absl::Status TrainingRun::Begin() {
   RETURN_IF_ERROR(Setup());
   // After Setup: the allocator exists once the model is on the device, and the peak still
   // counts the weights, which stay allocated.
   ResetPeakDeviceMemory(device_);
-  int64_t start_step = 0;
   if (options_.resume == ResumeMode::kFromLatest) {
-    ASSIGN_OR_RETURN(start_step, Resume());
+    ASSIGN_OR_RETURN(step_, Resume());
   }
   if (parallel_ != nullptr) {  // every rank starts from rank 0's parameters
     torch::NoGradGuard no_grad;
     torch::Tensor params = optimizer_->FlatParameters();
     parallel_->Broadcast(params);
   }
-  observer_->OnStart(SetupSummary(), start_step);
-  SetupStepGraphs(start_step);
+  observer_->OnStart(SetupSummary(), step_);
+  SetupStepGraphs(step_);
   for (const std::string& warning : model_->warnings()) observer_->OnWarning(warning);
   model_->SetTraining(true);
   reporter_->Start();
-  for (int64_t step = start_step; step < total_steps_; ++step) {
-    if (StopRequested()) return Stop(step);
-    RETURN_IF_ERROR(TrainStep(step));
-    RETURN_IF_ERROR(AfterStep(step + 1));
-    if (!early_stopping_.reason().empty()) return Finish(Outcome::kCompleted, step + 1);
-  }
-  return Finish(Outcome::kCompleted, total_steps_);
+  return absl::OkStatus();
 }
 
 absl::Status TrainingRun::Setup() {
@@ -77,7 +82,8 @@ absl::Status TrainingRun::Setup() {
   ASSIGN_OR_RETURN(model_,
                    SetupModel(spec_, data_, device_,
                               options_.speed.fused_kernels ? Kernels::kFused : Kernels::kReference,
-                              options_.speed.packed_attention, options_.data_roots));
+                              options_.speed.packed_attention, options_.data_roots,
+                              frozen_cache_));
   params_ = model_->TrainableParameters();
   optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
   step_batches_ = std::make_unique<StepBatches>(data_.train, spec_, MaskModeOf(),
@@ -129,41 +135,54 @@ void TrainingRun::SetupStepGraphs(int64_t start_step) {
       });
 }
 
-absl::Status TrainingRun::TrainStep(int64_t step) {
+absl::StatusOr<std::optional<Batch>> TrainingRun::PrepareStep() {
+  if (result_.has_value()) return std::nullopt;
+  if (step_ >= total_steps_ || !early_stopping_.reason().empty()) {
+    result_ = Finish(Outcome::kCompleted, step_);
+    return std::nullopt;
+  }
+  if (StopRequested()) {
+    result_ = Stop(step_);
+    RETURN_IF_ERROR(result_->status());
+    return std::nullopt;
+  }
   Batch batch = step_batches_->Make(
-      step, data_.pad_id, device_,
+      step_, data_.pad_id, device_,
       options_.speed.pinned_batches ? HostMemory::kPinnedOnCuda : HostMemory::kPageable);
-  const StepBatches::Totals totals = step_batches_->TotalsAt(step);
-  loss_share_ = totals.loss_share;
+  totals_ = step_batches_->TotalsAt(step_);
+  loss_share_ = totals_.loss_share;
   if (MultiRank()) {
     // Each rank draws its own dropout, a function of (seed, rank, step), so a resumed rank
     // draws what it would have without a stored generator state.
     torch::manual_seed(spec_.seed ^ (uint64_t{0x9E3779B97F4A7C15} * (parallel_->rank() + 1)) ^
-                       (static_cast<uint64_t>(step) << 20));
+                       (static_cast<uint64_t>(step_) << 20));
   }
-  const double multiplier =
-      ScheduleMultiplier(spec_.schedule, step, spec_.warmup_steps, total_steps_);
-  optimizer_->SetLrMultiplier(multiplier);
-  std::optional<StepOutputs> graphed;
+  multiplier_ = ScheduleMultiplier(spec_.schedule, step_, spec_.warmup_steps, total_steps_);
+  optimizer_->SetLrMultiplier(multiplier_);
+  return batch;
+}
+
+absl::StatusOr<StepOutputs> TrainingRun::RunStep(const Batch& batch) {
   if (step_graphs_ != nullptr) {
-    ASSIGN_OR_RETURN(graphed, step_graphs_->Run(batch));
+    ASSIGN_OR_RETURN(std::optional<StepOutputs> graphed, step_graphs_->Run(batch));
+    if (graphed.has_value()) return *std::move(graphed);
   }
-  StepOutputs out;
-  if (graphed.has_value()) {
-    out = *std::move(graphed);
-  } else {
-    absl::ReaderMutexLock shared(&CudaRngMutex());  // no other job captures meanwhile
-    out = StepBody(batch);
-  }
+  absl::ReaderMutexLock shared(&CudaRngMutex());  // no other job captures meanwhile
+  return StepBody(batch);
+}
+
+absl::Status TrainingRun::CompleteStep(const Batch& batch, StepOutputs out) {
   PendingStep pending;
-  pending.step = step;
+  pending.step = step_;
   pending.loss = out.loss;
   pending.grad_norm = out.grad_norm;
   pending.finite = out.finite;
-  pending.learning_rates = optimizer_->LearningRates(multiplier);
-  pending.tokens = MultiRank() ? totals.tokens : batch.tokens;
-  pending.samples = MultiRank() ? totals.examples : batch.size;
-  return reporter_->Add(std::move(pending));
+  pending.learning_rates = optimizer_->LearningRates(multiplier_);
+  pending.tokens = MultiRank() ? totals_.tokens : batch.tokens;
+  pending.samples = MultiRank() ? totals_.examples : batch.size;
+  RETURN_IF_ERROR(reporter_->Add(std::move(pending)));
+  ++step_;
+  return AfterStep(step_);
 }
 
 StepOutputs TrainingRun::StepBody(const Batch& batch) {
@@ -179,6 +198,10 @@ StepOutputs TrainingRun::StepBody(const Batch& batch) {
   } else {  // a data-parallel rank whose share of the step has no loss terms
     loss = torch::zeros({}, torch::dtype(torch::kFloat32).device(device_));
   }
+  return FinishBackward(loss);
+}
+
+StepOutputs TrainingRun::FinishBackward(torch::Tensor loss) {
   if (parallel_ != nullptr) ReduceAcrossRanks(loss);
   StepOutputs out;
   out.loss = loss;

@@ -23,6 +23,7 @@
 #include "server/engine/checkpoint_keeper.h"
 #include "server/engine/data_parallel.h"
 #include "server/engine/early_stopping.h"
+#include "server/engine/frozen_cache.h"
 #include "server/engine/job_setup.h"
 #include "server/engine/model.h"
 #include "server/engine/optimizer.h"
@@ -35,12 +36,34 @@ namespace attune::engine {
 
 class TrainingRun {
  public:
-  // `observer` must outlive the run.
-  TrainingRun(const TrainSpec& spec, const RunOptions& options, TrainingObserver* observer);
+  // `observer` must outlive the run. With `frozen_cache` the model's frozen tensors are shared
+  // with the other models loaded through it (frozen_cache.h).
+  TrainingRun(const TrainSpec& spec, const RunOptions& options, TrainingObserver* observer,
+              std::shared_ptr<FrozenTensorCache> frozen_cache = nullptr);
   ~TrainingRun();
 
   // Runs the job to completion or until the observer asks to stop. Call once.
   absl::StatusOr<TrainResult> Execute();
+
+  // A shared-base group (group_run.h) drives its members a step at a time instead of Execute:
+  //   Begin(); while ((batch = PrepareStep()) has a value) { the group's forward and backward;
+  //   CompleteStep(*batch, FinishBackward(loss)); } then Result().
+  // Execute runs the same loop with this run's own step (StepBody or its CUDA graph).
+  absl::Status Begin();
+  // The next step's batch, with the step's learning rates set; nullopt once the run has ended
+  // (every step taken, early stopping, or a stop request, which writes the last checkpoint), and
+  // Result() holds its result.
+  absl::StatusOr<std::optional<Batch>> PrepareStep();
+  // After the backward pass of this step's `loss` (detached): the gradient norm, clipping and
+  // the update (skipped on the device when the loss or gradient is not finite).
+  StepOutputs FinishBackward(torch::Tensor loss);
+  // Reports the step, then runs its evaluation and checkpoint when due.
+  absl::Status CompleteStep(const Batch& batch, StepOutputs out);
+  absl::StatusOr<TrainResult> Result() const { return *result_; }
+  // One step on its own: the CUDA graph's replay when there is one, else StepBody.
+  absl::StatusOr<StepOutputs> RunStep(const Batch& batch);
+  Model& model() { return *model_; }
+  int32_t pad_id() const { return data_.pad_id; }
 
  private:
   absl::Status Setup();
@@ -49,9 +72,6 @@ class TrainingRun {
   // SpeedOptions::cuda_graphs on CUDA: how many of the steps from `start_step` on have each
   // batch shape, for StepGraphs.
   void SetupStepGraphs(int64_t start_step);
-  // Queues one step on the device: forward, backward, clipping and the update (skipped on the
-  // device when the loss or gradient is not finite). Its metrics wait in the reporter.
-  absl::Status TrainStep(int64_t step);
   // Forward, backward, clipping and the update (with the multiplier already set), all queued on
   // the device.
   StepOutputs StepBody(const Batch& batch);
@@ -80,6 +100,7 @@ class TrainingRun {
   const RunOptions options_;
   TrainingObserver* const observer_;
   const torch::Device device_;
+  const std::shared_ptr<FrozenTensorCache> frozen_cache_;
   // Set up by Setup.
   JobData data_;
   std::unique_ptr<Model> model_;
@@ -95,6 +116,10 @@ class TrainingRun {
   // This rank's share of the current step's loss (StepBatches::Totals), set before StepBody.
   double loss_share_ = 1.0;
   // Progress.
+  int64_t step_ = 0;          // the next step
+  double multiplier_ = 1.0;   // the next step's learning-rate multiplier
+  StepBatches::Totals totals_;  // the next step's totals over the ranks
+  std::optional<absl::StatusOr<TrainResult>> result_;  // once the run has ended
   std::optional<EvalMetrics> last_eval_;
   EarlyStopping early_stopping_;  // TrainSpec::early_stopping_patience
 };

@@ -1,0 +1,257 @@
+// TrainingGroup (training_group.h): the members' TrainingRuns, stepped together.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
+#include "server/engine/cuda_graph_step.h"
+#include "server/engine/exception_status.h"
+#include "server/engine/group_batch.h"
+#include "server/engine/segmented_lora.h"
+#include "server/engine/training_group.h"
+#include "server/engine/training_run.h"
+
+namespace attune::engine {
+namespace {
+
+struct Member {
+  int index = 0;  // order of Join
+  GroupJob job;
+  TrainingGroup::Done done;
+  std::unique_ptr<TrainingRun> run;
+  std::optional<Batch> batch;  // this step's
+};
+
+// Member j's loss on its part of the joined step's trunk.
+torch::Tensor MemberLoss(Member& m, const torch::Tensor& trunk, const GroupBatch& g, size_t j,
+                         int64_t row, int64_t example) {
+  Model& model = m.run->model();
+  const Batch& batch = *m.batch;
+  if (m.job.spec.task == Task::kCausalLm) {
+    const torch::Tensor hidden = trunk.narrow(0, row, g.rows[j]).narrow(1, 0, g.lengths[j]);
+    return model.TrunkLmLoss(hidden, batch.labels);
+  }
+  return Loss(model.HeadLogits(trunk.narrow(0, example, g.examples[j])), batch, m.job.spec.task);
+}
+
+// One forward and backward pass over every member's batch; then each member's own update.
+std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members) {
+  std::vector<const Batch*> batches;
+  std::vector<Model*> models;
+  for (Member* m : members) {
+    batches.push_back(&*m->batch);
+    models.push_back(&m->run->model());
+  }
+  const torch::Device device = batches[0]->input_ids.device();
+  absl::ReaderMutexLock shared(&CudaRngMutex());  // no job captures a CUDA graph meanwhile
+  const GroupBatch g = ConcatBatches(batches, members[0]->run->pad_id());
+  const AdapterGroup adapters = MatchProjections(models, g.rows);
+  std::vector<torch::Tensor> losses;
+  {
+    AutocastGuard autocast(device);
+    AdapterGroupScope scope(&adapters);
+    const torch::Tensor trunk = models[0]->Trunk(g.input_ids, g.attention_mask, g.packing);
+    int64_t row = 0;
+    int64_t example = 0;
+    for (size_t j = 0; j < members.size(); ++j) {
+      losses.push_back(MemberLoss(*members[j], trunk, g, j, row, example));
+      row += g.rows[j];
+      example += g.examples[j];
+    }
+  }
+  torch::stack(losses).sum().backward();
+  std::vector<StepOutputs> outs;
+  for (size_t j = 0; j < members.size(); ++j) {
+    outs.push_back(members[j]->run->FinishBackward(losses[j].detach()));
+  }
+  return outs;
+}
+
+}  // namespace
+
+std::string GroupIncompatibility(const GroupJob& job, const GroupJob& other) {
+  const TrainSpec& a = job.spec;
+  const TrainSpec& b = other.spec;
+  if (a.method != Method::kLora) {
+    return absl::StrCat("method: ", MethodName(a.method),
+                        " changes the frozen product itself; only lora jobs share a base");
+  }
+  if (job.options.parallel.world_size > 1) return "ranks: a job of several ranks trains alone";
+  if (b.method != Method::kLora || other.options.parallel.world_size > 1) {
+    return "the group's job trains alone";
+  }
+  if (a.model_dir != b.model_dir) {
+    return absl::StrCat("model_dir: '", a.model_dir, "' is not the group's '", b.model_dir, "'");
+  }
+  if (job.options.device != other.options.device) {
+    return absl::StrCat("device: ", job.options.device, " is not the group's ",
+                        other.options.device);
+  }
+  if (a.task != b.task) {
+    return absl::StrCat("task: ", TaskName(a.task), " does not share a step with the group's ",
+                        TaskName(b.task));
+  }
+  if (a.max_seq_len != b.max_seq_len || a.packing != b.packing) {
+    return absl::StrCat("max_seq_len and packing: ", a.max_seq_len, a.packing ? " packed" : "",
+                        " is not the group's ", b.max_seq_len, b.packing ? " packed" : "");
+  }
+  return "";
+}
+
+class TrainingGroup::Impl {
+ public:
+  bool Join(GroupJob job, Done done, std::string* why) {
+    absl::MutexLock lock(&mu_);
+    if (ended_) {
+      *why = "the group has ended";
+      return false;
+    }
+    if (first_.has_value()) {
+      *why = GroupIncompatibility(job, *first_);
+      if (!why->empty()) return false;
+    } else {
+      *why = GroupIncompatibility(job, job);
+      if (!why->empty()) return false;
+      first_ = job;
+    }
+    auto member = std::make_unique<Member>();
+    member->index = joined_++;
+    member->job = std::move(job);
+    member->done = std::move(done);
+    joining_.push_back(std::move(member));
+    return true;
+  }
+
+  void Run() {
+    while (Admit()) Step();
+  }
+
+  std::function<void(const std::vector<int>&)> on_members;
+
+ private:
+  // Starts the members waiting to join. False once none is left: the group has ended.
+  bool Admit() {
+    std::vector<std::unique_ptr<Member>> joining;
+    {
+      absl::MutexLock lock(&mu_);
+      joining.swap(joining_);
+      if (joining.empty() && members_.empty()) {
+        ended_ = true;
+        return false;
+      }
+    }
+    if (joining.empty()) return true;
+    for (std::unique_ptr<Member>& m : joining) {
+      m->run = std::make_unique<TrainingRun>(m->job.spec, m->job.options, m->job.observer, cache_);
+      absl::Status begun = CatchExceptions("training", [&] { return m->run->Begin(); });
+      if (!begun.ok()) {
+        m->done(begun);
+        continue;
+      }
+      members_.push_back(std::move(m));
+    }
+    ReportMembers();
+    return true;
+  }
+
+  // One step of every member that has one; members whose run ended leave.
+  void Step() {
+    std::vector<Member*> stepping;
+    std::vector<int> leaving;
+    for (size_t i = 0; i < members_.size(); ++i) {
+      Member& m = *members_[i];
+      auto batch = CatchExceptions("training", [&] { return m.run->PrepareStep(); });
+      if (batch.ok() && batch->has_value()) {
+        m.batch = std::move(**batch);
+        stepping.push_back(&m);
+      } else {
+        m.done(batch.ok() ? m.run->Result() : batch.status());
+        leaving.push_back(static_cast<int>(i));
+      }
+    }
+    if (!stepping.empty()) StepMembers(stepping, &leaving);
+    if (leaving.empty()) return;
+    std::sort(leaving.begin(), leaving.end());
+    for (auto it = leaving.rbegin(); it != leaving.rend(); ++it) members_.erase(members_.begin() + *it);
+    ReportMembers();
+  }
+
+  void StepMembers(const std::vector<Member*>& stepping, std::vector<int>* leaving) {
+    auto outs = CatchExceptions("training", [&]() -> absl::StatusOr<std::vector<StepOutputs>> {
+      if (stepping.size() > 1) return FusedStep(stepping);
+      ASSIGN_OR_RETURN(StepOutputs out, stepping[0]->run->RunStep(*stepping[0]->batch));
+      return std::vector<StepOutputs>{std::move(out)};
+    });
+    for (size_t j = 0; j < stepping.size(); ++j) {
+      Member& m = *stepping[j];
+      absl::Status status = outs.status();
+      if (status.ok()) {
+        status = CatchExceptions("training", [&] {
+          return m.run->CompleteStep(*m.batch, std::move((*outs)[j]));
+        });
+      }
+      m.batch.reset();
+      if (status.ok()) continue;
+      m.done(status);
+      leaving->push_back(IndexOf(&m));
+    }
+  }
+
+  int IndexOf(const Member* m) const {
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (members_[i].get() == m) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  void ReportMembers() {
+    if (!on_members) return;
+    std::vector<int> indices;
+    for (const auto& m : members_) indices.push_back(m->index);
+    on_members(indices);
+  }
+
+  absl::Mutex mu_;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  int joined_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<GroupJob> first_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Member>> joining_ ABSL_GUARDED_BY(mu_);
+  // Run's thread only.
+  const std::shared_ptr<FrozenTensorCache> cache_ = std::make_shared<FrozenTensorCache>();
+  std::vector<std::unique_ptr<Member>> members_;
+};
+
+TrainingGroup::TrainingGroup() : impl_(std::make_unique<Impl>()) {}
+TrainingGroup::~TrainingGroup() = default;
+
+bool TrainingGroup::Join(GroupJob job, Done done, std::string* why) {
+  return impl_->Join(std::move(job), std::move(done), why);
+}
+
+void TrainingGroup::Run() { impl_->Run(); }
+
+void TrainingGroup::set_on_members(std::function<void(const std::vector<int>&)> on_members) {
+  impl_->on_members = std::move(on_members);
+}
+
+std::vector<absl::StatusOr<TrainResult>> RunTrainingGroup(const std::vector<GroupJob>& jobs) {
+  std::vector<absl::StatusOr<TrainResult>> results(
+      jobs.size(), absl::InternalError("training: the job did not run"));
+  TrainingGroup group;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    std::string why;
+    if (!group.Join(jobs[i], [&results, i](absl::StatusOr<TrainResult> r) { results[i] = std::move(r); },
+                    &why)) {
+      results[i] = absl::InvalidArgumentError(why);
+    }
+  }
+  group.Run();
+  return results;
+}
+
+}  // namespace attune::engine
