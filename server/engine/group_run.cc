@@ -177,7 +177,8 @@ class TrainingGroup::Impl {
     if (!stepping.empty()) StepMembers(stepping, &leaving);
     if (leaving.empty()) return;
     std::sort(leaving.begin(), leaving.end());
-    for (auto it = leaving.rbegin(); it != leaving.rend(); ++it) members_.erase(members_.begin() + *it);
+    for (auto it = leaving.rbegin(); it != leaving.rend(); ++it)
+      members_.erase(members_.begin() + *it);
     ReportMembers();
   }
 
@@ -191,9 +192,8 @@ class TrainingGroup::Impl {
       Member& m = *stepping[j];
       absl::Status status = outs.status();
       if (status.ok()) {
-        status = CatchExceptions("training", [&] {
-          return m.run->CompleteStep(*m.batch, std::move((*outs)[j]));
-        });
+        status = CatchExceptions(
+            "training", [&] { return m.run->CompleteStep(*m.batch, std::move((*outs)[j])); });
       }
       m.batch.reset();
       if (status.ok()) continue;
@@ -245,8 +245,9 @@ std::vector<absl::StatusOr<TrainResult>> RunTrainingGroup(const std::vector<Grou
   TrainingGroup group;
   for (size_t i = 0; i < jobs.size(); ++i) {
     std::string why;
-    if (!group.Join(jobs[i], [&results, i](absl::StatusOr<TrainResult> r) { results[i] = std::move(r); },
-                    &why)) {
+    if (!group.Join(
+            jobs[i], [&results, i](absl::StatusOr<TrainResult> r) { results[i] = std::move(r); },
+            &why)) {
       results[i] = absl::InvalidArgumentError(why);
     }
   }

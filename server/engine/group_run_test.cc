@@ -238,7 +238,8 @@ TEST_F(GroupRunTest, NonFiniteMemberFailsAloneOthersUnaffected) {
 TEST_F(GroupRunTest, StoppedMemberLeavesAndResumesFromItsCheckpoint) {
   const std::vector<TrainSpec> specs = ThreeJobs();
   std::vector<Solo> solo;
-  for (size_t i = 0; i < 3; ++i) solo.push_back(RunAlone(specs[i], "stop_solo" + std::to_string(i)));
+  for (size_t i = 0; i < 3; ++i)
+    solo.push_back(RunAlone(specs[i], "stop_solo" + std::to_string(i)));
   Recorder first(/*stop_after=*/20), second, third;
   Recorder* recorders[] = {&first, &second, &third};
   std::vector<GroupJob> jobs;
@@ -320,10 +321,13 @@ TEST_F(GroupRunTest, IncompatibleJobsAreRefusedNamingTheField) {
 
   TrainingGroup group;
   std::string why;
-  ASSERT_TRUE(group.Join(job, [](absl::StatusOr<TrainResult>) {}, &why)) << why;
+  ASSERT_TRUE(group.Join(
+      job, [](absl::StatusOr<TrainResult>) {}, &why))
+      << why;
   GroupJob dora = job;
   dora.spec.method = Method::kDora;
-  EXPECT_FALSE(group.Join(dora, [](absl::StatusOr<TrainResult>) {}, &why));
+  EXPECT_FALSE(group.Join(
+      dora, [](absl::StatusOr<TrainResult>) {}, &why));
   EXPECT_NE(why.find("method: dora"), std::string::npos) << why;
 }
 

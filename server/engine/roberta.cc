@@ -32,7 +32,8 @@ class EncoderModel : public Model {
   std::vector<AdaptedLinearImpl*> Projections() override {
     std::vector<AdaptedLinearImpl*> out;
     for (EncoderLayer& l : layers_) {
-      for (AdaptedSite* s : {&l.q, &l.k, &l.v, &l.o, &l.up, &l.down}) out.push_back(s->linear.get());
+      for (AdaptedSite* s : {&l.q, &l.k, &l.v, &l.o, &l.up, &l.down})
+        out.push_back(s->linear.get());
     }
     if (pooler_) out.push_back(pooler_.get());
     return out;

@@ -78,8 +78,7 @@ torch::Tensor LoopedDelta(const std::vector<torch::Tensor>& inputs,
 
 }  // namespace
 
-AdapterGroup MatchProjections(const std::vector<Model*>& models,
-                              const std::vector<int64_t>& rows) {
+AdapterGroup MatchProjections(const std::vector<Model*>& models, const std::vector<int64_t>& rows) {
   AdapterGroup group;
   group.rows = rows;
   const std::vector<AdaptedLinearImpl*> driver = models[0]->Projections();
@@ -106,16 +105,15 @@ const std::vector<const AdaptedLinearImpl*>* ActiveGroupSites(const AdaptedLinea
 
 torch::Tensor AddGroupAdapters(const torch::Tensor& x, const torch::Tensor& y,
                                const std::vector<int64_t>& rows,
-                               const std::vector<const AdaptedLinearImpl*>& sites,
-                               bool training) {
+                               const std::vector<const AdaptedLinearImpl*>& sites, bool training) {
   int64_t rank = 0;
   for (const AdaptedLinearImpl* site : sites) {
     if (HasLora(site)) rank = std::max(rank, site->lora_a().size(0));
   }
   if (rank == 0) return y;  // no member adapts this projection
   const std::vector<torch::Tensor> inputs = AdapterInputs(x, rows, sites, training);
-  const bool equal_rows = std::all_of(rows.begin(), rows.end(),
-                                      [&](int64_t r) { return r == rows[0]; });
+  const bool equal_rows =
+      std::all_of(rows.begin(), rows.end(), [&](int64_t r) { return r == rows[0]; });
   const torch::Tensor delta =
       equal_rows ? BatchedDelta(inputs, sites, rank, y) : LoopedDelta(inputs, sites, y, rows);
   return y + delta.to(y.scalar_type());

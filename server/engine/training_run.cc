@@ -82,8 +82,7 @@ absl::Status TrainingRun::Setup() {
   ASSIGN_OR_RETURN(model_,
                    SetupModel(spec_, data_, device_,
                               options_.speed.fused_kernels ? Kernels::kFused : Kernels::kReference,
-                              options_.speed.packed_attention, options_.data_roots,
-                              frozen_cache_));
+                              options_.speed.packed_attention, options_.data_roots, frozen_cache_));
   params_ = model_->TrainableParameters();
   optimizer_ = std::make_unique<AdamW>(BuildParamGroups(params_, spec_));
   step_batches_ = std::make_unique<StepBatches>(data_.train, spec_, MaskModeOf(),

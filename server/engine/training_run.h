@@ -116,9 +116,9 @@ class TrainingRun {
   // This rank's share of the current step's loss (StepBatches::Totals), set before StepBody.
   double loss_share_ = 1.0;
   // Progress.
-  int64_t step_ = 0;          // the next step
-  double multiplier_ = 1.0;   // the next step's learning-rate multiplier
-  StepBatches::Totals totals_;  // the next step's totals over the ranks
+  int64_t step_ = 0;                                   // the next step
+  double multiplier_ = 1.0;                            // the next step's learning-rate multiplier
+  StepBatches::Totals totals_;                         // the next step's totals over the ranks
   std::optional<absl::StatusOr<TrainResult>> result_;  // once the run has ended
   std::optional<EvalMetrics> last_eval_;
   EarlyStopping early_stopping_;  // TrainSpec::early_stopping_patience
