@@ -13,11 +13,11 @@
 namespace attune::engine {
 
 struct GroupBatch {
-  torch::Tensor input_ids;       // [sum of rows, length]
-  torch::Tensor attention_mask;  // undefined when no member's batch has padding or a mask
-  PackedLayout packing;          // packed members: their layouts joined
-  std::vector<int64_t> rows;     // each member's rows
-  std::vector<int64_t> lengths;  // each member's own length (columns); length >= each
+  torch::Tensor input_ids;        // [sum of rows, length]
+  torch::Tensor attention_mask;   // undefined when no member's batch has padding or a mask
+  PackedLayout packing;           // packed members: their layouts joined
+  std::vector<int64_t> rows;      // each member's rows
+  std::vector<int64_t> lengths;   // each member's own length (columns); length >= each
   std::vector<int64_t> examples;  // each member's rows of Model::Trunk (examples or slots)
 };
 

@@ -38,8 +38,7 @@ struct AdapterGroup {
 };
 
 // Matches the projections of `models` (same architecture and config; models[0] drives).
-AdapterGroup MatchProjections(const std::vector<Model*>& models,
-                              const std::vector<int64_t>& rows);
+AdapterGroup MatchProjections(const std::vector<Model*>& models, const std::vector<int64_t>& rows);
 
 // While alive, the driver's projections on this thread apply `group`'s adapters per member.
 class AdapterGroupScope {
@@ -63,8 +62,7 @@ const AdapterGroup* ActiveAdapterGroup();
 // member's LoRA dropout.
 torch::Tensor AddGroupAdapters(const torch::Tensor& x, const torch::Tensor& y,
                                const std::vector<int64_t>& rows,
-                               const std::vector<const AdaptedLinearImpl*>& sites,
-                               bool training);
+                               const std::vector<const AdaptedLinearImpl*>& sites, bool training);
 
 }  // namespace attune::engine
 

@@ -34,7 +34,7 @@ namespace attune::engine {
 
 struct GroupJob {
   TrainSpec spec;
-  RunOptions options;  // options.parallel must be one process (world_size 1)
+  RunOptions options;                    // options.parallel must be one process (world_size 1)
   TrainingObserver* observer = nullptr;  // must outlive the job's time in the group
 };
 
