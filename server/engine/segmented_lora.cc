@@ -27,7 +27,8 @@ std::vector<torch::Tensor> AdapterInputs(const torch::Tensor& x, const std::vect
 }
 
 // Equal row counts: one batched GEMM pair over the members, adapters padded to the largest rank.
-torch::Tensor BatchedDelta(const std::vector<torch::Tensor>& inputs,
+// `x` is the members' inputs in one tensor when none was dropped out (a view then, no copy).
+torch::Tensor BatchedDelta(const torch::Tensor& x, const std::vector<torch::Tensor>& inputs,
                            const std::vector<const AdaptedLinearImpl*>& sites, int64_t rank,
                            const torch::Tensor& y) {
   const auto dtype = inputs[0].scalar_type();
@@ -48,7 +49,7 @@ torch::Tensor BatchedDelta(const std::vector<torch::Tensor>& inputs,
     scales.push_back(torch::full({1}, site->scale(), options.dtype(torch::kFloat32)));
   }
   const int64_t members = static_cast<int64_t>(sites.size());
-  torch::Tensor h = torch::stack(inputs).reshape({members, -1, in});
+  torch::Tensor h = (x.defined() ? x : torch::stack(inputs)).reshape({members, -1, in});
   torch::Tensor mid = torch::bmm(h, torch::stack(a_list).transpose(1, 2));
   torch::Tensor delta = torch::bmm(mid, torch::stack(b_list).transpose(1, 2));
   delta = delta * torch::cat(scales).to(dtype).view({members, 1, 1});
@@ -112,10 +113,14 @@ torch::Tensor AddGroupAdapters(const torch::Tensor& x, const torch::Tensor& y,
   }
   if (rank == 0) return y;  // no member adapts this projection
   const std::vector<torch::Tensor> inputs = AdapterInputs(x, rows, sites, training);
+  const bool dropped = training && std::any_of(sites.begin(), sites.end(), [](const auto* s) {
+                         return HasLora(s) && s->dropout() > 0;
+                       });
   const bool equal_rows =
       std::all_of(rows.begin(), rows.end(), [&](int64_t r) { return r == rows[0]; });
-  const torch::Tensor delta =
-      equal_rows ? BatchedDelta(inputs, sites, rank, y) : LoopedDelta(inputs, sites, y, rows);
+  if (!equal_rows) return y + LoopedDelta(inputs, sites, y, rows).to(y.scalar_type());
+  const torch::Tensor whole = dropped ? torch::Tensor() : x.contiguous();
+  const torch::Tensor delta = BatchedDelta(whole, inputs, sites, rank, y);
   return y + delta.to(y.scalar_type());
 }
 
