@@ -39,8 +39,14 @@ torch::Tensor MemberLoss(Member& m, const torch::Tensor& trunk, const GroupBatch
   return Loss(model.HeadLogits(trunk.narrow(0, example, g.examples[j])), batch, m.job.spec.task);
 }
 
+// The members' projections matched (segmented_lora.h), kept while the same members step together.
+struct MatchedMembers {
+  std::vector<Member*> members;
+  AdapterGroup adapters;
+};
+
 // One forward and backward pass over every member's batch; then each member's own update.
-std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members) {
+std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members, MatchedMembers* matched) {
   std::vector<const Batch*> batches;
   std::vector<Model*> models;
   for (Member* m : members) {
@@ -50,7 +56,9 @@ std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members) {
   const torch::Device device = batches[0]->input_ids.device();
   absl::ReaderMutexLock shared(&CudaRngMutex());  // no job captures a CUDA graph meanwhile
   const GroupBatch g = ConcatBatches(batches, members[0]->run->pad_id());
-  const AdapterGroup adapters = MatchProjections(models, g.rows);
+  if (matched->members != members) *matched = {members, MatchProjections(models, g.rows)};
+  AdapterGroup& adapters = matched->adapters;
+  adapters.rows = g.rows;
   std::vector<torch::Tensor> losses;
   {
     AutocastGuard autocast(device);
@@ -155,7 +163,7 @@ class TrainingGroup::Impl {
       }
       members_.push_back(std::move(m));
     }
-    ReportMembers();
+    MembersChanged();
     return true;
   }
 
@@ -179,12 +187,12 @@ class TrainingGroup::Impl {
     std::sort(leaving.begin(), leaving.end());
     for (auto it = leaving.rbegin(); it != leaving.rend(); ++it)
       members_.erase(members_.begin() + *it);
-    ReportMembers();
+    MembersChanged();
   }
 
   void StepMembers(const std::vector<Member*>& stepping, std::vector<int>* leaving) {
     auto outs = CatchExceptions("training", [&]() -> absl::StatusOr<std::vector<StepOutputs>> {
-      if (stepping.size() > 1) return FusedStep(stepping);
+      if (stepping.size() > 1) return FusedStep(stepping, &matched_);
       ASSIGN_OR_RETURN(StepOutputs out, stepping[0]->run->RunStep(*stepping[0]->batch));
       return std::vector<StepOutputs>{std::move(out)};
     });
@@ -209,7 +217,10 @@ class TrainingGroup::Impl {
     return -1;
   }
 
-  void ReportMembers() {
+  // After members joined or left: no match is kept (a new member may reuse a gone one's address),
+  // and on_members hears who is in the group.
+  void MembersChanged() {
+    matched_ = {};
     if (!on_members) return;
     std::vector<int> indices;
     for (const auto& m : members_) indices.push_back(m->index);
@@ -224,6 +235,7 @@ class TrainingGroup::Impl {
   // Run's thread only.
   const std::shared_ptr<FrozenTensorCache> cache_ = std::make_shared<FrozenTensorCache>();
   std::vector<std::unique_ptr<Member>> members_;
+  MatchedMembers matched_;  // the last fused step's
 };
 
 TrainingGroup::TrainingGroup() : impl_(std::make_unique<Impl>()) {}

@@ -48,7 +48,7 @@ torch::Tensor AdaptedLinearImpl::forward(const torch::Tensor& x) {
   // A and B (tiny) are cast to it, never the activations again. Under CUDA autocast both products
   // run in bf16 either way; on the CPU everything is fp32.
   const torch::Tensor xw = x.to(weight_.scalar_type());
-  if (const std::vector<const AdaptedLinearImpl*>* group = ActiveGroupSites(this)) {
+  if (const GroupSite* group = ActiveGroupSite(this)) {
     return AddGroupAdapters(xw, torch::linear(xw, weight_, bias_), ActiveAdapterGroup()->rows,
                             *group, is_training());
   }

@@ -27,33 +27,40 @@ std::vector<torch::Tensor> AdapterInputs(const torch::Tensor& x, const std::vect
 }
 
 // Equal row counts: one batched GEMM pair over the members, adapters padded to the largest rank.
-// `x` is the members' inputs in one tensor when none was dropped out (a view then, no copy).
+// `x` is the members' inputs in one tensor when none was dropped out (a view then, no copy). A
+// member's A and B go in as they are (padded only when its rank is smaller), stacked, then cast
+// once: a fixed number of kernels whatever the number of members.
 torch::Tensor BatchedDelta(const torch::Tensor& x, const std::vector<torch::Tensor>& inputs,
-                           const std::vector<const AdaptedLinearImpl*>& sites, int64_t rank,
-                           const torch::Tensor& y) {
+                           const GroupSite& group, int64_t rank, const torch::Tensor& y) {
+  const std::vector<const AdaptedLinearImpl*>& sites = group.members;
   const auto dtype = inputs[0].scalar_type();
   const int64_t in = inputs[0].size(-1);
-  const int64_t out = y.size(-1);
-  const auto options = inputs[0].options();
-  std::vector<torch::Tensor> a_list, b_list, scales;
+  const int64_t members = static_cast<int64_t>(sites.size());
+  if (!group.scales.defined()) {  // the first step of these members
+    std::vector<float> scales;
+    for (const AdaptedLinearImpl* site : sites) scales.push_back(HasLora(site) ? site->scale() : 0);
+    const auto fp32 = inputs[0].options().dtype(torch::kFloat32);
+    group.scales = torch::tensor(scales).to(fp32).to(dtype).view({members, 1, 1});
+    group.zero_a = torch::zeros({rank, in}, fp32);
+    group.zero_b = torch::zeros({y.size(-1), rank}, fp32);
+  }
+  std::vector<torch::Tensor> a_list, b_list;
   for (const AdaptedLinearImpl* site : sites) {
     if (!HasLora(site)) {
-      a_list.push_back(torch::zeros({rank, in}, options));
-      b_list.push_back(torch::zeros({out, rank}, options));
-      scales.push_back(torch::zeros({1}, options.dtype(torch::kFloat32)));
+      a_list.push_back(group.zero_a);
+      b_list.push_back(group.zero_b);
       continue;
     }
     const int64_t pad = rank - site->lora_a().size(0);
-    a_list.push_back(torch::constant_pad_nd(site->lora_a().to(dtype), {0, 0, 0, pad}));
-    b_list.push_back(torch::constant_pad_nd(site->lora_b().to(dtype), {0, pad}));
-    scales.push_back(torch::full({1}, site->scale(), options.dtype(torch::kFloat32)));
+    a_list.push_back(pad == 0 ? site->lora_a()
+                              : torch::constant_pad_nd(site->lora_a(), {0, 0, 0, pad}));
+    b_list.push_back(pad == 0 ? site->lora_b() : torch::constant_pad_nd(site->lora_b(), {0, pad}));
   }
-  const int64_t members = static_cast<int64_t>(sites.size());
-  torch::Tensor h = (x.defined() ? x : torch::stack(inputs)).reshape({members, -1, in});
-  torch::Tensor mid = torch::bmm(h, torch::stack(a_list).transpose(1, 2));
-  torch::Tensor delta = torch::bmm(mid, torch::stack(b_list).transpose(1, 2));
-  delta = delta * torch::cat(scales).to(dtype).view({members, 1, 1});
-  return delta.reshape(y.sizes());
+  const torch::Tensor a = torch::stack(a_list).to(dtype);  // [members, rank, in]
+  const torch::Tensor b = torch::stack(b_list).to(dtype);  // [members, out, rank]
+  const torch::Tensor h = (x.defined() ? x : torch::stack(inputs)).reshape({members, -1, in});
+  const torch::Tensor delta = torch::bmm(torch::bmm(h, a.transpose(1, 2)), b.transpose(1, 2));
+  return (delta * group.scales).reshape(y.sizes());
 }
 
 // Different row counts: each member's pair of GEMMs on its rows (zeros without an adapter).
@@ -82,10 +89,11 @@ torch::Tensor LoopedDelta(const std::vector<torch::Tensor>& inputs,
 AdapterGroup MatchProjections(const std::vector<Model*>& models, const std::vector<int64_t>& rows) {
   AdapterGroup group;
   group.rows = rows;
-  const std::vector<AdaptedLinearImpl*> driver = models[0]->Projections();
-  for (size_t i = 0; i < driver.size(); ++i) {
-    std::vector<const AdaptedLinearImpl*>& sites = group.sites[driver[i]];
-    for (Model* model : models) sites.push_back(model->Projections()[i]);
+  std::vector<std::vector<AdaptedLinearImpl*>> projections;
+  for (Model* model : models) projections.push_back(model->Projections());
+  for (size_t i = 0; i < projections[0].size(); ++i) {
+    GroupSite& site = group.sites[projections[0][i]];
+    for (const auto& p : projections) site.members.push_back(p[i]);
   }
   return group;
 }
@@ -98,15 +106,16 @@ AdapterGroupScope::~AdapterGroupScope() { active_group = previous_; }
 
 const AdapterGroup* ActiveAdapterGroup() { return active_group; }
 
-const std::vector<const AdaptedLinearImpl*>* ActiveGroupSites(const AdaptedLinearImpl* driver) {
+const GroupSite* ActiveGroupSite(const AdaptedLinearImpl* driver) {
   if (active_group == nullptr) return nullptr;
   auto it = active_group->sites.find(driver);
   return it == active_group->sites.end() ? nullptr : &it->second;
 }
 
 torch::Tensor AddGroupAdapters(const torch::Tensor& x, const torch::Tensor& y,
-                               const std::vector<int64_t>& rows,
-                               const std::vector<const AdaptedLinearImpl*>& sites, bool training) {
+                               const std::vector<int64_t>& rows, const GroupSite& group,
+                               bool training) {
+  const std::vector<const AdaptedLinearImpl*>& sites = group.members;
   int64_t rank = 0;
   for (const AdaptedLinearImpl* site : sites) {
     if (HasLora(site)) rank = std::max(rank, site->lora_a().size(0));
@@ -120,7 +129,7 @@ torch::Tensor AddGroupAdapters(const torch::Tensor& x, const torch::Tensor& y,
       std::all_of(rows.begin(), rows.end(), [&](int64_t r) { return r == rows[0]; });
   if (!equal_rows) return y + LoopedDelta(inputs, sites, y, rows).to(y.scalar_type());
   const torch::Tensor whole = dropped ? torch::Tensor() : x.contiguous();
-  const torch::Tensor delta = BatchedDelta(whole, inputs, sites, rank, y);
+  const torch::Tensor delta = BatchedDelta(whole, inputs, group, rank, y);
   return y + delta.to(y.scalar_type());
 }
 

@@ -30,11 +30,18 @@
 
 namespace attune::engine {
 
+// One projection of the driver: the same projection of each member, and what the batched
+// product reuses from step to step while the members stay the same (made at its first use).
+struct GroupSite {
+  std::vector<const AdaptedLinearImpl*> members;
+  mutable torch::Tensor scales;          // [members, 1, 1] fp32: each adapter's scale, 0 for none
+  mutable torch::Tensor zero_a, zero_b;  // A and B of a member that does not adapt it
+};
+
 // Which rows belong to which member, and each member's projections matched to the driver's.
 struct AdapterGroup {
   std::vector<int64_t> rows;  // rows of each member, in order; they sum to the batch's rows
-  // The driver's projection -> the same projection of each member (in `rows`' order).
-  std::unordered_map<const AdaptedLinearImpl*, std::vector<const AdaptedLinearImpl*>> sites;
+  std::unordered_map<const AdaptedLinearImpl*, GroupSite> sites;  // by the driver's projection
 };
 
 // Matches the projections of `models` (same architecture and config; models[0] drives).
@@ -54,15 +61,15 @@ class AdapterGroupScope {
 
 // The members' projections of `driver` in the active scope, or nullptr (no scope, or a
 // projection the scope does not know).
-const std::vector<const AdaptedLinearImpl*>* ActiveGroupSites(const AdaptedLinearImpl* driver);
+const GroupSite* ActiveGroupSite(const AdaptedLinearImpl* driver);
 const AdapterGroup* ActiveAdapterGroup();
 
 // y + each member's adapter on its rows, for the driver's base output `y` [rows, ...,
 // out] of input `x` [rows, ..., in] (both in the frozen dtype). `training` turns on each
 // member's LoRA dropout.
 torch::Tensor AddGroupAdapters(const torch::Tensor& x, const torch::Tensor& y,
-                               const std::vector<int64_t>& rows,
-                               const std::vector<const AdaptedLinearImpl*>& sites, bool training);
+                               const std::vector<int64_t>& rows, const GroupSite& site,
+                               bool training);
 
 }  // namespace attune::engine
 
