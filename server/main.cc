@@ -184,6 +184,7 @@ absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
   scheduler_options.preemption = options.preemption == "on";
   scheduler_options.preemption_grace = absl::Seconds(options.preemption_grace_s);
   scheduler_options.crash_backoff = absl::Seconds(options.retry_backoff_s);
+  scheduler_options.share_base = worker::ShareBaseRule(options.runner);
   return scheduler::Scheduler::Create(scheduler_options, store, runner);
 }
 
@@ -377,6 +378,9 @@ int main(int argc, char** argv) {
                  "any); their slots are the remote-cpu entries of --devices");
   app.add_option("--worker-token-file", options.runner.worker_token_file,
                  "the token remote workers must send (the file's first line)");
+  app.add_flag("--share-base", options.runner.share_base,
+               "compatible LoRA jobs share one slot and one copy of their frozen base, trained "
+               "together (needs --job-processes off)");
   app.add_flag("--one-rank-collectives", options.runner.one_rank_collectives,
                "a job of one rank forms its one-member process group too (Gloo on the CPU, NCCL "
                "on CUDA), as a job of several does: checks that path on one device");

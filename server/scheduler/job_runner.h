@@ -42,12 +42,16 @@ class JobRunner {
 // The real runner: engine::CheckSpec, and engine::RunTraining with RunOptions{device =
 // devices[0], output_dir, resume = kFromLatest}, both with the server's data roots (every file
 // a job reads is opened inside them). One rank only: a job given several devices fails with
-// INVALID_ARGUMENT (data-parallel ranks run in worker processes). Immutable and thread-safe.
+// INVALID_ARGUMENT (data-parallel ranks run in worker processes). With `share_base`, a job joins
+// the shared-base group training on its device when there is one it is compatible with
+// (engine/training_group.h), else starts one that later jobs on the device may join; each
+// group trains on a thread of its own while its jobs' Run calls wait for their results.
+// Thread-safe.
 class EngineJobRunner : public JobRunner {
  public:
   // `data_roots`: resolved directories (api::DataRoots::roots()), never empty in attuned.
-  explicit EngineJobRunner(std::vector<std::string> data_roots)
-      : data_roots_(std::move(data_roots)) {}
+  explicit EngineJobRunner(std::vector<std::string> data_roots, bool share_base = false);
+  ~EngineJobRunner() override;
 
   absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override;
   absl::StatusOr<engine::TrainResult> Run(const store::Job& job,
@@ -56,7 +60,9 @@ class EngineJobRunner : public JobRunner {
                                           engine::TrainingObserver* observer) override;
 
  private:
+  class Groups;                                // engine_job_runner.cc
   const std::vector<std::string> data_roots_;  // constant after construction
+  const std::unique_ptr<Groups> groups_;       // null without share_base
 };
 
 }  // namespace attune::scheduler

@@ -126,6 +126,7 @@ absl::Status Scheduler::LoadQueue() {
     }
     QueuedJob queued{job.spec.priority, order++, job.id, job.spec.gpus, RanksOf(job.spec)};
     queued.owner = job.owner;
+    queued.train = job.spec.train;
     if (job.state == JobState::kPaused) {
       paused[job.id] = std::move(queued);
       continue;
@@ -225,6 +226,7 @@ absl::StatusOr<Job> Scheduler::InsertQueued(Job job) {
   if (!inserted.ok()) return inserted.status();
   QueuedJob queued{job.spec.priority, next_order_++, job.id, job.spec.gpus, RanksOf(job.spec)};
   queued.owner = job.owner;
+  queued.train = job.spec.train;
   queue_.push_back(std::move(queued));
   dispatch_pending_ = true;
   dispatch_cv_.SignalAll();

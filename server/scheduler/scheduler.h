@@ -106,6 +106,13 @@ struct SchedulerOptions {
   // is not preempted again within `preemption_grace` of its last preemption (no thrash).
   bool preemption = false;
   absl::Duration preemption_grace = absl::Minutes(10);
+  // Shared-base groups (attuned --share-base; engine/training_group.h): a queued job of one slot
+  // that finds no free slot trains on the slot of a running job of one slot it can share a base
+  // with: this returns why `job` cannot train beside `running` on `device`, "" when it can. The
+  // runner then groups them. The slot is held until the last job on it ends. nullptr = off.
+  std::function<std::string(const TrainSpec& job, const TrainSpec& running,
+                            const std::string& device)>
+      share_base;
 };
 
 struct RunningJobStats {
@@ -246,6 +253,7 @@ class Scheduler {
     int64_t share_tiebreak = 0;  // its owner's last start (-1 = never), for equal turns
     bool quota_noted = false;    // its "waiting" event for a tenant limit was recorded
     absl::Time preempted_at = absl::InfinitePast();  // its last preemption
+    TrainSpec train;                                 // for SchedulerOptions::share_base
   };
   // A job that holds devices. Owned by running_, then by finished_ until its thread is joined;
   // only the dispatcher thread destroys it (after the join), so a raw pointer held by its own
@@ -254,6 +262,9 @@ class Scheduler {
     QueuedJob queued;        // what it was in the queue (to put it back if it cannot start)
     store::Job job;          // as last written (state RUNNING), with its progress; under mu_
     std::vector<int> slots;  // from devices_.Acquire: one device index per rank, may repeat
+    // SchedulerOptions::share_base: the job whose slots it trains on; it holds none of its own
+    // then. Empty when it acquired its slots.
+    std::string base_host;
     std::unique_ptr<JobObserver> observer;
     std::thread thread;
     bool started = false;      // its thread runs; under mu_
@@ -318,6 +329,10 @@ class Scheduler {
   void FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result);
   // Moves `running` from running_ to finished_ and frees its devices. Caller holds mu_.
   void RetireLocked(RunningJob* running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Shared-base groups (scheduler_share.cc): a running job whose slot `queued` can share, or
+  // nullptr; and giving back the slots of a job that ends (to the jobs still on them, if any).
+  RunningJob* ShareHostLocked(const QueuedJob& queued) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseSlotsLocked(RunningJob* running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void JoinFinished();
 
   // scheduler_progress.cc

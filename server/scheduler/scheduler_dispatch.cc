@@ -175,6 +175,8 @@ std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable(std::vector<JobEven
     }
     std::vector<int> slots =
         it->not_before > now ? std::vector<int>{} : devices_.Acquire(it->gpus, it->ranks);
+    RunningJob* host = slots.empty() && it->not_before <= now ? ShareHostLocked(*it) : nullptr;
+    if (host != nullptr) slots = host->slots;
     if (slots.empty()) {
       if (making_room && it->not_before <= now && std::max(it->gpus, it->ranks) > 1) {
         hold_below = std::max(hold_below, it->priority);
@@ -190,6 +192,7 @@ std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable(std::vector<JobEven
     running->queued = *it;
     running->job.id = it->id;
     running->slots = std::move(slots);
+    if (host != nullptr) running->base_host = host->queued.id;
     Clock* clock = clock_;
     running->observer = std::make_unique<JobObserver>(it->id, [clock] { return clock->NowUs(); });
     started.push_back(running.get());
@@ -258,7 +261,7 @@ void Scheduler::Unstart(RunningJob* running, Requeue requeue) {
   const bool cancelled = running->observer->stop_reason() == StopReason::kCancel;
   {
     absl::MutexLock lock(&mu_);
-    devices_.Release(running->slots);
+    ReleaseSlotsLocked(running);
     auto it = running_.find(queued.id);
     finished_.push_back(std::move(it->second));  // destroyed by JoinFinished, on this thread
     running_.erase(it);
@@ -342,7 +345,7 @@ void Scheduler::FinishJob(RunningJob* running, const absl::StatusOr<engine::Trai
 }
 
 void Scheduler::RetireLocked(RunningJob* running) {
-  devices_.Release(running->slots);
+  ReleaseSlotsLocked(running);
   auto it = running_.find(running->queued.id);
   finished_.push_back(std::move(it->second));  // joined and destroyed by the dispatcher
   running_.erase(it);

@@ -47,7 +47,9 @@ void Scheduler::PreemptForLocked() {
   // Whether the waiting job fits once `victims` have given their slots back.
   auto fits_without = [&](const std::vector<RunningJob*>& victims) {
     DeviceInventory after = devices_;
-    for (RunningJob* victim : victims) after.Release(victim->slots);
+    for (RunningJob* victim : victims) {
+      if (victim->base_host.empty()) after.Release(victim->slots);  // a guest frees none
+    }
     return after.CanAcquire(waiting->gpus, waiting->ranks);
   };
   std::vector<RunningJob*> victims;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "server/engine/training_group.h"
 #include "server/worker/worker_protocol.h"
 
 namespace attune::worker {
@@ -11,7 +12,12 @@ absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
     const JobRunnerOptions& options, Supervisor* supervisor, std::unique_ptr<grpc::Server>* workers,
     std::string* worker_listen_bound) {
   if (!options.job_processes) {
-    return std::make_unique<scheduler::EngineJobRunner>(options.data_roots);
+    return std::make_unique<scheduler::EngineJobRunner>(options.data_roots, options.share_base);
+  }
+  if (options.share_base) {
+    return absl::InvalidArgumentError(
+        "--share-base needs --job-processes off: a worker process trains one job (a worker "
+        "serving a shared-base group is not built yet)");
   }
   WorkerOptions worker_options;
   worker_options.worker_binary =
@@ -32,6 +38,17 @@ absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
                                              &worker_options.supervisor_address,
                                              options.worker_listen, worker_listen_bound));
   return std::make_unique<WorkerJobRunner>(std::move(worker_options), supervisor);
+}
+
+std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)> ShareBaseRule(
+    const JobRunnerOptions& options) {
+  if (!options.share_base) return nullptr;
+  return [](const TrainSpec& job, const TrainSpec& running, const std::string& device) {
+    engine::GroupJob a{job, {}, nullptr};
+    engine::GroupJob b{running, {}, nullptr};
+    a.options.device = b.options.device = device;
+    return engine::GroupIncompatibility(a, b);
+  };
 }
 
 }  // namespace attune::worker

@@ -4,6 +4,7 @@
 #ifndef ATTUNE_SERVER_WORKER_JOB_RUNNERS_H_
 #define ATTUNE_SERVER_WORKER_JOB_RUNNERS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,7 +26,16 @@ struct JobRunnerOptions {
   // whose first line is the token they must send (--worker-token-file).
   std::string worker_listen;
   std::string worker_token_file;
+  // attuned --share-base: compatible LoRA jobs on one slot train as one shared-base group
+  // (engine/training_group.h). Only on attuned's threads (job_processes false) for now: a worker
+  // process serves one job.
+  bool share_base = false;
 };
+
+// SchedulerOptions::share_base for `options`: engine::GroupIncompatibility with --share-base,
+// nullptr without it.
+std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)> ShareBaseRule(
+    const JobRunnerOptions& options);
 
 // The runner. With job processes, `supervisor` (which must outlive the runner) is served on the
 // workers' socket (and at options.worker_listen, then bound as *worker_listen_bound) into
