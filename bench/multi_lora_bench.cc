@@ -19,7 +19,6 @@
 // Every job reads its losses back each step (metrics_every 1) in both modes, so the window's
 // edges are exact; the engine's default reads less often.
 #include <sys/resource.h>
-
 #include <torch/torch.h>
 
 #if defined(ATTUNE_BENCH_CUDA)
@@ -125,7 +124,7 @@ int main(int argc, char** argv) {
   app.add_option("--output-dir", out_dir);
   app.add_option("--label", label);
   CLI11_PARSE(app, argc, argv);
-  base.task = task == "causal-lm"  ? Task::kCausalLm
+  base.task = task == "causal-lm"    ? Task::kCausalLm
               : task == "regression" ? Task::kRegression
                                      : Task::kSequenceClassification;
   base.lora_alpha = base.lora_rank;
