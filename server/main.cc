@@ -46,6 +46,7 @@
 #include "server/http/nvml_device_stats.h"
 #include "server/http/scheduler_jobs_source.h"
 #include "server/http/service_metrics.h"
+#include "server/runner_flags.h"
 #include "server/scheduler/job_runner.h"
 #include "server/scheduler/scheduler.h"
 #include "server/store/store.h"
@@ -371,19 +372,7 @@ int main(int argc, char** argv) {
                  "on|off: each job trains in its own attune-worker process, so a crash fails only "
                  "its attempt (default on); off trains on attuned's threads")
       ->check(CLI::IsMember({"on", "off"}));
-  app.add_option("--worker-binary", options.runner.worker_binary,
-                 "the attune-worker executable (default: beside attuned)");
-  app.add_option("--worker-listen", options.runner.worker_listen,
-                 "HOST:PORT (IPv4) where attune-workers on other machines join jobs (port 0 = "
-                 "any); their slots are the remote-cpu entries of --devices");
-  app.add_option("--worker-token-file", options.runner.worker_token_file,
-                 "the token remote workers must send (the file's first line)");
-  app.add_flag("--share-base", options.runner.share_base,
-               "compatible LoRA jobs share one slot and one copy of their frozen base, trained "
-               "together (needs --job-processes off)");
-  app.add_flag("--one-rank-collectives", options.runner.one_rank_collectives,
-               "a job of one rank forms its one-member process group too (Gloo on the CPU, NCCL "
-               "on CUDA), as a job of several does: checks that path on one device");
+  attune::AddRunnerFlags(app, &options.runner);
   CLI11_PARSE(app, argc, argv);
 
   // Block the shutdown signals in this thread before any other starts, so every thread inherits
