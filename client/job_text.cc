@@ -92,6 +92,10 @@ std::string JobSummary(const v1::Job& job) {
   absl::StrAppend(&out, "  created   ", TimeText(job.create_time()), "\n");
   absl::StrAppend(&out, "  started   ", TimeText(job.start_time()), "\n");
   absl::StrAppend(&out, "  finished  ", TimeText(job.finish_time()), "\n");
+  if (job.shared_base_with_size() > 0) {
+    absl::StrAppend(&out, "  shared    its base with ", absl::StrJoin(job.shared_base_with(), ","),
+                    "\n");
+  }
   if (job.devices_size() > 0) {
     absl::StrAppend(&out, "  devices   ", job.state() == v1::RUNNING ? "running on " : "ran on ",
                     absl::StrJoin(job.devices(), ","), "\n");

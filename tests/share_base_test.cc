@@ -3,6 +3,7 @@
 // one slot at once as one group (each says so in its events, naming the others), and each trains
 // what it trains alone on a server without --share-base, where they run one after another: every
 // step's loss within 1e-5 relative. A DoRA job is not grouped: it waits for the slot.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -131,6 +132,25 @@ TEST_F(ShareBaseTest, JobsOnOneSlotTrainTogetherAndEachAsItDoesAlone) {
       EXPECT_EQ(w.find("shares its frozen base"), std::string::npos);
   }
   EXPECT_GE(grouped, 2) << "the jobs did not train together on the one slot";
+  // attune get names the jobs each trained beside, as text and in its JSON.
+  int named = 0;
+  for (const std::string& id : ids) {
+    const v1::Job job = client.GetJob(id).value();
+    for (const std::string& other : job.shared_base_with()) {
+      EXPECT_NE(other, id);
+      EXPECT_NE(std::find(ids.begin(), ids.end(), other), ids.end()) << other;
+      ++named;
+    }
+    CliResult text = RunCli(shared->address(), {"get", id});
+    EXPECT_EQ(text.out.find("shared    its base with ") == std::string::npos,
+              job.shared_base_with().empty())
+        << text.out;
+    CliResult json = RunCli(shared->address(), {"--output", "json", "get", id});
+    for (const std::string& other : job.shared_base_with()) {
+      EXPECT_NE(json.out.find("\"" + other + "\""), std::string::npos) << json.out;
+    }
+  }
+  EXPECT_GE(named, 2);
 }
 
 // A DoRA job cannot share (DoRA changes the frozen product): it waits for the slot and runs

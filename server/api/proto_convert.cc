@@ -341,6 +341,7 @@ v1::Job JobToProto(const store::Job& job) {
   if (job.started_us > 0) *p.mutable_start_time() = FromMicros(job.started_us);
   if (job.finished_us > 0) *p.mutable_finish_time() = FromMicros(job.finished_us);
   for (const std::string& device : job.devices) p.add_devices(device);
+  for (const std::string& id : job.shared_base_with) p.add_shared_base_with(id);
   AddFlatMetrics(job, &p);
   if (job.latest_step.has_value()) StepToProto(*job.latest_step, p.mutable_latest_step());
   if (job.latest_eval.has_value()) EvalToProto(*job.latest_eval, p.mutable_latest_eval());

@@ -59,6 +59,9 @@ class TrainingObserver {
   virtual void OnWarning(const std::string& message) = 0;
   // Polled once per step; returning true ends the job after the current step.
   virtual bool StopRequested() = 0;
+  // Shared-base groups: the ids of the jobs this one now trains beside. Called by the runner that
+  // groups jobs (it knows their ids; the engine does not).
+  virtual void OnSharedBase(const std::vector<std::string>& job_ids) {}
 };
 
 // What a job's spec describes, found by reading its files without training.

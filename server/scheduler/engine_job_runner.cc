@@ -90,6 +90,7 @@ class EngineJobRunner::Groups {
         }
         if (others == members[i].told || others.empty()) continue;
         members[i].told = others;
+        members[i].observer->OnSharedBase({others.begin(), others.end()});
         members[i].observer->OnWarning(absl::StrCat(
             "shares its frozen base model with job(s) ", absl::StrJoin(others, ", "),
             " (attuned --share-base): one forward and backward pass over their batches, its "

@@ -1,5 +1,6 @@
 #include "server/scheduler/job_observer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -89,6 +90,14 @@ void JobObserver::OnWarning(const std::string& message) {
   progress_.events.push_back(std::move(event));
 }
 
+void JobObserver::OnSharedBase(const std::vector<std::string>& job_ids) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& id : job_ids) {
+    std::vector<std::string>& seen = progress_.shared_base_with;
+    if (std::find(seen.begin(), seen.end(), id) == seen.end()) seen.push_back(id);
+  }
+}
+
 bool JobObserver::StopRequested() { return stop_.load() != StopReason::kNone; }
 
 void JobObserver::RequestStop(StopReason reason) {
@@ -116,6 +125,7 @@ JobProgress JobObserver::Drain() {
   out.latest_eval = progress_.latest_eval;
   out.last_step = progress_.last_step;
   out.total_steps = progress_.total_steps;
+  out.shared_base_with = progress_.shared_base_with;
   out.setup = progress_.setup;
   out.adapter_bytes = progress_.adapter_bytes;
   return out;

@@ -44,8 +44,9 @@ struct JobProgress {
   std::optional<EvalMetrics> latest_eval;         // the newest evaluation (cumulative)
   int64_t last_step = 0;
   int64_t total_steps = 0;
-  std::optional<engine::SpecCheck> setup;  // from OnStart, once
-  int64_t adapter_bytes = 0;               // of the newest checkpoint; 0 = none yet
+  std::optional<engine::SpecCheck> setup;     // from OnStart, once
+  int64_t adapter_bytes = 0;                  // of the newest checkpoint; 0 = none yet
+  std::vector<std::string> shared_base_with;  // every job it trained beside so far (cumulative)
 };
 
 // The store's record of `checkpoint`, a checkpoint of job `job_id`, made at `time_us`.
@@ -61,6 +62,7 @@ class JobObserver : public engine::TrainingObserver {
   void OnStart(const engine::SpecCheck& setup, int64_t resumed_from_step) override;
   void OnStep(const engine::StepMetrics& metrics) override;
   void OnEval(const engine::EvalMetrics& metrics) override;
+  void OnSharedBase(const std::vector<std::string>& job_ids) override;
   void OnCheckpoint(const engine::CheckpointInfo& checkpoint) override;
   void OnWarning(const std::string& message) override;
   bool StopRequested() override;

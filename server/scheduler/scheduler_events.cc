@@ -22,6 +22,7 @@ void ApplyProgress(const JobProgress& progress, store::Job* job) {
   if (progress.last_step > 0) job->last_step = progress.last_step;
   if (progress.total_steps > 0) job->total_steps = progress.total_steps;
   if (progress.adapter_bytes > 0) job->adapter_bytes = progress.adapter_bytes;
+  if (!progress.shared_base_with.empty()) job->shared_base_with = progress.shared_base_with;
   if (progress.setup.has_value()) {
     const engine::SpecCheck& setup = *progress.setup;
     if (setup.total_parameters > 0) job->total_parameters = setup.total_parameters;

@@ -19,7 +19,8 @@ using nlohmann::json;
 const char kJobColumns[] =
     "id, owner, request_id, spec_json, state, created_us, started_us, finished_us, devices_json, "
     "latest_metrics_json, trainable_parameters, total_parameters, adapter_bytes, "
-    "base_model_bytes, error, last_step, total_steps, output_dir, seq, crashed_attempts";
+    "base_model_bytes, error, last_step, total_steps, output_dir, seq, crashed_attempts, "
+    "shared_base_json";
 
 std::string NewJobId() {
   static std::mutex mu;
@@ -100,6 +101,7 @@ Job ReadJob(const Statement& row) {
   job.total_steps = row.Int(16);
   job.output_dir = row.Text(17);
   job.crashed_attempts = row.Int(19);
+  job.shared_base_with = DevicesFromJson(row.Text(20));  // a JSON array of strings too
   LatestMetricsFromJson(row.Text(9), &job);
   absl::StatusOr<JobSpec> spec = JobSpecFromJson(row.Text(3));
   absl::StatusOr<JobState> state = ParseJobState(row.Text(4));
@@ -127,7 +129,7 @@ absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
                          "devices_json = ?, latest_metrics_json = ?, trainable_parameters = ?, "
                          "total_parameters = ?, adapter_bytes = ?, base_model_bytes = ?, "
                          "error = ?, last_step = ?, total_steps = ?, output_dir = ?, "
-                         "crashed_attempts = ? WHERE id = ?"));
+                         "crashed_attempts = ?, shared_base_json = ? WHERE id = ?"));
   update.Bind(1, JobStateName(job.state))
       .Bind(2, job.started_us)
       .Bind(3, job.finished_us)
@@ -142,7 +144,8 @@ absl::Status UpdateJobLocked(sqlite3* db, const Job& job) {
       .Bind(12, job.total_steps)
       .Bind(13, job.output_dir)
       .Bind(14, job.crashed_attempts)
-      .Bind(15, job.id);
+      .Bind(15, json(job.shared_base_with).dump())
+      .Bind(16, job.id);
   RETURN_IF_ERROR(update.Run());
   if (sqlite3_changes(db) == 0) {
     return absl::NotFoundError(absl::StrCat("job '", job.id, "' not found"));

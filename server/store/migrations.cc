@@ -72,6 +72,10 @@ const std::vector<std::string>& Migrations() {
       R"sql(
       ALTER TABLE jobs ADD COLUMN crashed_attempts INTEGER NOT NULL DEFAULT 0;
       )sql",
+      // 3: the jobs a job trained beside over one base (attuned --share-base).
+      R"sql(
+      ALTER TABLE jobs ADD COLUMN shared_base_json TEXT NOT NULL DEFAULT '[]';
+      )sql",
   };
   return *kMigrations;
 }

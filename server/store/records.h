@@ -57,6 +57,8 @@ struct Job {
   int64_t total_steps = 0;       // steps the job will take in all (0 = not known yet)
   std::string output_dir;        // where its checkpoints are written
   int64_t crashed_attempts = 0;  // attempts whose training crashed (JobSpec::max_retries)
+  // attuned --share-base: the jobs it trained beside over one copy of their base model.
+  std::vector<std::string> shared_base_with;
   // Why the stored row could not be read (its spec or state); empty for a readable row. Such a
   // job is read as FAILED with a default spec and `error` saying why, so that one bad row never
   // fails a whole list; the scheduler marks it FAILED in the store at start.

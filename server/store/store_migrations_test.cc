@@ -46,11 +46,13 @@ TEST_F(StoreTest, MigratesAVersionOneDatabaseKeepingItsJobs) {
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->InsertJob(MakeJob("r1", 1)).ok());
   }
-  // Back to what version 1 wrote: no crashed_attempts column, one schema_version row.
+  // Back to what version 1 wrote: no crashed_attempts or shared_base_json column, one
+  // schema_version row.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
                          "ALTER TABLE jobs DROP COLUMN crashed_attempts; "
+                         "ALTER TABLE jobs DROP COLUMN shared_base_json; "
                          "DELETE FROM schema_version WHERE version > 1",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -61,6 +63,7 @@ TEST_F(StoreTest, MigratesAVersionOneDatabaseKeepingItsJobs) {
   std::vector<Job> jobs = store->ListJobs({}).value().jobs;
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0].crashed_attempts, 0);
+  EXPECT_TRUE(jobs[0].shared_base_with.empty());
   EXPECT_EQ(jobs[0].request_id, "r1");
 }
 

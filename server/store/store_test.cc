@@ -46,6 +46,7 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   stored.total_steps = 9;
   stored.output_dir = "/x/jobs/1";
   stored.crashed_attempts = 2;
+  stored.shared_base_with = {"j-0000000000000002", "j-0000000000000003"};
   ASSERT_TRUE(store->UpdateJob(stored).ok());
 
   Job got = store->GetJob(stored.id).value();
@@ -59,6 +60,7 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   EXPECT_EQ(got.started_us, 222);
   EXPECT_EQ(got.finished_us, 333);
   EXPECT_EQ(got.devices, stored.devices);
+  EXPECT_EQ(got.shared_base_with, stored.shared_base_with);
   ASSERT_TRUE(got.latest_step.has_value());
   EXPECT_EQ(got.latest_step->step, 7);  // the job's last_step
   EXPECT_DOUBLE_EQ(got.latest_step->train_loss, 0.25);
