@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   std::vector<engine::GroupJob> group_jobs;
   for (size_t i = 0; i < jobs.size(); ++i) {
     engine::GroupJob job;
+    job.name = "job" + std::to_string(i);
     job.spec = base;
     job.spec.targets = absl::StrSplit(jobs[i].targets, ',');
     job.spec.lr_ratios = {{"v", jobs[i].v_ratio}};

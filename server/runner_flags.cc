@@ -10,9 +10,11 @@ void AddRunnerFlags(CLI::App& app, worker::JobRunnerOptions* runner) {
                  "any); their slots are the remote-cpu entries of --devices");
   app.add_option("--worker-token-file", runner->worker_token_file,
                  "the token remote workers must send (the file's first line)");
-  app.add_flag("--share-base", runner->share_base,
-               "compatible LoRA jobs share one slot and one copy of their frozen base, trained "
-               "together (needs --job-processes off)");
+  app.add_flag("--share-base{on}", runner->share_base,
+               "compatible LoRA jobs that would wait for a slot share a busy one and one copy of "
+               "its frozen base, trained together: --share-base[=on] on every slot, =gpus (the "
+               "default) on GPU slots, =off never")
+      ->check(CLI::IsMember({"on", "gpus", "off"}));
   app.add_flag("--one-rank-collectives", runner->one_rank_collectives,
                "a job of one rank forms its one-member process group too (Gloo on the CPU, NCCL "
                "on CUDA), as a job of several does: checks that path on one device");

@@ -1,8 +1,12 @@
-// Shared-base groups through attuned (attuned --share-base --job-processes off, one CPU slot):
-// three LoRA jobs with different targets, ranks and v ratios, submitted together, train on the
-// one slot at once as one group (each says so in its events, naming the others), and each trains
-// what it trains alone on a server without --share-base, where they run one after another: every
-// step's loss within 1e-5 relative. A DoRA job is not grouped: it waits for the slot.
+// Shared-base groups through attuned (attuned --share-base, one CPU slot), on attuned's threads
+// (--job-processes off) and in worker processes (on: one attune-worker serves the group): three
+// LoRA jobs with different targets, ranks and v ratios, submitted together, train on the one slot
+// at once as one group (each says so in its events, naming the others), and each trains what it
+// trains alone on a server without --share-base, where they run one after another: every step's
+// loss within 1e-5 relative. kill -9 of a group's worker is a crash of each of its jobs: each is
+// retried from its own checkpoint and completes. A DoRA job is not grouped: it waits for the slot.
+#include <signal.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -30,7 +34,16 @@ struct Job {
 
 const Job kJobs[] = {{"q,v", 8, "v=4"}, {"q,k,v", 4, "v=1"}, {"v,o", 16, "v=2"}};
 
-class ShareBaseTest : public ::testing::Test {
+// The log lines "attune-worker: job ID on cpu" of every worker.log under `dir`, by log.
+std::vector<std::string> WorkerLogs(const std::string& dir) {
+  std::vector<std::string> logs;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.path().filename() == "worker.log") logs.push_back(ReadFile(entry.path().string()));
+  }
+  return logs;
+}
+
+class ShareBaseTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     example_ = dir_.path() + "/example";
@@ -39,14 +52,17 @@ class ShareBaseTest : public ::testing::Test {
     TurnOffModelDropout(example_ + "/model");  // a group's members share the generator
   }
 
-  std::unique_ptr<AttunedProcess> Start(const std::string& name, bool share) {
-    std::vector<std::string> args = {"--data-roots", example_, "--job-processes", "off"};
-    if (share) args.push_back("--share-base");
+  // attuned with --job-processes `processes` (the test's parameter, or off).
+  std::unique_ptr<AttunedProcess> Start(const std::string& name, bool share,
+                                        const std::string& processes = "off") {
+    std::vector<std::string> args = {"--data-roots",    example_, "--job-processes", processes,
+                                     "--retry-backoff", "0",      "--share-base=off"};
+    if (share) args.back() = "--share-base";
     return std::make_unique<AttunedProcess>(dir_.path() + "/" + name, args);
   }
 
   std::string Submit(const AttunedProcess& server, const Job& job,
-                     const std::vector<std::string>& extra = {}) {
+                     const std::vector<std::string>& extra = {}, int steps = 120) {
     std::vector<std::string> args = {"submit",
                                      "--model",
                                      example_ + "/model",
@@ -67,7 +83,7 @@ class ShareBaseTest : public ::testing::Test {
                                      "--max-seq-len",
                                      "64",
                                      "--max-steps",
-                                     "120",
+                                     std::to_string(steps),
                                      "--seed",
                                      "5"};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -90,8 +106,8 @@ class ShareBaseTest : public ::testing::Test {
   std::string example_;
 };
 
-TEST_F(ShareBaseTest, JobsOnOneSlotTrainTogetherAndEachAsItDoesAlone) {
-  std::unique_ptr<AttunedProcess> shared = Start("shared", true);
+TEST_P(ShareBaseTest, JobsOnOneSlotTrainTogetherAndEachAsItDoesAlone) {
+  std::unique_ptr<AttunedProcess> shared = Start("shared", true, GetParam());
   client::AttuneClient client(shared->address());
   std::vector<std::string> ids;
   for (const Job& job : kJobs) ids.push_back(Submit(*shared, job));
@@ -100,7 +116,16 @@ TEST_F(ShareBaseTest, JobsOnOneSlotTrainTogetherAndEachAsItDoesAlone) {
     EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.error();
   }
 
-  std::unique_ptr<AttunedProcess> alone = Start("alone", false);
+  if (GetParam() == "on") {  // one worker trained them all: one log names the three jobs
+    const std::vector<std::string> logs = WorkerLogs(dir_.path() + "/shared");
+    ASSERT_EQ(logs.size(), 1u) << "each job had a worker of its own";
+    for (const std::string& id : ids) {
+      EXPECT_NE(logs[0].find("attune-worker: job " + id + " on cpu"), std::string::npos)
+          << logs[0];
+    }
+  }
+
+  std::unique_ptr<AttunedProcess> alone = Start("alone", false, GetParam());
   client::AttuneClient alone_client(alone->address());
   std::vector<std::string> solo_ids;
   for (const Job& job : kJobs) {
@@ -151,6 +176,40 @@ TEST_F(ShareBaseTest, JobsOnOneSlotTrainTogetherAndEachAsItDoesAlone) {
     }
   }
   EXPECT_GE(named, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(JobProcesses, ShareBaseTest, ::testing::Values("off", "on"),
+                         [](const auto& info) { return "JobProcesses_" + info.param; });
+
+// kill -9 of the one worker training three jobs: each job's attempt crashed, and each is
+// retried, resumes from its own checkpoint and completes; attuned lives on.
+TEST_F(ShareBaseTest, KillNineOfAGroupsWorkerRetriesEachOfItsJobs) {
+  std::unique_ptr<AttunedProcess> shared = Start("killed", true, "on");
+  client::AttuneClient client(shared->address());
+  std::vector<std::string> ids;
+  for (const Job& job : kJobs) ids.push_back(Submit(*shared, job, {"--checkpoint-every", "20"}, 200));
+  for (const std::string& id : ids) {
+    WaitForJob(client, id, [](const v1::Job& j) { return j.current_step() >= 50; }, 120);
+  }
+  const std::vector<pid_t> workers = WorkersOf(shared->pid());
+  ASSERT_EQ(workers.size(), 1u) << "the three running jobs are not in one worker";
+  ASSERT_EQ(kill(workers[0], SIGKILL), 0);
+  for (const std::string& id : ids) {
+    v1::Job done = WaitForJob(client, id, IsTerminal, 200);
+    EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+    EXPECT_EQ(done.current_step(), 200);
+    std::vector<std::string> messages;
+    EXPECT_TRUE(WatchJobFor(shared->address(), id, 0, 60, [&](const v1::JobEvent& e) {
+                  if (e.has_state_change()) messages.push_back(e.state_change().message());
+                  if (e.has_warning()) messages.push_back(e.warning().message());
+                  return true;
+                }).ok());
+    std::string all;
+    for (const std::string& m : messages) all += m + "\n";
+    EXPECT_NE(all.find("was killed by signal 9"), std::string::npos) << id << ":\n" << all;
+    EXPECT_NE(all.find("resumed from the checkpoint at step "), std::string::npos)
+        << id << ":\n" << all;
+  }
 }
 
 // A DoRA job cannot share (DoRA changes the frozen product): it waits for the slot and runs

@@ -2,11 +2,13 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "server/engine/cuda_graph_step.h"
@@ -20,8 +22,8 @@ namespace attune::engine {
 namespace {
 
 struct Member {
-  int index = 0;  // order of Join
   GroupJob job;
+  std::set<std::string> told;  // the others' names its observer last heard of
   TrainingGroup::Done done;
   std::unique_ptr<TrainingRun> run;
   std::optional<Batch> batch;  // this step's
@@ -128,7 +130,6 @@ class TrainingGroup::Impl {
       first_ = job;
     }
     auto member = std::make_unique<Member>();
-    member->index = joined_++;
     member->job = std::move(job);
     member->done = std::move(done);
     joining_.push_back(std::move(member));
@@ -138,8 +139,6 @@ class TrainingGroup::Impl {
   void Run() {
     while (Admit()) Step();
   }
-
-  std::function<void(const std::vector<int>&)> on_members;
 
  private:
   // Starts the members waiting to join. False once none is left: the group has ended.
@@ -217,19 +216,27 @@ class TrainingGroup::Impl {
     return -1;
   }
 
-  // After members joined or left: no match is kept (a new member may reuse a gone one's address),
-  // and on_members hears who is in the group.
+  // After members joined or left: no match is kept (a new member may reuse a gone one's
+  // address), and each member whose company changed hears whom it now trains beside.
   void MembersChanged() {
     matched_ = {};
-    if (!on_members) return;
-    std::vector<int> indices;
-    for (const auto& m : members_) indices.push_back(m->index);
-    on_members(indices);
+    for (const auto& m : members_) {
+      std::set<std::string> others;
+      for (const auto& o : members_) {
+        if (o != m) others.insert(o->job.name);
+      }
+      if (others.empty() || others == m->told) continue;
+      m->told = others;
+      m->job.observer->OnSharedBase({others.begin(), others.end()});
+      m->job.observer->OnWarning(absl::StrCat(
+          "shares its frozen base model with job(s) ", absl::StrJoin(others, ", "),
+          " (attuned --share-base): one forward and backward pass over their batches, its own "
+          "adapter, optimizer and checkpoints"));
+    }
   }
 
   absl::Mutex mu_;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  int joined_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<GroupJob> first_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Member>> joining_ ABSL_GUARDED_BY(mu_);
   // Run's thread only.
@@ -246,10 +253,6 @@ bool TrainingGroup::Join(GroupJob job, Done done, std::string* why) {
 }
 
 void TrainingGroup::Run() { impl_->Run(); }
-
-void TrainingGroup::set_on_members(std::function<void(const std::vector<int>&)> on_members) {
-  impl_->on_members = std::move(on_members);
-}
 
 std::vector<absl::StatusOr<TrainResult>> RunTrainingGroup(const std::vector<GroupJob>& jobs) {
   std::vector<absl::StatusOr<TrainResult>> results(

@@ -36,12 +36,14 @@ class Recorder : public TrainingObserver {
   void OnEval(const EvalMetrics&) override {}
   void OnCheckpoint(const CheckpointInfo&) override {}
   void OnWarning(const std::string&) override {}
+  void OnSharedBase(const std::vector<std::string>& names) override { beside = names; }
   bool StopRequested() override {
     return stop_after_ >= 0 && !steps.empty() && steps.back().step >= stop_after_;
   }
 
   std::vector<StepMetrics> steps;
   int64_t resumed_from = -1;
+  std::vector<std::string> beside;  // the last OnSharedBase's names
 
  private:
   int64_t stop_after_;
@@ -180,7 +182,8 @@ class GroupRunTest : public ::testing::Test {
     std::vector<Recorder> recorders(specs.size());
     std::vector<GroupJob> jobs;
     for (size_t i = 0; i < specs.size(); ++i) {
-      jobs.push_back({specs[i], Options(name + "_group" + std::to_string(i)), &recorders[i]});
+      jobs.push_back({"job" + std::to_string(i), specs[i], Options(name + "_group" + std::to_string(i)),
+                     &recorders[i]});
     }
     std::vector<absl::StatusOr<TrainResult>> results = RunTrainingGroup(jobs);
     for (size_t i = 0; i < specs.size(); ++i) {
@@ -190,6 +193,12 @@ class GroupRunTest : public ::testing::Test {
       // The adapters moved (B starts at zero): equal losses are not those of an untouched model.
       EXPECT_GT(MaxAbsLoraB(solo[i].adapter), 1e-3) << "job " << i;
       EXPECT_LE(MaxAdapterDifference(AdapterOf(results[i]), solo[i].adapter), 1e-4) << "job " << i;
+      // It heard the names of the two it trained beside, not its own.
+      std::vector<std::string> others;
+      for (size_t j = 0; j < specs.size(); ++j) {
+        if (j != i) others.push_back(jobs[j].name);
+      }
+      EXPECT_EQ(recorders[i].beside, others) << "job " << i;
     }
   }
 };
@@ -221,7 +230,8 @@ TEST_F(GroupRunTest, NonFiniteMemberFailsAloneOthersUnaffected) {
   std::vector<Recorder> recorders(3);
   std::vector<GroupJob> jobs;
   for (size_t i = 0; i < 3; ++i) {
-    jobs.push_back({specs[i], Options("nan_group" + std::to_string(i)), &recorders[i]});
+    jobs.push_back({"job" + std::to_string(i), specs[i], Options("nan_group" + std::to_string(i)),
+                     &recorders[i]});
   }
   std::vector<absl::StatusOr<TrainResult>> results = RunTrainingGroup(jobs);
   bool non_finite = !results[1].ok();
@@ -244,7 +254,8 @@ TEST_F(GroupRunTest, StoppedMemberLeavesAndResumesFromItsCheckpoint) {
   Recorder* recorders[] = {&first, &second, &third};
   std::vector<GroupJob> jobs;
   for (size_t i = 0; i < 3; ++i) {
-    jobs.push_back({specs[i], Options("stop_group" + std::to_string(i)), recorders[i]});
+    jobs.push_back({"job" + std::to_string(i), specs[i], Options("stop_group" + std::to_string(i)),
+                     recorders[i]});
   }
   const std::string resumable = jobs[0].options.output_dir;
   std::vector<absl::StatusOr<TrainResult>> results = RunTrainingGroup(jobs);
@@ -301,7 +312,7 @@ TEST_F(GroupRunTest, MembersShareOneCopyOfTheFrozenBase) {
 // Jobs that cannot share a step are refused with the field that differs.
 TEST_F(GroupRunTest, IncompatibleJobsAreRefusedNamingTheField) {
   const TrainSpec base = ThreeJobs()[0];
-  GroupJob job{base, Options("refused"), nullptr};
+  GroupJob job{"refused", base, Options("refused"), nullptr};
   GroupJob other = job;
   other.spec.method = Method::kDora;
   EXPECT_NE(GroupIncompatibility(other, job).find("method: dora"), std::string::npos);

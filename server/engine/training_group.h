@@ -33,6 +33,9 @@
 namespace attune::engine {
 
 struct GroupJob {
+  // The job's name (attuned's job id): whenever the members change, each member's observer hears
+  // the names of those it now trains beside (OnSharedBase, and a warning naming them).
+  std::string name;
   TrainSpec spec;
   RunOptions options;                    // options.parallel must be one process (world_size 1)
   TrainingObserver* observer = nullptr;  // must outlive the job's time in the group
@@ -61,11 +64,6 @@ class TrainingGroup {
   // Trains until no member is left and none is waiting to join; then the group has ended. Call
   // once. Never throws.
   void Run();
-
-  // Ids given by the members' observers are not known here; the group reports who trained
-  // beside whom through this callback, called on Run's thread whenever the members change,
-  // with the index (in order of Join) of every member now in the group.
-  void set_on_members(std::function<void(const std::vector<int>&)> on_members);
 
  private:
   class Impl;

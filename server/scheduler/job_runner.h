@@ -7,6 +7,7 @@
 #ifndef ATTUNE_SERVER_SCHEDULER_JOB_RUNNER_H_
 #define ATTUNE_SERVER_SCHEDULER_JOB_RUNNER_H_
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,7 +43,7 @@ class JobRunner {
 // The real runner: engine::CheckSpec, and engine::RunTraining with RunOptions{device =
 // devices[0], output_dir, resume = kFromLatest}, both with the server's data roots (every file
 // a job reads is opened inside them). One rank only: a job given several devices fails with
-// INVALID_ARGUMENT (data-parallel ranks run in worker processes). With `share_base`, a job joins
+// INVALID_ARGUMENT (data-parallel ranks run in worker processes). With `shares_base`, a job joins
 // the shared-base group training on its device when there is one it is compatible with
 // (engine/training_group.h), else starts one that later jobs on the device may join; each
 // group trains on a thread of its own while its jobs' Run calls wait for their results.
@@ -50,7 +51,10 @@ class JobRunner {
 class EngineJobRunner : public JobRunner {
  public:
   // `data_roots`: resolved directories (api::DataRoots::roots()), never empty in attuned.
-  explicit EngineJobRunner(std::vector<std::string> data_roots, bool share_base = false);
+  // `shares_base`: whether jobs on a device may share their base (attuned --share-base); null =
+  // none does.
+  explicit EngineJobRunner(std::vector<std::string> data_roots,
+                           std::function<bool(const std::string& device)> shares_base = nullptr);
   ~EngineJobRunner() override;
 
   absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override;
@@ -62,7 +66,8 @@ class EngineJobRunner : public JobRunner {
  private:
   class Groups;                                // engine_job_runner.cc
   const std::vector<std::string> data_roots_;  // constant after construction
-  const std::unique_ptr<Groups> groups_;       // null without share_base
+  const std::function<bool(const std::string&)> shares_base_;
+  const std::unique_ptr<Groups> groups_;  // null without shares_base_
 };
 
 }  // namespace attune::scheduler

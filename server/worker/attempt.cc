@@ -39,6 +39,10 @@ void Attempt::Report(const v1::WorkerReport& report) {
     case v1::WorkerReport::kWarning:
       observer_->OnWarning(report.warning());
       break;
+    case v1::WorkerReport::kSharedBase:
+      observer_->OnSharedBase(
+          {report.shared_base().job_ids().begin(), report.shared_base().job_ids().end()});
+      break;
     default:  // a second Hello, or a report this build does not know: nothing to relay
       break;
   }
@@ -62,6 +66,14 @@ void Attempt::Abort() {
   v1::SupervisorCommand command;
   command.mutable_abort();
   stream_->Write(command);
+}
+
+bool Attempt::SendAttach(const std::string& attempt_id) {
+  absl::MutexLock lock(&mu_);
+  if (stream_ == nullptr) return false;
+  v1::SupervisorCommand command;
+  command.set_attach(attempt_id);
+  return stream_->Write(command);
 }
 
 void Attempt::SendStopLocked() {

@@ -37,6 +37,9 @@ class Attempt {
   void RequestStop();
   // Sends Abort (now, if attached): the worker exits without finishing its step.
   void Abort();
+  // Asks the attempt's worker (a shared-base group's, attune-worker --share-base) to train the
+  // attempt `attempt_id` too (SupervisorCommand.attach). False when its stream is not open.
+  bool SendAttach(const std::string& attempt_id);
   bool attached() const;
   // Waits until the stream has ended, or was never attached; false on timeout.
   bool AwaitStreamEnd(absl::Duration timeout);

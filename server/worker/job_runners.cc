@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 #include "common/status_macros.h"
 #include "server/engine/training_group.h"
 #include "server/worker/worker_protocol.h"
@@ -11,15 +13,12 @@ namespace attune::worker {
 absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
     const JobRunnerOptions& options, Supervisor* supervisor, std::unique_ptr<grpc::Server>* workers,
     std::string* worker_listen_bound) {
+  ASSIGN_OR_RETURN(auto shares_base, SharesBase(options.share_base));
   if (!options.job_processes) {
-    return std::make_unique<scheduler::EngineJobRunner>(options.data_roots, options.share_base);
-  }
-  if (options.share_base) {
-    return absl::InvalidArgumentError(
-        "--share-base needs --job-processes off: a worker process trains one job (a worker "
-        "serving a shared-base group is not built yet)");
+    return std::make_unique<scheduler::EngineJobRunner>(options.data_roots, shares_base);
   }
   WorkerOptions worker_options;
+  worker_options.shares_base = shares_base;
   worker_options.worker_binary =
       options.worker_binary.empty() ? DefaultWorkerBinary() : options.worker_binary;
   worker_options.data_roots = options.data_roots;
@@ -40,12 +39,23 @@ absl::StatusOr<std::unique_ptr<scheduler::JobRunner>> MakeJobRunner(
   return std::make_unique<WorkerJobRunner>(std::move(worker_options), supervisor);
 }
 
+absl::StatusOr<std::function<bool(const std::string& device)>> SharesBase(const std::string& mode) {
+  if (mode == "off") return nullptr;
+  if (mode == "on") return [](const std::string&) { return true; };
+  if (mode == "gpus") return [](const std::string& device) { return device.rfind("cuda", 0) == 0; };
+  return absl::InvalidArgumentError(
+      absl::StrCat("--share-base: '", mode, "' is not one of on, gpus, off"));
+}
+
 std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)> ShareBaseRule(
     const JobRunnerOptions& options) {
-  if (!options.share_base) return nullptr;
-  return [](const TrainSpec& job, const TrainSpec& running, const std::string& device) {
-    engine::GroupJob a{job, {}, nullptr};
-    engine::GroupJob b{running, {}, nullptr};
+  absl::StatusOr<std::function<bool(const std::string&)>> shares = SharesBase(options.share_base);
+  if (!shares.ok() || *shares == nullptr) return nullptr;
+  return [shares = *shares](const TrainSpec& job, const TrainSpec& running,
+                            const std::string& device) -> std::string {
+    if (!shares(device)) return "device: attuned --share-base=gpus shares GPU slots only";
+    engine::GroupJob a{"", job, {}, nullptr};
+    engine::GroupJob b{"", running, {}, nullptr};
     a.options.device = b.options.device = device;
     return engine::GroupIncompatibility(a, b);
   };

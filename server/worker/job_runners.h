@@ -26,14 +26,18 @@ struct JobRunnerOptions {
   // whose first line is the token they must send (--worker-token-file).
   std::string worker_listen;
   std::string worker_token_file;
-  // attuned --share-base: compatible LoRA jobs on one slot train as one shared-base group
-  // (engine/training_group.h). Only on attuned's threads (job_processes false) for now: a worker
-  // process serves one job.
-  bool share_base = false;
+  // attuned --share-base: on (every slot), gpus (GPU slots), off. Compatible LoRA jobs on a slot
+  // that shares train as one shared-base group (engine/training_group.h), on attuned's threads
+  // or in one worker process (group_workers.h).
+  std::string share_base = "gpus";
 };
 
-// SchedulerOptions::share_base for `options`: engine::GroupIncompatibility with --share-base,
-// nullptr without it.
+// Whether jobs on a device share their base under `mode` (on, gpus, off); null for off.
+// INVALID_ARGUMENT naming --share-base for another mode.
+absl::StatusOr<std::function<bool(const std::string& device)>> SharesBase(const std::string& mode);
+
+// SchedulerOptions::share_base for `options`: engine::GroupIncompatibility on a device that
+// shares, else why it does not; nullptr with --share-base=off.
 std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)> ShareBaseRule(
     const JobRunnerOptions& options);
 

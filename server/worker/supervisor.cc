@@ -6,7 +6,6 @@
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "server/scheduler/device_inventory.h"
 #include "server/worker/attempt.h"
 #include "server/worker/child_process.h"
+#include "server/worker/group_workers.h"
 
 namespace attune::worker {
 
@@ -194,6 +194,8 @@ absl::StatusOr<std::string> FreeAddress(const std::string& host) {
   return absl::StrCat(host, ":", ntohs(address.sin_port));
 }
 
+}  // namespace
+
 v1::Assignment MakeAssignment(const store::Job& job, const std::vector<std::string>& devices,
                               const std::string& output_dir,
                               const std::vector<std::string>& data_roots) {
@@ -205,8 +207,6 @@ v1::Assignment MakeAssignment(const store::Job& job, const std::vector<std::stri
   for (const std::string& root : data_roots) assignment.add_data_roots(root);
   return assignment;
 }
-
-}  // namespace
 
 grpc::Status Supervisor::Attach(grpc::ServerContext* /*context*/, WorkerStream* stream) {
   v1::WorkerReport report;
@@ -268,6 +268,13 @@ void Supervisor::Close(const std::shared_ptr<Attempt>& attempt) {
                         remote_waiting_.end());
 }
 
+WorkerJobRunner::WorkerJobRunner(WorkerOptions options, Supervisor* supervisor)
+    : options_(std::move(options)),
+      supervisor_(supervisor),
+      groups_(options_.shares_base ? std::make_unique<GroupWorkers>(options_, supervisor) : nullptr) {}
+
+WorkerJobRunner::~WorkerJobRunner() = default;
+
 absl::StatusOr<engine::SpecCheck> WorkerJobRunner::Check(const TrainSpec& spec) {
   engine::CheckOptions options;
   options.data_roots = options_.data_roots;
@@ -280,6 +287,9 @@ absl::StatusOr<engine::TrainResult> WorkerJobRunner::Run(const store::Job& job,
                                                          engine::TrainingObserver* observer) {
   if (devices.empty()) {
     return absl::InvalidArgumentError("devices: the scheduler gave the job no device");
+  }
+  if (groups_ != nullptr && groups_->Takes(job, devices, options_.one_rank_collectives)) {
+    return groups_->Run(job, devices[0], output_dir, observer);
   }
   std::error_code ec;
   std::filesystem::create_directories(output_dir, ec);
@@ -341,51 +351,6 @@ absl::Status WorkerJobRunner::StartRanks(const store::Job& job,
     ASSIGN_OR_RETURN(rank.child, ChildProcess::Start(options_.worker_binary, args, rank.log));
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::unique_ptr<grpc::Server>> ServeSupervisor(const std::string& socket_path,
-                                                              Supervisor* supervisor,
-                                                              std::string* address,
-                                                              const std::string& tcp_address,
-                                                              std::string* tcp_bound) {
-  if (socket_path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--data-dir: the workers' socket ", socket_path, " is longer than a Unix socket path (",
-        sizeof(sockaddr_un{}.sun_path) - 1, " bytes); use a shorter data directory"));
-  }
-  const std::filesystem::path dir = std::filesystem::path(socket_path).parent_path();
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (!ec) {
-    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
-                                 std::filesystem::perm_options::replace, ec);
-  }
-  if (ec)
-    return absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
-  *address = "unix:" + socket_path;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(*address, grpc::InsecureServerCredentials());
-  int tcp_port = 0;
-  if (!tcp_address.empty()) {
-    builder.AddListeningPort(tcp_address, grpc::InsecureServerCredentials(), &tcp_port);
-  }
-  builder.RegisterService(supervisor);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || (!tcp_address.empty() && tcp_port == 0)) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for workers on ", *address, " ", tcp_address));
-  }
-  if (tcp_bound != nullptr && !tcp_address.empty()) {
-    *tcp_bound = absl::StrCat(tcp_address.substr(0, tcp_address.rfind(':')), ":", tcp_port);
-  }
-  return server;
-}
-
-std::string DefaultWorkerBinary() {
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return (ec ? std::filesystem::path("attune-worker") : self.parent_path() / "attune-worker")
-      .string();
 }
 
 }  // namespace attune::worker

@@ -15,10 +15,14 @@
 // rank 0 reports for the job (the others' logs are worker-rankR.log). When one rank's worker
 // ends without a successful end, the others are killed at once (they would wait for it), and the
 // attempt fails with the first failed rank's reason.
+//
+// With WorkerOptions::shares_base (attuned --share-base), a job that can share its base trains
+// in a shared-base group's worker instead (group_workers.h).
 #ifndef ATTUNE_SERVER_WORKER_SUPERVISOR_H_
 #define ATTUNE_SERVER_WORKER_SUPERVISOR_H_
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,7 +37,8 @@
 
 namespace attune::worker {
 
-class Attempt;      // attempt.h: one attempt's assignment, stream and reports
+class Attempt;       // attempt.h: one attempt's assignment, stream and reports
+class GroupWorkers;  // group_workers.h: shared-base groups' workers
 struct RankWorker;  // supervisor.cc: one rank's attempt and worker process
 
 // The Supervisor service. Thread-safe: gRPC threads serve Attach while job threads Open and
@@ -81,13 +86,16 @@ struct WorkerOptions {
   // attuned --worker-listen's host: where a job with a remote rank has its rendezvous, so that
   // workers on other machines reach rank 0; empty = no remote workers.
   std::string remote_host;
+  // attuned --share-base: whether a job on this device may share its base with others
+  // (group_workers.h); null = none does.
+  std::function<bool(const std::string& device)> shares_base;
 };
 
 class WorkerJobRunner : public scheduler::JobRunner {
  public:
   // `supervisor` must outlive the runner and be served at options.supervisor_address.
-  WorkerJobRunner(WorkerOptions options, Supervisor* supervisor)
-      : options_(std::move(options)), supervisor_(supervisor) {}
+  WorkerJobRunner(WorkerOptions options, Supervisor* supervisor);
+  ~WorkerJobRunner() override;
 
   // engine::CheckSpec, in attuned: it reads headers and data, and loads no weights.
   absl::StatusOr<engine::SpecCheck> Check(const TrainSpec& spec) override;
@@ -107,6 +115,7 @@ class WorkerJobRunner : public scheduler::JobRunner {
 
   const WorkerOptions options_;
   Supervisor* const supervisor_;
+  const std::unique_ptr<GroupWorkers> groups_;  // null without options_.shares_base
 };
 
 // Serves `supervisor` on a Unix socket at `socket_path`, whose directory is created with mode
@@ -119,6 +128,12 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> ServeSupervisor(const std::string&
                                                               std::string* address,
                                                               const std::string& tcp_address = "",
                                                               std::string* tcp_bound = nullptr);
+
+// The Assignment of `job` on `devices` (rank 0 of one; set rank, world_size and rendezvous for
+// more), checkpointing under `output_dir`, reading inside `data_roots`.
+v1::Assignment MakeAssignment(const store::Job& job, const std::vector<std::string>& devices,
+                              const std::string& output_dir,
+                              const std::vector<std::string>& data_roots);
 
 // attune-worker beside the running executable (/proc/self/exe).
 std::string DefaultWorkerBinary();

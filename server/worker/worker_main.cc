@@ -4,6 +4,7 @@
 // and exits 0 once it has reported the end (whatever the job's outcome), 2 when it cannot get
 // a job, 3 when the connection to attuned fails before the end is reported. A Stop from
 // attuned, or the connection's loss, ends training after the current step with a checkpoint.
+// With --share-base it trains a shared-base group instead (group_worker.h).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,117 +23,27 @@
 #include "common/job_spec.h"
 #include "grpcpp/grpcpp.h"
 #include "server/engine/trainer.h"
+#include "server/worker/group_worker.h"
 #include "server/worker/worker_protocol.h"
+#include "server/worker/worker_session.h"
 
 namespace attune::worker {
 namespace {
 
-using Stream = grpc::ClientReaderWriter<v1::WorkerReport, v1::SupervisorCommand>;
-
 // How long a remote worker waits before asking again when attuned had no rank for it.
 constexpr std::chrono::seconds kRejoin(1);
-
-// Reports to attuned from the training thread; Stop arrives on the reader thread.
-class WorkerObserver : public engine::TrainingObserver {
- public:
-  // `quiet`: report nothing but the end (a data-parallel rank other than 0; rank 0 reports).
-  WorkerObserver(Stream* stream, const std::atomic<bool>* stop, bool quiet)
-      : stream_(stream), stop_(stop), quiet_(quiet) {}
-
-  void OnStart(const engine::SpecCheck& setup, int64_t resumed_from_step) override {
-    v1::WorkerReport report;
-    *report.mutable_started() = ToWire(setup, resumed_from_step);
-    Send(report);
-  }
-  void OnStep(const StepMetrics& metrics) override {
-    v1::WorkerReport report;
-    *report.mutable_step() = ToWire(metrics);
-    Send(report);
-  }
-  void OnEval(const EvalMetrics& metrics) override {
-    v1::WorkerReport report;
-    *report.mutable_eval() = ToWire(metrics);
-    Send(report);
-  }
-  void OnCheckpoint(const engine::CheckpointInfo& checkpoint) override {
-    v1::WorkerReport report;
-    *report.mutable_checkpoint() = ToWire(checkpoint);
-    Send(report);
-  }
-  void OnWarning(const std::string& message) override {
-    v1::WorkerReport report;
-    report.set_warning(message);
-    Send(report);
-  }
-  bool StopRequested() override { return stop_->load(); }
-
-  // False once a write has failed (attuned is gone). Quiet workers send Finished only.
-  bool Send(const v1::WorkerReport& report) {
-    if (quiet_ && !report.has_finished()) return ok_;
-    if (ok_ && !stream_->Write(report)) ok_ = false;
-    return ok_;
-  }
-
- private:
-  Stream* const stream_;
-  const std::atomic<bool>* const stop_;
-  const bool quiet_;
-  bool ok_ = true;  // training thread only
-};
-
-// The assignment's job, trained with `observer`.
-absl::StatusOr<engine::TrainResult> Train(const v1::Assignment& assignment,
-                                          const std::string& local_address,
-                                          engine::TrainingObserver* observer) {
-  absl::StatusOr<JobSpec> spec = JobSpecFromJson(assignment.spec_json());
-  if (!spec.ok()) return spec.status();
-  if (assignment.devices_size() == 0) {
-    return absl::InvalidArgumentError("devices: attuned gave the worker no device");
-  }
-  const int rank = assignment.rank();
-  if (rank < 0 || rank >= assignment.devices_size()) {
-    return absl::InvalidArgumentError(absl::StrCat("rank: ", rank, " has no device among the ",
-                                                   assignment.devices_size(), " given"));
-  }
-  engine::RunOptions options;
-  options.device = assignment.devices(rank);
-  options.parallel.rank = rank;
-  options.parallel.world_size = std::max(1, assignment.world_size());
-  options.parallel.rendezvous = assignment.rendezvous();
-  options.parallel.local_address = local_address;
-  options.output_dir = assignment.output_dir();
-  options.resume = engine::ResumeMode::kFromLatest;
-  options.data_roots.assign(assignment.data_roots().begin(), assignment.data_roots().end());
-  std::cerr << "attune-worker: job " << assignment.job_id() << " on " << options.device;
-  if (!options.parallel.rendezvous.empty()) {
-    std::cerr << ", rank " << rank << " of " << options.parallel.world_size << " (rendezvous "
-              << options.parallel.rendezvous << ")";
-  }
-  std::cerr << std::endl;
-  return engine::RunTraining(spec->train, options, observer);
-}
 
 // One attempt: the one named `hello` (by id, or for a remote worker by the worker token).
 int RunWorker(const std::string& address, const v1::Hello& first,
               const std::string& local_address) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  auto stub = v1::Supervisor::NewStub(channel);
-  grpc::ClientContext context;
-  std::unique_ptr<Stream> stream = stub->Attach(&context);
-  v1::WorkerReport hello;
-  *hello.mutable_hello() = first;
-  hello.mutable_hello()->set_pid(getpid());
-  v1::SupervisorCommand command;
-  if (!stream->Write(hello) || !stream->Read(&command) || !command.has_assignment()) {
-    std::cerr << "attune-worker: no job from " << address << ": "
-              << stream->Finish().error_message() << std::endl;
-    return 2;
-  }
-  const v1::Assignment assignment = command.assignment();
+  auto stub = v1::Supervisor::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  AttemptStream attempt;
+  if (!OpenAttempt(*stub, first, &attempt)) return 2;
   std::atomic<bool> stop{false};
   std::thread reader([&] {  // Stop commands; the stream's end (attuned gone) stops too
     v1::SupervisorCommand next;
-    while (stream->Read(&next)) {
+    while (attempt.stream->Read(&next)) {
       if (next.has_stop()) stop = true;
       if (next.has_abort()) {
         std::cerr << "attune-worker: aborted by attuned: another rank of this attempt died"
@@ -142,20 +53,12 @@ int RunWorker(const std::string& address, const v1::Hello& first,
     }
     stop = true;
   });
-  WorkerObserver observer(stream.get(), &stop, /*quiet=*/assignment.rank() > 0);
-  absl::StatusOr<engine::TrainResult> result = Train(assignment, local_address, &observer);
-  v1::WorkerReport end;
-  *end.mutable_finished() = ToWire(result);
-  const bool reported = observer.Send(end);
-  stream->WritesDone();
-  reader.join();
-  const grpc::Status status = stream->Finish();
-  if (!reported || !status.ok()) {
-    std::cerr << "attune-worker: lost attuned before reporting the end: " << status.error_message()
-              << std::endl;
-    return 3;
-  }
-  return 0;
+  WorkerObserver observer(attempt.stream.get(), &stop, /*quiet=*/attempt.assignment.rank() > 0);
+  absl::StatusOr<AssignedJob> job = JobOf(attempt.assignment, local_address);
+  absl::StatusOr<engine::TrainResult> result =
+      job.ok() ? engine::RunTraining(job->spec, job->options, &observer)
+               : absl::StatusOr<engine::TrainResult>(job.status());
+  return ReportEnd(attempt, observer, result, reader);
 }
 
 // A worker on another machine: asks attuned for a rank to train, again and again, until killed.
@@ -203,6 +106,11 @@ int main(int argc, char** argv) {
   auto* by_token = app.add_option("--join-token-file", token_file,
                                   "a file holding attuned's worker token: join as a remote worker");
   by_id->excludes(by_token);
+  bool share_base = false;
+  app.add_flag("--share-base", share_base,
+               "train the attempt in a shared-base group, with every attempt attuned adds to it "
+               "(attuned --share-base)")
+      ->needs(by_id);
   app.add_option("--local-address", local_address,
                  "this machine's address the other ranks reach it at (Gloo; default: the "
                  "rendezvous host)");
@@ -214,6 +122,7 @@ int main(int argc, char** argv) {
     std::cerr << "attune-worker: give --attempt or --join-token-file" << std::endl;
     return 2;
   }
+  if (share_base) return attune::worker::RunGroupWorker(supervisor, attempt);
   attune::worker::v1::Hello hello;
   hello.set_attempt(attempt);
   return attune::worker::RunWorker(supervisor, hello, local_address);
