@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
 
   double window_s = 0;
   json failures = json::array();
+  std::vector<int64_t> replays(jobs.size(), 0);  // each job's steps that were graph replays
   if (mode == "group") {
     std::vector<absl::StatusOr<engine::TrainResult>> results = engine::RunTrainingGroup(group_jobs);
     SyncDevice(device);
@@ -158,8 +159,9 @@ int main(int argc, char** argv) {
     Clock::time_point warm = observers[0]->warm_at;
     for (const auto& o : observers) warm = std::max(warm, o->warm_at);
     window_s = Seconds(warm, end);
-    for (const auto& r : results) {
-      if (!r.ok()) failures.push_back(r.status().ToString());
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) failures.push_back(results[i].status().ToString());
+      if (results[i].ok()) replays[i] = results[i]->graph_replays;
     }
   } else {
     for (size_t i = 0; i < group_jobs.size(); ++i) {
@@ -167,6 +169,7 @@ int main(int argc, char** argv) {
       SyncDevice(device);
       window_s += Seconds(observers[i]->warm_at, Clock::now());
       if (!r.ok()) failures.push_back(r.status().ToString());
+      if (r.ok()) replays[i] = r->graph_replays;
     }
   }
   json out;
@@ -180,6 +183,7 @@ int main(int argc, char** argv) {
     per_job.push_back({{"targets", jobs[i].targets},
                        {"v_ratio", jobs[i].v_ratio},
                        {"window_tokens", observers[i]->window_tokens},
+                       {"graph_replays", replays[i]},
                        {"losses", observers[i]->losses}});
   }
   out["tokens"] = tokens;

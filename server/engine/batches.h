@@ -61,6 +61,8 @@ struct BatchShape {
     return std::tie(rows, length, masked, example_slots) <
            std::tie(o.rows, o.length, o.masked, o.example_slots);
   }
+  bool operator==(const BatchShape& o) const { return !(*this < o) && !(o < *this); }
+  bool operator!=(const BatchShape& o) const { return !(*this == o); }
 };
 BatchShape ShapeOf(const std::vector<Example>& examples, const std::vector<int64_t>& indices,
                    MaskMode mask_mode);

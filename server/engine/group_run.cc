@@ -1,5 +1,6 @@
 // TrainingGroup (training_group.h): the members' TrainingRuns, stepped together.
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 #include "server/engine/cuda_graph_step.h"
 #include "server/engine/exception_status.h"
 #include "server/engine/group_batch.h"
+#include "server/engine/group_graph.h"
 #include "server/engine/segmented_lora.h"
 #include "server/engine/training_group.h"
 #include "server/engine/training_run.h"
@@ -23,6 +25,7 @@ namespace {
 
 struct Member {
   GroupJob job;
+  int64_t fused_replays = 0;   // its fused steps that were graph replays
   std::set<std::string> told;  // the others' names its observer last heard of
   TrainingGroup::Done done;
   std::unique_ptr<TrainingRun> run;
@@ -30,10 +33,9 @@ struct Member {
 };
 
 // Member j's loss on its part of the joined step's trunk.
-torch::Tensor MemberLoss(Member& m, const torch::Tensor& trunk, const GroupBatch& g, size_t j,
-                         int64_t row, int64_t example) {
+torch::Tensor MemberLoss(Member& m, const Batch& batch, const torch::Tensor& trunk,
+                         const GroupBatch& g, size_t j, int64_t row, int64_t example) {
   Model& model = m.run->model();
-  const Batch& batch = *m.batch;
   if (m.job.spec.task == Task::kCausalLm) {
     const torch::Tensor hidden = trunk.narrow(0, row, g.rows[j]).narrow(1, 0, g.lengths[j]);
     return model.TrunkLmLoss(hidden, batch.labels);
@@ -47,16 +49,14 @@ struct MatchedMembers {
   AdapterGroup adapters;
 };
 
-// One forward and backward pass over every member's batch; then each member's own update.
-std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members, MatchedMembers* matched) {
-  std::vector<const Batch*> batches;
+// One forward and backward pass over the members' `batches`; then each member's own update. The
+// caller holds CudaRngMutex shared (or captures it as a graph).
+std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members,
+                                   const std::vector<const Batch*>& batches,
+                                   MatchedMembers* matched) {
   std::vector<Model*> models;
-  for (Member* m : members) {
-    batches.push_back(&*m->batch);
-    models.push_back(&m->run->model());
-  }
+  for (Member* m : members) models.push_back(&m->run->model());
   const torch::Device device = batches[0]->input_ids.device();
-  absl::ReaderMutexLock shared(&CudaRngMutex());  // no job captures a CUDA graph meanwhile
   const GroupBatch g = ConcatBatches(batches, members[0]->run->pad_id());
   if (matched->members != members) *matched = {members, MatchProjections(models, g.rows)};
   AdapterGroup& adapters = matched->adapters;
@@ -69,7 +69,7 @@ std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members, MatchedM
     int64_t row = 0;
     int64_t example = 0;
     for (size_t j = 0; j < members.size(); ++j) {
-      losses.push_back(MemberLoss(*members[j], trunk, g, j, row, example));
+      losses.push_back(MemberLoss(*members[j], *batches[j], trunk, g, j, row, example));
       row += g.rows[j];
       example += g.examples[j];
     }
@@ -138,6 +138,7 @@ class TrainingGroup::Impl {
 
   void Run() {
     while (Admit()) Step();
+    graph_.reset();  // on this thread: its side stream was made current here
   }
 
  private:
@@ -177,7 +178,7 @@ class TrainingGroup::Impl {
         m.batch = std::move(**batch);
         stepping.push_back(&m);
       } else {
-        m.done(batch.ok() ? m.run->Result() : batch.status());
+        m.done(batch.ok() ? WithReplays(m.run->Result(), m.fused_replays) : batch.status());
         leaving.push_back(static_cast<int>(i));
       }
     }
@@ -191,7 +192,7 @@ class TrainingGroup::Impl {
 
   void StepMembers(const std::vector<Member*>& stepping, std::vector<int>* leaving) {
     auto outs = CatchExceptions("training", [&]() -> absl::StatusOr<std::vector<StepOutputs>> {
-      if (stepping.size() > 1) return FusedStep(stepping, &matched_);
+      if (stepping.size() > 1) return GroupStep(stepping);
       ASSIGN_OR_RETURN(StepOutputs out, stepping[0]->run->RunStep(*stepping[0]->batch));
       return std::vector<StepOutputs>{std::move(out)};
     });
@@ -207,6 +208,48 @@ class TrainingGroup::Impl {
       m.done(status);
       leaving->push_back(IndexOf(&m));
     }
+  }
+
+  // The fused step: a CUDA graph's replay when GroupGraph has one, else eagerly.
+  absl::StatusOr<std::vector<StepOutputs>> GroupStep(const std::vector<Member*>& stepping) {
+    std::vector<const Batch*> batches;
+    int64_t steps_left = std::numeric_limits<int64_t>::max();
+    for (Member* m : stepping) {
+      batches.push_back(&*m->batch);
+      steps_left = std::min(steps_left, m->run->steps_left() - 1);  // after this one
+    }
+    if (graph_ == nullptr) {
+      graph_ = std::make_unique<GroupGraph>(batches[0]->input_ids.device(),
+                                            [this](const std::string& message) {
+                                              CaptureFailed(message);
+                                            });
+    }
+    if (matched_.members != stepping) graph_->Reset();
+    const GroupGraph::Body body = [this, &stepping](const std::vector<const Batch*>& b) {
+      return FusedStep(stepping, b, &matched_);
+    };
+    ASSIGN_OR_RETURN(std::optional<std::vector<StepOutputs>> graphed,
+                     graph_->Run(batches, steps_left, body));
+    if (graphed.has_value()) {
+      for (Member* m : stepping) ++m->fused_replays;
+      return *std::move(graphed);
+    }
+    absl::ReaderMutexLock shared(&CudaRngMutex());  // no job captures a CUDA graph meanwhile
+    return FusedStep(stepping, batches, &matched_);
+  }
+
+  void CaptureFailed(const std::string& message) {
+    for (const auto& m : members_) {
+      m->run->DiscardGradients();
+      m->job.observer->OnWarning(absl::StrCat(
+          "CUDA graphs turned off for this shared-base group, its steps run eagerly: ", message));
+    }
+  }
+
+  static absl::StatusOr<TrainResult> WithReplays(absl::StatusOr<TrainResult> result,
+                                                 int64_t fused_replays) {
+    if (result.ok()) result->graph_replays += fused_replays;
+    return result;
   }
 
   int IndexOf(const Member* m) const {
@@ -243,6 +286,7 @@ class TrainingGroup::Impl {
   const std::shared_ptr<FrozenTensorCache> cache_ = std::make_shared<FrozenTensorCache>();
   std::vector<std::unique_ptr<Member>> members_;
   MatchedMembers matched_;  // the last fused step's
+  std::unique_ptr<GroupGraph> graph_;  // from the first fused step to the end of Run
 };
 
 TrainingGroup::TrainingGroup() : impl_(std::make_unique<Impl>()) {}

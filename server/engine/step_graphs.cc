@@ -13,11 +13,6 @@ namespace attune::engine {
 
 namespace {
 
-BatchShape ShapeOfBatch(const Batch& batch) {
-  const int64_t slots = batch.packing.defined() ? batch.example_weights.size(0) : 0;
-  return {batch.input_ids.size(0), batch.input_ids.size(1), batch.attention_mask.defined(), slots};
-}
-
 // Every tensor of a batch, for copying a new step's inputs into the captured ones.
 std::vector<torch::Tensor*> TensorsOf(Batch& b) {
   return {&b.input_ids,          &b.attention_mask,    &b.labels,
@@ -26,6 +21,29 @@ std::vector<torch::Tensor*> TensorsOf(Batch& b) {
 }
 
 }  // namespace
+
+BatchShape ShapeOfBatch(const Batch& batch) {
+  const int64_t slots = batch.packing.defined() ? batch.example_weights.size(0) : 0;
+  return {batch.input_ids.size(0), batch.input_ids.size(1), batch.attention_mask.defined(), slots};
+}
+
+Batch CloneBatch(const Batch& batch) {
+  Batch clone = batch;
+  for (torch::Tensor* t : TensorsOf(clone)) {
+    if (t->defined()) *t = t->clone();
+  }
+  return clone;
+}
+
+void CopyBatchInto(const Batch& from, Batch* to) {
+  torch::NoGradGuard no_grad;
+  Batch source = from;
+  const std::vector<torch::Tensor*> dst = TensorsOf(*to);
+  const std::vector<torch::Tensor*> src = TensorsOf(source);
+  for (size_t i = 0; i < dst.size(); ++i) {
+    if (dst[i]->defined()) dst[i]->copy_(*src[i]);
+  }
+}
 
 StepGraphs::StepGraphs(torch::Device device, std::function<StepOutputs(const Batch&)> body,
                        std::map<BatchShape, int64_t> steps_per_shape,
@@ -76,10 +94,7 @@ absl::StatusOr<std::optional<StepOutputs>> StepGraphs::Run(const Batch& batch) {
       case Action::kCapture:
         break;
     }
-    s.inputs = batch;
-    for (torch::Tensor* t : TensorsOf(s.inputs)) {
-      if (t->defined()) *t = t->clone();
-    }
+    s.inputs = CloneBatch(batch);
     absl::StatusOr<std::unique_ptr<CapturedStep>> captured =
         CapturedStep::Capture([this, &s] { s.outputs = body_(s.inputs); }, first_graph_);
     if (!captured.ok()) {
@@ -90,13 +105,7 @@ absl::StatusOr<std::optional<StepOutputs>> StepGraphs::Run(const Batch& batch) {
     s.step = *std::move(captured);
     if (first_graph_ == nullptr) first_graph_ = s.step.get();
   } else {
-    torch::NoGradGuard no_grad;
-    Batch from = batch;
-    const std::vector<torch::Tensor*> to = TensorsOf(s.inputs);
-    const std::vector<torch::Tensor*> source = TensorsOf(from);
-    for (size_t i = 0; i < to.size(); ++i) {
-      if (to[i]->defined()) to[i]->copy_(*source[i]);
-    }
+    CopyBatchInto(batch, &s.inputs);
   }
   {
     absl::ReaderMutexLock shared(&CudaRngMutex());

@@ -35,6 +35,13 @@ struct StepOutputs {
   torch::Tensor loss, grad_norm, finite;
 };
 
+// The shape a batch's graph is keyed by.
+BatchShape ShapeOfBatch(const Batch& batch);
+// A batch with its own copies of every tensor (a captured step's fixed inputs).
+Batch CloneBatch(const Batch& batch);
+// Copies `from`'s tensors into `to`'s (of the same shapes), as a replay's inputs.
+void CopyBatchInto(const Batch& from, Batch* to);
+
 class StepGraphs {
  public:
   static constexpr int kWarmupSteps = 3;

@@ -25,6 +25,7 @@ set(ATTUNE_TRAINER_SOURCES
   ${CMAKE_CURRENT_SOURCE_DIR}/training_run.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/group_batch.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/group_run.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/group_graph.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/data_parallel.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/trainer.cc)
 set(ATTUNE_TRAINER_TESTS

@@ -63,6 +63,10 @@ class TrainingRun {
   // One step on its own: the CUDA graph's replay when there is one, else StepBody.
   absl::StatusOr<StepOutputs> RunStep(const Batch& batch);
   Model& model() { return *model_; }
+  // Steps left to take, this one included once PrepareStep has given it.
+  int64_t steps_left() const { return total_steps_ - step_; }
+  // Zeroes the gradients (after a failed capture of a step that included this run's).
+  void DiscardGradients() { optimizer_->ZeroGrad(); }
   int32_t pad_id() const { return data_.pad_id; }
 
  private:
