@@ -228,10 +228,13 @@ class TrainingGroup::Impl {
     const GroupGraph::Body body = [this, &stepping](const std::vector<const Batch*>& b) {
       return FusedStep(stepping, b, &matched_);
     };
+    const int64_t replays = graph_->replays();
     ASSIGN_OR_RETURN(std::optional<std::vector<StepOutputs>> graphed,
                      graph_->Run(batches, steps_left, body));
     if (graphed.has_value()) {
-      for (Member* m : stepping) ++m->fused_replays;
+      if (graph_->replays() > replays) {
+        for (Member* m : stepping) ++m->fused_replays;
+      }
       return *std::move(graphed);
     }
     absl::ReaderMutexLock shared(&CudaRngMutex());  // no job captures a CUDA graph meanwhile

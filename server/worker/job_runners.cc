@@ -6,6 +6,7 @@
 
 #include "common/status_macros.h"
 #include "server/engine/training_group.h"
+#include "server/scheduler/device_inventory.h"
 #include "server/worker/worker_protocol.h"
 
 namespace attune::worker {
@@ -54,6 +55,7 @@ std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&
   return [shares = *shares](const TrainSpec& job, const TrainSpec& running,
                             const std::string& device) -> std::string {
     if (!shares(device)) return "device: attuned --share-base=gpus shares GPU slots only";
+    if (device == scheduler::kRemoteCpu) return "device: a remote-cpu slot trains one job";
     engine::GroupJob a{"", job, {}, nullptr};
     engine::GroupJob b{"", running, {}, nullptr};
     a.options.device = b.options.device = device;
