@@ -2,7 +2,7 @@
 // (engine/training_group.h) or one after another (engine::RunTraining each), timed; prints JSON.
 //
 //   --jobs "q,v:1/q,k,v:1/q,v:4/q,k,v:4"   each job's targets and v learning-rate ratio
-//   --mode group | sequential
+//   --mode group | group-unfused | sequential
 // Every job gets the same data file, batch, length, steps, rank and learning rate, and its own
 // seed (--seed + its index), so the jobs see their data in different orders.
 //
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
   app.add_option("--lr", base.learning_rate);
   app.add_option("--seed", base.seed);
   app.add_option("--jobs", jobs_text);
-  app.add_option("--mode", mode)->check(CLI::IsMember({"group", "sequential"}));
+  app.add_option("--mode", mode)->check(CLI::IsMember({"group", "group-unfused", "sequential"}));
   app.add_option("--device", device);
   app.add_option("--timing-warmup", warmup);
   app.add_option("--output-dir", out_dir);
@@ -152,8 +152,9 @@ int main(int argc, char** argv) {
   double window_s = 0;
   json failures = json::array();
   std::vector<int64_t> replays(jobs.size(), 0);  // each job's steps that were graph replays
-  if (mode == "group") {
-    std::vector<absl::StatusOr<engine::TrainResult>> results = engine::RunTrainingGroup(group_jobs);
+  if (mode != "sequential") {
+    std::vector<absl::StatusOr<engine::TrainResult>> results =
+        engine::RunTrainingGroup(group_jobs, /*fuse=*/mode == "group");
     SyncDevice(device);
     const Clock::time_point end = Clock::now();
     Clock::time_point warm = observers[0]->warm_at;

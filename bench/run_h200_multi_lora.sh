@@ -10,8 +10,10 @@
 # llama8b (Llama-3.1-8B's layer shapes, 8 of its 32 layers, the same 4 jobs), roberta
 # (RoBERTa-base on GLUE-like lengths, 8 classification jobs: q,v and q,k,v at v ratios 1, 2, 4,
 # 8: the paper's sweep); llamasmall and llama8bsmall: the llama cases with a quarter of the
-# examples per step (2 and 1), where one job alone leaves more of the GPU idle. Env: CASES picks them; OUT (default /tmp/bench-out); DEADLINE (seconds
-# since start, default 540) skips runs that would start after it.
+# examples per step (2 and 1), where one job alone leaves more of the GPU idle. Env: CASES picks them; MODES
+# the modes (default "group sequential"; also group-unfused: the members' own steps one after another
+# over the shared base); OUT (default /tmp/bench-out); DEADLINE (seconds since start, default 540)
+# skips runs that would start after it.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -57,7 +59,7 @@ declare -A shape=(
 )
 for c in $cases; do
   read -r model data task batch seq steps warm lr jobs <<<"${shape[$c]}"
-  for mode in group sequential; do
+  for mode in ${MODES:-group sequential}; do
     if [ "$SECONDS" -ge "$deadline" ]; then say "no time left for $c $mode"; continue; fi
     cmd=("$bin/attune-multi-lora-bench" --model "$work/$model" --train "$work/$data" --task "$task"
          --batch "$batch" --seq-len "$seq" --steps "$steps" --timing-warmup "$warm" --rank 16

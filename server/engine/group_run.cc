@@ -53,7 +53,8 @@ struct MatchedMembers {
 // caller holds CudaRngMutex shared (or captures it as a graph).
 std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members,
                                    const std::vector<const Batch*>& batches,
-                                   MatchedMembers* matched) {
+                                   MatchedMembers* matched,
+                                   const std::function<bool()>& oom_after_backward) {
   std::vector<Model*> models;
   for (Member* m : members) models.push_back(&m->run->model());
   const torch::Device device = batches[0]->input_ids.device();
@@ -75,6 +76,8 @@ std::vector<StepOutputs> FusedStep(const std::vector<Member*>& members,
     }
   }
   torch::stack(losses).sum().backward();
+  TORCH_CHECK_WITH(OutOfMemoryError, !(oom_after_backward && oom_after_backward()),
+                   "injected by a test after the fused backward pass");
   std::vector<StepOutputs> outs;
   for (size_t j = 0; j < members.size(); ++j) {
     outs.push_back(members[j]->run->FinishBackward(losses[j].detach()));
@@ -136,6 +139,9 @@ class TrainingGroup::Impl {
     return true;
   }
 
+  bool fuse_ = true;                          // Run's thread only, once Run has started
+  std::function<bool()> oom_for_test_;         // set_fused_step_oom_for_test
+
   void Run() {
     while (Admit()) Step();
     graph_.reset();  // on this thread: its side stream was made current here
@@ -191,23 +197,46 @@ class TrainingGroup::Impl {
   }
 
   void StepMembers(const std::vector<Member*>& stepping, std::vector<int>* leaving) {
-    auto outs = CatchExceptions("training", [&]() -> absl::StatusOr<std::vector<StepOutputs>> {
-      if (stepping.size() > 1) return GroupStep(stepping);
-      ASSIGN_OR_RETURN(StepOutputs out, stepping[0]->run->RunStep(*stepping[0]->batch));
-      return std::vector<StepOutputs>{std::move(out)};
-    });
+    std::vector<absl::StatusOr<StepOutputs>> outs = Outputs(stepping);
     for (size_t j = 0; j < stepping.size(); ++j) {
       Member& m = *stepping[j];
-      absl::Status status = outs.status();
+      absl::Status status = outs[j].status();
       if (status.ok()) {
         status = CatchExceptions(
-            "training", [&] { return m.run->CompleteStep(*m.batch, std::move((*outs)[j])); });
+            "training", [&] { return m.run->CompleteStep(*m.batch, *std::move(outs[j])); });
       }
       m.batch.reset();
       if (status.ok()) continue;
       m.done(status);
       leaving->push_back(IndexOf(&m));
     }
+  }
+
+  // Each stepping member's step: one fused step, or each member's own (alone, unfused, or once a
+  // fused step has run out of memory: the group then stops fusing, and each member's gradients
+  // of the failed step are discarded before it takes the step on its own).
+  std::vector<absl::StatusOr<StepOutputs>> Outputs(const std::vector<Member*>& stepping) {
+    if (stepping.size() > 1 && fuse_) {
+      absl::StatusOr<std::vector<StepOutputs>> fused =
+          CatchExceptions("training", [&] { return GroupStep(stepping); });
+      if (fused.ok()) return {fused->begin(), fused->end()};
+      if (!absl::IsResourceExhausted(fused.status())) {
+        return std::vector<absl::StatusOr<StepOutputs>>(stepping.size(), fused.status());
+      }
+      fuse_ = false;
+      if (graph_ != nullptr) graph_->Reset();
+      for (Member* m : stepping) {
+        m->run->DiscardGradients();
+        m->job.observer->OnWarning(absl::StrCat(
+            "the shared-base group's fused step ran out of memory (", fused.status().message(),
+            "); its members now take their steps one after another over the shared base"));
+      }
+    }
+    std::vector<absl::StatusOr<StepOutputs>> outs;
+    for (Member* m : stepping) {
+      outs.push_back(CatchExceptions("training", [&] { return m->run->RunStep(*m->batch); }));
+    }
+    return outs;
   }
 
   // The fused step: a CUDA graph's replay when GroupGraph has one, else eagerly.
@@ -226,7 +255,7 @@ class TrainingGroup::Impl {
     }
     if (matched_.members != stepping) graph_->Reset();
     const GroupGraph::Body body = [this, &stepping](const std::vector<const Batch*>& b) {
-      return FusedStep(stepping, b, &matched_);
+      return FusedStep(stepping, b, &matched_, oom_for_test_);
     };
     const int64_t replays = graph_->replays();
     ASSIGN_OR_RETURN(std::optional<std::vector<StepOutputs>> graphed,
@@ -238,7 +267,7 @@ class TrainingGroup::Impl {
       return *std::move(graphed);
     }
     absl::ReaderMutexLock shared(&CudaRngMutex());  // no job captures a CUDA graph meanwhile
-    return FusedStep(stepping, batches, &matched_);
+    return FusedStep(stepping, batches, &matched_, oom_for_test_);
   }
 
   void CaptureFailed(const std::string& message) {
@@ -301,10 +330,18 @@ bool TrainingGroup::Join(GroupJob job, Done done, std::string* why) {
 
 void TrainingGroup::Run() { impl_->Run(); }
 
-std::vector<absl::StatusOr<TrainResult>> RunTrainingGroup(const std::vector<GroupJob>& jobs) {
+void TrainingGroup::set_fuse(bool fuse) { impl_->fuse_ = fuse; }
+
+void TrainingGroup::set_fused_step_oom_for_test(std::function<bool()> oom) {
+  impl_->oom_for_test_ = std::move(oom);
+}
+
+std::vector<absl::StatusOr<TrainResult>> RunTrainingGroup(const std::vector<GroupJob>& jobs,
+                                                          bool fuse) {
   std::vector<absl::StatusOr<TrainResult>> results(
       jobs.size(), absl::InternalError("training: the job did not run"));
   TrainingGroup group;
+  group.set_fuse(fuse);
   for (size_t i = 0; i < jobs.size(); ++i) {
     std::string why;
     if (!group.Join(

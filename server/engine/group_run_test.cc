@@ -5,7 +5,10 @@
 // stops leaves and resumes from its own checkpoint; and the frozen base is one copy.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -35,7 +38,7 @@ class Recorder : public TrainingObserver {
   void OnStep(const StepMetrics& m) override { steps.push_back(m); }
   void OnEval(const EvalMetrics&) override {}
   void OnCheckpoint(const CheckpointInfo&) override {}
-  void OnWarning(const std::string&) override {}
+  void OnWarning(const std::string& message) override { warnings.push_back(message); }
   void OnSharedBase(const std::vector<std::string>& names) override { beside = names; }
   bool StopRequested() override {
     return stop_after_ >= 0 && !steps.empty() && steps.back().step >= stop_after_;
@@ -44,6 +47,7 @@ class Recorder : public TrainingObserver {
   std::vector<StepMetrics> steps;
   int64_t resumed_from = -1;
   std::vector<std::string> beside;  // the last OnSharedBase's names
+  std::vector<std::string> warnings;
 
  private:
   int64_t stop_after_;
@@ -172,9 +176,12 @@ class GroupRunTest : public ::testing::Test {
     delete root;
   }
 
-  // Trains `specs` alone and as one group: every member's 50 losses within 1e-5 relative of its
-  // solo run's, and its adapter within 1e-4 of the solo one, element by element.
-  static void ExpectGroupMatchesSolo(const std::vector<TrainSpec>& specs, const std::string& name) {
+  // Trains `specs` alone and as one group (set up by `configure`): every member's 50 losses within
+  // 1e-5 relative of its solo run's, and its adapter within 1e-4 of the solo one, element by
+  // element; with `warning`, each member was warned with a message holding it.
+  static void ExpectGroupMatchesSolo(const std::vector<TrainSpec>& specs, const std::string& name,
+                                     const std::function<void(TrainingGroup&)>& configure = {},
+                                     const std::string& warning = "") {
     std::vector<Solo> solo;
     for (size_t i = 0; i < specs.size(); ++i) {
       solo.push_back(RunAlone(specs[i], name + "_solo" + std::to_string(i)));
@@ -185,9 +192,24 @@ class GroupRunTest : public ::testing::Test {
       jobs.push_back({"job" + std::to_string(i), specs[i], Options(name + "_group" + std::to_string(i)),
                      &recorders[i]});
     }
-    std::vector<absl::StatusOr<TrainResult>> results = RunTrainingGroup(jobs);
+    std::vector<absl::StatusOr<TrainResult>> results(specs.size(), absl::InternalError("no end"));
+    TrainingGroup group;
+    if (configure) configure(group);
+    for (size_t i = 0; i < specs.size(); ++i) {
+      std::string why;
+      ASSERT_TRUE(group.Join(
+          jobs[i], [&results, i](absl::StatusOr<TrainResult> r) { results[i] = std::move(r); },
+          &why))
+          << why;
+    }
+    group.Run();
     for (size_t i = 0; i < specs.size(); ++i) {
       ASSERT_TRUE(results[i].ok()) << results[i].status();
+      if (!warning.empty()) {
+        EXPECT_TRUE(std::any_of(recorders[i].warnings.begin(), recorders[i].warnings.end(),
+                                [&](const std::string& w) { return w.find(warning) != w.npos; }))
+            << "job " << i << " was not warned: " << warning;
+      }
       ASSERT_EQ(recorders[i].steps.size(), 50u) << "job " << i;
       EXPECT_LE(MaxRelative(Losses(recorders[i]), solo[i].losses), 1e-5) << "job " << i;
       // The adapters moved (B starts at zero): equal losses are not those of an untouched model.
@@ -218,6 +240,30 @@ TEST_F(GroupRunTest, UnpackedJobsOfDifferentBatchSizesMatchTheirSoloRuns) {
     specs[i].batch_size = batch_sizes[i];
   }
   ExpectGroupMatchesSolo(specs, "unpacked");
+}
+
+// Not fused: each member takes its own step over the shared base, one after another.
+TEST_F(GroupRunTest, UnfusedMembersEachMatchTheirSoloRuns) {
+  auto fused_steps = std::make_shared<int>(0);
+  ExpectGroupMatchesSolo(ThreeJobs(), "unfused", [fused_steps](TrainingGroup& g) {
+    g.set_fuse(false);
+    g.set_fused_step_oom_for_test([fused_steps] { return ++*fused_steps < 0; });
+  });
+  EXPECT_EQ(*fused_steps, 0) << "an unfused group took a fused step";
+}
+
+// A fused step that runs out of memory after its backward pass (step 10) is taken again by each
+// member alone, its gradients of the failed step discarded; the group stops fusing, each member
+// is warned, and each still trains exactly what it trains alone.
+TEST_F(GroupRunTest, FusedStepOutOfMemoryFallsBackToOneMemberAtATime) {
+  auto calls = std::make_shared<int>(0);
+  ExpectGroupMatchesSolo(
+      ThreeJobs(), "oom",
+      [calls](TrainingGroup& g) {
+        g.set_fused_step_oom_for_test([calls] { return ++*calls == 10; });
+      },
+      "fused step ran out of memory");
+  EXPECT_EQ(*calls, 10) << "the group went on fusing after the failed step";
 }
 
 // A member whose loss goes non-finite (a learning rate that overflows its adapter) fails alone;

@@ -65,13 +65,26 @@ class TrainingGroup {
   // once. Never throws.
   void Run();
 
+  // Call before Run. Fused (the default): each step is one forward and backward pass over every
+  // member's batch. Not fused: the members take their own steps one after another over the
+  // shared base, so the group holds one step's activations at a time (about one job's memory and
+  // the members' adapters), at the rate of the jobs run one after another. A fused step that
+  // runs out of memory turns fusing off for the rest of the group's life (each member gets a
+  // warning), and the step is taken again member by member.
+  void set_fuse(bool fuse);
+  // Tests: after every fused step's backward pass, `oom` says whether to fail the step as LibTorch
+  // does when the device runs out of memory (c10::OutOfMemoryError).
+  void set_fused_step_oom_for_test(std::function<bool()> oom);
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Trains `jobs` as one group from the start; their results in order.
-std::vector<absl::StatusOr<TrainResult>> RunTrainingGroup(const std::vector<GroupJob>& jobs);
+// Trains `jobs` as one group from the start (fused unless `fuse` is false); their results in
+// order.
+std::vector<absl::StatusOr<TrainResult>> RunTrainingGroup(const std::vector<GroupJob>& jobs,
+                                                          bool fuse = true);
 
 }  // namespace attune::engine
 
