@@ -120,8 +120,7 @@ TEST_P(ShareBaseTest, JobsOnOneSlotTrainTogetherAndEachAsItDoesAlone) {
     const std::vector<std::string> logs = WorkerLogs(dir_.path() + "/shared");
     ASSERT_EQ(logs.size(), 1u) << "each job had a worker of its own";
     for (const std::string& id : ids) {
-      EXPECT_NE(logs[0].find("attune-worker: job " + id + " on cpu"), std::string::npos)
-          << logs[0];
+      EXPECT_NE(logs[0].find("attune-worker: job " + id + " on cpu"), std::string::npos) << logs[0];
     }
   }
 
@@ -187,9 +186,11 @@ TEST_F(ShareBaseTest, KillNineOfAGroupsWorkerRetriesEachOfItsJobs) {
   std::unique_ptr<AttunedProcess> shared = Start("killed", true, "on");
   client::AttuneClient client(shared->address());
   std::vector<std::string> ids;
-  for (const Job& job : kJobs) ids.push_back(Submit(*shared, job, {"--checkpoint-every", "20"}, 200));
+  for (const Job& job : kJobs)
+    ids.push_back(Submit(*shared, job, {"--checkpoint-every", "20"}, 200));
   for (const std::string& id : ids) {
-    WaitForJob(client, id, [](const v1::Job& j) { return j.current_step() >= 50; }, 120);
+    WaitForJob(
+        client, id, [](const v1::Job& j) { return j.current_step() >= 50; }, 120);
   }
   const std::vector<pid_t> workers = WorkersOf(shared->pid());
   ASSERT_EQ(workers.size(), 1u) << "the three running jobs are not in one worker";
@@ -207,8 +208,8 @@ TEST_F(ShareBaseTest, KillNineOfAGroupsWorkerRetriesEachOfItsJobs) {
     std::string all;
     for (const std::string& m : messages) all += m + "\n";
     EXPECT_NE(all.find("was killed by signal 9"), std::string::npos) << id << ":\n" << all;
-    EXPECT_NE(all.find("resumed from the checkpoint at step "), std::string::npos)
-        << id << ":\n" << all;
+    EXPECT_NE(all.find("resumed from the checkpoint at step "), std::string::npos) << id << ":\n"
+                                                                                   << all;
   }
 }
 

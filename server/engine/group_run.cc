@@ -139,8 +139,8 @@ class TrainingGroup::Impl {
     return true;
   }
 
-  bool fuse_ = true;                          // Run's thread only, once Run has started
-  std::function<bool()> oom_for_test_;         // set_fused_step_oom_for_test
+  bool fuse_ = true;                    // Run's thread only, once Run has started
+  std::function<bool()> oom_for_test_;  // set_fused_step_oom_for_test
 
   void Run() {
     while (Admit()) Step();
@@ -248,10 +248,9 @@ class TrainingGroup::Impl {
       steps_left = std::min(steps_left, m->run->steps_left() - 1);  // after this one
     }
     if (graph_ == nullptr) {
-      graph_ = std::make_unique<GroupGraph>(batches[0]->input_ids.device(),
-                                            [this](const std::string& message) {
-                                              CaptureFailed(message);
-                                            });
+      graph_ = std::make_unique<GroupGraph>(
+          batches[0]->input_ids.device(),
+          [this](const std::string& message) { CaptureFailed(message); });
     }
     if (matched_.members != stepping) graph_->Reset();
     const GroupGraph::Body body = [this, &stepping](const std::vector<const Batch*>& b) {
@@ -317,7 +316,7 @@ class TrainingGroup::Impl {
   // Run's thread only.
   const std::shared_ptr<FrozenTensorCache> cache_ = std::make_shared<FrozenTensorCache>();
   std::vector<std::unique_ptr<Member>> members_;
-  MatchedMembers matched_;  // the last fused step's
+  MatchedMembers matched_;             // the last fused step's
   std::unique_ptr<GroupGraph> graph_;  // from the first fused step to the end of Run
 };
 

@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
-#include <memory>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -189,8 +189,8 @@ class GroupRunTest : public ::testing::Test {
     std::vector<Recorder> recorders(specs.size());
     std::vector<GroupJob> jobs;
     for (size_t i = 0; i < specs.size(); ++i) {
-      jobs.push_back({"job" + std::to_string(i), specs[i], Options(name + "_group" + std::to_string(i)),
-                     &recorders[i]});
+      jobs.push_back({"job" + std::to_string(i), specs[i],
+                      Options(name + "_group" + std::to_string(i)), &recorders[i]});
     }
     std::vector<absl::StatusOr<TrainResult>> results(specs.size(), absl::InternalError("no end"));
     TrainingGroup group;
@@ -277,7 +277,7 @@ TEST_F(GroupRunTest, NonFiniteMemberFailsAloneOthersUnaffected) {
   std::vector<GroupJob> jobs;
   for (size_t i = 0; i < 3; ++i) {
     jobs.push_back({"job" + std::to_string(i), specs[i], Options("nan_group" + std::to_string(i)),
-                     &recorders[i]});
+                    &recorders[i]});
   }
   std::vector<absl::StatusOr<TrainResult>> results = RunTrainingGroup(jobs);
   bool non_finite = !results[1].ok();
@@ -301,7 +301,7 @@ TEST_F(GroupRunTest, StoppedMemberLeavesAndResumesFromItsCheckpoint) {
   std::vector<GroupJob> jobs;
   for (size_t i = 0; i < 3; ++i) {
     jobs.push_back({"job" + std::to_string(i), specs[i], Options("stop_group" + std::to_string(i)),
-                     recorders[i]});
+                    recorders[i]});
   }
   const std::string resumable = jobs[0].options.output_dir;
   std::vector<absl::StatusOr<TrainResult>> results = RunTrainingGroup(jobs);

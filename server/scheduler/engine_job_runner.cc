@@ -49,7 +49,8 @@ class EngineJobRunner::Groups {
   };
 
   // Joins a group of job's device that takes it, else starts one on a thread of its own.
-  absl::Status JoinLocked(const engine::GroupJob& job, engine::TrainingGroup::Done done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  absl::Status JoinLocked(const engine::GroupJob& job, engine::TrainingGroup::Done done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::vector<std::shared_ptr<Entry>>& entries = active_[job.options.device];
     std::string why;
     for (const std::shared_ptr<Entry>& entry : entries) {

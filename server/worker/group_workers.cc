@@ -23,7 +23,8 @@ constexpr absl::Duration kStreamDrain = absl::Seconds(10);  // as supervisor.cc'
 constexpr int kLogLines = 8;
 constexpr size_t kLogBytes = 2048;
 constexpr int kPlacements = 3;
-constexpr bool kNever = false;  // a condition to wait on for a time, releasing the lock  // a job sent to exiting workers gets a new one by the third
+constexpr bool kNever = false;  // a condition to wait on for a time, releasing the lock  // a job
+                                // sent to exiting workers gets a new one by the third
 
 }  // namespace
 
@@ -31,7 +32,8 @@ constexpr bool kNever = false;  // a condition to wait on for a time, releasing 
 // SIGKILL when the thread that started it ends, child_process.h), and the attempts it trains.
 class GroupWorkers::Process {
  public:
-  Process(engine::GroupJob first, std::string log) : first_(std::move(first)), log_(std::move(log)) {}
+  Process(engine::GroupJob first, std::string log)
+      : first_(std::move(first)), log_(std::move(log)) {}
   ~Process() {
     Kill();
     if (thread_.joinable()) thread_.join();
@@ -42,8 +44,8 @@ class GroupWorkers::Process {
       absl::MutexLock lock(&mu_);
       members_.push_back(attempt);
     }
-    const std::vector<std::string> args = {"--supervisor", options.supervisor_address,
-                                           "--attempt", attempt->id(), "--share-base"};
+    const std::vector<std::string> args = {"--supervisor", options.supervisor_address, "--attempt",
+                                           attempt->id(), "--share-base"};
     std::promise<absl::Status> started;
     std::future<absl::Status> result = started.get_future();
     thread_ = std::thread([this, &options, args, &started] {
@@ -99,9 +101,9 @@ class GroupWorkers::Process {
       if (!attempt->attached() && (ended || absl::Now() > attach_deadline)) {
         if (first(attempt)) Kill();
         *never_attached = true;
-        return absl::UnavailableError(absl::StrCat(
-            "the shared-base worker did not take the job within ",
-            absl::FormatDuration(options.attach_timeout), ended ? " (it ended)" : ""));
+        return absl::UnavailableError(
+            absl::StrCat("the shared-base worker did not take the job within ",
+                         absl::FormatDuration(options.attach_timeout), ended ? " (it ended)" : ""));
       }
       if (ended) {
         attempt->AwaitStreamEnd(kStreamDrain);
@@ -141,13 +143,11 @@ class GroupWorkers::Process {
     absl::MutexLock lock(&mu_);
     auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return status_.has_value(); };
     mu_.AwaitWithTimeout(absl::Condition(&ended), kStreamDrain);  // its stream ends first
-    std::string reason = absl::StrCat("the shared-base worker",
-                                      child_ != nullptr ? absl::StrCat(" (pid ", child_->pid(), ")")
-                                                        : std::string(),
-                                      " ",
-                                      status_.has_value() ? DescribeWaitStatus(*status_)
-                                                          : std::string("closed the job's stream"),
-                                      " before it reported the job's end");
+    std::string reason = absl::StrCat(
+        "the shared-base worker",
+        child_ != nullptr ? absl::StrCat(" (pid ", child_->pid(), ")") : std::string(), " ",
+        status_.has_value() ? DescribeWaitStatus(*status_) : std::string("closed the job's stream"),
+        " before it reported the job's end");
     const std::string tail = LastLines(log_, kLogLines, kLogBytes);
     if (!tail.empty()) absl::StrAppend(&reason, "; the last lines of ", log_, ":\n", tail);
     return absl::UnavailableError(reason);
@@ -159,7 +159,7 @@ class GroupWorkers::Process {
   std::thread thread_;
   absl::Mutex mu_;
   std::unique_ptr<ChildProcess> child_ ABSL_GUARDED_BY(mu_);
-  std::optional<int> status_ ABSL_GUARDED_BY(mu_);  // once it has ended
+  std::optional<int> status_ ABSL_GUARDED_BY(mu_);                      // once it has ended
   std::vector<std::shared_ptr<Attempt>> members_ ABSL_GUARDED_BY(mu_);  // the first first
 };
 

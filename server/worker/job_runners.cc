@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-
 #include "common/status_macros.h"
 #include "server/engine/training_group.h"
 #include "server/scheduler/device_inventory.h"

@@ -271,7 +271,8 @@ void Supervisor::Close(const std::shared_ptr<Attempt>& attempt) {
 WorkerJobRunner::WorkerJobRunner(WorkerOptions options, Supervisor* supervisor)
     : options_(std::move(options)),
       supervisor_(supervisor),
-      groups_(options_.shares_base ? std::make_unique<GroupWorkers>(options_, supervisor) : nullptr) {}
+      groups_(options_.shares_base ? std::make_unique<GroupWorkers>(options_, supervisor)
+                                   : nullptr) {}
 
 WorkerJobRunner::~WorkerJobRunner() = default;
 

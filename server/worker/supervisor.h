@@ -39,7 +39,7 @@ namespace attune::worker {
 
 class Attempt;       // attempt.h: one attempt's assignment, stream and reports
 class GroupWorkers;  // group_workers.h: shared-base groups' workers
-struct RankWorker;  // supervisor.cc: one rank's attempt and worker process
+struct RankWorker;   // supervisor.cc: one rank's attempt and worker process
 
 // The Supervisor service. Thread-safe: gRPC threads serve Attach while job threads Open and
 // Close attempts.

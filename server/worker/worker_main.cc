@@ -36,8 +36,8 @@ constexpr std::chrono::seconds kRejoin(1);
 // One attempt: the one named `hello` (by id, or for a remote worker by the worker token).
 int RunWorker(const std::string& address, const v1::Hello& first,
               const std::string& local_address) {
-  auto stub = v1::Supervisor::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::Supervisor::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   AttemptStream attempt;
   if (!OpenAttempt(*stub, first, &attempt)) return 2;
   std::atomic<bool> stop{false};
