@@ -176,16 +176,27 @@ class GroupRunTest : public ::testing::Test {
     delete root;
   }
 
+  // `specs` each trained alone, once per `key` in the suite (tests of the same jobs share them).
+  static const std::vector<Solo>& SoloRuns(const std::vector<TrainSpec>& specs,
+                                           const std::string& key) {
+    static auto* runs = new std::map<std::string, std::vector<Solo>>();
+    auto it = runs->find(key);
+    if (it != runs->end()) return it->second;
+    std::vector<Solo> solo;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      solo.push_back(RunAlone(specs[i], key + "_solo" + std::to_string(i)));
+    }
+    return runs->emplace(key, std::move(solo)).first->second;
+  }
+
   // Trains `specs` alone and as one group (set up by `configure`): every member's 50 losses within
   // 1e-5 relative of its solo run's, and its adapter within 1e-4 of the solo one, element by
   // element; with `warning`, each member was warned with a message holding it.
   static void ExpectGroupMatchesSolo(const std::vector<TrainSpec>& specs, const std::string& name,
                                      const std::function<void(TrainingGroup&)>& configure = {},
-                                     const std::string& warning = "") {
-    std::vector<Solo> solo;
-    for (size_t i = 0; i < specs.size(); ++i) {
-      solo.push_back(RunAlone(specs[i], name + "_solo" + std::to_string(i)));
-    }
+                                     const std::string& warning = "",
+                                     const std::string& solo_key = "") {
+    const std::vector<Solo>& solo = SoloRuns(specs, solo_key.empty() ? name : solo_key);
     std::vector<Recorder> recorders(specs.size());
     std::vector<GroupJob> jobs;
     for (size_t i = 0; i < specs.size(); ++i) {
@@ -227,7 +238,7 @@ class GroupRunTest : public ::testing::Test {
 
 // Packed steps of equal rows: the batched segmented product.
 TEST_F(GroupRunTest, ThreePackedJobsEachMatchTheirSoloRuns) {
-  ExpectGroupMatchesSolo(ThreeJobs(), "packed");
+  ExpectGroupMatchesSolo(ThreeJobs(), "packed", {}, "", "three");
 }
 
 // Unpacked steps of 16, 8 and 12 examples padded to different lengths: one product per member,
@@ -245,10 +256,13 @@ TEST_F(GroupRunTest, UnpackedJobsOfDifferentBatchSizesMatchTheirSoloRuns) {
 // Not fused: each member takes its own step over the shared base, one after another.
 TEST_F(GroupRunTest, UnfusedMembersEachMatchTheirSoloRuns) {
   auto fused_steps = std::make_shared<int>(0);
-  ExpectGroupMatchesSolo(ThreeJobs(), "unfused", [fused_steps](TrainingGroup& g) {
-    g.set_fuse(false);
-    g.set_fused_step_oom_for_test([fused_steps] { return ++*fused_steps < 0; });
-  });
+  ExpectGroupMatchesSolo(
+      ThreeJobs(), "unfused",
+      [fused_steps](TrainingGroup& g) {
+        g.set_fuse(false);
+        g.set_fused_step_oom_for_test([fused_steps] { return ++*fused_steps < 0; });
+      },
+      "", "three");
   EXPECT_EQ(*fused_steps, 0) << "an unfused group took a fused step";
 }
 
@@ -262,7 +276,7 @@ TEST_F(GroupRunTest, FusedStepOutOfMemoryFallsBackToOneMemberAtATime) {
       [calls](TrainingGroup& g) {
         g.set_fused_step_oom_for_test([calls] { return ++*calls == 10; });
       },
-      "fused step ran out of memory");
+      "fused step ran out of memory", "three");
   EXPECT_EQ(*calls, 10) << "the group went on fusing after the failed step";
 }
 
