@@ -42,6 +42,7 @@ class GroupWorkers::Process {
   absl::Status Start(const WorkerOptions& options, const std::shared_ptr<Attempt>& attempt) {
     {
       absl::MutexLock lock(&mu_);
+      starter_ = attempt;
       members_.push_back(attempt);
     }
     const std::vector<std::string> args = {"--supervisor", options.supervisor_address, "--attempt",
@@ -126,9 +127,11 @@ class GroupWorkers::Process {
     if (child_ != nullptr && !status_.has_value()) child_->Signal(SIGKILL);
   }
 
+  // Whether the worker was started for `attempt`: until that one attaches, no other can (each
+  // is sent on an attached member's stream), so killing the worker then harms no other job.
   bool first(const std::shared_ptr<Attempt>& attempt) {
     absl::MutexLock lock(&mu_);
-    return !members_.empty() && members_.front() == attempt;
+    return starter_ == attempt;
   }
 
   std::optional<int> status() {
@@ -160,7 +163,8 @@ class GroupWorkers::Process {
   absl::Mutex mu_;
   std::unique_ptr<ChildProcess> child_ ABSL_GUARDED_BY(mu_);
   std::optional<int> status_ ABSL_GUARDED_BY(mu_);                      // once it has ended
-  std::vector<std::shared_ptr<Attempt>> members_ ABSL_GUARDED_BY(mu_);  // the first first
+  std::shared_ptr<Attempt> starter_ ABSL_GUARDED_BY(mu_);               // the worker's --attempt
+  std::vector<std::shared_ptr<Attempt>> members_ ABSL_GUARDED_BY(mu_);  // in order of joining
 };
 
 GroupWorkers::~GroupWorkers() {
