@@ -108,10 +108,11 @@ struct SchedulerOptions {
   absl::Duration preemption_grace = absl::Minutes(10);
   // Shared-base groups (attuned --share-base; engine/training_group.h): a queued job of one slot
   // that finds no free slot trains on the slot of a running job of one slot it can share a base
-  // with: this returns why `job` cannot train beside `running` on `device` (a queued job's
-  // event says so once), "" when it can. The runner groups them; the last job on the slot frees
-  // it. nullptr = off.
-  std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)> share_base;
+  // with: this returns why `job` cannot train beside `running` on `device`, "" when it can. The
+  // runner then groups them. The slot is held until the last job on it ends. nullptr = off.
+  std::function<std::string(const TrainSpec& job, const TrainSpec& running,
+                            const std::string& device)>
+      share_base;
 };
 
 struct RunningJobStats {
@@ -250,7 +251,7 @@ class Scheduler {
     std::string owner;                             // the tenant
     int64_t share_rank = 0;                        // fair-share turn, recomputed on every dispatch
     int64_t share_tiebreak = 0;  // its owner's last start (-1 = never), for equal turns
-    bool quota_noted = false, share_noted = false;   // its waiting events: a limit, no sharing
+    bool quota_noted = false;    // its "waiting" event for a tenant limit was recorded
     absl::Time preempted_at = absl::InfinitePast();  // its last preemption
     TrainSpec train;                                 // for SchedulerOptions::share_base
   };
@@ -328,10 +329,9 @@ class Scheduler {
   void FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result);
   // Moves `running` from running_ to finished_ and frees its devices. Caller holds mu_.
   void RetireLocked(RunningJob* running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Shared-base groups (scheduler_share.cc): a running job whose slot `queued` can share, else
-  // nullptr and *refused says why one refused; the slots of a job that ends go to those on them.
-  RunningJob* ShareHostLocked(const QueuedJob& queued, std::string* refused)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Shared-base groups (scheduler_share.cc): a running job whose slot `queued` can share, or
+  // nullptr; and giving back the slots of a job that ends (to the jobs still on them, if any).
+  RunningJob* ShareHostLocked(const QueuedJob& queued) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseSlotsLocked(RunningJob* running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void JoinFinished();
 

@@ -1,12 +1,11 @@
 // Shared-base groups in the scheduler (SchedulerOptions::share_base): which running job's slot a
 // queued job may train on, and who holds a shared slot when a job on it ends.
-#include "absl/strings/str_cat.h"
 #include "server/scheduler/job_observer.h"
 #include "server/scheduler/scheduler.h"
 
 namespace attune::scheduler {
 
-Scheduler::RunningJob* Scheduler::ShareHostLocked(const QueuedJob& queued, std::string* refused) {
+Scheduler::RunningJob* Scheduler::ShareHostLocked(const QueuedJob& queued) {
   if (!options_.share_base || queued.ranks > 1 || queued.gpus > 1) return nullptr;
   for (auto& [id, running] : running_) {
     RunningJob* r = running.get();
@@ -16,7 +15,6 @@ Scheduler::RunningJob* Scheduler::ShareHostLocked(const QueuedJob& queued, std::
     const std::string why =
         options_.share_base(queued.train, r->queued.train, devices_.name(r->slots[0]));
     if (why.empty()) return r;
-    if (refused->empty()) *refused = absl::StrCat("does not share job ", id, "'s base: ", why);
   }
   return nullptr;
 }
