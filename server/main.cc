@@ -185,6 +185,7 @@ absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> StartScheduler(
   scheduler_options.preemption = options.preemption == "on";
   scheduler_options.preemption_grace = absl::Seconds(options.preemption_grace_s);
   scheduler_options.crash_backoff = absl::Seconds(options.retry_backoff_s);
+  scheduler_options.shares_device = worker::ShareDeviceRule(options.runner);
   scheduler_options.share_base = worker::ShareBaseRule(options.runner);
   return scheduler::Scheduler::Create(scheduler_options, store, runner);
 }

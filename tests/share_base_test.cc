@@ -227,8 +227,13 @@ TEST_F(ShareBaseTest, DoraJobIsNotGrouped) {
   std::map<int64_t, double> losses;
   std::vector<std::string> warnings;
   Events(*shared, dora, &losses, &warnings);
-  for (const std::string& w : warnings)
+  bool refused = false;  // it said why it did not join the LoRA job's slot
+  for (const std::string& w : warnings) {
     EXPECT_EQ(w.find("shares its frozen base"), std::string::npos) << w;
+    refused |= w.find("waits for a slot: does not share job " + lora + "'s base: method: dora") !=
+               std::string::npos;
+  }
+  EXPECT_TRUE(refused) << "no event says why the DoRA job did not share";
   const v1::Job a = client.GetJob(lora).value(), b = client.GetJob(dora).value();
   EXPECT_GE(b.start_time().seconds() + 1, a.finish_time().seconds())
       << "the DoRA job started while the LoRA job held the slot";

@@ -15,11 +15,11 @@
 // Tenants (a job's `owner`): at the same priority, jobs of different owners take turns (round
 // robin: an owner's k-th waiting job has turn `jobs it started so far + k`; equal turns go to
 // the owner served longest ago), so one tenant's 500 queued jobs do not starve another's one.
-// An owner that comes back after a quiet spell starts at the turn of the least-served busy
-// owner, so it cannot claim the turns it missed in one burst. With
-// `tenant_limits`, an owner runs at most max_running_jobs jobs and holds at most max_gpus GPUs
-// at once; a job over either limit stays QUEUED (never rejected), and says why once in a
-// warning event ("waiting: tenant 'a' runs 2 job(s), its max_jobs is 2").
+// An owner back after a quiet spell starts at the turn of the least-served busy owner, so it
+// cannot claim the turns it missed in one burst. With `tenant_limits`, an owner runs at most
+// max_running_jobs jobs and holds at most max_gpus GPUs at once; a job over either limit stays
+// QUEUED (never rejected), and says why once in a warning event ("waiting: tenant 'a' runs 2
+// job(s), its max_jobs is 2").
 //
 // Each running job has its own thread, which calls JobRunner::Run. Progress reaches the store
 // without slowing training: the training thread only appends to an in-memory buffer
@@ -107,9 +107,10 @@ struct SchedulerOptions {
   bool preemption = false;
   absl::Duration preemption_grace = absl::Minutes(10);
   // Shared-base groups (attuned --share-base; engine/training_group.h): a queued job of one slot
-  // that finds no free slot trains on the slot of a running job of one slot it can share a base
-  // with: this returns why `job` cannot train beside `running` on `device`, "" when it can. The
-  // runner then groups them. The slot is held until the last job on it ends. nullptr = off.
+  // with no free slot trains on a running job's slot, on a device that `shares_device`, when
+  // share_base(job, running, device) is "" (the runner groups them); else its event says why,
+  // once. The slot is held until the last job on it ends. Either nullptr = off.
+  std::function<bool(const std::string& device)> shares_device;
   std::function<std::string(const TrainSpec& job, const TrainSpec& running,
                             const std::string& device)>
       share_base;
@@ -123,9 +124,7 @@ struct RunningJobStats {
   int64_t total_steps = 0;
   std::optional<StepMetrics> latest_step;  // none before the first step
   std::optional<EvalMetrics> latest_eval;  // none before the first evaluation
-  // Bytes under its artifact directory when Stats() was called (ArtifactBytes); nullopt when the
-  // directory could not be read.
-  std::optional<int64_t> artifact_bytes;
+  std::optional<int64_t> artifact_bytes;   // ArtifactBytes at Stats(); nullopt: unreadable
 };
 
 struct DeviceStats {
@@ -143,8 +142,7 @@ struct SchedulerStats {
   // True while the dispatcher waits with nothing to do: every submission and freed slot so far
   // has been considered (a job still queued then could not start).
   bool dispatcher_idle = false;
-  // Finished jobs whose end could not be written to the store yet (retried every flush).
-  int64_t unrecorded_jobs = 0;
+  int64_t unrecorded_jobs = 0;  // finished, end not written to the store yet (retried)
 };
 
 class JobObserver;  // job_observer.h: buffers one running job's progress
@@ -251,7 +249,7 @@ class Scheduler {
     std::string owner;                             // the tenant
     int64_t share_rank = 0;                        // fair-share turn, recomputed on every dispatch
     int64_t share_tiebreak = 0;  // its owner's last start (-1 = never), for equal turns
-    bool quota_noted = false;    // its "waiting" event for a tenant limit was recorded
+    bool quota_noted = false, share_noted = false;   // its waiting events: a limit, no sharing
     absl::Time preempted_at = absl::InfinitePast();  // its last preemption
     TrainSpec train;                                 // for SchedulerOptions::share_base
   };
@@ -329,9 +327,10 @@ class Scheduler {
   void FinishJob(RunningJob* running, const absl::StatusOr<engine::TrainResult>& result);
   // Moves `running` from running_ to finished_ and frees its devices. Caller holds mu_.
   void RetireLocked(RunningJob* running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Shared-base groups (scheduler_share.cc): a running job whose slot `queued` can share, or
-  // nullptr; and giving back the slots of a job that ends (to the jobs still on them, if any).
-  RunningJob* ShareHostLocked(const QueuedJob& queued) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Shared-base groups (scheduler_share.cc): a running job whose slot `queued` can share, else
+  // nullptr and *refused says why one refused; the slots of a job that ends go to those on them.
+  RunningJob* ShareHostLocked(const QueuedJob& queued, std::string* refused)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseSlotsLocked(RunningJob* running) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void JoinFinished();
 

@@ -175,8 +175,14 @@ std::vector<Scheduler::RunningJob*> Scheduler::TakeStartable(std::vector<JobEven
     }
     std::vector<int> slots =
         it->not_before > now ? std::vector<int>{} : devices_.Acquire(it->gpus, it->ranks);
-    RunningJob* host = slots.empty() && it->not_before <= now ? ShareHostLocked(*it) : nullptr;
+    std::string refused;
+    RunningJob* host =
+        slots.empty() && it->not_before <= now ? ShareHostLocked(*it, &refused) : nullptr;
     if (host != nullptr) slots = host->slots;
+    if (!refused.empty() && !it->share_noted) {
+      waiting->push_back(WaitingEvent(it->id, NowUs(), "waits for a slot: " + refused));
+      it->share_noted = true;
+    }
     if (slots.empty()) {
       if (making_room && it->not_before <= now && std::max(it->gpus, it->ranks) > 1) {
         hold_below = std::max(hold_below, it->priority);

@@ -202,6 +202,8 @@ class SchedulerTest : public ::testing::Test {
     options.preemption = preemption_;
     options.preemption_grace = preemption_grace_;
     options.crash_backoff = crash_backoff_;
+    options.shares_device = shares_device_;
+    options.share_base = share_base_;
     absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =
         Scheduler::Create(options, store_.get(), &runner_);
     ASSERT_TRUE(scheduler.ok()) << scheduler.status();
@@ -285,6 +287,9 @@ class SchedulerTest : public ::testing::Test {
   bool preemption_ = false;                                        // set before Start
   absl::Duration preemption_grace_ = absl::Minutes(10);            // set before Start
   absl::Duration crash_backoff_ = absl::Milliseconds(20);          // set before Start
+  std::function<bool(const std::string&)> shares_device_;          // set before Start
+  std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)>
+      share_base_;  // set before Start
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Scheduler> scheduler_;
 };

@@ -47,14 +47,18 @@ absl::StatusOr<std::function<bool(const std::string& device)>> SharesBase(const 
       absl::StrCat("--share-base: '", mode, "' is not one of on, gpus, off"));
 }
 
-std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)> ShareBaseRule(
-    const JobRunnerOptions& options) {
+std::function<bool(const std::string& device)> ShareDeviceRule(const JobRunnerOptions& options) {
   absl::StatusOr<std::function<bool(const std::string&)>> shares = SharesBase(options.share_base);
   if (!shares.ok() || *shares == nullptr) return nullptr;
-  return [shares = *shares](const TrainSpec& job, const TrainSpec& running,
-                            const std::string& device) -> std::string {
-    if (!shares(device)) return "device: attuned --share-base=gpus shares GPU slots only";
-    if (device == scheduler::kRemoteCpu) return "device: a remote-cpu slot trains one job";
+  return [shares = *shares](const std::string& device) {
+    return device != scheduler::kRemoteCpu && shares(device);
+  };
+}
+
+std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)> ShareBaseRule(
+    const JobRunnerOptions& options) {
+  if (ShareDeviceRule(options) == nullptr) return nullptr;
+  return [](const TrainSpec& job, const TrainSpec& running, const std::string& device) {
     engine::GroupJob a{"", job, {}, nullptr};
     engine::GroupJob b{"", running, {}, nullptr};
     a.options.device = b.options.device = device;

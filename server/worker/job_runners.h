@@ -36,8 +36,12 @@ struct JobRunnerOptions {
 // INVALID_ARGUMENT naming --share-base for another mode.
 absl::StatusOr<std::function<bool(const std::string& device)>> SharesBase(const std::string& mode);
 
-// SchedulerOptions::share_base for `options`: engine::GroupIncompatibility on a device that
-// shares, else why it does not; nullptr with --share-base=off.
+// SchedulerOptions::shares_device for `options`: SharesBase, and never a remote-cpu slot (it
+// trains one job); nullptr with --share-base=off.
+std::function<bool(const std::string& device)> ShareDeviceRule(const JobRunnerOptions& options);
+
+// SchedulerOptions::share_base for `options`: engine::GroupIncompatibility of the two jobs on the
+// device; nullptr with --share-base=off.
 std::function<std::string(const TrainSpec&, const TrainSpec&, const std::string&)> ShareBaseRule(
     const JobRunnerOptions& options);
 
