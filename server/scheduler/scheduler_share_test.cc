@@ -12,8 +12,6 @@
 namespace attune::scheduler {
 namespace {
 
-using store::EventType;
-using store::JobEvent;
 using store::JobState;
 using testing_internal::SchedulerTest;
 using testing_internal::WaitUntil;
@@ -34,16 +32,6 @@ class SchedulerShareTest : public SchedulerTest {
     JobSpec spec = Spec();
     spec.train.lora_rank = rank;
     return spec;
-  }
-
-  // The messages of job `id`'s warning events.
-  std::vector<std::string> Warnings(const std::string& id) {
-    std::vector<std::string> out;
-    const std::vector<JobEvent> events = store_->EventsAfter(id, 0, 1000).value();
-    for (const JobEvent& event : events) {
-      if (event.type == EventType::kWarning) out.push_back(event.message);
-    }
-    return out;
   }
 };
 

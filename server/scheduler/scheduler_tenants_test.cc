@@ -10,8 +10,6 @@
 namespace attune::scheduler {
 namespace {
 
-using store::EventType;
-using store::JobEvent;
 using store::JobState;
 using testing_internal::SchedulerTest;
 using testing_internal::WaitUntil;
@@ -22,16 +20,6 @@ class SchedulerTenantsTest : public SchedulerTest {
     absl::StatusOr<store::Job> job = scheduler_->Submit(spec, "", owner);
     EXPECT_TRUE(job.ok()) << job.status();
     return job.ok() ? job->id : "";
-  }
-
-  // The messages of job `id`'s warning events.
-  std::vector<std::string> Warnings(const std::string& id) {
-    std::vector<std::string> out;
-    const std::vector<JobEvent> events = store_->EventsAfter(id, 0, 1000).value();
-    for (const JobEvent& event : events) {
-      if (event.type == EventType::kWarning) out.push_back(event.message);
-    }
-    return out;
   }
 };
 

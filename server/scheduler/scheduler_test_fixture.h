@@ -275,6 +275,16 @@ class SchedulerTest : public ::testing::Test {
     return state;
   }
 
+  // The messages of job `id`'s warning events.
+  std::vector<std::string> Warnings(const std::string& id) {
+    std::vector<std::string> out;
+    const std::vector<store::JobEvent> events = store_->EventsAfter(id, 0, 1000).value();
+    for (const store::JobEvent& event : events) {
+      if (event.type == store::EventType::kWarning) out.push_back(event.message);
+    }
+    return out;
+  }
+
   bool WaitForState(const std::string& id, JobState state) {
     return WaitUntil([&] { return StateOf(id) == state; });
   }
